@@ -1,0 +1,36 @@
+# Set-up, tests and the end-to-end demo. Every target that runs code installs first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup test demo bench variants clean-demo
+
+setup: $(STAMP)
+
+# Re-installs only when the package description changes, so a second run takes seconds.
+# torch and torchvision are pinned to the releases that pip can take from this machine's disk.
+# webrtcvad-wheels goes in last: it provides the `webrtcvad` module without pkg_resources,
+# which resemblyzer's plain `webrtcvad` dependency would otherwise need.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q --force-reinstall --no-deps "webrtcvad-wheels>=2.0.14"
+	$(PY) -c "import resemblyzer, timm, librosa, specct"
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+demo: setup
+	$(PY) -m specct.demo --out datasets --seed 0
+
+bench: setup
+	$(PY) benchmarks/bench_spectrograms.py
+	$(PY) benchmarks/bench_model.py
+
+variants: setup
+	$(PY) -m specct.models.variants > Variants.md

@@ -1,0 +1,77 @@
+"""Atomic writes and skip lists: an interrupted run leaves no half-written file."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary name keeps the suffix, so writers that look at the extension still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_csv_atomic(path: str | Path, frame) -> None:
+    """Write a pandas DataFrame as CSV, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete temporaries that a killed run left behind; returns how many."""
+    count = 0
+    for tmp in Path(folder).glob(".*.tmp*"):
+        tmp.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+class SkipList:
+    """Collects (file, reason) pairs and writes them to ``skipped.csv``.
+
+    Every reason is one line, printed as it happens, so a user sees why a file was left out.
+    """
+
+    def __init__(self, path: str | Path, echo=print):
+        self.path = Path(path)
+        self.rows: list[tuple[str, str]] = []
+        self.echo = echo
+
+    def add(self, file: str | Path, reason: str) -> None:
+        reason = " ".join(str(reason).split())  # one line, always
+        self.rows.append((str(file), reason))
+        if self.echo:
+            self.echo(f"skip {file}: {reason}")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def write(self) -> None:
+        """Write the list (an empty list still writes the header, replacing a stale one)."""
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["file", "reason"])
+                writer.writerows(self.rows)
