@@ -1,0 +1,431 @@
+"""Speaker vectors: resemblyzer embeddings per utterance, their storage, and the PCA fitted on them.
+
+Storage: ``datasets/<C>/<C>_speaker/embeddings.npz`` holds ``names`` (canonical basenames, the wav
+name without ``.wav``) and ``embeddings`` (N x 256 float32, unit norm). Files the encoder cannot use
+are listed with a reason in ``<C>_speaker/skipped.csv``; the split stage drops their images.
+
+Signal: every vector is computed on ``audio.load_trimmed`` (16 kHz mono, silence trimmed at both
+ends), the same samples the spectrograms see. resemblyzer's own ``preprocess_wav`` is then applied,
+because the encoder was trained on its output: it raises quiet recordings to -30 dBFS and removes
+pauses with a voice-activity detector. That detector only shortens pauses; it never decides whether a
+file is usable (``load_trimmed`` does). When it keeps under ``MIN_VOICED_SECONDS`` of a signal (it
+can reject clean but unusual voices), the volume-normalised signal is embedded whole. Prediction
+calls ``embed_signal`` on the same trimmed signal, so training and prediction see identical vectors.
+
+PCA: ``fit_pca`` reduces the raw vectors to ``n_components``; it is saved as ``.npz`` with ``mean``
+(D,), ``components`` (K x D), ``corpora`` (what it was fitted on) and ``explained_variance_ratio``;
+``project`` computes ``(x - mean) @ components.T``. It is never fitted on the held-out test corpus
+unless the user asks for the paper's choice (``fit_on_all``), which is announced as a leak.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import audio, paths
+from .fileio import SkipList, atomic_path, remove_stale_temporaries
+
+EMBEDDING_DIM = 256
+EMBEDDINGS_FILE = "embeddings.npz"
+SKIPPED_FILE = "skipped.csv"
+MIN_VOICED_SECONDS = 0.1   # below this the voice-activity trim is not trusted (see module docstring)
+PARTIAL_RATE = 1.3         # resemblyzer's defaults for cutting an utterance into 1.6 s windows
+PARTIAL_MIN_COVERAGE = 0.75
+CHECKPOINT_SECONDS = 60.0  # rewrite the npz at least this often, so an interrupted run resumes
+
+
+class MissingEmbeddingError(LookupError):
+    """A wav has no speaker vector (never embedded, or skipped by the encoder)."""
+
+
+# --------------------------------------------------------------------------- encoder
+
+_ENCODERS: dict[str, object] = {}
+
+
+def _quiet_import_resemblyzer() -> None:
+    """resemblyzer imports a deprecated scipy path; silence that one warning, once."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"resemblyzer\.")
+        warnings.filterwarnings("ignore", message=r".*scipy\.ndimage\.morphology.*", category=DeprecationWarning)
+        import resemblyzer  # noqa: F401
+
+
+def get_encoder(device: str = "cpu"):
+    """One resemblyzer VoiceEncoder per device and process (its weights ship in the wheel)."""
+    key = str(device)
+    if key not in _ENCODERS:
+        import torch
+
+        _quiet_import_resemblyzer()
+        from resemblyzer import VoiceEncoder
+
+        if key.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"--device {key} asked for, but torch sees no CUDA device")
+        encoder = VoiceEncoder(device=key, verbose=False)
+        encoder.eval()
+        _ENCODERS[key] = encoder
+    return _ENCODERS[key]
+
+
+def prepare_for_encoder(signal: np.ndarray, sr: int = audio.DEFAULT_SR) -> np.ndarray:
+    """resemblyzer's volume normalisation and pause removal, on a trimmed 16 kHz signal."""
+    _quiet_import_resemblyzer()
+    from resemblyzer import hparams
+    from resemblyzer.audio import normalize_volume, trim_long_silences
+
+    if sr != hparams.sampling_rate:
+        raise ValueError(f"speaker encoder needs {hparams.sampling_rate} Hz audio, got {sr} Hz")
+    audio.check_signal(signal, sr)
+    signal = np.asarray(signal, dtype=np.float32)
+    levelled = normalize_volume(signal, hparams.audio_norm_target_dBFS, increase_only=True).astype(np.float32)
+    voiced = trim_long_silences(levelled)
+    return voiced if voiced.size >= MIN_VOICED_SECONDS * sr else levelled
+
+
+def _partial_mels(wav: np.ndarray) -> np.ndarray:
+    """The (n_partials, 160, 40) mel windows that resemblyzer's embed_utterance feeds the network."""
+    from resemblyzer import VoiceEncoder
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    wav_slices, mel_slices = VoiceEncoder.compute_partial_slices(len(wav), PARTIAL_RATE, PARTIAL_MIN_COVERAGE)
+    needed = wav_slices[-1].stop
+    if needed >= len(wav):
+        wav = np.pad(wav, (0, needed - len(wav)))
+    mel = wav_to_mel_spectrogram(wav)
+    return np.stack([mel[s] for s in mel_slices])
+
+
+def embed_prepared(wavs: Sequence[np.ndarray], device: str = "cpu") -> np.ndarray:
+    """Embed encoder-ready signals in one forward pass over all their partial windows.
+
+    Equal to resemblyzer's ``embed_utterance`` per signal (mean of the unit-norm window embeddings,
+    renormalised), but batched across utterances, which is several times faster on CPU.
+    """
+    import torch
+
+    if not wavs:
+        return np.zeros((0, EMBEDDING_DIM), np.float32)
+    encoder = get_encoder(device)
+    windows = [_partial_mels(w) for w in wavs]
+    counts = [len(w) for w in windows]
+    with torch.inference_mode():
+        batch = torch.from_numpy(np.concatenate(windows)).to(encoder.device)
+        partial = encoder(batch).cpu().numpy()
+    out = np.empty((len(wavs), EMBEDDING_DIM), np.float32)
+    start = 0
+    for i, n in enumerate(counts):
+        mean = partial[start:start + n].mean(axis=0)
+        out[i] = mean / np.linalg.norm(mean)
+        start += n
+    return out
+
+
+def embed_signal(signal: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """The (256,) unit-norm speaker vector of one trimmed 16 kHz signal (as from ``audio.load_trimmed``)."""
+    return embed_prepared([prepare_for_encoder(signal)], device)[0]
+
+
+# --------------------------------------------------------------------------- storage
+
+def embeddings_path(datasets_dir: str | Path, corpus: str) -> Path:
+    return paths.speaker_dir(datasets_dir, corpus) / EMBEDDINGS_FILE
+
+
+def read_embeddings_file(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """``(names, N x 256 matrix)`` from one embeddings.npz; a clear error for a damaged file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = [str(n) for n in data["names"]]
+            vectors = np.asarray(data["embeddings"], dtype=np.float32)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no speaker embeddings (run preprocess_embedding.py)") from None
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable embeddings file ({type(exc).__name__}: {exc})") from None
+    if vectors.ndim != 2 or vectors.shape[0] != len(names):
+        raise ValueError(f"{path}: {len(names)} names but embeddings of shape {vectors.shape}")
+    return names, vectors
+
+
+def write_embeddings_file(path: str | Path, vectors: dict[str, np.ndarray]) -> None:
+    """Write name -> vector as embeddings.npz, sorted by name, atomically."""
+    names = sorted(vectors)
+    matrix = np.stack([vectors[n] for n in names]).astype(np.float32) if names \
+        else np.zeros((0, EMBEDDING_DIM), np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, names=np.array(names, dtype=str), embeddings=matrix)
+
+
+def load_embeddings(datasets_dir: str | Path, corpus: str) -> dict[str, np.ndarray]:
+    """basename -> (256,) vector for one corpus."""
+    names, vectors = read_embeddings_file(embeddings_path(datasets_dir, corpus))
+    return dict(zip(names, vectors))
+
+
+_FILE_CACHE: dict[Path, tuple[float, dict[str, np.ndarray]]] = {}
+
+
+def _cached_vectors(path: Path) -> dict[str, np.ndarray]:
+    """Embeddings of one file, re-read only when the file changes (training asks once per row)."""
+    mtime = path.stat().st_mtime if path.exists() else -1.0
+    cached = _FILE_CACHE.get(path)
+    if cached is None or cached[0] != mtime:
+        names, vectors = read_embeddings_file(path)
+        _FILE_CACHE[path] = (mtime, dict(zip(names, vectors)))
+    return _FILE_CACHE[path][1]
+
+
+def embedding_file_for_wav(wav_path: str | Path) -> Path:
+    """``datasets/<C>/<C>_wav/x.wav`` -> ``datasets/<C>/<C>_speaker/embeddings.npz``."""
+    wav_path = Path(wav_path)
+    corpus_folder = wav_path.parent.parent
+    return paths.speaker_dir(corpus_folder.parent, corpus_folder.name) / EMBEDDINGS_FILE
+
+
+def embeddings_for_wavs(wav_paths: Iterable[str | Path]) -> np.ndarray:
+    """The raw (N x 256) vectors of wav files, found from each wav's place in the datasets layout."""
+    rows = []
+    for wav in wav_paths:
+        wav = Path(wav)
+        vectors = _cached_vectors(embedding_file_for_wav(wav))
+        vector = vectors.get(wav.stem)
+        if vector is None:
+            raise MissingEmbeddingError(
+                f"{wav}: no speaker vector in {embedding_file_for_wav(wav)} "
+                f"(skipped by the encoder, or run preprocess_embedding.py)")
+        rows.append(vector)
+    return np.stack(rows) if rows else np.zeros((0, EMBEDDING_DIM), np.float32)
+
+
+# --------------------------------------------------------------------------- embedding a corpus
+
+@dataclass
+class CorpusEmbeddingSummary:
+    corpus: str
+    files: int = 0
+    embedded: int = 0
+    reused: int = 0
+    skipped: int = 0
+    pruned: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        rate = f", {self.embedded / self.seconds:.1f} files/s" if self.embedded and self.seconds else ""
+        return (f"{self.corpus}: {self.files} wavs, {self.embedded} embedded, {self.reused} already done, "
+                f"{self.skipped} skipped, {self.pruned} stale removed ({self.seconds:.1f} s{rate})")
+
+
+def embed_corpus(datasets_dir: str | Path, corpus: str, device: str = "cpu", batch_size: int = 32,
+                 progress: bool = True, overwrite: bool = False) -> CorpusEmbeddingSummary:
+    """Embed every wav of one corpus that has no vector yet; resumes after an interruption."""
+    from tqdm import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"--batch_size must be at least 1, got {batch_size}")
+    corpus = corpus.upper()
+    wavs = sorted(paths.wav_dir(datasets_dir, corpus).glob("*.wav"))
+    summary = CorpusEmbeddingSummary(corpus, files=len(wavs))
+    out_path = embeddings_path(datasets_dir, corpus)
+    if out_path.parent.is_dir():
+        remove_stale_temporaries(out_path.parent)   # left by a killed run; never a finished file
+    vectors = {} if overwrite or not out_path.exists() else load_embeddings(datasets_dir, corpus)
+    present = {w.stem for w in wavs}
+    stale = [n for n in vectors if n not in present]   # wav renamed or removed since
+    for name in stale:
+        del vectors[name]
+    summary.pruned = len(stale)
+    todo = [w for w in wavs if w.stem not in vectors]
+    summary.reused = len(wavs) - len(todo)
+    skips = SkipList(out_path.parent / SKIPPED_FILE, echo=tqdm.write if progress else None)
+
+    start = last_save = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"embed {corpus}", unit="file", disable=not progress)
+    for first in range(0, len(todo), batch_size):
+        chunk, ready = todo[first:first + batch_size], []
+        for wav in chunk:
+            try:
+                ready.append((wav.stem, prepare_for_encoder(audio.load_trimmed(wav))))
+            except audio.AudioError as exc:
+                skips.add(wav.name, str(exc))
+        if ready:
+            batch = embed_prepared([w for _, w in ready], device)
+            vectors.update({name: vec for (name, _), vec in zip(ready, batch)})
+            summary.embedded += len(ready)
+        bar.update(len(chunk))
+        if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
+            write_embeddings_file(out_path, vectors)
+            last_save = time.perf_counter()
+    bar.close()
+    if todo or stale or not out_path.exists():
+        write_embeddings_file(out_path, vectors)
+    if todo or not skips.path.exists():   # a run that retried nothing keeps the old skip list
+        skips.write()
+    summary.skipped = len(skips)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def embed_corpora(datasets_dir: str | Path, datasets: Sequence[str] | None = None, device: str = "cpu",
+                  batch_size: int = 32, progress: bool = True, overwrite: bool = False,
+                  threads: int | None = None) -> list[CorpusEmbeddingSummary]:
+    """Embed every corpus (or those named); prints one summary line per corpus.
+
+    ``threads``: CPU threads for the network during this call (None: torch's default). On a busy
+    machine one thread can be several times faster than threads that wait on each other.
+    """
+    import torch
+
+    present = paths.list_corpora(datasets_dir)
+    corpora = [c.upper() for c in datasets] if datasets else present
+    missing = [c for c in corpora if c not in present]
+    if missing:
+        raise FileNotFoundError(f"{datasets_dir}: no imported corpus {', '.join(missing)} "
+                                f"(present: {', '.join(present) or 'none'})")
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        summaries = []
+        for corpus in corpora:
+            summary = embed_corpus(datasets_dir, corpus, device, batch_size, progress, overwrite)
+            print(summary.line())
+            summaries.append(summary)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return summaries
+
+
+# --------------------------------------------------------------------------- PCA
+
+@dataclass
+class SpeakerPCA:
+    mean: np.ndarray                      # (D,)
+    components: np.ndarray                # (K, D)
+    corpora: list[str] = field(default_factory=list)
+    explained_variance_ratio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    @property
+    def n_components(self) -> int:
+        return int(self.components.shape[0])
+
+
+def fit_pca(vectors: np.ndarray, n_components: int = 256, corpora: Sequence[str] = ()) -> SpeakerPCA:
+    """PCA of raw speaker vectors; K is capped at min(n_components, width, number of vectors)."""
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] < 2:
+        raise ValueError(f"PCA needs at least two vectors, got shape {vectors.shape}")
+    k = min(int(n_components), vectors.shape[1], vectors.shape[0])
+    # A few thousand x 256 is small: one BLAS thread is fast, and threads that spin on a busy
+    # machine made this SVD 50x slower. The exact solver involves no randomness.
+    with threadpool_limits(limits=1, user_api="blas"):
+        pca = PCA(n_components=k, svd_solver="full").fit(vectors)
+    return SpeakerPCA(mean=pca.mean_.astype(np.float32), components=pca.components_.astype(np.float32),
+                      corpora=sorted(c.upper() for c in corpora),
+                      explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float32))
+
+
+def project(vectors: np.ndarray, pca: SpeakerPCA) -> np.ndarray:
+    return ((np.asarray(vectors, dtype=np.float32) - pca.mean) @ pca.components.T).astype(np.float32)
+
+
+def save_pca(path: str | Path, pca: SpeakerPCA) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, mean=pca.mean, components=pca.components,
+                     corpora=np.array(pca.corpora, dtype=str),
+                     explained_variance_ratio=pca.explained_variance_ratio)
+    return path
+
+
+def load_pca(path: str | Path) -> SpeakerPCA:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no fitted PCA here")
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"mean", "components", "corpora"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path}: not a speaker PCA file (missing {', '.join(sorted(missing))})")
+        ratio = data["explained_variance_ratio"] if "explained_variance_ratio" in data.files else np.zeros(0)
+        return SpeakerPCA(mean=data["mean"].astype(np.float32), components=data["components"].astype(np.float32),
+                          corpora=[str(c) for c in data["corpora"]],
+                          explained_variance_ratio=ratio.astype(np.float32))
+
+
+def default_pca_path(encoder_dir: str | Path, n_components: int, corpora: Sequence[str]) -> Path:
+    """``encoder/models/pca<K>_<C1+C2+...>.npz``, named after the corpora it was fitted on."""
+    return Path(encoder_dir) / f"pca{n_components}_{'+'.join(sorted(c.upper() for c in corpora))}.npz"
+
+
+def fit_pca_on_corpora(datasets_dir: str | Path, corpora: Sequence[str], n_components: int = 256) -> SpeakerPCA:
+    """Fit a PCA on every stored vector of the named corpora (and nothing else)."""
+    blocks = []
+    for corpus in corpora:
+        vectors = load_embeddings(datasets_dir, corpus)
+        if not vectors:
+            raise ValueError(f"{embeddings_path(datasets_dir, corpus)}: holds no vectors, cannot fit a PCA on {corpus}")
+        blocks.append(np.stack(list(vectors.values())))
+    return fit_pca(np.concatenate(blocks), n_components, corpora)
+
+
+def pca_corpora_for(datasets_dir: str | Path, eval_dataset: str | None, fit_on_all: bool,
+                    datasets: Sequence[str] | None = None) -> list[str]:
+    """Which corpora a PCA may see: all but the held-out one, or all of them with ``fit_on_all``."""
+    corpora = [c.upper() for c in datasets] if datasets else paths.list_corpora(datasets_dir)
+    if fit_on_all:
+        return corpora
+    if not eval_dataset:
+        raise ValueError("name the held-out corpus with --eval_dataset (or pass --fit_on_all)")
+    held_out = eval_dataset.upper()
+    if held_out not in paths.list_corpora(datasets_dir):
+        raise FileNotFoundError(f"{datasets_dir}: --eval_dataset {held_out} is not an imported corpus")
+    rest = [c for c in corpora if c != held_out]
+    if not rest:
+        raise ValueError(f"no corpus left to fit the PCA on once {held_out} is held out")
+    return rest
+
+
+LEAK_WARNING = ("WARNING: --fit_on_all fits the PCA on every corpus, the held-out test corpus included. "
+                "This reproduces the paper but leaks test information into training; "
+                "results are not a clean cross-corpus estimate.")
+
+
+def run_embedding_stage(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: Sequence[str] | None = None,
+                        device: str = "cpu", batch_size: int = 32, n_components: int = 256,
+                        eval_dataset: str | None = None, fit_on_all: bool = False,
+                        encoder_dir: str | Path = paths.ENCODER_DIR, save_2d: bool = False,
+                        images_dir: str | Path = "images", overwrite: bool = False, seed: int = 0,
+                        threads: int | None = None, progress: bool = True) -> dict:
+    """What ``preprocess_embedding.py`` does: embed, then optionally fit and save a PCA and draw maps."""
+    summaries = embed_corpora(datasets_dir, datasets, device, batch_size, progress, overwrite, threads)
+    result: dict = {"summaries": summaries, "pca_path": None, "plots": []}
+    if eval_dataset or fit_on_all:
+        corpora = pca_corpora_for(datasets_dir, eval_dataset, fit_on_all, datasets)
+        if fit_on_all:
+            print(LEAK_WARNING)
+        pca = fit_pca_on_corpora(datasets_dir, corpora, n_components)
+        out = save_pca(default_pca_path(encoder_dir, pca.n_components, corpora), pca)
+        kept = float(pca.explained_variance_ratio.sum())
+        print(f"PCA to {pca.n_components} components on {'+'.join(pca.corpora)} "
+              f"({kept:.1%} of the variance) saved to {out}")
+        result["pca_path"] = out
+    else:
+        print("No PCA fitted here: preprocess_split_dataset.py fits one per split on its training speakers.")
+    if save_2d:
+        from .embedding_plot import plot_corpus_speakers
+
+        for s in summaries:
+            result["plots"].append(plot_corpus_speakers(datasets_dir, s.corpus, images_dir, seed=seed))
+            print(f"speaker map of {s.corpus} saved to {result['plots'][-1]}")
+    return result

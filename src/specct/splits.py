@@ -1,0 +1,511 @@
+"""Train / validation / test split files, speaker-independent and checked for leakage.
+
+Leave-one-corpus-out (``protocol="loco"``, the default): the test set is the whole held-out corpus
+(plain images only); validation speakers are drawn, seeded, from each training corpus; training
+holds the other speakers' plain images plus, with an augmentation group, their augmented images.
+Output, as docs/architecture.md fixes it::
+
+    <output_dir>/<EVAL>/<n>_classes/<aug>/<balance>/
+        train_data/train.csv, validation.csv, pca.npz, classes.txt
+        eval_data/test.csv
+        split_summary.csv       split,corpus,label,count
+        split_options.json      the options and the validation / test speakers, for the record
+
+Within one corpus (``protocol="loso"`` or ``"kfold"``, for single-corpus users): the corpus named by
+``eval_dataset`` is cut into speaker-disjoint folds; each fold tests on its speakers, draws
+validation speakers from the rest and trains on the others. ``loso`` makes one fold per speaker
+(or, with ``folds=K``, K groups of consecutive speaker ids); ``kfold`` makes K folds of shuffled
+speakers (seeded). Each fold is a complete split folder::
+
+    <output_dir>/<CORPUS>/<loso|losoK|kfoldK>/fold-01/<n>_classes/<aug>/<balance>/...
+    <output_dir>/<CORPUS>/<loso|losoK|kfoldK>/folds.csv     fold,test_speakers
+
+CSV columns: ``image,label,emotion,corpus,speaker,wav,augmentation`` (absolute paths, class name,
+canonical emotion word, corpus, ``CORPUS-SPEAKER``, source wav, ``none`` or the augmentation name).
+
+Balancing of the training set: ``no_balanced`` keeps everything; ``undersampling`` draws every class
+down to the smallest (seeded); ``balanced_aug`` starts from plain images and tops each smaller class
+up to the largest with augmented images of training speakers (of the chosen group, or of every
+augmentation with ``no_aug``). Validation and test are never balanced or augmented.
+
+Rows are dropped, with a printed count per corpus and reason, when their emotion is outside the
+class set or their wav has no spectrogram image or no speaker vector. The PCA of the speaker vectors
+is fitted on the training rows' wavs only (training speakers of training corpora; never validation
+or test speakers), unless a fitted file is given with ``pca_file``. ``check_no_leakage`` runs on
+every split before anything is written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+from .fileio import write_csv_atomic, write_text_atomic
+from .labels import class_set, class_set_name
+from .naming import NameError_, parse_name
+from .speaker import (SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca)
+
+COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
+PLAIN = "none"
+BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
+PROTOCOLS = ("loco", "loso", "kfold")
+
+
+class LeakageError(RuntimeError):
+    """A split in which test or validation information could reach training."""
+
+
+@dataclass
+class SplitOptions:
+    eval_dataset: str
+    num_classes: str = "4"
+    classes: str | None = None
+    augmentation: str = "no_aug"
+    balanced: str = "no_balanced"
+    percent_subject_validation: float = 0.25
+    train_datasets: list[str] | None = None
+    seed: int = 0
+    datasets_dir: str = str(paths.DATASETS_DIR)
+    output_dir: str = str(paths.DATA_DIR)
+    protocol: str = "loco"
+    folds: int | None = None
+    n_components: int = 256
+    pca_file: str | None = None
+    allow_leaky_pca: bool = False
+    encoder_dir: str = str(paths.ENCODER_DIR)
+
+
+@dataclass
+class Split:
+    out_dir: Path
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    classes: tuple[str, ...]
+    pca: SpeakerPCA | None = None
+    dropped: Counter = field(default_factory=Counter)
+    fold: str | None = None          # within-corpus protocols only
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _rng(seed: int, *keys) -> np.random.Generator:
+    """A generator for one named random choice: the same seed and keys give the same draws,
+    and adding a corpus or a fold never changes the draws of another (crc32 is stable across runs)."""
+    return np.random.default_rng([int(seed), *(zlib.crc32(str(k).encode()) for k in keys)])
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS) if rows else _empty()
+
+
+def augmentation_names(group: str) -> tuple[str, ...]:
+    """Augmentation names of a group (``no_aug``, ``time_aug``, ``freq_aug``, ``time_freq_aug``)."""
+    from .augment import AUGMENTATION_GROUPS
+
+    if group not in AUGMENTATION_GROUPS:
+        raise ValueError(f"unknown augmentation group {group!r}; choose one of {', '.join(AUGMENTATION_GROUPS)}")
+    return tuple(AUGMENTATION_GROUPS[group])
+
+
+def _listing(folder: Path) -> set[str]:
+    return set(os.listdir(folder)) if folder.is_dir() else set()
+
+
+# --------------------------------------------------------------------------- rows
+
+def collect_plain_rows(datasets_dir: str | Path, corpus: str, emotion_to_class: dict[str, str],
+                       dropped: Counter) -> pd.DataFrame:
+    """One row per usable wav of a corpus (its plain image); counts what is left out and why."""
+    corpus = corpus.upper()
+    wav_folder = paths.wav_dir(datasets_dir, corpus)
+    if not wav_folder.is_dir():
+        raise FileNotFoundError(f"{wav_folder}: no such folder (import {corpus} with prepare_corpus.py)")
+    try:
+        vectors = load_embeddings(datasets_dir, corpus)
+    except FileNotFoundError as exc:
+        print(f"warning: {exc}; every {corpus} row is dropped")
+        vectors = {}
+    img_folder = paths.img_dir(datasets_dir, corpus)
+    images = _listing(img_folder)
+    rows = []
+    for wav in sorted(wav_folder.glob("*.wav")):
+        try:
+            name = parse_name(wav)
+        except NameError_:
+            dropped[(corpus, "not a canonical file name")] += 1
+            continue
+        if name.corpus.upper() != corpus:
+            dropped[(corpus, "corpus field of the name differs from its folder")] += 1
+            continue
+        label = emotion_to_class.get(name.emotion)
+        if label is None:
+            dropped[(corpus, "emotion outside the class set")] += 1
+            continue
+        if name.basename not in vectors:
+            dropped[(corpus, "no speaker vector")] += 1
+            continue
+        if f"{name.basename}.png" not in images:
+            dropped[(corpus, "no spectrogram image")] += 1
+            continue
+        rows.append(dict(image=str((img_folder / f"{name.basename}.png").absolute()), label=label,
+                         emotion=name.emotion, corpus=corpus, speaker=name.speaker_key,
+                         wav=str(wav.absolute()), augmentation=PLAIN))
+    return _frame(rows)
+
+
+def augmented_rows(plain: pd.DataFrame, datasets_dir: str | Path, augmentations: Sequence[str],
+                   dropped: Counter) -> pd.DataFrame:
+    """The augmented images (``<basename>_<aug>.png``) of the given plain rows that exist on disk."""
+    rows = []
+    listings: dict[str, tuple[Path, set[str]]] = {}
+    for row in plain.itertuples(index=False):
+        if row.corpus not in listings:
+            folder = paths.augmented_dir(datasets_dir, row.corpus)
+            listings[row.corpus] = (folder, _listing(folder))
+        folder, present = listings[row.corpus]
+        basename = Path(row.wav).stem
+        for aug in augmentations:
+            file = f"{basename}_{aug}.png"
+            if file not in present:
+                dropped[(row.corpus, f"no augmented image ({aug})")] += 1
+                continue
+            rows.append({**row._asdict(), "image": str((folder / file).absolute()), "augmentation": aug})
+    return _frame(rows)
+
+
+def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *keys) -> set[str]:
+    """Seeded draw of round(fraction x speakers) validation speakers per corpus (at least one, and
+    always leaving one for training; none from a corpus with a single speaker)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"--percent_subject_validation must be in [0, 1), got {fraction}")
+    chosen: set[str] = set()
+    if fraction == 0 or rows.empty:
+        return chosen
+    for corpus in sorted(rows["corpus"].unique()):
+        speakers = sorted(rows.loc[rows["corpus"] == corpus, "speaker"].unique())
+        if len(speakers) < 2:
+            print(f"note: {corpus} has {len(speakers)} speaker(s); none goes to validation")
+            continue
+        n = min(max(1, int(round(fraction * len(speakers)))), len(speakers) - 1)
+        picked = _rng(seed, "validation", corpus, *keys).choice(len(speakers), size=n, replace=False)
+        chosen.update(speakers[i] for i in picked)
+    return chosen
+
+
+def undersample(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Every class drawn down to the size of the smallest present class (seeded, order kept)."""
+    if rows.empty:
+        return rows
+    smallest = int(rows["label"].value_counts().min())
+    rng = _rng(seed, "undersampling")
+    keep = []
+    for label in sorted(rows["label"].unique()):
+        index = np.flatnonzero((rows["label"] == label).to_numpy())
+        keep.extend(rng.choice(index, size=smallest, replace=False))
+    return rows.iloc[sorted(keep)].reset_index(drop=True)
+
+
+def top_up_with_augmented(plain: pd.DataFrame, pool: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Add augmented rows to every class smaller than the largest, up to its size where the pool allows."""
+    if plain.empty:
+        return plain
+    counts = plain["label"].value_counts()
+    target = int(counts.max())
+    rng = _rng(seed, "balanced_aug")
+    extra = []
+    for label in sorted(counts.index):
+        deficit = target - int(counts[label])
+        candidates = pool[pool["label"] == label].sort_values("image")
+        if deficit <= 0 or candidates.empty:
+            continue
+        picked = rng.choice(len(candidates), size=min(deficit, len(candidates)), replace=False)
+        extra.append(candidates.iloc[sorted(picked)])
+    return pd.concat([plain, *extra], ignore_index=True) if extra else plain.reset_index(drop=True)
+
+
+def assemble_training(train_plain: pd.DataFrame, datasets_dir: str | Path, augmentation: str, balanced: str,
+                      seed: int, dropped: Counter) -> pd.DataFrame:
+    """Training rows from the training speakers' plain rows: augmentation, then balancing."""
+    if balanced not in BALANCE_MODES:
+        raise ValueError(f"unknown --balanced {balanced!r}; choose one of {', '.join(BALANCE_MODES)}")
+    augs = augmentation_names(augmentation)
+    if balanced == "balanced_aug":
+        pool_augs = augs or augmentation_names("time_freq_aug")
+        pool = augmented_rows(train_plain, datasets_dir, pool_augs, dropped)
+        _require_augmented(pool, train_plain, pool_augs, datasets_dir)
+        return top_up_with_augmented(train_plain, pool, seed)
+    extra = augmented_rows(train_plain, datasets_dir, augs, dropped)
+    if augs:
+        _require_augmented(extra, train_plain, augs, datasets_dir)
+    train = pd.concat([train_plain, extra], ignore_index=True)
+    return undersample(train, seed) if balanced == "undersampling" else train
+
+
+def _require_augmented(found: pd.DataFrame, plain: pd.DataFrame, augs: Sequence[str],
+                       datasets_dir: str | Path) -> None:
+    """An augmentation group with no image at all is a missing stage, not a count of dropped rows."""
+    if found.empty and not plain.empty:
+        folders = ", ".join(sorted(str(paths.augmented_dir(datasets_dir, c)) for c in plain["corpus"].unique()))
+        raise FileNotFoundError(f"no augmented image ({', '.join(augs)}) of any training row in {folders}: "
+                                f"render them with preprocess_spectrograms.py first")
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_no_leakage(train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
+                     eval_dataset: str | None = None) -> None:
+    """Raise LeakageError unless train, validation and test share no speaker and no wav, the test and
+    validation sets hold plain images only, and (leave-one-corpus-out) the test corpus is only in test."""
+    problems = []
+    sets = {"train": train, "validation": validation, "test": test}
+    pairs = (("train", "validation"), ("train", "test"), ("validation", "test"))
+    for column, what in (("speaker", "speaker"), ("wav", "source wav")):
+        for a, b in pairs:
+            shared = sorted(set(sets[a][column]) & set(sets[b][column]))
+            if shared:
+                shown = ", ".join(Path(s).name for s in shared[:5]) + (" ..." if len(shared) > 5 else "")
+                problems.append(f"{a} and {b} share {len(shared)} {what}(s): {shown}")
+    if eval_dataset:
+        held_out = eval_dataset.upper()
+        for name in ("train", "validation"):
+            n = int((sets[name]["corpus"] == held_out).sum())
+            if n:
+                problems.append(f"test corpus {held_out} appears in {name} ({n} rows)")
+        others = sorted(set(test["corpus"]) - {held_out})
+        if others:
+            problems.append(f"test set holds corpora other than {held_out}: {', '.join(others)}")
+    for name in ("validation", "test"):
+        n = int((sets[name]["augmentation"] != PLAIN).sum())
+        if n:
+            problems.append(f"{name} set holds {n} augmented image(s)")
+    if problems:
+        raise LeakageError("leaky split: " + "; ".join(problems))
+
+
+def check_pca_corpora(pca: SpeakerPCA, held_out: str, allow: bool = False) -> None:
+    """A PCA fitted on the held-out corpus leaks it; refuse unless explicitly allowed (paper's choice)."""
+    if held_out.upper() in pca.corpora:
+        message = (f"the PCA was fitted on {'+'.join(pca.corpora)}, which includes the test corpus "
+                   f"{held_out.upper()}: test information leaks into training")
+        if not allow:
+            raise LeakageError(message + " (pass --allow_leaky_pca to reproduce the paper anyway)")
+        print("WARNING: " + message)
+
+
+# --------------------------------------------------------------------------- reporting and writing
+
+def count_table(train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """Long table ``split,corpus,label,count`` (the content of split_summary.csv)."""
+    parts = []
+    for name, frame in (("train", train), ("validation", validation), ("test", test)):
+        counts = frame.groupby(["corpus", "label"]).size().reset_index(name="count")
+        counts.insert(0, "split", name)
+        parts.append(counts)
+    table = pd.concat(parts, ignore_index=True)
+    return table[["split", "corpus", "label", "count"]]
+
+
+def format_table(train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
+                 classes: Sequence[str]) -> str:
+    """Counts per split x corpus x class, with speakers and augmented rows, as printed at the end."""
+    lines = []
+    for name, frame in (("train", train), ("validation", validation), ("test", test)):
+        if frame.empty:
+            lines.append(pd.DataFrame({"split": [name], "corpus": ["-"], "rows": [0]}).set_index(["split", "corpus"]))
+            continue
+        pivot = frame.pivot_table(index="corpus", columns="label", values="image", aggfunc="count", fill_value=0)
+        pivot = pivot.reindex(columns=list(classes), fill_value=0)
+        pivot["rows"] = pivot.sum(axis=1)
+        pivot["augmented"] = frame.groupby("corpus")["augmentation"].apply(lambda a: int((a != PLAIN).sum()))
+        pivot["speakers"] = frame.groupby("corpus")["speaker"].nunique()
+        pivot.insert(0, "split", name)
+        lines.append(pivot.reset_index().set_index(["split", "corpus"]))
+    return pd.concat(lines).fillna(0).astype(int).to_string()
+
+
+def report_dropped(dropped: Counter) -> None:
+    for (corpus, reason), n in sorted(dropped.items()):
+        print(f"dropped {n} {corpus} row(s): {reason}")
+
+
+def fit_split_pca(train: pd.DataFrame, n_components: int) -> SpeakerPCA:
+    """PCA on the raw vectors of the training rows' source wavs (each wav once)."""
+    wavs = sorted(set(train["wav"]))
+    return fit_pca(embeddings_for_wavs(wavs), n_components, sorted(set(train["corpus"])))
+
+
+def resolve_pca_file(pca_file: str, encoder_dir: str | Path) -> Path:
+    """``--pca_file`` as given, or inside ``--encoder_dir`` when only a name is given."""
+    path = Path(pca_file)
+    if not path.exists() and (Path(encoder_dir) / path).exists():
+        path = Path(encoder_dir) / path
+    return path
+
+
+def write_split(split: Split, options: dict) -> None:
+    """Write one split folder (every file atomically) and print its table."""
+    train_dir, eval_dir = split.out_dir / "train_data", split.out_dir / "eval_data"
+    write_csv_atomic(train_dir / "train.csv", split.train[COLUMNS])
+    write_csv_atomic(train_dir / "validation.csv", split.validation[COLUMNS])
+    write_csv_atomic(eval_dir / "test.csv", split.test[COLUMNS])
+    write_text_atomic(train_dir / "classes.txt", "\n".join(split.classes) + "\n")
+    save_pca(train_dir / "pca.npz", split.pca)
+    write_csv_atomic(split.out_dir / "split_summary.csv", count_table(split.train, split.validation, split.test))
+    record = {**options,
+              "class_names": list(split.classes),
+              "pca_corpora": split.pca.corpora, "pca_components": split.pca.n_components,
+              "validation_speakers": sorted(set(split.validation["speaker"])),
+              "test_speakers": sorted(set(split.test["speaker"]))}
+    write_text_atomic(split.out_dir / "split_options.json", json.dumps(record, indent=2) + "\n")
+    print(f"\n{split.out_dir}")
+    print(format_table(split.train, split.validation, split.test, split.classes))
+
+
+# --------------------------------------------------------------------------- building splits
+
+def _finish(split: Split, opts: SplitOptions, held_out_corpus: str | None, pca_guard: str) -> Split:
+    """Leakage checks, warnings and the PCA; shared by every protocol."""
+    check_no_leakage(split.train, split.validation, split.test, held_out_corpus)
+    if split.train.empty:
+        raise ValueError(f"{split.out_dir}: no training rows left (see the dropped counts above)")
+    missing = [c for c in split.classes if c not in set(split.train["label"])]
+    if missing:
+        print(f"WARNING: class(es) {', '.join(missing)} have no training rows in {split.out_dir}")
+    if split.test.empty:
+        print(f"WARNING: the test set of {split.out_dir} is empty")
+    if opts.pca_file:
+        split.pca = load_pca(resolve_pca_file(opts.pca_file, opts.encoder_dir))
+        check_pca_corpora(split.pca, pca_guard, opts.allow_leaky_pca)
+    else:
+        split.pca = fit_split_pca(split.train, opts.n_components)
+    return split
+
+
+def _class_setup(opts: SplitOptions):
+    classes, mapping = class_set(opts.num_classes, opts.classes)
+    return classes, mapping, class_set_name(opts.num_classes, opts.classes)
+
+
+def make_loco_split(opts: SplitOptions) -> Split:
+    """Leave-one-corpus-out: test on ``eval_dataset``, train and validate on the other corpora."""
+    classes, mapping, classes_name = _class_setup(opts)
+    present = paths.list_corpora(opts.datasets_dir)
+    held_out = opts.eval_dataset.upper()
+    if held_out not in present:
+        raise FileNotFoundError(f"{opts.datasets_dir}: --eval_dataset {held_out} is not an imported corpus "
+                                f"(present: {', '.join(present) or 'none'})")
+    train_corpora = [c.upper() for c in opts.train_datasets] if opts.train_datasets else \
+        [c for c in present if c != held_out]
+    if held_out in train_corpora:
+        raise LeakageError(f"--train_datasets includes the test corpus {held_out}")
+    unknown = [c for c in train_corpora if c not in present]
+    if unknown:
+        raise FileNotFoundError(f"{opts.datasets_dir}: training corpus {', '.join(unknown)} not imported "
+                                f"(present: {', '.join(present)})")
+    if not train_corpora:
+        raise ValueError(f"no training corpus: {held_out} is the only corpus in {opts.datasets_dir}")
+
+    dropped: Counter = Counter()
+    test = collect_plain_rows(opts.datasets_dir, held_out, mapping, dropped)
+    pool = pd.concat([collect_plain_rows(opts.datasets_dir, c, mapping, dropped) for c in train_corpora],
+                     ignore_index=True)
+    validation_speakers = draw_validation_speakers(pool, opts.percent_subject_validation, opts.seed)
+    in_validation = pool["speaker"].isin(validation_speakers)
+    validation = pool[in_validation].reset_index(drop=True)
+    train = assemble_training(pool[~in_validation].reset_index(drop=True), opts.datasets_dir,
+                              opts.augmentation, opts.balanced, opts.seed, dropped)
+    out_dir = paths.split_dir(opts.output_dir, held_out, classes_name, opts.augmentation, opts.balanced)
+    split = Split(out_dir, train, validation, test, tuple(classes), dropped=dropped)
+    report_dropped(dropped)
+    return _finish(split, opts, held_out, held_out)
+
+
+def fold_speaker_groups(speakers: Sequence[str], protocol: str, folds: int | None, seed: int,
+                        corpus: str) -> list[list[str]]:
+    """Test speakers of each fold: one per speaker (loso), consecutive groups (loso with folds), or
+    seeded shuffled groups (kfold)."""
+    speakers = sorted(speakers)
+    if protocol == "loso" and not folds:
+        return [[s] for s in speakers]
+    if not folds or folds < 2:
+        raise ValueError(f"--protocol {protocol} needs --folds K with K >= 2")
+    if folds > len(speakers):
+        raise ValueError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
+    order = np.arange(len(speakers))
+    if protocol == "kfold":
+        order = _rng(seed, "kfold", corpus).permutation(len(speakers))
+    return [sorted(speakers[i] for i in part) for part in np.array_split(order, folds)]
+
+
+def protocol_folder(protocol: str, folds: int | None) -> str:
+    return "loso" if protocol == "loso" and not folds else f"{protocol}{folds}"
+
+
+def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
+    """Speaker-independent folds inside one corpus (``protocol`` loso or kfold)."""
+    classes, mapping, classes_name = _class_setup(opts)
+    corpus = opts.eval_dataset.upper()
+    if corpus not in paths.list_corpora(opts.datasets_dir):
+        raise FileNotFoundError(f"{opts.datasets_dir}: --eval_dataset {corpus} is not an imported corpus")
+    if opts.train_datasets and [c.upper() for c in opts.train_datasets] != [corpus]:
+        raise ValueError(f"--protocol {opts.protocol} works inside one corpus; drop --train_datasets")
+    dropped: Counter = Counter()
+    rows = collect_plain_rows(opts.datasets_dir, corpus, mapping, dropped)
+    report_dropped(dropped)
+    speakers = sorted(rows["speaker"].unique())
+    if len(speakers) < 2:
+        raise ValueError(f"{corpus}: {len(speakers)} usable speaker(s); a speaker-independent split needs 2 or more")
+    groups = fold_speaker_groups(speakers, opts.protocol, opts.folds, opts.seed, corpus)
+    base = Path(opts.output_dir) / corpus / protocol_folder(opts.protocol, opts.folds)
+    splits = []
+    for i, test_speakers in enumerate(groups, start=1):
+        fold = f"fold-{i:02d}"
+        in_test = rows["speaker"].isin(test_speakers)
+        test, rest = rows[in_test].reset_index(drop=True), rows[~in_test].reset_index(drop=True)
+        validation_speakers = draw_validation_speakers(rest, opts.percent_subject_validation, opts.seed, fold)
+        in_validation = rest["speaker"].isin(validation_speakers)
+        fold_dropped: Counter = Counter()
+        train = assemble_training(rest[~in_validation].reset_index(drop=True), opts.datasets_dir,
+                                  opts.augmentation, opts.balanced, opts.seed, fold_dropped)
+        out_dir = base / fold / classes_name / opts.augmentation / opts.balanced
+        split = Split(out_dir, train, rest[in_validation].reset_index(drop=True), test, tuple(classes),
+                      dropped=dropped + fold_dropped, fold=fold)
+        report_dropped(fold_dropped)
+        splits.append(_finish(split, opts, None, corpus))
+    return splits
+
+
+def make_splits(opts: SplitOptions) -> list[Split]:
+    """Every split the options describe (one for loco, one per fold otherwise), checked; nothing is written."""
+    if opts.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown --protocol {opts.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if opts.protocol == "loco":
+        return [make_loco_split(opts)]
+    return make_within_corpus_splits(opts)
+
+
+def run_split_stage(opts: SplitOptions) -> list[Split]:
+    """What ``preprocess_split_dataset.py`` does: build, check and write every split."""
+    splits = make_splits(opts)
+    for split in splits:
+        write_split(split, asdict(opts))
+    if opts.protocol != "loco":
+        # <output_dir>/<CORPUS>/<protocol>/folds.csv: which speakers each fold tests on
+        base = Path(opts.output_dir) / opts.eval_dataset.upper() / protocol_folder(opts.protocol, opts.folds)
+        write_csv_atomic(base / "folds.csv", pd.DataFrame(
+            {"fold": [s.fold for s in splits], "test_speakers": [" ".join(sorted(set(s.test["speaker"]))) for s in splits]}))
+    print(f"\n{len(splits)} split(s) written under {Path(opts.output_dir)}")
+    return splits
