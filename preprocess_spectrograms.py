@@ -1,0 +1,50 @@
+"""Draw the plain and augmented mel-spectrogram images of every imported corpus.
+
+    python preprocess_spectrograms.py --datasets_dir ./datasets --augmentations time_freq_aug
+
+Writes datasets/<C>/<C>_img/<stem>.png and datasets/<C>/<C>_augmented/<stem>_<aug>.png;
+existing images are kept unless --overwrite, so a stopped run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+
+from specct.augment import AUGMENTATION_GROUPS, AUGMENTATIONS
+from specct.colormaps import CMAPS
+from specct.images import preprocess_corpora
+from specct.spectrogram import WINDOWS, SpectrogramConfig
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets_dir", default="./datasets", help="folder holding <CORPUS>/<CORPUS>_wav")
+    parser.add_argument("--datasets", nargs="+", default=None, help="corpora to process (default: all found)")
+    parser.add_argument("--augmentations", nargs="*", default=None,
+                        help=f"augmentations or groups (default: all): {' '.join(AUGMENTATIONS)} | "
+                             f"{' '.join(AUGMENTATION_GROUPS)} | none")
+    parser.add_argument("--size", nargs=2, type=int, default=(224, 224), metavar=("H", "W"),
+                        help="image height and width in pixels (default: 224 224)")
+    parser.add_argument("--n_mels", type=int, default=128, help="mel bands (default: 128)")
+    parser.add_argument("--window", choices=sorted(WINDOWS), default="hamm", help="analysis window (default: hamm)")
+    parser.add_argument("--cmap", choices=CMAPS, default="magma", help="colour map (default: magma)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the augmentations (default: 0)")
+    parser.add_argument("--overwrite", action="store_true", help="redraw images that already exist")
+    parser.add_argument("--dry_run", action="store_true", help="list the work, write nothing")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:  # bad settings, unknown augmentations or corpora: one line, not a traceback
+        config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size))
+        preprocess_corpora(args.datasets_dir, datasets=args.datasets,
+                           augmentations=["none"] if args.augmentations == [] else args.augmentations,
+                           workers=args.workers, seed=args.seed, overwrite=args.overwrite,
+                           dry_run=args.dry_run, config=config)
+    except ValueError as exc:
+        raise SystemExit(f"preprocess_spectrograms: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Signal chain and rendering: a trimmed 16 kHz signal becomes one RGB mel-spectrogram image.
+
+The chain follows the paper: mel spectrogram with a 25 ms Hamming window and 10 ms hop,
+power to dB relative to the utterance's maximum, and a fixed dB floor so that a given
+brightness means the same level in every image. The dB matrix is drawn straight at the
+model's input size: the whole utterance stretched along the width, low frequencies at the
+bottom, colours from a lookup table. Prediction calls ``signal_to_image`` in memory, so a
+model sees at inference exactly what it saw in training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from .colormaps import CMAPS, lookup_table
+
+WINDOWS = {"hamm": "hamming", "hann": "hann"}
+AMIN = 1e-10  # below this peak power an input counts as all zeros
+
+
+@dataclass(frozen=True)
+class SpectrogramConfig:
+    sample_rate: int = 16000
+    window: str = "hamm"          # hamm | hann
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None      # None: the window length (400 at 16 kHz), as the original
+    n_mels: int = 128
+    fmin_hz: float = 0.0
+    fmax_hz: float | None = None  # None: half the sample rate
+    db_floor: float = -80.0       # dB below the utterance maximum that maps to the darkest colour
+    cmap: str = "magma"           # magma | jet | gray
+    size: tuple[int, int] = (224, 224)  # (height, width) of the image
+
+    def __post_init__(self):
+        if self.window not in WINDOWS:
+            raise ValueError(f"unknown window {self.window!r}; choose one of {', '.join(WINDOWS)}")
+        if self.cmap not in CMAPS:
+            raise ValueError(f"unknown colour map {self.cmap!r}; choose one of {', '.join(CMAPS)}")
+        if self.db_floor >= 0:
+            raise ValueError(f"db_floor must be negative, got {self.db_floor}")
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"size must be (height, width) in pixels, got {self.size}")
+        object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.window_ms / 1000 * self.sample_rate))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.hop_ms / 1000 * self.sample_rate))
+
+    @property
+    def fft_length(self) -> int:
+        return self.n_fft or self.win_length
+
+    def frame_of_time(self, seconds: float) -> int:
+        """Index of the (centred) frame nearest to ``seconds``."""
+        return int(round(seconds * self.sample_rate / self.hop_length))
+
+
+@lru_cache(maxsize=8)
+def _analysis(sample_rate: int, n_fft: int, win_length: int, window: str, n_mels: int,
+              fmin_hz: float, fmax_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The window and mel filterbank, built once per process and reused for every image."""
+    import librosa
+
+    taper = librosa.filters.get_window(WINDOWS[window], win_length, fftbins=True).astype(np.float32)
+    mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin_hz,
+                                    fmax=fmax_hz, dtype=np.float32)
+    return taper, mel_basis
+
+
+def mel_power(signal: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Mel power spectrogram ``(n_mels, frames)`` float32, as librosa.feature.melspectrogram."""
+    import librosa
+
+    taper, mel_basis = _analysis(cfg.sample_rate, cfg.fft_length, cfg.win_length, cfg.window,
+                                 cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz)
+    spectrum = librosa.stft(np.asarray(signal, dtype=np.float32), n_fft=cfg.fft_length,
+                            hop_length=cfg.hop_length, win_length=cfg.win_length, window=taper,
+                            center=True)
+    power = spectrum.real ** 2 + spectrum.imag ** 2
+    return mel_basis @ power
+
+
+def power_to_db(mel: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """dB relative to the maximum, floored at ``cfg.db_floor``; an all-zero input is all floor."""
+    peak = float(mel.max()) if mel.size else 0.0
+    if peak <= AMIN:
+        return np.full(mel.shape, cfg.db_floor, dtype=np.float32)
+    # Floor the ratio to the peak (not the absolute power), so the image does not depend on the level.
+    ratio = np.maximum(mel / peak, 10.0 ** (cfg.db_floor / 10.0))
+    return np.maximum(10.0 * np.log10(ratio), cfg.db_floor).astype(np.float32)  # exact floor after rounding
+
+
+def db_to_image(db: np.ndarray, cfg: SpectrogramConfig) -> Image.Image:
+    """Draw a dB matrix ``(n_mels, frames)`` as an RGB image of ``cfg.size``, low frequencies at the bottom."""
+    height, width = cfg.size
+    levels = (db - cfg.db_floor) / -cfg.db_floor             # 0 = floor, 1 = maximum
+    levels = np.ascontiguousarray(levels[::-1], dtype=np.float32)  # row 0 of an image is its top
+    # Resize the levels (not the colours), so interpolation happens on the measured quantity.
+    resized = Image.fromarray(levels).resize((width, height), Image.Resampling.BILINEAR)
+    index = Image.fromarray(np.clip(np.rint(np.asarray(resized) * 255.0), 0, 255).astype(np.uint8))
+    index.putpalette(lookup_table(cfg.cmap).tobytes())  # colouring through a palette is one C pass
+    return index.convert("RGB")
+
+
+def mel_to_image(mel: np.ndarray, cfg: SpectrogramConfig) -> Image.Image:
+    return db_to_image(power_to_db(mel, cfg), cfg)
+
+
+def signal_to_image(signal: np.ndarray, cfg: SpectrogramConfig | None = None) -> Image.Image:
+    """Render one trimmed signal at ``cfg.sample_rate`` (see ``specct.audio.load_trimmed``)."""
+    cfg = cfg or SpectrogramConfig()
+    return mel_to_image(mel_power(signal, cfg), cfg)
