@@ -1,0 +1,300 @@
+"""CCT and Speaker-CCT models: registry, official key format, pretrained loading, fusions."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+import yaml
+from timm.models import get_pretrained_cfg
+
+import specct.models  # noqa: F401  (registers the models)
+from specct.models import FUSIONS, SpeakerCCT, set_fused_attn
+from specct.models.cct import summarise_keys
+from specct.models.variants import config_file
+
+from conftest import REPO_ROOT, SHARED_DIR
+
+REFERENCE_KEYS = SHARED_DIR / 'reference' / 'cct_state_dict_keys.json'
+SMALL_SPEAKER_MODELS = {
+    'second_transformer': 'speaker_vgg_cct_7_7x2_112',
+    'end_to_end': 'speaker_vgg_cct_end_to_end_7_7x2_112',
+    'end_to_end_speaker_token': 'speaker_vgg_cct_end_to_end_speaker_token_7_7x2_112',
+}
+# Behaviour tests keep the architecture but shrink it (depth, width), to stay fast on a CPU.
+TINY = dict(depth=2, embed_dim=64, num_heads=2)
+
+
+def reference_keys() -> dict:
+    if not REFERENCE_KEYS.is_file():
+        pytest.skip(f'reference key list not found at {REFERENCE_KEYS} (set SPECCT_SHARED)')
+    return json.loads(REFERENCE_KEYS.read_text())
+
+
+def speaker_batch(batch: int = 2, size: int = 112, width: int = 256, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, 3, size, size, generator=generator),
+            torch.randn(batch, width, generator=generator))
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# --- registry and official key format -----------------------------------------------------
+
+def test_every_paper_name_and_alias_is_registered():
+    names = set(timm.list_models('*cct*'))
+    for fusion_name in ('speaker_vgg_cct', 'speaker_vgg_cct_end_to_end', 'speaker_vgg_cct_end_to_end_speaker_token',
+                        'speaker_cct', 'speaker_cct_end_to_end', 'speaker_cct_speaker_token'):
+        assert {f'{fusion_name}_14_7x2_224', f'{fusion_name}_7_7x2_112'} <= names
+    assert {'cct_7_3x1_32', 'cct_7_7x2_224', 'cct_14_7x2_224', 'cct_14_7x2_384', 'cct_7_7x2_112'} <= names
+
+
+@pytest.mark.parametrize('name', ['cct_14_7x2_224', 'cct_7_7x2_224', 'cct_7_3x1_32'])
+def test_state_dict_keys_and_shapes_equal_the_release(name):
+    expected = reference_keys()[name]
+    num_classes = expected['classifier.fc.weight'][0]
+    model = timm.create_model(name, num_classes=num_classes)
+    got = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert got == expected
+
+
+def test_cct_14_has_163_tensors_and_22_37m_parameters():
+    reference_keys()
+    model = timm.create_model('cct_14_7x2_224')
+    assert len(model.state_dict()) == 163
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 22.37
+
+
+def test_checkpoint_in_official_format_loads_from_file(tmp_path):
+    """A checkpoint written from the reference key list alone (not from our model) loads through
+    pretrained_cfg_overlay=dict(file=...) and every weight equals the file."""
+    shapes = reference_keys()['cct_7_7x2_224']
+    generator = torch.Generator().manual_seed(1)
+    official = {k: torch.randn(*shape, generator=generator) for k, shape in shapes.items()}
+    path = tmp_path / 'cct_7_7x2_224_official.pth'
+    torch.save(official, path)
+    model = timm.create_model('cct_7_7x2_224', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in official.items())
+    assert model.pretrained_report['left_random'] == []
+
+
+def test_pretrained_load_drops_a_head_of_another_class_count(tmp_path):
+    source = timm.create_model('cct_7_3x1_32', num_classes=10)
+    path = tmp_path / 'cifar10.pth'
+    torch.save({'model': source.state_dict()}, path)  # a wrapped checkpoint loads too
+    model = timm.create_model('cct_7_3x1_32', pretrained=True, num_classes=3,
+                              pretrained_cfg_overlay=dict(file=str(path)))
+    assert model.get_classifier().out_features == 3
+    assert model.pretrained_report['left_random'] == ['classifier.fc.weight', 'classifier.fc.bias']
+    assert torch.equal(model.state_dict()['classifier.blocks.6.linear2.weight'],
+                       source.state_dict()['classifier.blocks.6.linear2.weight'])
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / 'wrong.pth'
+    torch.save({'classifier.fc.weight': torch.zeros(1000, 384)}, path)
+    with pytest.raises(RuntimeError, match='lacks .* backbone weights'):
+        timm.create_model('cct_7_7x2_112', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+
+
+def test_config_files_name_registered_models_of_their_input_size():
+    configs = sorted((REPO_ROOT / 'configs').glob('*/*.yml'))
+    assert len(configs) >= 5
+    for path in configs:
+        recipe = yaml.safe_load(path.read_text())
+        assert recipe['model'] in timm.list_models(module=['cct', 'speaker_cct']), path
+        assert tuple(recipe['input_size']) == get_pretrained_cfg(recipe['model']).input_size, path
+        assert isinstance(recipe['lr'], float) and recipe['opt'] == 'adamw', path
+    for name in timm.list_models(module=['cct', 'speaker_cct']):
+        listed = config_file(name)
+        assert listed is None or (REPO_ROOT / listed).is_file(), (name, listed)
+
+
+# --- positional embedding and input sizes -------------------------------------------------
+
+@pytest.mark.parametrize('img_size, grid', [(112, (7, 7)), ((112, 224), (7, 14))])
+def test_positional_embedding_is_resized_bilinear_to_the_new_grid(tmp_path, img_size, grid):
+    source = timm.create_model('cct_7_7x2_224')
+    path = tmp_path / 'cct7.pth'
+    torch.save(source.state_dict(), path)
+    model = timm.create_model('cct_7_7x2_224', img_size=img_size, pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(path)))
+    assert model.grid_size == grid
+    old = source.classifier.positional_emb.detach().reshape(1, 14, 14, -1).permute(0, 3, 1, 2)
+    expected = F.interpolate(old, size=grid, mode='bilinear', align_corners=False)
+    expected = expected.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)
+    torch.testing.assert_close(model.classifier.positional_emb.detach(), expected)
+    assert torch.equal(model.tokenizer.conv_layers[1][0].weight, source.tokenizer.conv_layers[1][0].weight)
+    assert model.pretrained_cfg['input_size'] == (3, *grid_to_pixels(img_size))
+    out = model(torch.randn(1, 3, *grid_to_pixels(img_size)))
+    assert out.shape == (1, 1000)
+
+
+def grid_to_pixels(img_size):
+    return (img_size, img_size) if isinstance(img_size, int) else img_size
+
+
+def test_wrong_image_size_gets_a_clear_error():
+    model = timm.create_model('cct_7_7x2_112')
+    with pytest.raises(ValueError, match=r'expected images of shape \(B, 3, 112, 112\)'):
+        model(torch.randn(1, 3, 224, 224))
+
+
+def test_sine_variant_keeps_its_own_table(tmp_path):
+    source = timm.create_model('cct_7_3x1_32')
+    path = tmp_path / 'learnable.pth'
+    torch.save(source.state_dict(), path)
+    model = timm.create_model('cct_7_3x1_32_sine', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    fresh = timm.create_model('cct_7_3x1_32_sine')
+    assert torch.equal(model.classifier.positional_emb, fresh.classifier.positional_emb)
+    assert not model.classifier.positional_emb.requires_grad
+
+
+# --- speaker models -----------------------------------------------------------------------
+
+@pytest.mark.parametrize('fusion', FUSIONS)
+def test_fusion_runs_forward_and_backward_and_depends_on_the_speaker(fusion):
+    torch.manual_seed(0)
+    model = timm.create_model(SMALL_SPEAKER_MODELS[fusion], num_classes=4, **TINY)
+    assert isinstance(model, SpeakerCCT) and model.fusion_kind == fusion
+    image, speaker = speaker_batch()
+    logits = model((image, speaker))
+    assert logits.shape == (2, 4)
+    logits.sum().backward()
+    assert model.speaker_proj.weight.grad is not None and model.speaker_proj.weight.grad.abs().sum() > 0
+    assert model.tokenizer.conv_layers[0][0].weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        base = model((image, speaker))
+        other = model((image, speaker_batch(seed=5)[1]))
+    assert not torch.allclose(base, other, atol=1e-4)
+
+
+def test_speaker_models_take_one_tuple():
+    model = timm.create_model('speaker_cct_7_7x2_112', num_classes=4, **TINY)
+    with pytest.raises(TypeError, match='one tuple'):
+        model(torch.randn(1, 3, 112, 112))
+    with pytest.raises(ValueError, match=r'speaker vectors of shape \(B, 256\)'):
+        model((torch.randn(1, 3, 112, 112), torch.randn(1, 100)))
+
+
+def test_speaker_projection_only_when_widths_differ():
+    assert isinstance(timm.create_model('speaker_cct_7_7x2_112', **TINY).speaker_proj, torch.nn.Linear)
+    same_width = timm.create_model('speaker_cct_7_7x2_112', speaker_dim=TINY['embed_dim'], **TINY)
+    assert isinstance(same_width.speaker_proj, torch.nn.Identity)
+
+
+def test_imagenet_weights_fill_every_backbone_weight_of_a_speaker_model(tmp_path, caplog):
+    torch.manual_seed(0)
+    imagenet = timm.create_model('cct_14_7x2_224')
+    path = tmp_path / 'cct_14_7x2_224_imagenet.pth'
+    torch.save(imagenet.state_dict(), path)
+    with caplog.at_level(logging.INFO, logger='specct.models.cct'):
+        model = timm.create_model('speaker_vgg_cct_7_7x2_112', pretrained=True, num_classes=4,
+                                  pretrained_cfg_overlay=dict(file=str(path)))
+    source, loaded = imagenet.state_dict(), model.state_dict()
+    for key in model.backbone_keys():
+        if key != 'classifier.positional_emb':
+            assert torch.equal(loaded[key], source[key]), key
+    assert torch.equal(loaded['classifier.attention_pool.weight'], source['classifier.attention_pool.weight'])
+    report = model.pretrained_report
+    assert summarise_keys(report['left_random']) == \
+        'classifier.fc, speaker_proj, fusion.positional_emb, fusion.blocks.0, fusion.norm'
+    assert summarise_keys(report['unused']) == 'classifier.blocks.7-13'
+    assert 'left at init' in caplog.text and 'fusion.blocks.0' in caplog.text
+
+
+def test_pretrained_true_works_offline_from_the_hub_cache(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    imagenet = timm.create_model('cct_7_7x2_112', img_size=224, depth=14)  # CCT-14/7x2 at 224 px
+    cache = tmp_path / 'torch_home' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    torch.save(imagenet.state_dict(), cache / 'cct_14_7x2_224_imagenet.pth')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    model = timm.create_model('speaker_cct_end_to_end_7_7x2_112', pretrained=True, num_classes=4)
+    assert torch.equal(model.classifier.blocks[6].linear1.weight, imagenet.classifier.blocks[6].linear1.weight)
+
+
+def test_pca_buffers_start_as_identity_and_attach_a_fitted_pca():
+    torch.manual_seed(0)
+    with_pca = timm.create_model('speaker_cct_end_to_end_7_7x2_112', num_classes=4,
+                                 speaker_dim=8, speaker_raw_dim=256, **TINY).eval()
+    assert torch.equal(with_pca.speaker_pca_mean, torch.zeros(256))
+    assert torch.equal(with_pca.speaker_pca_components, torch.eye(8, 256))
+    generator = torch.Generator().manual_seed(3)
+    mean, components = torch.randn(256, generator=generator), torch.randn(8, 256, generator=generator)
+    with_pca.attach_speaker_pca(mean.numpy(), components.numpy())
+    assert {'speaker_pca_mean', 'speaker_pca_components'} <= set(with_pca.state_dict())
+
+    reduced = timm.create_model('speaker_cct_end_to_end_7_7x2_112', num_classes=4, speaker_dim=8, **TINY).eval()
+    reduced.load_state_dict({k: v for k, v in with_pca.state_dict().items() if not k.startswith('speaker_pca')})
+    image, raw = speaker_batch()
+    with torch.no_grad():
+        torch.testing.assert_close(with_pca((image, raw)), reduced((image, (raw - mean) @ components.T)))
+    with pytest.raises(ValueError, match='do not fit'):
+        with_pca.attach_speaker_pca(mean[:10], components)
+    with pytest.raises(ValueError, match='speaker_raw_dim'):
+        reduced.attach_speaker_pca(mean, components)
+
+
+def test_saved_speaker_model_recreated_from_its_cfg_gives_the_same_outputs(tmp_path):
+    torch.manual_seed(0)
+    name, kwargs = 'speaker_cct_speaker_token_7_7x2_112', dict(num_classes=4, speaker_raw_dim=256, **TINY)
+    model = timm.create_model(name, **kwargs).eval()
+    model.attach_speaker_pca(torch.randn(256), torch.randn(256, 256))
+    path = tmp_path / 'trained.pth'
+    torch.save(model.state_dict(), path)
+    overlay = dict(model.pretrained_cfg, file=str(path), num_classes=4)
+    again = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs).eval()
+    assert again.pretrained_report['left_random'] == []
+    assert same_weights(model, again)
+    inputs = speaker_batch()
+    with torch.no_grad():
+        assert torch.equal(model(inputs), again(inputs))
+
+
+def test_classifier_interface():
+    model = timm.create_model('speaker_cct_7_7x2_112', num_classes=4, **TINY)
+    assert model.num_classes == 4 and model.get_classifier().out_features == 4
+    model.reset_classifier(7)
+    assert model.num_classes == 7 and model(speaker_batch()).shape == (2, 7)
+    cfg = model.pretrained_cfg
+    assert cfg['input_size'] == (3, 112, 112) and cfg['crop_pct'] == 1.0
+    assert tuple(cfg['mean']) == (0.485, 0.456, 0.406) and tuple(cfg['std']) == (0.229, 0.224, 0.225)
+    assert cfg['url'].endswith('cct_14_7x2_224_imagenet.pth')
+
+
+# --- attention paths ----------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', ['cct_7_7x2_112', 'speaker_vgg_cct_7_7x2_112'])
+def test_fused_and_naive_attention_agree(name):
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=4, depth=2).eval()
+    inputs = speaker_batch() if name.startswith('speaker') else speaker_batch()[0]
+    with torch.no_grad():
+        fused = set_fused_attn(model, True)(inputs)
+        naive = set_fused_attn(model, False)(inputs)
+    torch.testing.assert_close(fused, naive, atol=1e-5, rtol=1e-5)
+
+
+def test_no_random_numbers_drawn_without_dropout():
+    model = timm.create_model('speaker_cct_end_to_end_7_7x2_112', num_classes=4,
+                              drop_rate=0., attn_drop_rate=0., drop_path_rate=0., **TINY)
+    inputs = speaker_batch()
+    for fused in (True, False):
+        set_fused_attn(model, fused)
+        state = torch.get_rng_state()
+        model(inputs).sum().backward()  # training mode, rates 0
+        assert torch.equal(state, torch.get_rng_state())
+    model.eval()
+    model.classifier.blocks[0].self_attn.attn_drop = 0.5  # a rate, but eval
+    state = torch.get_rng_state()
+    model(inputs)
+    assert torch.equal(state, torch.get_rng_state())
