@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 test: setup
 	$(PY) -m pytest -q tests
 
+# Demo corpora -> spectrograms -> speaker embeddings -> split -> train -> eval -> predict, on the CPU.
 demo: setup
-	$(PY) -m specct.demo --out datasets --seed 0
+	$(PY) -m specct.pipeline --workdir .
 
 bench: setup
 	$(PY) benchmarks/bench_spectrograms.py

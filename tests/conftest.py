@@ -50,3 +50,8 @@ def demo_datasets(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo_datasets")
     generate_demo(root, seed=0)
     return root
+
+
+# Session fixtures of the training, evaluation, prediction and LOCO tests: one small pipeline and
+# one short training run, shared by those test files.
+from training_fixtures import demo_split, trained_run  # noqa: E402,F401

@@ -1,0 +1,78 @@
+"""Checkpoints that rebuild their model alone.
+
+A checkpoint holds the weights (the speaker PCA included, as buffers), the timm model name and the
+keyword arguments it was created with, the class names, the input size and normalisation, and the
+spectrogram settings; so evaluation and prediction need nothing but the file. Training adds the
+optimizer, scheduler, EMA and RNG states and the epoch, so that ``--resume`` continues exactly.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .fileio import atomic_path
+
+FORMAT = "specct-checkpoint"
+FORMAT_VERSION = 1
+BEST_NAME = "model_best.pth.tar"
+LAST_NAME = "last.pth.tar"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the reason."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` atomically: a killed run never leaves a half-written checkpoint."""
+    state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, with one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {first_line})") \
+            from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a specct checkpoint (no model name, classes or input settings)")
+    for key in ("state_dict", "model_name", "model_kwargs", "class_names", "data_config"):
+        if key not in state:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return state
+
+
+def is_speaker_model(model_name: str) -> bool:
+    """Speaker models take ``(image, speaker_vector)``; their registered names start with ``speaker_``."""
+    return model_name.startswith("speaker_")
+
+
+def create_model(model_name: str, model_kwargs: dict[str, Any], **extra) -> torch.nn.Module:
+    import timm
+
+    from . import models  # noqa: F401  (registers cct_* and speaker_* with timm)
+
+    return timm.create_model(model_name, **model_kwargs, **extra)
+
+
+def model_from_checkpoint(state: dict[str, Any], use_ema: bool = True) -> torch.nn.Module:
+    """Rebuild the model of a checkpoint and load its weights (EMA weights when saved and wanted)."""
+    model = create_model(state["model_name"], dict(state["model_kwargs"]), pretrained=False)
+    weights = state.get("state_dict_ema") if use_ema and state.get("state_dict_ema") is not None \
+        else state["state_dict"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint weights do not fit {state['model_name']}: "
+                              f"{str(exc).splitlines()[0]}") from exc
+    return model.eval()

@@ -1,0 +1,308 @@
+"""The training run, top to bottom: data, model, optimizer, then the epoch loop with validation,
+checkpoints and early stopping.
+
+Reproducibility: every epoch reseeds torch, numpy and Python from ``(seed, epoch, rank)`` and
+shuffles with a sampler seeded the same way, so a run resumed from ``last.pth.tar`` replays the
+remaining epochs exactly as an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from .. import data as split_data
+from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, create_model, is_speaker_model, \
+    load_checkpoint, save_checkpoint
+from ..metrics import accuracy, uar
+from ..plots import plot_curves
+from . import distributed, outputs
+from .engine import cross_entropy, predict_loader, train_one_epoch
+from .losses import EmotionLoss, balanced_class_weights
+from .mixup import SpeakerMixup
+
+HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
+
+
+def seed_everything(*key: int) -> None:
+    """Seed torch, numpy and Python from a tuple such as ``(seed, epoch, rank)``."""
+    seed = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1)[0])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+
+
+def build_model(args, num_classes: int, speaker_model: bool, pca, raw_dim: int):
+    """Create the timm model; returns ``(model, model_kwargs)``, the kwargs that rebuild it."""
+    from .options import parse_model_kwargs
+
+    kwargs: dict = {"num_classes": num_classes, **parse_model_kwargs(args.model_kwargs)}
+    if args.input_size:
+        kwargs["img_size"] = int(args.input_size[-1])
+    if args.drop is not None:
+        kwargs["drop_rate"] = args.drop
+    if args.drop_path is not None:
+        kwargs["drop_path_rate"] = args.drop_path
+    if speaker_model:
+        if pca is not None:
+            kwargs.update(speaker_dim=int(pca.components.shape[0]), speaker_raw_dim=int(pca.components.shape[1]))
+        else:
+            kwargs["speaker_dim"] = raw_dim
+    extra = {}
+    if args.pretrained:
+        extra["pretrained"] = True
+        if args.pretrained_path:
+            if not Path(args.pretrained_path).is_file():
+                raise FileNotFoundError(f"{args.pretrained_path}: pretrained weights file not found")
+            extra["pretrained_cfg_overlay"] = {"file": str(args.pretrained_path)}
+    model = create_model(args.model, kwargs, **extra)
+    if speaker_model and pca is not None:
+        model.attach_speaker_pca(torch.from_numpy(pca.mean), torch.from_numpy(pca.components))
+    return model, kwargs
+
+
+def data_config(args, model) -> dict:
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    input_size = list(args.input_size or cfg.get("input_size", (3, 224, 224)))
+    return {"input_size": [int(v) for v in input_size],
+            "mean": [float(v) for v in (args.mean or cfg.get("mean", (0.485, 0.456, 0.406)))],
+            "std": [float(v) for v in (args.std or cfg.get("std", (0.229, 0.224, 0.225)))],
+            "interpolation": args.interpolation}
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, args, info: distributed.DistInfo) -> DataLoader:
+    # One sampler for single and multi-process runs: seeded, re-shuffled by set_epoch.
+    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle,
+                                 seed=args.seed, drop_last=False)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
+                      persistent_workers=args.workers > 0, pin_memory=info.device.type == "cuda")
+
+
+def tensorboard_writer(args, out_dir: Path, info):
+    if not (args.log_tensorboard and info.is_main):
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("--log-tensorboard: tensorboard is not installed; logging to summary.csv only")
+        return None
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+
+
+def inference_state(state: dict) -> dict:
+    """model_best.pth.tar: what evaluation and prediction need (the EMA weights when kept), not the
+    optimizer, so it is a third of the size of last.pth.tar."""
+    weights = state["state_dict_ema"] if state.get("state_dict_ema") is not None else state["state_dict"]
+    drop = ("optimizer", "scheduler", "scaler", "rng", "state_dict_ema")
+    return {**{k: v for k, v in state.items() if k not in drop}, "state_dict": weights}
+
+
+def is_better(value: float, best: float | None, metric: str) -> bool:
+    if best is None or not np.isfinite(best):
+        return bool(np.isfinite(value))
+    return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None = None) -> Path:
+    """Run training as the flags say; returns the output folder."""
+    info = distributed.setup(args.device)
+    try:
+        return _train(args, info, on_epoch_end)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
+    log = print if info.is_main else (lambda *a, **k: None)
+    progress = not args.no_progress
+    device = info.device
+
+    # --- data description
+    train_dir = outputs.resolve_train_dir(args.data_dir)
+    class_names = split_data.read_class_names(train_dir)
+    if args.num_classes is not None and args.num_classes != len(class_names):
+        raise ValueError(f"--num-classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
+                         f"{len(class_names)} classes ({', '.join(class_names)})")
+    out_dir = outputs.output_dir(args, train_dir)
+    speaker_model = is_speaker_model(args.model)
+    train_frame = split_data.read_split(train_dir / "train.csv", class_names)
+    val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
+    if len(train_frame) == 0 or len(val_frame) == 0:
+        raise ValueError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
+                         "the best checkpoint is chosen on validation, which needs both")
+    train_vectors = split_data.raw_speaker_vectors(train_frame) if speaker_model else None
+    val_vectors = split_data.raw_speaker_vectors(val_frame) if speaker_model else None
+    pca = None
+    if speaker_model and not args.no_speaker_pca:
+        from ..speaker import load_pca
+
+        pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
+
+    # --- model
+    seed_everything(args.seed, 0, 0)  # the same initial weights on every rank
+    model, model_kwargs = build_model(args, len(class_names), speaker_model, pca,
+                                      train_vectors.shape[1] if train_vectors is not None else 0)
+    model.to(device)
+    dcfg = data_config(args, model)
+    train_set = split_data.SplitDataset(train_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
+                                        train_vectors, source=str(train_dir / "train.csv"),
+                                        interpolation=dcfg["interpolation"])
+    val_set = split_data.SplitDataset(val_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
+                                      val_vectors, source=str(train_dir / "validation.csv"),
+                                      interpolation=dcfg["interpolation"])
+    train_loader = make_loader(train_set, args.batch_size, True, args, info)
+    val_loader = make_loader(val_set, args.validation_batch_size or args.batch_size, False, args, info)
+
+    # --- loss, optimizer, schedule, EMA
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import create_scheduler_v2
+    from timm.utils import ModelEmaV3
+
+    counts = split_data.class_counts(train_set.targets, len(class_names))
+    weights = balanced_class_weights(counts) if args.class_weights == "balanced" else None
+    criterion = EmotionLoss(len(class_names), weights, smoothing=args.smoothing,
+                            focal_gamma=args.focal_gamma if args.loss == "focal" else 0.0).to(device)
+    mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
+    opt_kwargs = {}
+    if args.opt_eps is not None:
+        opt_kwargs["eps"] = args.opt_eps
+    if args.opt_betas is not None:
+        opt_kwargs["betas"] = tuple(args.opt_betas)
+    optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
+                                    momentum=args.momentum, **opt_kwargs)
+    updates_per_epoch = min(len(train_loader), args.max_steps) if args.max_steps else len(train_loader)
+    scheduler, num_epochs = create_scheduler_v2(
+        optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
+        decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr,
+        warmup_epochs=args.warmup_epochs, cooldown_epochs=args.cooldown_epochs,
+        patience_epochs=args.patience_epochs, plateau_mode="min" if args.eval_metric == "loss" else "max",
+        step_on_epochs=not args.sched_on_updates, updates_per_epoch=updates_per_epoch)
+    ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
+    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" and args.amp_dtype == "float16" \
+        else None
+    train_model = model
+    if info.distributed:
+        device_ids = [device.index] if device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+    # --- state that a resume restores
+    start_epoch, num_updates, best, best_epoch, stale_epochs = 0, 0, None, -1, 0
+    history: list[dict] = []
+    if args.resume:
+        resume_path = out_dir / LAST_NAME if args.resume == "auto" else Path(args.resume)
+        state = load_checkpoint(resume_path)
+        if state["model_name"] != args.model or list(state["class_names"]) != list(class_names):
+            raise CheckpointError(f"{resume_path}: saved for {state['model_name']} with classes "
+                                  f"{', '.join(state['class_names'])}, not this run")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("state_dict_ema") is not None:
+            ema.module.load_state_dict(state["state_dict_ema"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
+        best, best_epoch = state["best_metric"], int(state["best_epoch"])
+        stale_epochs = int(state["stale_epochs"])
+        history = [row for row in outputs.read_summary(out_dir).to_dict("records") if row["epoch"] <= start_epoch]
+        log(f"resumed from {resume_path} after epoch {start_epoch}")
+    elif start_epoch == 0 and scheduler is not None:
+        scheduler.step(0)
+
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        outputs.write_args(out_dir, args, train_dir)
+    writer = tensorboard_writer(args, out_dir, info)
+    base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
+                  "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
+                  "speaker_model": speaker_model, "eval_metric": args.eval_metric,
+                  "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
+    log(f"training {args.model} on {len(train_set)} images ({len(val_set)} validation), "
+        f"{len(class_names)} classes, {info.world_size} process(es) on {device}; output {out_dir}")
+
+    # --- the loop
+    started = time.perf_counter()
+    for epoch in range(start_epoch, num_epochs):
+        if args.patience and stale_epochs >= args.patience:
+            break  # resumed after an early stop: nothing left to do
+        train_loader.sampler.set_epoch(epoch)
+        seed_everything(args.seed, epoch + 1, info.rank)
+        rng = np.random.default_rng([args.seed, epoch + 1, info.rank])
+        stats = train_one_epoch(
+            train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
+            epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates, amp=args.amp,
+            amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, clip_grad=args.clip_grad,
+            max_steps=args.max_steps, info=info, progress=progress)
+        num_updates = stats["num_updates"]
+        eval_model = ema.module if ema is not None else model
+        logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,
+                                         amp=args.amp, amp_dtype=args.amp_dtype, info=info, progress=progress,
+                                         desc=f"validate {epoch + 1}/{num_epochs}")
+        predictions = logits.argmax(axis=1)
+        row = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_loss": cross_entropy(logits, targets),
+               "val_accuracy": accuracy(targets, predictions), "val_uar": uar(targets, predictions),
+               "lr": float(optimizer.param_groups[0]["lr"])}
+        history.append(row)
+        value = row["val_loss"] if args.eval_metric == "loss" else row[f"val_{args.eval_metric}"]
+        improved = is_better(value, best, args.eval_metric)
+        if improved:
+            best, best_epoch, stale_epochs = float(value), epoch + 1, 0
+        else:
+            stale_epochs += 1
+        if scheduler is not None:
+            scheduler.step(epoch + 1, value)
+
+        if info.is_main:
+            state = {**base_state, "epoch": epoch + 1, "num_epochs": num_epochs, "num_updates": num_updates,
+                     "state_dict": model.state_dict(),
+                     "state_dict_ema": ema.module.state_dict() if ema is not None else None,
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
+                     "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
+                     "metrics": row, "val_samples": int(len(targets))}
+            save_checkpoint(out_dir / LAST_NAME, state)
+            if improved:
+                save_checkpoint(out_dir / BEST_NAME, inference_state(state))
+            summary = outputs.write_summary(out_dir, history)
+            plot_curves(summary, out_dir / outputs.CURVES_NAME)
+            if writer is not None:
+                for key, val in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, val, epoch + 1)
+            log(f"epoch {epoch + 1}/{num_epochs}  train_loss {row['train_loss']:.4f}  "
+                f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  "
+                f"val_uar {row['val_uar']:.3f}  lr {row['lr']:.2e}  {stats['samples_per_s']:.1f} samples/s"
+                f"{'  *best*' if improved else ''}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1)
+        if args.patience and stale_epochs >= args.patience:
+            log(f"early stop: no validation {args.eval_metric} improvement for {args.patience} epochs")
+            break
+
+    if writer is not None:
+        writer.close()
+    minutes = (time.perf_counter() - started) / 60
+    best_text = f"{best:.4f}" if best is not None else "n/a"
+    log(f"done in {minutes:.1f} min: best validation {args.eval_metric} {best_text} at epoch {best_epoch}; "
+        f"{out_dir / BEST_NAME}")
+    return out_dir

@@ -1,0 +1,187 @@
+"""Command-line options of train.py, with timm's convention for configs.
+
+``-c FILE.yml`` holds defaults whose keys are the flag names (``weight_decay`` or ``weight-decay``);
+flags given on the command line override them.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train.py", description="Train a spectrogram emotion classifier on a leave-one-corpus-out split.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("data_dir", nargs="?", default=None,
+                   help="train_data folder of a split (data/<EVAL>/<n>_classes/<aug>/<balance>/train_data), "
+                        "or the split folder holding it")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="speaker_vgg_cct_14_7x2_224", help="timm model name")
+    g.add_argument("--pretrained", action="store_true", help="start from ImageNet weights")
+    g.add_argument("--pretrained-path", default=None,
+                   help="local file with the pretrained weights (works offline)")
+    g.add_argument("--num-classes", type=int, default=None, help="checked against train_data/classes.txt")
+    g.add_argument("--input-size", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
+                   help="model input size; default: the model's own")
+    g.add_argument("--mean", type=float, nargs=3, default=None, help="normalisation mean; default: the model's")
+    g.add_argument("--std", type=float, nargs=3, default=None, help="normalisation std; default: the model's")
+    g.add_argument("--interpolation", choices=("bilinear", "bicubic", "nearest"), default="bilinear",
+                   help="resampling when a saved image is not the input size (images are never cropped)")
+    g.add_argument("--crop-pct", type=float, default=1.0,
+                   help="accepted for timm configs; must be 1.0: cropping would cut the time and frequency axes")
+    g.add_argument("--no-aug", action="store_true", default=True,
+                   help="accepted for timm configs; always on: spectrograms are augmented offline, never flipped")
+    g.add_argument("--drop", type=float, default=None, help="dropout rate")
+    g.add_argument("--drop-path", type=float, default=None, help="stochastic depth rate")
+    g.add_argument("--model-kwargs", nargs="*", default=None, metavar="KEY=VALUE",
+                   help="extra model arguments, e.g. depth=2 fusion_heads=2 (values read as YAML)")
+    g.add_argument("--no-speaker-pca", action="store_true",
+                   help="feed raw speaker vectors instead of projecting them with the split's pca.npz")
+
+    g = p.add_argument_group("optimizer and schedule")
+    g.add_argument("--opt", default="adamw", help="timm optimizer name")
+    g.add_argument("--opt-eps", type=float, default=None)
+    g.add_argument("--opt-betas", type=float, nargs="+", default=None)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight-decay", type=float, default=0.05)
+    g.add_argument("--clip-grad", type=float, default=None, help="clip gradient norm at this value")
+    g.add_argument("--lr", type=float, default=5e-5)
+    g.add_argument("--sched", default="cosine", help="timm scheduler name")
+    g.add_argument("--sched-on-updates", action="store_true", help="step the schedule every update")
+    g.add_argument("--warmup-lr", type=float, default=1e-6)
+    g.add_argument("--min-lr", type=float, default=1e-6)
+    g.add_argument("--warmup-epochs", type=int, default=0)
+    g.add_argument("--cooldown-epochs", type=int, default=0)
+    g.add_argument("--decay-epochs", type=float, default=None)
+    g.add_argument("--decay-rate", type=float, default=0.1)
+    g.add_argument("--patience-epochs", type=int, default=10, help="patience of the plateau scheduler")
+    g.add_argument("--epochs", type=int, default=50)
+    g.add_argument("--batch-size", "-b", type=int, default=32)
+    g.add_argument("--validation-batch-size", "-vb", type=int, default=None)
+
+    g = p.add_argument_group("loss and regularisation")
+    g.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
+    g.add_argument("--mixup", type=float, default=0.0,
+                   help="mixup alpha (0 = off); speaker vectors are mixed with the images")
+    g.add_argument("--mixup-prob", type=float, default=1.0, help="probability of mixing a batch")
+    g.add_argument("--cutmix", type=float, default=0.0,
+                   help="accepted for timm configs; must be 0: a pasted patch would mix time and frequency regions")
+    g.add_argument("--class-weights", choices=("none", "balanced"), default="none",
+                   help="weight classes inversely to their training frequency")
+    g.add_argument("--loss", choices=("ce", "focal"), default="ce")
+    g.add_argument("--focal-gamma", type=float, default=2.0)
+    g.add_argument("--model-ema", action="store_true", help="keep an exponential moving average of the weights")
+    g.add_argument("--model-ema-decay", type=float, default=0.998)
+
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--workers", "-j", type=int, default=0, help="data loading processes")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 on CPU)")
+    g.add_argument("--amp-dtype", choices=("float16", "bfloat16"), default="bfloat16",
+                   help="GPU mixed-precision type")
+    g.add_argument("--eval-metric", choices=("uar", "accuracy", "loss"), default="uar",
+                   help="validation metric that picks model_best.pth.tar")
+    g.add_argument("--patience", type=int, default=0,
+                   help="stop after this many epochs without validation improvement (0 = never)")
+    g.add_argument("--output", default="output/train", help="base folder of training outputs")
+    g.add_argument("--experiment", default=None,
+                   help="output folder; default "
+                        "<output>/<model>-<pretrained|scratch>/<EVAL>/<n>_classes/<aug>/<balance>")
+    g.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="continue from a checkpoint (default: last.pth.tar of the output folder)")
+    g.add_argument("--log-tensorboard", action="store_true", help="also log to TensorBoard, if installed")
+    g.add_argument("--max-steps", type=int, default=0, help="cap on updates per epoch (0 = all; for smoke runs)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_model_kwargs(items) -> dict:
+    """``["depth=2", "mlp_ratio=1.5"]`` (or a mapping, from a config) -> ``{"depth": 2, "mlp_ratio": 1.5}``."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    kwargs = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise ValueError(f"--model-kwargs {item!r}: expected KEY=VALUE")
+        kwargs[key.strip()] = yaml.safe_load(value)
+    return kwargs
+
+
+def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
+    """Flag defaults from a YAML file; unknown keys are an error, naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of flag names to values")
+    known = {a.dest for a in parser._actions}
+    config = {}
+    for key, value in values.items():
+        dest = str(key).lstrip("-").replace("-", "_")
+        if dest not in known:
+            raise ConfigError(f"{path}: unknown option {key!r} (not a train.py flag)")
+        config[dest] = value
+    return config
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``-c/--config`` first, use it as defaults, then parse the remaining flags."""
+    config_parser = argparse.ArgumentParser(add_help=False)
+    config_parser.add_argument("-c", "--config", default=None, help="YAML file of flag defaults")
+    known, remaining = config_parser.parse_known_args(argv)
+    parser = build_parser()
+    parser.add_argument("-c", "--config", default=None, help="YAML file of flag defaults (flags override it)")
+    if known.config:
+        try:
+            parser.set_defaults(**read_config(known.config, parser))
+        except ConfigError as exc:
+            parser.error(str(exc))
+    args = parser.parse_args(remaining)
+    args.config = known.config
+    check_spectrogram_safe(args, parser.error)
+    if args.data_dir is None:
+        parser.error("the train_data folder is required (positional argument or data_dir in the config)")
+    return args
+
+
+def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
+    """Reject image augmentations that do not fit spectrograms (timm configs may carry them)."""
+    if args.crop_pct != 1.0:
+        error(f"crop_pct {args.crop_pct}: images are used whole (crop_pct 1.0); cropping cuts the time "
+              "and frequency axes")
+    if args.cutmix:
+        error("cutmix is not supported for spectrograms; use --mixup")
+
+
+def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
+    """The flags' defaults as a namespace, for calling :func:`specct.train.train` from Python."""
+    args = build_parser().parse_args([str(data_dir)])
+    args.config = None
+    unknown = [k for k in overrides if not hasattr(args, k)]
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(unknown)}")
+    for key, value in overrides.items():
+        setattr(args, key, value)
+
+    def error(message):
+        raise ValueError(message)
+
+    check_spectrogram_safe(args, error)
+    return args

@@ -1,0 +1,76 @@
+"""Where a training run writes, and the small files it keeps there (args.yaml, summary.csv)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..fileio import write_csv_atomic, write_text_atomic
+
+SUMMARY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_uar", "lr")
+ARGS_NAME = "args.yaml"
+SUMMARY_NAME = "summary.csv"
+CURVES_NAME = "curves.png"
+
+
+def resolve_train_dir(data_dir: str | Path) -> Path:
+    """Accept the train_data folder itself or the split folder that holds it."""
+    data_dir = Path(data_dir)
+    if (data_dir / "train_data").is_dir():
+        data_dir = data_dir / "train_data"
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: train_data folder not found (make the split first)")
+    return data_dir.resolve()
+
+
+def split_parts(train_dir: Path) -> tuple[str, ...]:
+    """``(EVAL, <n>_classes, aug, balance)`` of ``data/<EVAL>/<n>_classes/<aug>/<balance>/train_data``.
+
+    A train_data folder outside that layout is named by its parent folder alone.
+    """
+    parent = Path(train_dir).resolve().parent
+    parts = parent.parts
+    if len(parts) >= 4 and parts[-3].endswith("_classes"):
+        # within-corpus folds: data/<CORPUS>/<protocol>/fold-NN/<n>_classes/<aug>/<balance>
+        if len(parts) >= 6 and parts[-4].startswith("fold-"):
+            return tuple(parts[-6:])
+        return tuple(parts[-4:])
+    return (parent.name,)
+
+
+def run_name(model: str, pretrained: bool) -> str:
+    return f"{model}-{'pretrained' if pretrained else 'scratch'}"
+
+
+def output_dir(args: argparse.Namespace, train_dir: Path) -> Path:
+    if args.experiment:
+        return Path(args.experiment)
+    return Path(args.output) / run_name(args.model, args.pretrained) / Path(*split_parts(train_dir))
+
+
+def write_args(out_dir: Path, args: argparse.Namespace, train_dir: Path) -> None:
+    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
+    values["data_dir"] = str(train_dir)
+    write_text_atomic(out_dir / ARGS_NAME, yaml.safe_dump(values, sort_keys=True))
+
+
+def read_args(out_dir: str | Path) -> dict:
+    path = Path(out_dir) / ARGS_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a training output folder (no args.yaml)")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def read_summary(out_dir: Path) -> pd.DataFrame:
+    path = out_dir / SUMMARY_NAME
+    if not path.is_file():
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    return pd.read_csv(path)
+
+
+def write_summary(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    write_csv_atomic(out_dir / SUMMARY_NAME, frame)
+    return frame

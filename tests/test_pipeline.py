@@ -1,0 +1,33 @@
+"""The demo pipeline end to end, in miniature: every stage runs and leaves its outputs."""
+from __future__ import annotations
+
+import pytest
+
+from specct.pipeline import DEMO_AUGMENTATION, DEMO_MODEL, run_demo
+
+
+@pytest.mark.slow
+def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
+    result = run_demo(tmp_path, seed=0, held_out="DEMOB", epochs=1, image_size=32, workers=1, speakers=3,
+                      sentences=2, train_flags={"max_steps": 2, "batch_size": 8}, progress=False)
+    out = capsys.readouterr().out
+    for stage in range(1, 8):
+        assert f"=== {stage}/7" in out
+    assert "held-out corpus DEMOB: UAR" in out
+    assert 0.0 <= result.uar <= 1.0 and result.chance == pytest.approx(0.25)
+    for figure in result.figures:
+        assert figure.is_file() and str(figure) in out
+    assert (tmp_path / "datasets" / "DEMOB" / "DEMOB_img").is_dir()
+    assert result.train_dir.parts[-6:] == ("train", f"{DEMO_MODEL}-scratch", "DEMOB", "4_classes",
+                                           DEMO_AUGMENTATION, "no_balanced")
+    assert (tmp_path / "datasets" / "DEMOB" / "DEMOB_augmented").is_dir()
+    assert (result.test_dir / "performance.yaml").is_file()
+    assert result.prediction.error is None
+    assert sum(result.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    # a second run finds every stage done and does not train again
+    stamp = (result.train_dir / "model_best.pth.tar").stat().st_mtime_ns
+    again = run_demo(tmp_path, seed=0, held_out="DEMOB", epochs=1, image_size=32, workers=1, speakers=3,
+                     sentences=2, train_flags={"max_steps": 2, "batch_size": 8}, progress=False)
+    assert "already trained" in capsys.readouterr().out
+    assert (result.train_dir / "model_best.pth.tar").stat().st_mtime_ns == stamp
+    assert again.uar == pytest.approx(result.uar)
