@@ -104,6 +104,7 @@ def test_onnx_export_matches_torch(predictor, tmp_path):
     pytest.importorskip("onnx", reason="onnx not installed (pip install 'specct[onnx]')")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'specct[onnx]')")
     path = predictor.export_onnx(tmp_path / "model.onnx")
+    assert not predictor.model.training, "exporting must leave the model in eval mode"
     _, h, w = predictor.data_config["input_size"]
     image = torch.randn(2, 3, h, w)
     speaker = torch.nn.functional.normalize(torch.randn(2, 256), dim=1)

@@ -146,7 +146,9 @@ class Predictor:
                 def forward(self, image, speaker):
                     return self.inner((image, speaker))
 
-            wrapped, args, names = ImageAndSpeaker(model), (image, torch.zeros(1, raw_dim)), ["image", "speaker"]
+            # eval() on the wrapper too: the exporter restores the wrapper's mode recursively afterwards,
+            # and a wrapper left in training mode would switch the predictor's model to training mode.
+            wrapped, args, names = ImageAndSpeaker(model).eval(), (image, torch.zeros(1, raw_dim)), ["image", "speaker"]
         else:
             wrapped, args, names = model, (image,), ["image"]
         path = Path(path)
