@@ -113,6 +113,15 @@ def test_config_keys_are_flag_names_and_flags_override(tmp_path):
     assert args.epochs == 3  # the flag wins over the file
 
 
+def test_no_pretrained_overrides_a_config_that_asks_for_weights(tmp_path):
+    config = tmp_path / "c.yml"
+    config.write_text("pretrained: true\n")
+    assert parse_args(["some/train_data", "-c", str(config)]).pretrained is True
+    assert parse_args(["some/train_data", "-c", str(config), "--no-pretrained"]).pretrained is False
+    assert parse_args(["some/train_data"]).pretrained is False
+    assert parse_args(["some/train_data", "--pretrained-path", "w.pth"]).pretrained is True
+
+
 def test_unknown_config_key_is_an_error(tmp_path, capsys):
     config = tmp_path / "c.yml"
     config.write_text("learning_rate: 0.01\n")

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("model")
     g.add_argument("--model", default="speaker_vgg_cct_14_7x2_224", help="timm model name")
-    g.add_argument("--pretrained", action="store_true", help="start from ImageNet weights")
+    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                   help="start from ImageNet weights (default: only when --pretrained-path is given; "
+                        "--no-pretrained overrides a config that asks for them)")
     g.add_argument("--pretrained-path", default=None,
                    help="local file with the pretrained weights (works offline)")
     g.add_argument("--num-classes", type=int, default=None, help="checked against train_data/classes.txt")
@@ -155,10 +157,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(str(exc))
     args = parser.parse_args(remaining)
     args.config = known.config
+    resolve_pretrained(args, parser.error)
     check_spectrogram_safe(args, parser.error)
     if args.data_dir is None:
         parser.error("the train_data folder is required (positional argument or data_dir in the config)")
     return args
+
+
+def resolve_pretrained(args: argparse.Namespace, error) -> None:
+    """A weights file implies --pretrained; asking for both a file and --no-pretrained is a contradiction."""
+    if args.pretrained is None:
+        args.pretrained = bool(args.pretrained_path)
+    elif not args.pretrained and args.pretrained_path:
+        error("--pretrained-path given together with --no-pretrained: drop one of them")
 
 
 def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
@@ -183,5 +194,6 @@ def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
     def error(message):
         raise ValueError(message)
 
+    resolve_pretrained(args, error)
     check_spectrogram_safe(args, error)
     return args
