@@ -127,9 +127,6 @@ def class_counts(targets: Sequence[int], num_classes: int) -> np.ndarray:
     return np.bincount(np.asarray(targets, dtype=np.int64), minlength=num_classes)
 
 
-SPECTROGRAM_SETTINGS_FILE = "spectrogram.json"
-
-
 def spectrogram_settings(frame: pd.DataFrame) -> dict:
     """The spectrogram settings the split's images were drawn with, for prediction to redraw them.
 
@@ -139,10 +136,11 @@ def spectrogram_settings(frame: pd.DataFrame) -> dict:
     import dataclasses
     import json
 
+    from .images import SETTINGS_FILE
     from .spectrogram import SpectrogramConfig
 
     first = Path(frame["image"].iloc[0])
-    recorded = first.parent / SPECTROGRAM_SETTINGS_FILE
+    recorded = first.parent / SETTINGS_FILE
     if recorded.is_file():
         settings = json.loads(recorded.read_text())
     else:
