@@ -34,12 +34,15 @@ def main(argv=None):
     p.add_argument("--images_dir", default="./images", help="where the 2-D maps go (default ./images)")
     p.add_argument("--seed", type=int, default=0, help="seed of the 2-D maps (default 0)")
     args = p.parse_args(argv)
-    run_embedding_stage(datasets_dir=args.datasets_dir, datasets=args.datasets, device=args.device,
-                        batch_size=args.batch_size, n_components=args.n_components,
-                        eval_dataset=args.eval_dataset, fit_on_all=args.fit_on_all,
-                        encoder_dir=args.encoder_dir, save_2d=args.save_2D_embed_compare,
-                        images_dir=args.images_dir, overwrite=args.overwrite, seed=args.seed,
-                        threads=args.threads)
+    try:  # missing corpora, a wrong --eval_dataset, bad settings: one line, not a traceback
+        run_embedding_stage(datasets_dir=args.datasets_dir, datasets=args.datasets, device=args.device,
+                            batch_size=args.batch_size, n_components=args.n_components,
+                            eval_dataset=args.eval_dataset, fit_on_all=args.fit_on_all,
+                            encoder_dir=args.encoder_dir, save_2d=args.save_2D_embed_compare,
+                            images_dir=args.images_dir, overwrite=args.overwrite, seed=args.seed,
+                            threads=args.threads)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise SystemExit(f"preprocess_embedding: {exc}")
 
 
 if __name__ == "__main__":

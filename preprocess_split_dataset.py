@@ -43,7 +43,10 @@ def main(argv=None):
                    help="accept a --pca_file fitted on the test corpus (the paper's choice; leaks the test corpus)")
     p.add_argument("--encoder_dir", default="./encoder/models", help="where --pca_file names are looked up")
     args = p.parse_args(argv)
-    run_split_stage(SplitOptions(**vars(args)))
+    try:  # unknown corpora or classes, missing images or embeddings, leakage: one line, not a traceback
+        run_split_stage(SplitOptions(**vars(args)))
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise SystemExit(f"preprocess_split_dataset: {exc}")
 
 
 if __name__ == "__main__":

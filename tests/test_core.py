@@ -67,6 +67,17 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert target.read_text() == "whole"
 
 
+def test_atomic_path_gives_the_mode_of_a_plainly_written_file(tmp_path):
+    import os
+    import stat
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    target = tmp_path / "atomic.txt"
+    fileio.write_text_atomic(target, "x")
+    assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
 def test_skip_list_writes_one_line_reasons(tmp_path):
     skips = fileio.SkipList(tmp_path / "skipped.csv", echo=None)
     skips.add("a.wav", "unreadable\naudio")

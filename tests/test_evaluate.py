@@ -99,3 +99,16 @@ def test_command_line_reports_errors_in_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("eval.py: error:") and "model_best.pth.tar" in err and "\n" not in err
+
+
+def test_training_curves_mark_whole_epochs_only(tmp_path, monkeypatch):
+    from specct import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
+    summary = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.4, 1.3], "val_loss": [1.5, 1.2],
+                            "val_accuracy": [0.3, 0.4], "val_uar": [0.25, 0.35]})
+    plots.plot_curves(summary, tmp_path / "curves.png")
+    for ax in drawn["fig"].axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks

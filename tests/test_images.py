@@ -241,6 +241,13 @@ def test_script_reports_bad_options_in_one_line(tmp_path):
         preprocess_spectrograms.main(["--datasets_dir", str(tmp_path), "--datasets", "nope"])
 
 
+def test_script_refuses_a_folder_without_corpora(tmp_path):
+    with pytest.raises(SystemExit, match="no corpora in .*missing"):
+        preprocess_spectrograms.main(["--datasets_dir", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit, match="no corpora in"):
+        preprocess_spectrograms.main(["--datasets_dir", str(tmp_path)])
+
+
 @pytest.mark.shared
 def test_real_emodb_files(tmp_path, emodb_source):
     """A few real utterances: speech energy sits low in the image, the telephone band cuts the top."""

@@ -230,5 +230,15 @@ def test_embedding_script_fits_named_pca_warns_on_fit_on_all_and_draws_maps(embe
     preprocess_embedding.main(common + ["--fit_on_all"])
     assert "leaks test information" in capsys.readouterr().out
     assert speaker.load_pca(encoder_dir / "pca32_EMODB+RAVDESS.npz").corpora == ["EMODB", "RAVDESS"]
-    with pytest.raises(FileNotFoundError, match="NOPE"):
+    with pytest.raises(SystemExit, match="preprocess_embedding: .*--eval_dataset NOPE is not an imported corpus"):
         preprocess_embedding.main(common + ["--eval_dataset", "NOPE"])
+
+
+def test_embedding_script_refuses_missing_corpora_before_embedding(tmp_path, monkeypatch):
+    preprocess_embedding = load_script("preprocess_embedding")
+    with pytest.raises(SystemExit, match="no corpora in .*missing"):
+        preprocess_embedding.main(["--datasets_dir", str(tmp_path / "missing")])
+    (tmp_path / "datasets" / "ONE" / "ONE_wav").mkdir(parents=True)
+    monkeypatch.setattr(speaker, "embed_corpora", lambda *a, **k: pytest.fail("embedded before checking"))
+    with pytest.raises(SystemExit, match="--eval_dataset NOPE is not an imported corpus"):
+        preprocess_embedding.main(["--datasets_dir", str(tmp_path / "datasets"), "--eval_dataset", "NOPE"])

@@ -250,6 +250,16 @@ def test_run_writes_the_documented_files(split_root, tmp_path):
     assert (totals["train"], totals["validation"], totals["test"]) == (len(train), len(validation), len(test))
 
 
+def test_script_reports_bad_input_in_one_line(split_root, tmp_path):
+    script = _load_script("preprocess_split_dataset")
+    common = ["--datasets_dir", str(split_root), "--output_dir", str(tmp_path / "data")]
+    with pytest.raises(SystemExit, match="preprocess_split_dataset: .*--eval_dataset NOPE is not an imported"):
+        script.main(common + ["--eval_dataset", "nope"])
+    with pytest.raises(SystemExit, match="preprocess_split_dataset: unknown emotion.*joy"):
+        script.main(common + ["--eval_dataset", "emodb", "--classes", "happy,joy"])
+    assert not (tmp_path / "data").exists()
+
+
 def test_pca_file_fitted_on_the_test_corpus_is_refused_unless_allowed(split_root, tmp_path, capsys):
     leaky = speaker.fit_pca_on_corpora(split_root, ["EMODB", "RAVDESS"], 8)
     speaker.save_pca(tmp_path / "enc" / "pca8_EMODB+RAVDESS.npz", leaky)

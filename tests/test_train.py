@@ -130,6 +130,22 @@ def test_unknown_config_key_is_an_error(tmp_path, capsys):
     assert "learning_rate" in capsys.readouterr().err
 
 
+def test_main_reports_bad_input_in_one_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    import specct.train
+
+    with pytest.raises(SystemExit, match=r"train.py: error: .*nope: train_data folder not found"):
+        specct.train.main([str(tmp_path / "nope"), "--model", TINY_MODEL, "--no-pretrained"])
+
+    def offline(args):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(specct.train, "train", offline)
+    with pytest.raises(SystemExit, match="could not download the pretrained weights .*--pretrained-path"):
+        specct.train.main([str(tmp_path / "nope"), "--model", TINY_MODEL, "--pretrained"])
+
+
 @pytest.mark.parametrize("config", sorted((REPO_ROOT / "configs").rglob("*.yml")), ids=lambda p: p.name)
 def test_shipped_configs_parse(config):
     args = parse_args(["some/train_data", "-c", str(config)])

@@ -242,6 +242,9 @@ def check_settings(datasets_dir: str | Path, corpus: str, cfg: SpectrogramConfig
 
 def _select_corpora(datasets_dir: str | Path, datasets: list[str] | None) -> list[str]:
     found = paths.list_corpora(datasets_dir)
+    if not found:  # a wrong --datasets_dir or working folder is an error, not an empty success
+        raise ValueError(f"no corpora in {datasets_dir} (expected <CORPUS>/<CORPUS>_wav folders; "
+                         f"run prepare_corpus.py first)")
     if not datasets:
         return found
     chosen = [name.upper() for name in datasets]

@@ -43,8 +43,11 @@ def plot_curves(summary: pd.DataFrame, path: str | Path) -> Path:
     ax_metric.plot(epochs, summary["val_uar"], marker="o", label="UAR")
     ax_metric.set(xlabel="epoch", ylabel="validation score", title="Validation", ylim=(0, 1))
     ax_metric.legend()
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, not 1.2, 1.4
     return _save(fig, path)
 
 

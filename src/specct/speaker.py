@@ -284,6 +284,9 @@ def embed_corpora(datasets_dir: str | Path, datasets: Sequence[str] | None = Non
     import torch
 
     present = paths.list_corpora(datasets_dir)
+    if not present:  # a wrong --datasets_dir or working folder is an error, not an empty success
+        raise FileNotFoundError(f"no corpora in {datasets_dir} (expected <CORPUS>/<CORPUS>_wav folders; "
+                                f"run prepare_corpus.py first)")
     corpora = [c.upper() for c in datasets] if datasets else present
     missing = [c for c in corpora if c not in present]
     if missing:
@@ -408,10 +411,13 @@ def run_embedding_stage(datasets_dir: str | Path = paths.DATASETS_DIR, datasets:
                         images_dir: str | Path = "images", overwrite: bool = False, seed: int = 0,
                         threads: int | None = None, progress: bool = True) -> dict:
     """What ``preprocess_embedding.py`` does: embed, then optionally fit and save a PCA and draw maps."""
+    # a wrong --eval_dataset is refused before the minutes of embedding, not after
+    wants_pca = bool(eval_dataset or fit_on_all)
+    pca_corpora = pca_corpora_for(datasets_dir, eval_dataset, fit_on_all, datasets) if wants_pca else []
     summaries = embed_corpora(datasets_dir, datasets, device, batch_size, progress, overwrite, threads)
     result: dict = {"summaries": summaries, "pca_path": None, "plots": []}
-    if eval_dataset or fit_on_all:
-        corpora = pca_corpora_for(datasets_dir, eval_dataset, fit_on_all, datasets)
+    if wants_pca:
+        corpora = pca_corpora
         if fit_on_all:
             print(LEAK_WARNING)
         pca = fit_pca_on_corpora(datasets_dir, corpora, n_components)
