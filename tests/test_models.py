@@ -14,6 +14,7 @@ from timm.models import get_pretrained_cfg
 import specct.models  # noqa: F401  (registers the models)
 from specct.models import FUSIONS, SpeakerCCT, set_fused_attn
 from specct.models.cct import summarise_keys
+from specct.models.linear import Linear, onednn_available, set_onednn_linear
 from specct.models.variants import config_file
 
 from conftest import REPO_ROOT, SHARED_DIR
@@ -298,3 +299,99 @@ def test_no_random_numbers_drawn_without_dropout():
     state = torch.get_rng_state()
     model(inputs)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_cpu_attention_dropout_drops_the_masked_weights_and_rescales(monkeypatch):
+    from specct.models import cct
+    torch.manual_seed(0)
+    attention = cct.Attention(dim=16, num_heads=2, attn_drop=0.25).train()
+    x = torch.randn(3, 5, 16)
+    mask = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(1)) < 0.25
+    monkeypatch.setattr(cct, 'dropout_mask', lambda shape, rate, device: mask)
+
+    q, k, v = attention.qkv(x).reshape(3, 5, 3, 2, 8).permute(2, 0, 3, 1, 4)
+    weights = (q @ k.transpose(-2, -1) / 8 ** 0.5).softmax(dim=-1)
+    expected = (weights.masked_fill(mask, 0.) / 0.75) @ v
+    expected = attention.proj(expected.transpose(1, 2).reshape(3, 5, 16))
+    torch.testing.assert_close(attention(x), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_dropout_mask_has_the_rate_and_follows_the_seed():
+    from specct.models.cct import dropout_mask
+    shape = (7, 6, 101, 97)  # an element count not divisible by four
+    torch.manual_seed(3)
+    first = dropout_mask(shape, 0.1, torch.device('cpu'))
+    torch.manual_seed(3)
+    again = dropout_mask(shape, 0.1, torch.device('cpu'))
+    other = dropout_mask(shape, 0.1, torch.device('cpu'))
+    assert first.shape == shape and first.dtype == torch.bool
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert abs(first.float().mean().item() - 0.1) < 0.003  # 411k draws: the standard error is 0.0005
+    assert dropout_mask((1000, 1000), 0.5, torch.device('cpu')).float().mean().item() == pytest.approx(0.5, abs=0.003)
+    assert not dropout_mask((1000,), 0., torch.device('cpu')).any()
+
+
+def test_attention_dropout_must_be_below_one():
+    from specct.models.cct import Attention
+    with pytest.raises(ValueError, match='attention dropout'):
+        Attention(dim=16, num_heads=2, attn_drop=1.)
+
+
+# --- oneDNN linear layers -------------------------------------------------------------------
+
+needs_onednn = pytest.mark.skipif(not onednn_available(), reason='this torch build has no oneDNN')
+
+
+@needs_onednn
+@pytest.mark.parametrize('bias', [True, False])
+def test_onednn_linear_equals_f_linear_forward_and_backward(bias):
+    torch.manual_seed(0)
+    layer = Linear(48, 80, bias=bias)
+    assert layer.onednn
+    x = torch.randn(4, 9, 48, requires_grad=True)
+    grad = torch.randn(4, 9, 80)
+
+    out = layer(x)
+    out.backward(grad)
+    grads = [x.grad.clone(), layer.weight.grad.clone()] + ([layer.bias.grad.clone()] if bias else [])
+    x.grad = None
+    layer.zero_grad()
+    expected = F.linear(x, layer.weight, layer.bias)
+    expected.backward(grad)
+    expected_grads = [x.grad, layer.weight.grad] + ([layer.bias.grad] if bias else [])
+
+    assert out.grad_fn is not None and 'OneDNN' in type(out.grad_fn).__name__
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@needs_onednn
+def test_onednn_linear_gives_the_model_outputs_and_gradients_of_the_plain_path():
+    torch.manual_seed(0)
+    model = timm.create_model('speaker_vgg_cct_7_7x2_112', num_classes=4, depth=2)
+    inputs = speaker_batch()
+    results = []
+    for enabled in (True, False):
+        set_onednn_linear(model, enabled)
+        model.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks on both paths
+        logits = model(inputs)
+        logits.square().sum().backward()
+        results.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (fast, fast_grads), (plain, plain_grads) = results
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+    for name, grad in plain_grads.items():
+        # Gradients that are zero in exact arithmetic (softmax shift invariance) are rounding noise.
+        torch.testing.assert_close(fast_grads[name], grad, atol=1e-5 * max(1., grad.abs().max().item()), rtol=1e-4)
+
+
+def test_linear_takes_the_plain_path_where_onednn_does_not_apply():
+    layer = Linear(8, 4)
+    x = torch.randn(2, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert layer(x).dtype == torch.bfloat16  # autocast still casts it
+    double = Linear(8, 4).double()
+    assert double(x.double()).dtype == torch.float64
+    assert set_onednn_linear(layer, False).onednn is False
+    torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))

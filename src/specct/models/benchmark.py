@@ -28,6 +28,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from .cct import set_fused_attn
+from .linear import set_onednn_linear
 
 __all__ = ['PATHS', 'REFERENCE', 'Measurement', 'run_benchmark', 'format_results']
 
@@ -61,6 +62,7 @@ def _prepare(base: nn.Module, path: str, device: torch.device):
     model = copy.deepcopy(base).to(device)
     naive = path == 'naive'
     set_fused_attn(model, not naive)
+    set_onednn_linear(model, not naive)
     if naive:
         model.tokenizer.channels_last = False
         model.tokenizer.to(memory_format=torch.contiguous_format)

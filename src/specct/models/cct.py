@@ -31,9 +31,11 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, resample_abs_pos_embed, to_2tuple, use_fused_attn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .linear import Linear
+
 __all__ = [
     'CCT', 'Attention', 'Block', 'ConvTokenizer', 'TransformerClassifier',
-    'checkpoint_filter_fn', 'resize_pos_embed', 'set_fused_attn', 'IMAGENET_CHECKPOINT_URL',
+    'checkpoint_filter_fn', 'dropout_mask', 'resize_pos_embed', 'set_fused_attn', 'IMAGENET_CHECKPOINT_URL',
 ]
 
 _logger = logging.getLogger(__name__)
@@ -49,6 +51,19 @@ def _dropout(rate: float) -> nn.Module:
     return nn.Dropout(rate) if rate > 0 else nn.Identity()
 
 
+def dropout_mask(shape: torch.Size, rate: float, device: torch.device) -> torch.Tensor:
+    """Boolean mask of the entries to drop, each True with probability `rate` (to 1/65536).
+
+    Drawn as 16-bit integers, four from each 64-bit random number: a quarter of the generator
+    calls of F.dropout (one float each), whose mask was about 15% of a CPU training step.
+    Seeded by torch's generator like any other random op.
+    """
+    count = math.prod(shape)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None)
+    lanes = words.view(torch.int16)[:count].view(shape)
+    return lanes < round(rate * 65536) - 32768
+
+
 class Attention(nn.Module):
     """Multi-head self-attention; `fused_attn` picks F.scaled_dot_product_attention (default)
     or the explicit softmax(QK^T/sqrt(d))V of the original code, for comparison."""
@@ -57,13 +72,15 @@ class Attention(nn.Module):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'embedding width {dim} is not divisible by {num_heads} heads')
+        if not 0. <= attn_drop < 1.:
+            raise ValueError(f'attention dropout must be in [0, 1), not {attn_drop}')
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
         self.fused_attn = use_fused_attn()
         self.attn_drop = attn_drop
-        self.qkv = nn.Linear(dim, dim * 3, bias=False)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, dim * 3, bias=False)
+        self.proj = Linear(dim, dim)
         self.proj_drop = _dropout(proj_drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,15 +88,18 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         drop = self.attn_drop if self.training else 0.
-        # On CPU, SDPA has no fused kernel with dropout: it falls back to a generic path slower
-        # than the explicit product, so attention dropout in training takes the explicit path.
-        if self.fused_attn and (drop == 0. or not x.is_cpu):
+        if not self.fused_attn:
+            # The original code's computation, kept for comparison.
+            attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+            x = F.dropout(attn, p=drop) @ v if drop > 0 else attn @ v
+        elif drop == 0. or not x.is_cpu:
             x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         else:
-            attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-            if drop > 0:
-                attn = F.dropout(attn, p=drop)
-            x = attn @ v
+            # On CPU, SDPA has no fused kernel with dropout (it falls back to a generic path slower
+            # than this one), and F.dropout's mask costs more than the attention matmuls.
+            attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
+            x = attn @ (v * (1. / (1. - drop)))
         x = x.transpose(1, 2).reshape(batch, tokens, dim)
         return self.proj_drop(self.proj(x))
 
@@ -107,10 +127,10 @@ class Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.pre_norm = nn.LayerNorm(dim)
         self.self_attn = Attention(dim, num_heads=num_heads, attn_drop=attn_drop, proj_drop=drop)
-        self.linear1 = nn.Linear(dim, hidden)
+        self.linear1 = Linear(dim, hidden)
         self.dropout1 = _dropout(drop)
         self.norm1 = nn.LayerNorm(dim)
-        self.linear2 = nn.Linear(hidden, dim)
+        self.linear2 = Linear(hidden, dim)
         self.dropout2 = _dropout(drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -214,7 +234,7 @@ class TransformerClassifier(nn.Module):
             raise ValueError(f"pos_embed must be 'learnable', 'sine' or 'none', not {pos_embed!r}")
         self.grid_size = grid_size
         num_tokens = grid_size[0] * grid_size[1]
-        self.attention_pool = nn.Linear(embed_dim, 1)
+        self.attention_pool = Linear(embed_dim, 1)
         if pos_embed == 'learnable':
             self.positional_emb = nn.Parameter(torch.zeros(1, num_tokens, embed_dim))
             nn.init.trunc_normal_(self.positional_emb, std=0.2)
@@ -230,7 +250,7 @@ class TransformerClassifier(nn.Module):
             for i in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dim)
-        self.fc = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
 
     def add_positions(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.positional_emb is None else x + self.positional_emb
@@ -332,7 +352,7 @@ class CCT(nn.Module):
         if global_pool not in (None, 'seq'):
             raise ValueError(f'CCT pools by sequence pooling only, not {global_pool!r}')
         self.num_classes = num_classes
-        fc = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        fc = Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         _init_weights(fc)
         self.classifier.fc = fc
 

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .linear import Linear
+
 from .cct import (
     CCT, CCT_14, CCT_14_FIRST_7, TOKENIZER_7x2, Block, _init_weights, checkpoint_filter_fn,
     spectrogram_cfg, sync_input_size,
@@ -90,7 +92,7 @@ class SpeakerCCT(CCT):
         if speaker_raw_dim is not None:
             self.register_buffer('speaker_pca_mean', torch.zeros(speaker_raw_dim))
             self.register_buffer('speaker_pca_components', torch.eye(speaker_dim, speaker_raw_dim))
-        self.speaker_proj = nn.Linear(speaker_dim, dim) if speaker_dim != dim else nn.Identity()
+        self.speaker_proj = Linear(speaker_dim, dim) if speaker_dim != dim else nn.Identity()
         if fusion == 'second_transformer':
             self.fusion = SpeakerFusion(dim, depth=fusion_depth, num_heads=fusion_heads, mlp_ratio=self.mlp_ratio)
         else:
