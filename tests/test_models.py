@@ -395,3 +395,14 @@ def test_linear_takes_the_plain_path_where_onednn_does_not_apply():
     assert double(x.double()).dtype == torch.float64
     assert set_onednn_linear(layer, False).onednn is False
     torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+
+
+@needs_onednn
+@pytest.mark.parametrize('shape', [(8,), (2, 3, 5, 8), (0, 8)])
+def test_onednn_linear_takes_any_leading_shape(shape):
+    layer = Linear(8, 4)
+    x = torch.randn(*shape, requires_grad=True)
+    out = layer(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias))
+    assert x.grad.shape == x.shape
