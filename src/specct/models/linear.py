@@ -5,13 +5,16 @@ official wheels). On AMD CPUs MKL takes a generic code path: on the 2-core AVX-5
 project is developed on it reaches about 150 GFLOP/s on the transformer's shapes, where
 oneDNN, which torch also ships and uses for its convolutions, reaches 320-380. The linear
 layers are about three quarters of a CCT's work, so this is the largest single speed-up on
-such machines; on Intel CPUs both libraries are close and nothing is lost.
+such machines. On Intel CPUs MKL is fast too (not measured here); on other architectures
+oneDNN may be built on other kernels, so the path is on by default on x86-64 only.
 
 Same parameters, same state-dict keys, same numbers to float32 rounding (the summation order
 differs). The oneDNN path is taken only where it is safe: float32 on CPU, outside autocast,
 outside tracing, export and torch.compile (which all see a plain `F.linear`).
 """
 from __future__ import annotations
+
+import platform
 
 import torch
 import torch.nn as nn
@@ -21,7 +24,8 @@ __all__ = ['Linear', 'onednn_available', 'set_onednn_linear']
 
 
 def onednn_available() -> bool:
-    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    return (platform.machine().lower() in ('x86_64', 'amd64')
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
             and hasattr(torch.ops.mkldnn, '_linear_pointwise'))
 
 
