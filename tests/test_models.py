@@ -406,3 +406,10 @@ def test_onednn_linear_takes_any_leading_shape(shape):
     out.sum().backward()
     torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias))
     assert x.grad.shape == x.shape
+
+
+def test_gmacs_count_every_matmul_of_cct_14():
+    from specct.models.variants import count_gmacs
+    model = timm.create_model('cct_14_7x2_224', num_classes=1000)
+    # Tokenizer 1.06, 14 blocks of 0.318 (linear layers 0.289, attention products 0.029), head.
+    assert count_gmacs(model) == pytest.approx(5.53, abs=0.05)

@@ -22,6 +22,7 @@ from specct.fileio import write_text_atomic
 
 from . import cct, speaker_cct  # noqa: F401  (registers the models)
 from .cct import set_fused_attn
+from .linear import set_onednn_linear
 
 __all__ = ['variant_rows', 'render_markdown', 'count_gmacs']
 
@@ -43,7 +44,10 @@ FUSION_TITLES = {
 
 def count_gmacs(model: torch.nn.Module) -> float:
     """Multiply-accumulates of one forward pass on one image, in billions."""
-    set_fused_attn(model, False)  # explicit matmuls, so the counter sees the attention products
+    # Plain matmuls throughout, so that the counter sees the attention products and the linear
+    # layers (it counts aten matmuls, not the oneDNN op).
+    set_fused_attn(model, False)
+    set_onednn_linear(model, False)
     image = torch.zeros(1, model.in_chans, *model.img_size)
     inputs = (image, torch.zeros(1, model.speaker_raw_dim or model.speaker_dim)) \
         if hasattr(model, 'speaker_dim') else image
