@@ -62,10 +62,10 @@ def test_writes_one_plain_and_one_image_per_augmentation(tmp_path):
     summary = run(tmp_path)
     for wav in wavs:
         plain = Image.open(paths.img_dir(tmp_path, CORPUS) / f"{wav.stem}.png")
-        assert plain.size == (224, 224) and plain.mode == "RGB"
+        assert plain.size == (224, 224) and plain.mode == "P"  # a palette PNG of the colour map
         for name in AUGMENTATIONS:
             augmented = Image.open(paths.augmented_dir(tmp_path, CORPUS) / f"{wav.stem}_{name}.png")
-            assert augmented.size == (224, 224) and augmented.mode == "RGB"
+            assert augmented.size == (224, 224) and augmented.mode == "P"
             assert np.asarray(augmented).tobytes() != np.asarray(plain).tobytes(), name
     assert len(outputs(tmp_path)) == len(wavs) * (1 + len(AUGMENTATIONS))
     assert (summary.files, summary.processed, summary.skipped) == (3, 3, 0)
@@ -226,7 +226,7 @@ def test_script_passes_its_options_on(tmp_path, capsys):
     make_corpus(tmp_path, count=1)
     preprocess_spectrograms.main(["--datasets_dir", str(tmp_path), "--augmentations", "none", "--cmap", "gray",
                                   "--size", "32", "48", "--n_mels", "40", "--window", "hann", "--workers", "1"])
-    image = np.asarray(Image.open(next(paths.img_dir(tmp_path, CORPUS).glob("*.png"))))
+    image = np.asarray(Image.open(next(paths.img_dir(tmp_path, CORPUS).glob("*.png"))).convert("RGB"))
     assert image.shape == (32, 48, 3)
     assert np.all(image[..., 0] == image[..., 2])  # gray
     assert not paths.augmented_dir(tmp_path, CORPUS).exists()
@@ -265,6 +265,24 @@ def test_real_emodb_files(tmp_path, emodb_source):
                            .convert("L"), dtype=np.float32)
         # the top rows (about 5-8 kHz) are empty after a 3.4 kHz channel
         assert phone[:40].mean() < gray[:40].mean() - 10 and phone[:40].mean() < 15
+
+
+def test_saved_palette_image_is_the_rgb_spectrogram_exactly(tmp_path):
+    from specct.spectrogram import SpectrogramConfig, signal_to_image
+    from specct.spectrogram import db_to_image, mel_power, power_to_db
+    cfg = SpectrogramConfig(size=(61, 83), cmap="magma")
+    signal = np.sin(2 * np.pi * np.cumsum(np.linspace(200, 3000, 16000)) / 16000).astype(np.float32)
+    db = power_to_db(mel_power(signal, cfg), cfg)
+    indexed = db_to_image(db, cfg, palette=True)
+    assert indexed.mode == "P"
+    path = tmp_path / "x.png"
+    images.save_png(indexed, path)
+    with Image.open(path) as check:
+        check.verify()
+    with Image.open(path) as decoded:
+        assert decoded.mode == "P" and decoded.size == (83, 61)
+        np.testing.assert_array_equal(np.asarray(decoded.convert("RGB")), np.asarray(signal_to_image(signal, cfg)))
+    assert path.stat().st_size < len(images.encode_png(indexed.convert("RGB")))
 
 
 def test_png_encoding_round_trips_exactly(tmp_path):

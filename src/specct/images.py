@@ -34,7 +34,7 @@ from .augment import AUGMENTATIONS, WAVEFORM, file_rng, resolve_augmentations
 from .fileio import SkipList, atomic_path, remove_stale_temporaries, write_text_atomic
 from .spectrogram import SpectrogramConfig, mel_power, mel_to_image
 
-PNG_COMPRESS_LEVEL = 1  # zlib level: level 6 saves under 10 % more at twice the time
+PNG_COMPRESS_LEVEL = 1  # zlib level; with Huffman-only coding it hardly matters
 STAGES = ("load", "augment", "mel", "render", "write")
 SETTINGS_FILE = "spectrogram.json"  # beside the plain images: the settings they were drawn with
 WORKER_PRELOAD = ("specct.images", "scipy.signal", "librosa", "librosa.core.spectrum", "librosa.effects",
@@ -107,23 +107,37 @@ class _StageTimer:
 
 
 def encode_png(image: Image.Image, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
-    """An 8-bit RGB PNG with unfiltered rows.
+    """An 8-bit PNG: a palette PNG for a "P" image, RGB for anything else.
 
-    Pillow always filters RGB rows adaptively; on colour-mapped spectrograms that costs three
-    times the time and gives larger files than no filter at all, so the few bytes of a PNG are
-    written here (the format: signature, IHDR, one zlib IDAT, IEND; each chunk with its CRC).
+    Written here rather than by Pillow, whose writer filters rows adaptively and searches for
+    repeats: on spectrograms that took 3x the time for larger files. Spectrograms are drawn
+    through a 256-colour map, so a palette PNG holds exactly the picture in a third of the
+    raw bytes; rows are coded with PNG's "Up" filter (the difference to the row above, small
+    where the spectrum changes slowly along frequency) and deflated with Huffman coding only,
+    since the differences have skewed statistics but few long repeats (3x faster than
+    unfiltered rows at zlib level 1, and 30% smaller). The format: signature, IHDR, PLTE for a
+    palette, one zlib IDAT, IEND, each chunk with its CRC.
     """
-    pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    if image.mode == "P":
+        pixels, colour_type = np.asarray(image, dtype=np.uint8), 3
+        palette = [(b"PLTE", np.asarray(image.getpalette("RGB"), dtype=np.uint8).tobytes())]
+    else:
+        pixels, colour_type, palette = np.asarray(image.convert("RGB"), dtype=np.uint8), 2, []
     height, width = pixels.shape[:2]
-    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # leading 0 on each row: filter "none"
-    rows[:, 1:] = pixels.reshape(height, 3 * width)
+    pixels = pixels.reshape(height, -1)
+    rows = np.empty((height, 1 + pixels.shape[1]), dtype=np.uint8)
+    rows[0, 0], rows[0, 1:] = 0, pixels[0]                   # first row: filter "None"
+    rows[1:, 0] = 2                                          # the others: filter "Up", modulo 256
+    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB, deflate, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)) + chunk(b"IEND", b""))
+    deflate = zlib.compressobj(compress_level, zlib.DEFLATED, 15, 8, zlib.Z_HUFFMAN_ONLY)
+    idat = deflate.compress(rows.tobytes()) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)  # 8 bits, deflate, no interlace
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        chunk(kind, data) for kind, data in [(b"IHDR", header), *palette, (b"IDAT", idat), (b"IEND", b"")])
 
 
 def save_png(image: Image.Image, path: Path, compress_level: int = PNG_COMPRESS_LEVEL) -> None:
@@ -145,7 +159,7 @@ def render_images(signal, basename: str, augmentations: list[str], seed: int, cf
             plain_mel = mel_power(signal, cfg)
     if plain:
         with timer("render"):
-            image = mel_to_image(plain_mel, cfg)
+            image = mel_to_image(plain_mel, cfg, palette=True)
         yield None, image
     for name in augmentations:
         augmentation = AUGMENTATIONS[name]
@@ -159,7 +173,7 @@ def render_images(signal, basename: str, augmentations: list[str], seed: int, cf
             with timer("augment"):
                 mel = augmentation(plain_mel, rng, cfg.sample_rate)
         with timer("render"):
-            image = mel_to_image(mel, cfg)
+            image = mel_to_image(mel, cfg, palette=True)
         yield name, image
 
 

@@ -98,8 +98,12 @@ def power_to_db(mel: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     return np.maximum(10.0 * np.log10(ratio), cfg.db_floor).astype(np.float32)  # exact floor after rounding
 
 
-def db_to_image(db: np.ndarray, cfg: SpectrogramConfig) -> Image.Image:
-    """Draw a dB matrix ``(n_mels, frames)`` as an RGB image of ``cfg.size``, low frequencies at the bottom."""
+def db_to_image(db: np.ndarray, cfg: SpectrogramConfig, palette: bool = False) -> Image.Image:
+    """Draw a dB matrix ``(n_mels, frames)`` as an image of ``cfg.size``, low frequencies at the bottom.
+
+    RGB by default; with ``palette`` the same picture as a palette ("P") image, one byte a pixel
+    indexing the colour map, which ``.convert("RGB")`` turns into exactly the RGB image.
+    """
     height, width = cfg.size
     levels = (db - cfg.db_floor) / -cfg.db_floor             # 0 = floor, 1 = maximum
     levels = np.ascontiguousarray(levels[::-1], dtype=np.float32)  # row 0 of an image is its top
@@ -107,11 +111,11 @@ def db_to_image(db: np.ndarray, cfg: SpectrogramConfig) -> Image.Image:
     resized = Image.fromarray(levels).resize((width, height), Image.Resampling.BILINEAR)
     index = Image.fromarray(np.clip(np.rint(np.asarray(resized) * 255.0), 0, 255).astype(np.uint8))
     index.putpalette(lookup_table(cfg.cmap).tobytes())  # colouring through a palette is one C pass
-    return index.convert("RGB")
+    return index if palette else index.convert("RGB")
 
 
-def mel_to_image(mel: np.ndarray, cfg: SpectrogramConfig) -> Image.Image:
-    return db_to_image(power_to_db(mel, cfg), cfg)
+def mel_to_image(mel: np.ndarray, cfg: SpectrogramConfig, palette: bool = False) -> Image.Image:
+    return db_to_image(power_to_db(mel, cfg), cfg, palette=palette)
 
 
 def signal_to_image(signal: np.ndarray, cfg: SpectrogramConfig | None = None) -> Image.Image:
