@@ -25,47 +25,72 @@ def forward(model, images: torch.Tensor, speaker: torch.Tensor, speaker_model: b
     return model((images, speaker)) if speaker_model else model(images)
 
 
+def batches_per_epoch(loader_batches: int, max_steps: int = 0, accum_steps: int = 1) -> int:
+    """Batches one epoch reads: all of them, or enough for ``max_steps`` updates."""
+    return min(loader_batches, max_steps * accum_steps) if max_steps else loader_batches
+
+
+def updates_per_epoch(loader_batches: int, max_steps: int = 0, accum_steps: int = 1) -> int:
+    """Optimizer updates in one epoch; a last, shorter group of batches makes one update too."""
+    return -(-batches_per_epoch(loader_batches, max_steps, accum_steps) // accum_steps)
+
+
 def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_model: bool, epoch: int,
                     num_epochs: int, scheduler=None, num_updates: int = 0, amp: bool = False,
                     amp_dtype: str = "bfloat16", scaler=None, ema=None, mixup=None,
                     rng: np.random.Generator | None = None, clip_grad: float | None = None,
-                    max_steps: int = 0, info: DistInfo = DistInfo(), progress: bool = True) -> dict:
-    """Train for one epoch; returns the mean loss, throughput and the running count of updates."""
+                    max_steps: int = 0, accum_steps: int = 1, info: DistInfo = DistInfo(),
+                    progress: bool = True) -> dict:
+    """Train for one epoch; returns the mean loss, throughput and the running count of updates.
+
+    With ``accum_steps`` > 1 the gradients of that many batches are summed (each loss divided by
+    the group's size) before one optimizer update, so the update is that of the larger batch;
+    under DDP the gradients are exchanged only on the last batch of a group.
+    """
+    from timm.utils import unwrap_model
+
     model.train()
-    unwrapped = model.module if hasattr(model, "module") else model
-    total_loss, total_samples, steps = 0.0, 0, 0
+    unwrapped = unwrap_model(model)
+    num_batches = batches_per_epoch(len(loader), max_steps, accum_steps)
+    last_group_start = num_batches - (num_batches % accum_steps or accum_steps)
+    total_loss, total_samples = 0.0, 0
     started = time.perf_counter()
     bar = tqdm(loader, desc=f"train {epoch + 1}/{num_epochs}", leave=False, dynamic_ncols=True,
-               disable=not (progress and info.is_main))
-    for images, speaker, targets, _ in bar:
-        if max_steps and steps >= max_steps:
+               disable=not (progress and info.is_main), total=num_batches)
+    optimizer.zero_grad(set_to_none=True)
+    for index, (images, speaker, targets, _) in enumerate(bar):
+        if index >= num_batches:
             break
+        group_size = accum_steps if index < last_group_start else num_batches - last_group_start
+        update = (index + 1) % accum_steps == 0 or index + 1 == num_batches
         images, speaker, targets = images.to(device), speaker.to(device), targets.to(device)
         loss_targets = targets
         if mixup is not None:
             images, speaker, loss_targets = mixup(images, speaker, targets, rng)
-        with autocast_context(device, amp, amp_dtype):
-            logits = forward(model, images, speaker, speaker_model)
-        loss = criterion(logits.float(), loss_targets)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if clip_grad:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if clip_grad:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
-        num_updates += 1
-        steps += 1
-        if ema is not None:
-            ema.update(unwrapped, step=num_updates)
-        if scheduler is not None:
-            scheduler.step_update(num_updates=num_updates)
+        exchange = contextlib.nullcontext() if update or not hasattr(model, "no_sync") else model.no_sync()
+        with exchange:
+            with autocast_context(device, amp, amp_dtype):
+                logits = forward(model, images, speaker, speaker_model)
+            loss = criterion(logits.float(), loss_targets)
+            scaled = loss / group_size
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        if update:
+            if scaler is not None:
+                if clip_grad:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                if clip_grad:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            num_updates += 1
+            if ema is not None:
+                ema.update(unwrapped, step=num_updates)
+            if scheduler is not None:
+                scheduler.step_update(num_updates=num_updates)
         total_loss += float(loss.detach()) * images.shape[0]
         total_samples += images.shape[0]
         elapsed = max(time.perf_counter() - started, 1e-9)

@@ -23,7 +23,7 @@ from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, create_model, is
 from ..metrics import accuracy, uar
 from ..plots import plot_curves
 from . import distributed, outputs
-from .engine import cross_entropy, predict_loader, train_one_epoch
+from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
 
@@ -189,13 +189,13 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         opt_kwargs["betas"] = tuple(args.opt_betas)
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
                                     momentum=args.momentum, **opt_kwargs)
-    updates_per_epoch = min(len(train_loader), args.max_steps) if args.max_steps else len(train_loader)
     scheduler, num_epochs = create_scheduler_v2(
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr,
         warmup_epochs=args.warmup_epochs, cooldown_epochs=args.cooldown_epochs,
         patience_epochs=args.patience_epochs, plateau_mode="min" if args.eval_metric == "loss" else "max",
-        step_on_epochs=not args.sched_on_updates, updates_per_epoch=updates_per_epoch)
+        step_on_epochs=not args.sched_on_updates,
+        updates_per_epoch=updates_per_epoch(len(train_loader), args.max_steps, args.grad_accum_steps))
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
     scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" and args.amp_dtype == "float16" \
         else None
@@ -203,6 +203,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     if info.distributed:
         device_ids = [device.index] if device.type == "cuda" else None
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if args.torchcompile:
+        # Training steps only; validation and the checkpoints use the model itself.
+        train_model = torch.compile(train_model, backend=args.torchcompile)
 
     # --- state that a resume restores
     start_epoch, num_updates, best, best_epoch, stale_epochs = 0, 0, None, -1, 0
@@ -252,7 +255,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
             train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
             epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates, amp=args.amp,
             amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, clip_grad=args.clip_grad,
-            max_steps=args.max_steps, info=info, progress=progress)
+            max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
         num_updates = stats["num_updates"]
         eval_model = ema.module if ema is not None else model
         logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,

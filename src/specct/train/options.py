@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=50)
     g.add_argument("--batch-size", "-b", type=int, default=32)
     g.add_argument("--validation-batch-size", "-vb", type=int, default=None)
+    g.add_argument("--grad-accum-steps", type=int, default=1,
+                   help="accumulate gradients over this many batches per update (effective batch = this x batch-size)")
 
     g = p.add_argument_group("loss and regularisation")
     g.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
@@ -91,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 on CPU)")
     g.add_argument("--amp-dtype", choices=("float16", "bfloat16"), default="bfloat16",
                    help="GPU mixed-precision type")
+    g.add_argument("--torchcompile", nargs="?", const="inductor", default=None, metavar="BACKEND",
+                   help="train through torch.compile with this backend (default inductor); helps on GPUs, "
+                        "see docs/performance.md before using it on a CPU")
     g.add_argument("--eval-metric", choices=("uar", "accuracy", "loss"), default="uar",
                    help="validation metric that picks model_best.pth.tar")
     g.add_argument("--patience", type=int, default=0,
@@ -159,6 +164,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.config = known.config
     resolve_pretrained(args, parser.error)
     check_spectrogram_safe(args, parser.error)
+    check_counts(args, parser.error)
     if args.data_dir is None:
         parser.error("the train_data folder is required (positional argument or data_dir in the config)")
     return args
@@ -181,6 +187,11 @@ def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
         error("cutmix is not supported for spectrograms; use --mixup")
 
 
+def check_counts(args: argparse.Namespace, error) -> None:
+    if args.grad_accum_steps < 1:
+        error(f"--grad-accum-steps must be at least 1, got {args.grad_accum_steps}")
+
+
 def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
     """The flags' defaults as a namespace, for calling :func:`specct.train.train` from Python."""
     args = build_parser().parse_args([str(data_dir)])
@@ -196,4 +207,5 @@ def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
 
     resolve_pretrained(args, error)
     check_spectrogram_safe(args, error)
+    check_counts(args, error)
     return args
