@@ -296,12 +296,17 @@ def test_missing_train_data_folder(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_ddp_run(demo_split, tmp_path):
+    """Two ranks, each accumulating two batches of 2 per update, make the updates of one process
+    with batches of 8: DDP averages over the ranks, accumulation over the batches of a group."""
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
+    plain_sgd = ["--opt", "momentum", "--momentum", "0", "--lr", "0.1", "--weight-decay", "0", "--drop", "0",
+                 "--drop-path", "0", "--smoothing", "0", "--model-kwargs", "attn_drop_rate=0", "--sched", "step",
+                 "--decay-epochs", "10"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(REPO_ROOT / "train.py"), str(demo_split.train_dir), "--model", TINY_MODEL,
                "--input-size", "3", str(TINY_SIZE), str(TINY_SIZE), "--epochs", "1", "--max-steps", "2",
-               "--batch-size", "4", "--experiment", str(out), "--no-progress"]
+               "--batch-size", "2", "--grad-accum-steps", "2", "--experiment", str(out), "--no-progress", *plain_sgd]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "2 process(es)" in done.stdout
@@ -311,3 +316,6 @@ def test_two_process_ddp_run(demo_split, tmp_path):
     # validation is sharded over the ranks, then gathered: every row counted exactly once
     assert state["val_samples"] == len(pd.read_csv(demo_split.train_dir / "validation.csv"))
     assert (out / "summary.csv").is_file() and (out / BEST_NAME).is_file()
+
+    single = train(tiny_args(demo_split.train_dir, tmp_path / "single", batch_size=8, max_steps=2, **PLAIN_SGD))
+    _assert_same_weights(state["state_dict"], _final_weights(single), atol=1e-6)
