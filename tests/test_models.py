@@ -413,3 +413,11 @@ def test_gmacs_count_every_matmul_of_cct_14():
     model = timm.create_model('cct_14_7x2_224', num_classes=1000)
     # Tokenizer 1.06, 14 blocks of 0.318 (linear layers 0.289, attention products 0.029), head.
     assert count_gmacs(model) == pytest.approx(5.53, abs=0.05)
+
+
+@pytest.mark.parametrize('name', list(SMALL_SPEAKER_MODELS.values()))
+def test_models_compile_whole_in_training(name):
+    # One graph, no breaks: the oneDNN linear and the cheap dropout mask step aside under the compiler.
+    model = timm.create_model(name, num_classes=4, img_size=32, attn_drop_rate=0.1, **TINY).train()
+    explanation = torch._dynamo.explain(model)(speaker_batch(size=32))
+    assert explanation.graph_break_count == 0, explanation.break_reasons

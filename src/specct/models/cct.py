@@ -98,8 +98,11 @@ class Attention(nn.Module):
             # On CPU, SDPA has no fused kernel with dropout (it falls back to a generic path slower
             # than this one), and F.dropout's mask costs more than the attention matmuls.
             attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-            attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
-            x = attn @ (v * (1. / (1. - drop)))
+            if torch.compiler.is_compiling():
+                x = F.dropout(attn, p=drop) @ v  # compiled code draws its own masks; random_ would split the graph
+            else:
+                attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
+                x = attn @ (v * (1. / (1. - drop)))
         x = x.transpose(1, 2).reshape(batch, tokens, dim)
         return self.proj_drop(self.proj(x))
 
