@@ -88,21 +88,19 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         drop = self.attn_drop if self.training else 0.
-        if not self.fused_attn:
-            # The original code's computation, kept for comparison.
-            attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-            x = F.dropout(attn, p=drop) @ v if drop > 0 else attn @ v
-        elif drop == 0. or not x.is_cpu:
+        if self.fused_attn and (drop == 0. or not x.is_cpu):
             x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-        else:
+        elif self.fused_attn and not torch.compiler.is_compiling():
             # On CPU, SDPA has no fused kernel with dropout (it falls back to a generic path slower
             # than this one), and F.dropout's mask costs more than the attention matmuls.
             attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-            if torch.compiler.is_compiling():
-                x = F.dropout(attn, p=drop) @ v  # compiled code draws its own masks; random_ would split the graph
-            else:
-                attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
-                x = attn @ (v * (1. / (1. - drop)))
+            attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
+            x = attn @ (v * (1. / (1. - drop)))
+        else:
+            # The original code's computation, kept for comparison; also what the compiler sees,
+            # since it draws its own dropout masks (the cheap mask's random_ would split the graph).
+            attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+            x = F.dropout(attn, p=drop) @ v if drop > 0 else attn @ v
         x = x.transpose(1, 2).reshape(batch, tokens, dim)
         return self.proj_drop(self.proj(x))
 

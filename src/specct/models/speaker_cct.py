@@ -31,12 +31,11 @@ import torch
 import torch.nn as nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .linear import Linear
-
 from .cct import (
     CCT, CCT_14, CCT_14_FIRST_7, TOKENIZER_7x2, Block, _init_weights, checkpoint_filter_fn,
     spectrogram_cfg, sync_input_size,
 )
+from .linear import Linear
 
 __all__ = ['SpeakerCCT', 'SpeakerFusion', 'FUSIONS']
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.utils import unwrap_model
 from tqdm import tqdm
 
 from .distributed import DistInfo, gather_objects, mean_across
@@ -47,8 +48,6 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
     the group's size) before one optimizer update, so the update is that of the larger batch;
     under DDP the gradients are exchanged only on the last batch of a group.
     """
-    from timm.utils import unwrap_model
-
     model.train()
     unwrapped = unwrap_model(model)
     num_batches = batches_per_epoch(len(loader), max_steps, accum_steps)
