@@ -6,13 +6,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .errors import SpecctError
+
 DEFAULT_SR = 16000
 MIN_SECONDS = 0.1      # shorter than this after trimming is not an utterance
 TRIM_TOP_DB = 30       # librosa.effects.trim threshold below the peak
 SILENCE_PEAK = 1e-4    # a peak below this (about -80 dBFS) counts as silence
 
 
-class AudioError(ValueError):
+class AudioError(SpecctError, ValueError):
     """Audio that cannot be used; the message is a one-line reason."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .errors import SpecctError
 from .fileio import atomic_path
 
 FORMAT = "specct-checkpoint"
@@ -22,7 +23,7 @@ BEST_NAME = "model_best.pth.tar"
 LAST_NAME = "last.pth.tar"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SpecctError, ValueError):
     """A checkpoint that cannot be used; the message names the file and the reason."""
 
 

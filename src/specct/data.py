@@ -16,12 +16,13 @@ import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from .errors import SpecctError
 
 SPLIT_COLUMNS = ("image", "label", "emotion", "corpus", "speaker", "wav", "augmentation")
 TRAIN_FILES = ("train.csv", "validation.csv")
 
 
-class SplitError(ValueError):
+class SplitError(SpecctError, ValueError):
     """A split folder or CSV that cannot be used; the message names the file and the reason."""
 
 

@@ -9,10 +9,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import SpecctError
+
 _FIELD_OK = re.compile(r"^[A-Za-z0-9.\-]+$")
 
 
-class NameError_(ValueError):
+class NameError_(SpecctError, ValueError):
     """A file name that does not follow the canonical pattern."""
 
 

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .errors import SpecctError
 from . import audio, paths
 from .fileio import SkipList, atomic_path, remove_stale_temporaries
 
@@ -38,7 +39,7 @@ PARTIAL_MIN_COVERAGE = 0.75
 CHECKPOINT_SECONDS = 60.0  # rewrite the npz at least this often, so an interrupted run resumes
 
 
-class MissingEmbeddingError(LookupError):
+class MissingEmbeddingError(SpecctError, LookupError):
     """A wav has no speaker vector (never embedded, or skipped by the encoder)."""
 
 

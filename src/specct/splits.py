@@ -47,6 +47,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set, class_set_name
@@ -59,7 +60,7 @@ BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
 PROTOCOLS = ("loco", "loso", "kfold")
 
 
-class LeakageError(RuntimeError):
+class LeakageError(SpecctError, RuntimeError):
     """A split in which test or validation information could reach training."""
 
 

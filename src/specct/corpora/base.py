@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator, Mapping
 
+from ..errors import SpecctError
+
 MALE, FEMALE, UNKNOWN = "male", "female", "unknown"
 
 
-class LabelError(ValueError):
+class LabelError(SpecctError, ValueError):
     """A file whose name, folder or label does not fit its corpus's convention (message = reason)."""
 
 
-class CorpusError(ValueError):
+class CorpusError(SpecctError, ValueError):
     """Arguments or a source folder that no import can start from (message = what is wrong)."""
 
 

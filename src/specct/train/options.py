@@ -11,8 +11,10 @@ from typing import Sequence
 
 import yaml
 
+from ..errors import SpecctError
 
-class ConfigError(ValueError):
+
+class ConfigError(SpecctError, ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
