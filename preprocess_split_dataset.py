@@ -10,15 +10,18 @@ See docs/splits.md.
 """
 import argparse
 
+from specct.cli import ArgumentParser
+from specct.errors import run_script
 from specct.splits import BALANCE_MODES, PROTOCOLS, SplitOptions, run_split_stage
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--eval_dataset", required=True,
                    help="held-out test corpus (loco), or the corpus to cut into folds (loso, kfold)")
     p.add_argument("--num_classes", default="4", choices=["3", "4", "all"], help="class set (default 4)")
-    p.add_argument("--classes", default=None, help="custom class list, e.g. happy,sad (overrides --num_classes)")
+    p.add_argument("--classes", nargs="+", default=None, metavar="EMOTION",
+                   help="custom class list, e.g. happy sad (overrides --num_classes)")
     p.add_argument("--augmentation", default="no_aug", choices=["no_aug", "time_aug", "freq_aug", "time_freq_aug"],
                    help="augmented images of training speakers to add (default no_aug)")
     p.add_argument("--balanced", default="no_balanced", choices=BALANCE_MODES,
@@ -43,11 +46,8 @@ def main(argv=None):
                    help="accept a --pca_file fitted on the test corpus (the paper's choice; leaks the test corpus)")
     p.add_argument("--encoder_dir", default="./encoder/models", help="where --pca_file names are looked up")
     args = p.parse_args(argv)
-    try:  # unknown corpora or classes, missing images or embeddings, leakage: one line, not a traceback
-        run_split_stage(SplitOptions(**vars(args)))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        raise SystemExit(f"preprocess_split_dataset: {exc}")
+    return run_script("preprocess_split_dataset.py", lambda: run_split_stage(SplitOptions(**vars(args))))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
@@ -16,6 +15,7 @@ from specct import prepare
 from specct.corpora import CorpusError
 from specct.naming import parse_name
 from specct.prepare import MANIFEST_COLUMNS, import_corpus
+from script_helpers import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -209,11 +209,6 @@ def test_missing_source_folder_is_an_argument_error(tmp_path):
 
 # --- the command line --------------------------------------------------------------------------
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("prepare_corpus", REPO_ROOT / "prepare_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_cli_list_names_every_corpus():
@@ -227,7 +222,7 @@ def test_cli_list_names_every_corpus():
 
 
 def test_cli_exit_status(tmp_path, capsys):
-    script = load_script()
+    script = load_script("prepare_corpus")
     write_tone(tmp_path / "src/03a01Wa.wav")
     (tmp_path / "junk").mkdir()
     write_tone(tmp_path / "junk/not_emodb.wav")

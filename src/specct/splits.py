@@ -47,7 +47,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import SpecctError
+from .errors import InputError, MissingInputError, SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set, class_set_name
@@ -68,7 +68,7 @@ class LeakageError(SpecctError, RuntimeError):
 class SplitOptions:
     eval_dataset: str
     num_classes: str = "4"
-    classes: str | None = None
+    classes: Sequence[str] | str | None = None
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
     percent_subject_validation: float = 0.25
@@ -117,7 +117,7 @@ def augmentation_names(group: str) -> tuple[str, ...]:
     from .augment import AUGMENTATION_GROUPS
 
     if group not in AUGMENTATION_GROUPS:
-        raise ValueError(f"unknown augmentation group {group!r}; choose one of {', '.join(AUGMENTATION_GROUPS)}")
+        raise InputError(f"unknown augmentation group {group!r}; choose one of {', '.join(AUGMENTATION_GROUPS)}")
     return tuple(AUGMENTATION_GROUPS[group])
 
 
@@ -133,7 +133,7 @@ def collect_plain_rows(datasets_dir: str | Path, corpus: str, emotion_to_class: 
     corpus = corpus.upper()
     wav_folder = paths.wav_dir(datasets_dir, corpus)
     if not wav_folder.is_dir():
-        raise FileNotFoundError(f"{wav_folder}: no such folder (import {corpus} with prepare_corpus.py)")
+        raise MissingInputError(f"{wav_folder}: no such folder (import {corpus} with prepare_corpus.py)")
     try:
         vectors = load_embeddings(datasets_dir, corpus)
     except FileNotFoundError as exc:
@@ -191,7 +191,7 @@ def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *ke
     """Seeded draw of round(fraction x speakers) validation speakers per corpus (at least one, and
     always leaving one for training; none from a corpus with a single speaker)."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"--percent_subject_validation must be in [0, 1), got {fraction}")
+        raise InputError(f"--percent_subject_validation must be in [0, 1), got {fraction}")
     chosen: set[str] = set()
     if fraction == 0 or rows.empty:
         return chosen
@@ -241,7 +241,7 @@ def assemble_training(train_plain: pd.DataFrame, datasets_dir: str | Path, augme
                       seed: int, dropped: Counter) -> pd.DataFrame:
     """Training rows from the training speakers' plain rows: augmentation, then balancing."""
     if balanced not in BALANCE_MODES:
-        raise ValueError(f"unknown --balanced {balanced!r}; choose one of {', '.join(BALANCE_MODES)}")
+        raise InputError(f"unknown --balanced {balanced!r}; choose one of {', '.join(BALANCE_MODES)}")
     augs = augmentation_names(augmentation)
     if balanced == "balanced_aug":
         pool_augs = augs or augmentation_names("time_freq_aug")
@@ -260,7 +260,7 @@ def _require_augmented(found: pd.DataFrame, plain: pd.DataFrame, augs: Sequence[
     """An augmentation group with no image at all is a missing stage, not a count of dropped rows."""
     if found.empty and not plain.empty:
         folders = ", ".join(sorted(str(paths.augmented_dir(datasets_dir, c)) for c in plain["corpus"].unique()))
-        raise FileNotFoundError(f"no augmented image ({', '.join(augs)}) of any training row in {folders}: "
+        raise MissingInputError(f"no augmented image ({', '.join(augs)}) of any training row in {folders}: "
                                 f"render them with preprocess_spectrograms.py first")
 
 
@@ -381,7 +381,7 @@ def _finish(split: Split, opts: SplitOptions, held_out_corpus: str | None, pca_g
     """Leakage checks, warnings and the PCA; shared by every protocol."""
     check_no_leakage(split.train, split.validation, split.test, held_out_corpus)
     if split.train.empty:
-        raise ValueError(f"{split.out_dir}: no training rows left (see the dropped counts above)")
+        raise InputError(f"{split.out_dir}: no training rows left (see the dropped counts above)")
     missing = [c for c in split.classes if c not in set(split.train["label"])]
     if missing:
         print(f"WARNING: class(es) {', '.join(missing)} have no training rows in {split.out_dir}")
@@ -403,21 +403,14 @@ def _class_setup(opts: SplitOptions):
 def make_loco_split(opts: SplitOptions) -> Split:
     """Leave-one-corpus-out: test on ``eval_dataset``, train and validate on the other corpora."""
     classes, mapping, classes_name = _class_setup(opts)
-    present = paths.list_corpora(opts.datasets_dir)
-    held_out = opts.eval_dataset.upper()
-    if held_out not in present:
-        raise FileNotFoundError(f"{opts.datasets_dir}: --eval_dataset {held_out} is not an imported corpus "
-                                f"(present: {', '.join(present) or 'none'})")
-    train_corpora = [c.upper() for c in opts.train_datasets] if opts.train_datasets else \
-        [c for c in present if c != held_out]
+    [held_out] = paths.select_corpora(opts.datasets_dir, [opts.eval_dataset], what="--eval_dataset")
+    train_corpora = paths.select_corpora(opts.datasets_dir, opts.train_datasets, what="training corpus")
+    if not opts.train_datasets:
+        train_corpora = [c for c in train_corpora if c != held_out]
     if held_out in train_corpora:
         raise LeakageError(f"--train_datasets includes the test corpus {held_out}")
-    unknown = [c for c in train_corpora if c not in present]
-    if unknown:
-        raise FileNotFoundError(f"{opts.datasets_dir}: training corpus {', '.join(unknown)} not imported "
-                                f"(present: {', '.join(present)})")
     if not train_corpora:
-        raise ValueError(f"no training corpus: {held_out} is the only corpus in {opts.datasets_dir}")
+        raise InputError(f"no training corpus: {held_out} is the only corpus in {opts.datasets_dir}")
 
     dropped: Counter = Counter()
     test = collect_plain_rows(opts.datasets_dir, held_out, mapping, dropped)
@@ -442,9 +435,9 @@ def fold_speaker_groups(speakers: Sequence[str], protocol: str, folds: int | Non
     if protocol == "loso" and not folds:
         return [[s] for s in speakers]
     if not folds or folds < 2:
-        raise ValueError(f"--protocol {protocol} needs --folds K with K >= 2")
+        raise InputError(f"--protocol {protocol} needs --folds K with K >= 2")
     if folds > len(speakers):
-        raise ValueError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
+        raise InputError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
     order = np.arange(len(speakers))
     if protocol == "kfold":
         order = _rng(seed, "kfold", corpus).permutation(len(speakers))
@@ -458,17 +451,15 @@ def protocol_folder(protocol: str, folds: int | None) -> str:
 def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
     """Speaker-independent folds inside one corpus (``protocol`` loso or kfold)."""
     classes, mapping, classes_name = _class_setup(opts)
-    corpus = opts.eval_dataset.upper()
-    if corpus not in paths.list_corpora(opts.datasets_dir):
-        raise FileNotFoundError(f"{opts.datasets_dir}: --eval_dataset {corpus} is not an imported corpus")
+    [corpus] = paths.select_corpora(opts.datasets_dir, [opts.eval_dataset], what="--eval_dataset")
     if opts.train_datasets and [c.upper() for c in opts.train_datasets] != [corpus]:
-        raise ValueError(f"--protocol {opts.protocol} works inside one corpus; drop --train_datasets")
+        raise InputError(f"--protocol {opts.protocol} works inside one corpus; drop --train_datasets")
     dropped: Counter = Counter()
     rows = collect_plain_rows(opts.datasets_dir, corpus, mapping, dropped)
     report_dropped(dropped)
     speakers = sorted(rows["speaker"].unique())
     if len(speakers) < 2:
-        raise ValueError(f"{corpus}: {len(speakers)} usable speaker(s); a speaker-independent split needs 2 or more")
+        raise InputError(f"{corpus}: {len(speakers)} usable speaker(s); a speaker-independent split needs 2 or more")
     groups = fold_speaker_groups(speakers, opts.protocol, opts.folds, opts.seed, corpus)
     base = Path(opts.output_dir) / corpus / protocol_folder(opts.protocol, opts.folds)
     splits = []
@@ -492,7 +483,7 @@ def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
 def make_splits(opts: SplitOptions) -> list[Split]:
     """Every split the options describe (one for loco, one per fold otherwise), checked; nothing is written."""
     if opts.protocol not in PROTOCOLS:
-        raise ValueError(f"unknown --protocol {opts.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise InputError(f"unknown --protocol {opts.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if opts.protocol == "loco":
         return [make_loco_split(opts)]
     return make_within_corpus_splits(opts)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import data as split_data
 from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, create_model, is_speaker_model, \
     load_checkpoint, save_checkpoint
+from ..errors import InputError, MissingInputError
 from ..metrics import accuracy, uar
 from ..plots import plot_curves
 from . import distributed, outputs
@@ -72,7 +73,7 @@ def build_model(args, num_classes: int, speaker_model: bool, pca, raw_dim: int):
         extra["pretrained"] = True
         if args.pretrained_path:
             if not Path(args.pretrained_path).is_file():
-                raise FileNotFoundError(f"{args.pretrained_path}: pretrained weights file not found")
+                raise MissingInputError(f"{args.pretrained_path}: pretrained weights file not found")
             extra["pretrained_cfg_overlay"] = {"file": str(args.pretrained_path)}
     model = create_model(args.model, kwargs, **extra)
     if speaker_model and pca is not None:
@@ -103,7 +104,7 @@ def tensorboard_writer(args, out_dir: Path, info):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        print("--log-tensorboard: tensorboard is not installed; logging to summary.csv only")
+        print("--log_tensorboard: tensorboard is not installed; logging to summary.csv only")
         return None
     return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
@@ -140,14 +141,14 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     train_dir = outputs.resolve_train_dir(args.data_dir)
     class_names = split_data.read_class_names(train_dir)
     if args.num_classes is not None and args.num_classes != len(class_names):
-        raise ValueError(f"--num-classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
+        raise InputError(f"--num_classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
                          f"{len(class_names)} classes ({', '.join(class_names)})")
     out_dir = outputs.output_dir(args, train_dir)
     speaker_model = is_speaker_model(args.model)
     train_frame = split_data.read_split(train_dir / "train.csv", class_names)
     val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
     if len(train_frame) == 0 or len(val_frame) == 0:
-        raise ValueError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
+        raise InputError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
                          "the best checkpoint is chosen on validation, which needs both")
     train_vectors = split_data.raw_speaker_vectors(train_frame) if speaker_model else None
     val_vectors = split_data.raw_speaker_vectors(val_frame) if speaker_model else None
