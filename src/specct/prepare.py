@@ -15,6 +15,7 @@ interruption only does what is left; the manifest keeps one row per wav that is 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from . import paths
 from .audio import DEFAULT_SR, AudioError, check_signal, read_audio, resample, to_mono, write_wav
 from .corpora import CORPORA, CorpusError, LabelError, Utterance, canonical_corpus_name
-from .fileio import SkipList, atomic_path, remove_stale_temporaries, write_text_atomic
+from .fileio import SkipList, remove_stale_temporaries, write_text_if_changed
 from .labels import EMOTIONS
 from .naming import NameError_, make_name
 
@@ -272,9 +273,7 @@ def read_manifest(manifest: Path, wav_dir: Path) -> dict[str, dict[str, str]]:
 def write_import_options(datasets_dir: str | Path, corpus: str, options: dict[str, bool]) -> None:
     """Record the corpus options the wavs now carry; the file is left untouched when nothing changed."""
     path = paths.import_options_file(datasets_dir, corpus)
-    text = json.dumps({"corpus": corpus, "options": options}, indent=2) + "\n"
-    if not (path.exists() and path.read_text() == text):
-        write_text_atomic(path, text)
+    write_text_if_changed(path, json.dumps({"corpus": corpus, "options": options}, indent=2) + "\n")
 
 
 def read_import_options(datasets_dir: str | Path, corpus: str) -> dict[str, bool]:
@@ -286,9 +285,10 @@ def read_import_options(datasets_dir: str | Path, corpus: str) -> dict[str, bool
 
 
 def write_manifest(manifest: Path, rows: dict[str, dict[str, str]]) -> None:
-    """Write the manifest atomically, sorted by file name so that every run writes the same bytes."""
-    with atomic_path(manifest) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows[name] for name in sorted(rows))
+    """Write the manifest atomically, sorted by file name so that every run writes the same bytes
+    (and a run that changed nothing leaves the file untouched)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows[name] for name in sorted(rows))
+    write_text_if_changed(manifest, buffer.getvalue())
