@@ -98,7 +98,7 @@ def test_real_turevdb_imports_every_file(turevdb_datasets, turevdb_source):
     rows = read_csv(turevdb_datasets / "TUREVDB" / "manifest.csv")
     assert len(rows) == 1735
     assert Counter(r["emotion"] for r in rows) == {"anger": 487, "calm": 408, "happy": 357, "sad": 483}
-    assert set(r["speaker"] for r in rows) == {"1157", "1234", "1358", "1984", "6783", "7895"}
+    assert {r["speaker"] for r in rows} == {"1157", "1234", "1358", "1984", "6783", "7895"}
     assert read_csv(turevdb_datasets / "TUREVDB" / "skipped.csv") == []
     # the distribution's folder name has a space; every source is read from it
     sound_source = (turevdb_source / "Sound Source").resolve()
@@ -274,7 +274,8 @@ def test_cli_exit_status(tmp_path, capsys):
     assert "nothing could be imported" in capsys.readouterr().err
     for argv, message in ([["nosuchcorpus", str(tmp_path)], "unknown corpus 'nosuchcorpus'"],
                           [["emodb", str(tmp_path / "missing")], "does not exist"],
-                          [["emodb"], "give CORPUS and SOURCE_DIR"]):
+                          [["emodb"], "give CORPUS and SOURCE_DIR"],
+                          [["emodb", str(tmp_path / "src"), "--merge_calm"], "EMODB does not take --merge_calm"]):
         with pytest.raises(SystemExit) as stop:
             script.main(argv + ["--datasets_dir", out])
         assert stop.value.code == 2
