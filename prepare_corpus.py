@@ -26,6 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="output wav sample format, e.g. PCM_16, PCM_24, FLOAT (default: PCM_16)")
     parser.add_argument("--merge_excited", action="store_true",
                         help="IEMOCAP only: label 'exc' as happy (default: keep 'excited')")
+    parser.add_argument("--merge_calm", action="store_true",
+                        help="TUREVDB and RAVDESS only: label calm as neutral (default: keep 'calm')")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--list", action="store_true", help="list the supported corpora and the layout each expects")
     args = parser.parse_args(argv)
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
     if args.list:
         print(describe_corpora())
         return 0
-    options = {"merge_excited": True} if args.merge_excited else {}
+    options = {flag: True for flag in ("merge_excited", "merge_calm") if getattr(args, flag)}
     summaries = []
     run_script("prepare_corpus.py", lambda: summaries.append(import_corpus(
         args.corpus, args.source_dir, args.datasets_dir, sample_rate=args.sample_rate,

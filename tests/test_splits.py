@@ -303,3 +303,15 @@ def test_kfold_folds_are_speaker_disjoint_seeded_and_cover_every_speaker(split_r
         splits.make_splits(options(split_root, tmp_path, protocol="kfold", folds=11))
 
 
+def test_split_records_the_corpora_import_options(real_datasets, tmp_path, capsys):
+    """A corpus imported with --merge_calm says so in every split that uses it."""
+    import json
+
+    from specct.prepare import write_import_options
+
+    root = build_datasets(real_datasets, tmp_path / "datasets", augmentations=())
+    write_import_options(root, "RAVDESS", {"merge_calm": True})
+    [split] = splits.run_split_stage(options(root, tmp_path, n_components=8))
+    record = json.loads((split.out_dir / "split_options.json").read_text())
+    assert record["import_options"] == {"EMODB": {}, "RAVDESS": {"merge_calm": True}}
+    assert "imported with: RAVDESS --merge_calm" in capsys.readouterr().out

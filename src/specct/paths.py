@@ -20,6 +20,11 @@ def wav_dir(datasets_dir: str | Path, corpus: str) -> Path:
     return corpus_dir(datasets_dir, corpus) / f"{corpus.upper()}_wav"
 
 
+def import_options_file(datasets_dir: str | Path, corpus: str) -> Path:
+    """``datasets/<CORPUS>/import_options.json``: the corpus options its wavs were imported with."""
+    return corpus_dir(datasets_dir, corpus) / "import_options.json"
+
+
 def img_dir(datasets_dir: str | Path, corpus: str) -> Path:
     return corpus_dir(datasets_dir, corpus) / f"{corpus.upper()}_img"
 

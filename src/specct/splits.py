@@ -9,7 +9,8 @@ Output, as docs/architecture.md fixes it::
         train_data/train.csv, validation.csv, pca.npz, classes.txt
         eval_data/test.csv
         split_summary.csv       split,corpus,label,count
-        split_options.json      the options and the validation / test speakers, for the record
+        split_options.json      the options, the validation / test speakers and each corpus's
+                                import options (e.g. TUREVDB merge_calm), for the record
 
 Within one corpus (``protocol="loso"`` or ``"kfold"``, for single-corpus users): the corpus named by
 ``eval_dataset`` is cut into speaker-disjoint folds; each fold tests on its speakers, draws
@@ -52,6 +53,7 @@ from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set, class_set_name
 from .naming import NameError_, parse_name
+from .prepare import read_import_options
 from .speaker import (SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca)
 
 COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
@@ -364,14 +366,20 @@ def write_split(split: Split, options: dict) -> None:
     write_csv_atomic(eval_dir / "test.csv", split.test[COLUMNS])
     write_text_atomic(train_dir / "classes.txt", "\n".join(split.classes) + "\n")
     save_pca(train_dir / "pca.npz", split.pca)
+    corpora = sorted(set(split.train["corpus"]) | set(split.validation["corpus"]) | set(split.test["corpus"]))
+    import_options = {corpus: read_import_options(options["datasets_dir"], corpus) for corpus in corpora}
     write_csv_atomic(split.out_dir / "split_summary.csv", count_table(split.train, split.validation, split.test))
     record = {**options,
               "class_names": list(split.classes),
               "pca_corpora": split.pca.corpora, "pca_components": split.pca.n_components,
               "validation_speakers": sorted(set(split.validation["speaker"])),
-              "test_speakers": sorted(set(split.test["speaker"]))}
+              "test_speakers": sorted(set(split.test["speaker"])),
+              "import_options": import_options}
     write_text_atomic(split.out_dir / "split_options.json", json.dumps(record, indent=2) + "\n")
     print(f"\n{split.out_dir}")
+    merged = [f"{corpus} --{option}" for corpus, chosen in import_options.items() for option, on in chosen.items() if on]
+    if merged:
+        print("imported with: " + ", ".join(merged))
     print(format_table(split.train, split.validation, split.test, split.classes))
 
 
