@@ -198,8 +198,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         step_on_epochs=not args.sched_on_updates,
         updates_per_epoch=updates_per_epoch(len(train_loader), args.max_steps, args.grad_accum_steps))
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
-    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" and args.amp_dtype == "float16" \
-        else None
+    # float16 needs loss scaling; bfloat16 and float32 do not (the disabled scaler is a pass-through)
+    scaler = torch.amp.GradScaler(device.type, enabled=bool(
+        args.amp and device.type == "cuda" and args.amp_dtype == "float16"))
     train_model = model
     if info.distributed:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -222,7 +223,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("state_dict_ema") is not None:
             ema.module.load_state_dict(state["state_dict_ema"])
-        if scaler is not None and state.get("scaler"):
+        if scaler.is_enabled() and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
@@ -281,7 +282,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
                      "state_dict": model.state_dict(),
                      "state_dict_ema": ema.module.state_dict() if ema is not None else None,
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
+                     "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng_state(),
                      "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
                      "metrics": row, "val_samples": int(len(targets))}
             save_checkpoint(out_dir / LAST_NAME, state)
