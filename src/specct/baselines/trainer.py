@@ -75,6 +75,9 @@ def train_baseline(args: argparse.Namespace) -> Path:
     if len(train_frame) == 0 or len(val_frame) == 0:
         raise InputError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
                          "hyper-parameters are chosen on validation, which needs both")
+    if train_frame["target"].nunique() < 2:
+        raise InputError(f"{train_dir / 'train.csv'}: the training rows hold one class only "
+                         f"({train_frame['label'].iloc[0]}); a classifier needs two or more")
     x_train = features_for_wavs(train_frame["wav"], spec)
     x_val = features_for_wavs(val_frame["wav"], spec)
     y_train = train_frame["target"].to_numpy()
