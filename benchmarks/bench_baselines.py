@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -153,15 +152,14 @@ C_val = {c_value}
     return ini
 
 
-UAR_PATTERNS = (re.compile(r"UAR[:=\s]+([01]\.\d+)"), re.compile(r"test:\s*([01]\.\d+)"))
+# nkululeko's own entry point, doit(config) -> (test result, epoch); its measure for classification is UAR.
+DRIVER = ("import json, sys; from nkululeko.nkululeko import doit; "
+          "result, _ = doit(sys.argv[1]); print('BENCH_RESULT', json.dumps(float(result)))")
 
 
 def parse_uar(output: str) -> float | None:
-    for pattern in UAR_PATTERNS:
-        found = pattern.findall(output)
-        if found:
-            return float(found[-1])
-    return None
+    lines = [line for line in output.splitlines() if line.startswith("BENCH_RESULT ")]
+    return float(lines[-1].split()[1]) if lines else None
 
 
 def run_nkululeko(python: Path, ini: Path, workdir: Path) -> dict:
@@ -171,7 +169,7 @@ def run_nkululeko(python: Path, ini: Path, workdir: Path) -> dict:
 
     def once() -> tuple[float, str]:
         started = time.perf_counter()
-        done = subprocess.run([str(python), "-m", "nkululeko.nkululeko", "--config", str(ini)], cwd=store,
+        done = subprocess.run([str(python), "-c", DRIVER, str(ini)], cwd=store,
                               capture_output=True, text=True)
         seconds = time.perf_counter() - started
         log = done.stdout + done.stderr
@@ -183,7 +181,7 @@ def run_nkululeko(python: Path, ini: Path, workdir: Path) -> dict:
     second_seconds, second_log = once()   # reuses its feature cache
     (store / "first_run.log").write_text(first_log)
     (store / "second_run.log").write_text(second_log)
-    return {"uar": parse_uar(second_log) or parse_uar(first_log), "first_run_seconds": first_seconds,
+    return {"uar": parse_uar(first_log), "uar_cached_run": parse_uar(second_log), "first_run_seconds": first_seconds,
             "cached_run_seconds": second_seconds, "extraction_seconds": first_seconds - second_seconds}
 
 
