@@ -88,7 +88,11 @@ def parse_features(text: str, layer: int | str | None = None) -> FeatureSpec:
     if text.lower() in OPENSMILE_SETS:
         return FeatureSpec(text.lower())
     if text.lower().startswith("ssl:") and text[4:].strip():
-        return FeatureSpec("ssl", text[4:].strip(), parse_layer(layer))
+        source = text[4:].strip()
+        local = Path(source).expanduser()
+        if local.is_dir():  # a local model: recorded by its absolute path, so prediction finds it from anywhere
+            source = str(local.resolve())
+        return FeatureSpec("ssl", source, parse_layer(layer))
     raise InputError(f"--features {text!r}: choose egemaps, compare or ssl:<hub name or local model directory>")
 
 
