@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,ssl]"
 	$(PIP) install -q --force-reinstall --no-deps "webrtcvad-wheels>=2.0.14"
 	$(PY) -c "import resemblyzer, timm, librosa, specct"
 	touch $(STAMP)

@@ -17,6 +17,7 @@ SCRIPTS = {
     "prepare_corpus": (["emodb", "some/folder"], "import_corpus"),
     "preprocess_spectrograms": ([], "preprocess_corpora"),
     "preprocess_embedding": ([], "run_embedding_stage"),
+    "preprocess_features": ([], "specct.baselines.features.extract_corpora"),
     "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "run_split_stage"),
     "train": (["some/train_data", "--model", "cct_2_3x2_32"], "specct.train.train"),
     "eval": (["some/output"], "specct.evaluate.evaluate"),

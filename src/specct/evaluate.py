@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from . import data as split_data
+from .baselines import is_baseline_path
 from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
 from .cli import ArgumentParser
 from .errors import InputError, MissingInputError, run_script
@@ -102,6 +103,10 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     from .train.engine import predict_loader, softmax
 
     model_dir = Path(model_dir)
+    if not (model_dir / checkpoint).is_file() and is_baseline_path(model_dir):  # a saved baseline folder
+        from .baselines.evaluate import evaluate_baseline
+
+        return evaluate_baseline(model_dir, data_test_path, output, bootstrap, seed, progress)
     state = load_checkpoint(model_dir / checkpoint)
     class_names = list(state["class_names"])
     test_csv = test_csv_for(model_dir, data_test_path)

@@ -51,6 +51,15 @@ def checkpoint_path(model: str | Path) -> Path:
 class Predictor:
     """A checkpoint ready to classify signals; loads the speaker encoder only for speaker models."""
 
+    def __new__(cls, model: str | Path, device: str = "cpu"):
+        from .baselines import is_baseline_path
+
+        if is_baseline_path(model):  # a saved baseline folder (model_best.skops): its own predictor
+            from .baselines.predict import BaselinePredictor
+
+            return BaselinePredictor(model, device)
+        return super().__new__(cls)
+
     def __init__(self, model: str | Path, device: str = "cpu"):
         import torch
 
