@@ -139,6 +139,7 @@ def test_prediction_runs_with_the_default_threads_unless_threads_is_given(flag, 
     from specct import predict, threads
 
     monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     seen = []
     monkeypatch.setattr(predict, "_classify", lambda args: seen.append(torch.get_num_threads()) or 0)
     before = torch.get_num_threads()

@@ -240,6 +240,7 @@ def test_default_threads_leave_headroom_on_the_available_cores(monkeypatch, tmp_
     from specct import threads
 
     monkeypatch.setattr(threads, "CGROUP_CPU_MAX", tmp_path / "no-quota")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     for cores, expected in [({0}, 1), ({0, 1}, 1), ({0, 1, 2}, 1), (set(range(8)), 4), (set(range(16)), 8)]:
         monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid, cores=cores: cores, raising=False)
         assert threads.default_threads() == expected
@@ -250,6 +251,8 @@ def test_default_threads_leave_headroom_on_the_available_cores(monkeypatch, tmp_
     monkeypatch.setattr(threads, "CGROUP_CPU_MAX", quota)   # a quota tighter than the affinity wins
     quota.write_text("200000 100000\n")
     assert threads.available_cores() == 2 and threads.default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")   # the user's own setting is kept
+    assert threads.default_threads() == 3
 
 
 @pytest.mark.parametrize("flag, expected", [([], 3), (["--threads", "5"], 5)])
@@ -261,6 +264,7 @@ def test_embedding_runs_with_the_default_threads_unless_threads_is_given(flag, e
     from specct import threads
 
     monkeypatch.setattr(threads, "available_cores", lambda: 6)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     (tmp_path / "DEMOA" / "DEMOA_wav").mkdir(parents=True)
     seen = []
 

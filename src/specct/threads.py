@@ -4,9 +4,10 @@ torch starts one intra-op thread per physical core. When other work shares the c
 parallel operation waits for its slowest thread, and a thread that shares a core with another
 process makes every operation wait: speaker embedding fell from 85 files/s to 4.5-16 files/s on a
 two-core host with other work running. The default here leaves headroom instead: half the cores
-this process may use (its CPU affinity and cgroup quota), at least one. A free core then absorbs one
-busy core, and the small per-utterance networks lose little by using fewer threads on an idle
-machine. ``benchmarks/bench_embedding.py`` measures both defaults idle and with one busy core.
+this process may use (its CPU affinity and cgroup quota), at least one, so that a free core absorbs
+one busy core. ``OMP_NUM_THREADS``, when set, still wins, and ``--threads`` overrides both.
+``benchmarks/bench_embedding.py`` measures both defaults idle (what fewer threads cost there) and
+with one busy core.
 """
 from __future__ import annotations
 
@@ -43,7 +44,12 @@ def available_cores() -> int:
 
 
 def default_threads(cores: int | None = None) -> int:
-    """torch threads for inference when none are asked for: half the available cores, at least one."""
+    """torch threads for inference when none are asked for: half the available cores, at least one.
+
+    A thread count the user set for the process (``OMP_NUM_THREADS``) is kept as it is."""
+    asked = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if asked.isdigit() and int(asked) >= 1:
+        return int(asked)
     cores = available_cores() if cores is None else cores
     return max(1, cores // 2)
 
