@@ -32,6 +32,7 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/bench_spectrograms.py
 	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_embedding.py
 
 variants: setup
 	$(PY) -m specct.models.variants > Variants.md

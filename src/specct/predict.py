@@ -18,6 +18,7 @@ from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
 from .data import image_to_tensor, spectrogram_config
 from .cli import ArgumentParser
 from .errors import InputError, run_script
+from .threads import torch_threads
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -210,6 +211,9 @@ def main(argv=None) -> int:
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: half the cores available, which keeps the speed "
+                             "when other work shares the machine)")
     parser.add_argument("--export_onnx", metavar="FILE", default=None, help="also export the model to ONNX")
     args = parser.parse_args(argv)
     if not args.inputs and not args.export_onnx:
@@ -221,6 +225,11 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     """predict.py's work: 0 when some file was classified, 1 when every file was skipped."""
+    with torch_threads(args.threads):
+        return _classify(args)
+
+
+def _classify(args) -> int:
     import sys
 
     predictor = Predictor(args.model_dir, args.device)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,8 +53,10 @@ from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set, class_set_name
 from .naming import NameError_, parse_name
 from .prepare import read_import_options
+from .seeding import crc32_words, rng_for
 from .speaker import (SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca)
 
+# The columns of every split CSV (train, validation, test); data.py reads them back by this list.
 COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
 PLAIN = "none"
 BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
@@ -99,12 +100,6 @@ class Split:
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _rng(seed: int, *keys) -> np.random.Generator:
-    """A generator for one named random choice: the same seed and keys give the same draws,
-    and adding a corpus or a fold never changes the draws of another (crc32 is stable across runs)."""
-    return np.random.default_rng([int(seed), *(zlib.crc32(str(k).encode()) for k in keys)])
-
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
@@ -203,7 +198,8 @@ def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *ke
             print(f"note: {corpus} has {len(speakers)} speaker(s); none goes to validation")
             continue
         n = min(max(1, int(round(fraction * len(speakers)))), len(speakers) - 1)
-        picked = _rng(seed, "validation", corpus, *keys).choice(len(speakers), size=n, replace=False)
+        rng = rng_for(seed, "validation", corpus, *keys, words=crc32_words)
+        picked = rng.choice(len(speakers), size=n, replace=False)
         chosen.update(speakers[i] for i in picked)
     return chosen
 
@@ -213,7 +209,7 @@ def undersample(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
     if rows.empty:
         return rows
     smallest = int(rows["label"].value_counts().min())
-    rng = _rng(seed, "undersampling")
+    rng = rng_for(seed, "undersampling", words=crc32_words)
     keep = []
     for label in sorted(rows["label"].unique()):
         index = np.flatnonzero((rows["label"] == label).to_numpy())
@@ -227,7 +223,7 @@ def top_up_with_augmented(plain: pd.DataFrame, pool: pd.DataFrame, seed: int) ->
         return plain
     counts = plain["label"].value_counts()
     target = int(counts.max())
-    rng = _rng(seed, "balanced_aug")
+    rng = rng_for(seed, "balanced_aug", words=crc32_words)
     extra = []
     for label in sorted(counts.index):
         deficit = target - int(counts[label])
@@ -448,7 +444,7 @@ def fold_speaker_groups(speakers: Sequence[str], protocol: str, folds: int | Non
         raise InputError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
     order = np.arange(len(speakers))
     if protocol == "kfold":
-        order = _rng(seed, "kfold", corpus).permutation(len(speakers))
+        order = rng_for(seed, "kfold", corpus, words=crc32_words).permutation(len(speakers))
     return [sorted(speakers[i] for i in part) for part in np.array_split(order, folds)]
 
 
