@@ -292,17 +292,16 @@ def held_out_corpora(opts: LocoOptions) -> list[str]:
 
 
 def fold_names(opts: LocoOptions, corpus: str) -> list[str]:
-    """The diagonal's folds of a corpus: from its folds.csv if the split exists, else from the speaker count."""
+    """The diagonal's folds of a corpus: K of them with ``--folds K``; one per usable speaker
+    otherwise, which only the split knows (it is made here if missing)."""
     from .splits import protocol_folder
 
-    folds_csv = Path(opts.data_dir) / corpus / protocol_folder(opts.diagonal, opts.folds) / "folds.csv"
-    if folds_csv.is_file():
-        return list(pd.read_csv(folds_csv)["fold"])
     if opts.folds:
         return [f"fold-{i:02d}" for i in range(1, opts.folds + 1)]
-    speakers = {f.name.split("_")[2] for f in paths.wav_dir(opts.datasets_dir, corpus).glob("*.wav")
-                if f.name.count("_") >= 3}
-    return [f"fold-{i:02d}" for i in range(1, len(speakers) + 1)]
+    folds_csv = Path(opts.data_dir) / corpus / protocol_folder(opts.diagonal, opts.folds) / "folds.csv"
+    if not folds_csv.is_file():
+        make_fold_splits(opts, corpus)
+    return list(pd.read_csv(folds_csv)["fold"])
 
 
 def list_jobs(opts: LocoOptions) -> list[Job]:
@@ -395,17 +394,23 @@ def ensure_cross_split(opts: LocoOptions, corpus: str, others: Sequence[str]) ->
     return split
 
 
-def ensure_fold_split(opts: LocoOptions, corpus: str, fold: str) -> Path:
-    """One within-corpus fold (the pairwise diagonal); every fold of the corpus is made at once."""
+def make_fold_splits(opts: LocoOptions, corpus: str) -> Path:
+    """Every within-corpus fold of ``corpus`` (the pairwise diagonal), made if missing; their base folder."""
     from .splits import protocol_folder, run_split_stage
 
     base = Path(opts.data_dir) / corpus / protocol_folder(opts.diagonal, opts.folds)
-    split = (base / fold / class_set_name(opts.num_classes, opts.classes) / opts.augmentation / opts.balanced)
-    if not split_complete(split) or not (base / "folds.csv").is_file():
+    if not (base / "folds.csv").is_file():
         with split_lock(Path(opts.data_dir)):
-            if not split_complete(split) or not (base / "folds.csv").is_file():
+            if not (base / "folds.csv").is_file():   # folds.csv is written after every fold
                 run_split_stage(_split_options(opts, eval_dataset=corpus, protocol=opts.diagonal,
                                                folds=opts.folds))
+    return base
+
+
+def ensure_fold_split(opts: LocoOptions, corpus: str, fold: str) -> Path:
+    """One within-corpus fold of the pairwise diagonal."""
+    base = make_fold_splits(opts, corpus)
+    split = base / fold / class_set_name(opts.num_classes, opts.classes) / opts.augmentation / opts.balanced
     if not split_complete(split):
         raise MissingInputError(f"{split}: no such fold of {corpus} (see {base / 'folds.csv'})")
     return split
@@ -494,10 +499,13 @@ def select_job(jobs: Sequence[Job], job_id: str) -> Job:
     raise InputError(f"--job {job_id}: not a job of this experiment (see --print-jobs)")
 
 
-def run_experiment(opts: LocoOptions, command: str | None = None) -> "Collected":
-    """Every unfinished job in turn (at most ``max_jobs``), then collect what has finished."""
+def run_experiment(opts: LocoOptions, argv: Sequence[str] | None = None) -> "Collected":
+    """Every unfinished job in turn (at most ``max_jobs``), then collect what has finished.
+
+    ``argv`` (run_loco.py's flags) is recorded: the experiment's command, and each job's own command.
+    """
     jobs = list_jobs(opts)
-    write_experiment_record(opts, command)
+    write_experiment_record(opts, experiment_command(argv) if argv is not None else None)
     ran = 0
     for i, job in enumerate(jobs, start=1):
         if opts.max_jobs is not None and ran >= opts.max_jobs and not job.finished:
@@ -505,7 +513,7 @@ def run_experiment(opts: LocoOptions, command: str | None = None) -> "Collected"
             break
         if not job.finished:
             print(f"=== job {i}/{len(jobs)}: {job.id}")
-        ran += run_job(opts, job, command)
+        ran += run_job(opts, job, job_command(argv, job.id) if argv is not None else None)
     return collect(opts)
 
 
@@ -638,7 +646,8 @@ def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> 
              "|---|---|---:|---:|---:|---:|"]
     for row in results.itertuples():
         lines.append(f"| {row.system} | {row.held_out} | {row.n} | {_fmt(row.uar)} "
-                     f"({_fmt(row.uar_ci_low)}-{_fmt(row.uar_ci_high)}) | {_fmt(row.accuracy)} | {_fmt(row.macro_f1)} |")
+                     f"({_fmt(row.uar_ci_low)}-{_fmt(row.uar_ci_high)}) | {_fmt(row.accuracy)} | "
+                     f"{_fmt(row.macro_f1)} |")
     if comparison is not None and len(comparison):
         lines += ["", "| system | vs reference | held-out corpus | UAR difference (95% CI) | p | verdict |",
                   "|---|---|---|---:|---:|---|"]
@@ -735,9 +744,17 @@ def job_command(argv: Sequence[str], job_id: str) -> str:
             skip = JOB_CONTROL_FLAGS[name] if "=" not in token else 0
             continue
         kept.append(token)
+    return f"cd {shlex.quote(os.getcwd())} && {shlex.join(launcher() + kept + ['--job', job_id])}"
+
+
+def launcher() -> list[str]:
+    """This interpreter and run_loco.py (or ``-m specct.loco`` when called from Python)."""
     script = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "run_loco.py" else None
-    launcher = [sys.executable, str(script)] if script else [sys.executable, "-m", "specct.loco"]
-    return f"cd {shlex.quote(os.getcwd())} && {shlex.join(launcher + kept + ['--job', job_id])}"
+    return [sys.executable, str(script)] if script else [sys.executable, "-m", "specct.loco"]
+
+
+def experiment_command(argv: Sequence[str]) -> str:
+    return f"cd {shlex.quote(os.getcwd())} && {shlex.join([*launcher(), *argv])}"
 
 
 def options_from_args(args: argparse.Namespace, train_args: list[str]) -> LocoOptions:
@@ -766,7 +783,6 @@ def options_from_args(args: argparse.Namespace, train_args: list[str]) -> LocoOp
 def run_command(argv: Sequence[str]) -> None:
     args, train_args = build_parser().parse_known_args(argv)
     opts = options_from_args(args, train_args)
-    command = f"cd {shlex.quote(os.getcwd())} && {shlex.join(['run_loco.py', *argv])}"
     if args.print_jobs:
         for job in list_jobs(opts):
             print(job_command(argv, job.id))
@@ -780,7 +796,7 @@ def run_command(argv: Sequence[str]) -> None:
         write_experiment_record(opts, None)
         collected = collect(opts)
     else:
-        collected = run_experiment(opts, command)
+        collected = run_experiment(opts, argv)
     if collected.results is not None:
         print("\n" + markdown_results(collected.results, collected.comparison))
     if args.report:
