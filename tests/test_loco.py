@@ -312,3 +312,13 @@ def test_the_report_shows_both_heatmaps_side_by_side(pairwise_experiment, tmp_pa
     assert dom["rows"][0] == 2                                 # loco heatmap beside the pairwise matrix
     rows = {t["caption"].split(":")[0]: t["rows"] for t in dom["tables"]}
     assert rows["One-to-one"] == 1 and rows["One-to-one cells (the diagonal pools the predictions of its folds)"] == 4
+
+
+def test_an_experiment_keeps_its_split_options(demo_split, tmp_path, capsys):
+    argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", "DEMOA", "DEMOB", "--model", TINY_MODEL,
+            "--output", str(tmp_path), "--name", "fixed", "--collect"]
+    assert loco.main(argv) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        loco.main(argv + ["--seed", "5"])
+    assert exit_info.value.code == 2
+    assert "other split options (seed)" in capsys.readouterr().err
