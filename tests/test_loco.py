@@ -181,10 +181,13 @@ def test_systems_from_flags_and_from_an_experiment_file(tmp_path):
     (["--model", "a", "--model", "a"], "listed twice"),
     (["--model", "a", "--reference", "b"], "not a system"),
     (["--datasets", "NOPE"], "NOPE not imported"),
+    (["--model", TINY_MODEL, "--protocol", "pairwise", "--datasets", "DEMOA", "DEMOB",
+      "--job", f"pairwise/{TINY_MODEL}/DEMOA/fold-01"], "--folds 5 is more than the 4 speakers of DEMOA"),
 ])
 def test_bad_experiments_are_one_line_errors(demo_split, tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
-        loco.main(["--datasets_dir", str(demo_split.datasets), "--output", str(tmp_path), "--collect", *argv])
+        loco.main(["--datasets_dir", str(demo_split.datasets), "--output", str(tmp_path),
+                   "--data_dir", str(tmp_path / "data"), "--collect", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 

@@ -356,6 +356,22 @@ def split_complete(split: Path) -> bool:
     return (split / "split_options.json").is_file()
 
 
+def run_split(split_options) -> None:
+    """The split stage; its plain errors (a corpus with too few speakers, a missing folder) become
+    one-line InputError / MissingInputError, so that run_loco.py exits with their reason."""
+    from .errors import SpecctError
+    from .splits import run_split_stage
+
+    try:
+        run_split_stage(split_options)
+    except SpecctError:
+        raise
+    except FileNotFoundError as exc:
+        raise MissingInputError(str(exc)) from exc
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
 def _split_options(opts: LocoOptions, **overrides):
     from .splits import SplitOptions
 
@@ -368,41 +384,37 @@ def _split_options(opts: LocoOptions, **overrides):
 
 def ensure_split(opts: LocoOptions, held_out: str) -> Path:
     """The leave-one-corpus-out split of ``held_out`` (shared by every system), made if missing."""
-    from .splits import run_split_stage
-
     classes_name = class_set_name(opts.num_classes, opts.classes)
     split = paths.split_dir(opts.data_dir, held_out, classes_name, opts.augmentation, opts.balanced)
     if not split_complete(split):
         with split_lock(Path(opts.data_dir)):
             if not split_complete(split):
-                run_split_stage(_split_options(opts, eval_dataset=held_out))
+                run_split(_split_options(opts, eval_dataset=held_out))
     return split
 
 
 def ensure_cross_split(opts: LocoOptions, corpus: str, others: Sequence[str]) -> Path:
     """A split that trains and validates on ``corpus`` alone (its test rows are not used)."""
-    from .splits import run_split_stage
-
     output_dir = Path(opts.data_dir) / "pairwise" / f"train-{corpus}"
     classes_name = class_set_name(opts.num_classes, opts.classes)
     split = paths.split_dir(output_dir, others[0], classes_name, opts.augmentation, opts.balanced)
     if not split_complete(split):
         with split_lock(Path(opts.data_dir)):
             if not split_complete(split):
-                run_split_stage(_split_options(opts, eval_dataset=others[0], train_datasets=[corpus],
+                run_split(_split_options(opts, eval_dataset=others[0], train_datasets=[corpus],
                                                output_dir=str(output_dir)))
     return split
 
 
 def make_fold_splits(opts: LocoOptions, corpus: str) -> Path:
     """Every within-corpus fold of ``corpus`` (the pairwise diagonal), made if missing; their base folder."""
-    from .splits import protocol_folder, run_split_stage
+    from .splits import protocol_folder
 
     base = Path(opts.data_dir) / corpus / protocol_folder(opts.diagonal, opts.folds)
     if not (base / "folds.csv").is_file():
         with split_lock(Path(opts.data_dir)):
             if not (base / "folds.csv").is_file():   # folds.csv is written after every fold
-                run_split_stage(_split_options(opts, eval_dataset=corpus, protocol=opts.diagonal,
+                run_split(_split_options(opts, eval_dataset=corpus, protocol=opts.diagonal,
                                                folds=opts.folds))
     return base
 
