@@ -1,7 +1,7 @@
 """specct's eGeMAPS + linear SVM baseline beside nkululeko's ``os`` features + ``svm``, on one split.
 
-One leave-one-corpus-out split of the shared corpora (default: EMODB held out, trained on RAVDESS;
-``--held_out TURDEVDB --train EMODB RAVDESS`` once TurEV-DB can be imported) is made the specct way
+One leave-one-corpus-out split of the shared corpora (default: TurEV-DB held out, trained on EmoDB
+and the RAVDESS actors; anger, happy and sad, the classes the three share) is made the specct way
 (import -> plain images -> speaker vectors -> split). Then, on exactly its rows:
 
 - specct: ``preprocess_features.py --features egemaps`` (timed, every file of the corpora), then
@@ -46,6 +46,8 @@ def import_corpora(corpora_dir: Path, datasets: Path, names: list[str], per_spea
         if paths.wav_dir(datasets, name).is_dir():
             continue
         source = corpora_dir / name.lower() / "wav"
+        if not source.is_dir():  # corpora distributed without a wav/ folder (TurEV-DB's "Sound Source")
+            source = corpora_dir / name.lower()
         if not source.is_dir():
             raise SystemExit(f"bench_baselines: no source for {name} at {source} (is its importer there and "
                              f"the corpus in {corpora_dir}?)")
@@ -60,7 +62,7 @@ def import_corpora(corpora_dir: Path, datasets: Path, names: list[str], per_spea
                     wav.unlink()
 
 
-def make_split(workdir: Path, datasets: Path, held_out: str, train: list[str]) -> Path:
+def make_split(workdir: Path, datasets: Path, held_out: str, train: list[str], classes: list[str] | None) -> Path:
     from specct.images import preprocess_corpora
     from specct.speaker import embed_corpora
     from specct.splits import SplitOptions, run_split_stage
@@ -68,7 +70,7 @@ def make_split(workdir: Path, datasets: Path, held_out: str, train: list[str]) -
     corpora = [held_out, *train]
     preprocess_corpora(datasets, datasets=corpora, augmentations=[], size=(32, 32), progress=False)
     embed_corpora(datasets, corpora, progress=False)
-    split = run_split_stage(SplitOptions(eval_dataset=held_out, train_datasets=train, num_classes="4", seed=0,
+    split = run_split_stage(SplitOptions(eval_dataset=held_out, train_datasets=train, num_classes="4", classes=classes, seed=0,
                                          datasets_dir=str(datasets), output_dir=str(workdir / "data")))[0]
     return split.out_dir
 
@@ -188,8 +190,10 @@ def run_nkululeko(python: Path, ini: Path, workdir: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpora_dir", default=str(DEFAULT_CORPORA), help="folder holding <corpus>/wav as distributed")
-    p.add_argument("--held_out", default="EMODB", help="test corpus (default EMODB; TURDEVDB once importable)")
-    p.add_argument("--train", nargs="+", default=["RAVDESS"], help="training corpora (default RAVDESS)")
+    p.add_argument("--held_out", default="TUREVDB", help="test corpus (default TUREVDB)")
+    p.add_argument("--train", nargs="+", default=["EMODB", "RAVDESS"], help="training corpora (default EMODB RAVDESS)")
+    p.add_argument("--classes", nargs="+", default=["anger", "happy", "sad"],
+                   help="class set (default anger happy sad, shared by the three corpora; 'none' for the 4-class set)")
     p.add_argument("--workdir", default="/tmp/specct_bench_baselines", help="scratch folder (default /tmp/...)")
     p.add_argument("--quick", type=int, default=None, metavar="N", help="smoke run: N files per speaker and emotion")
     p.add_argument("--nkululeko_venv", default="/tmp/nkululeko_venv",
@@ -201,7 +205,8 @@ def main(argv=None) -> int:
     datasets = workdir / "datasets"
     held_out, train = args.held_out.upper(), [c.upper() for c in args.train]
     import_corpora(Path(args.corpora_dir), datasets, [held_out, *train], args.quick)
-    split = make_split(workdir, datasets, held_out, train)
+    classes = None if args.classes == ["none"] else args.classes
+    split = make_split(workdir, datasets, held_out, train, classes)
     specct_result = run_specct(workdir, datasets, split, [held_out, *train])
     results = {"held_out": held_out, "train": train, "quick_files_per_speaker": args.quick, "split": str(split),
                "specct_egemaps_svm": specct_result}
