@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from . import data as split_data
-from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+from .checkpoint import BEST_NAME, load_checkpoint
 from .fileio import write_csv_atomic, write_text_atomic
 from .metrics import accuracy, bootstrap_ci, per_class_recall, uar
 from .plots import plot_confusion_matrix
@@ -97,6 +97,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     import torch
     from torch.utils.data import DataLoader
 
+    from .models.factory import model_from_checkpoint, takes_speaker
     from .train.engine import predict_loader, softmax
 
     model_dir = Path(model_dir)
@@ -110,7 +111,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     torch_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                 ("cpu" if device == "auto" else device))
     model.to(torch_device)
-    speaker_model = bool(state.get("speaker_model"))
+    speaker_model = takes_speaker(model)
     vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
     dcfg = state["data_config"]
     dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
