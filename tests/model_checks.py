@@ -107,26 +107,34 @@ def check_speaker_fusion(plain_name: str, fusion: str = "second_transformer") ->
         model(image)
 
 
-def check_training(name: str, demo_split, tmp_path: Path, **flags) -> None:
-    """train.py's run on the demo split (one epoch, one update) writes the standard files;
-    eval.py's evaluation and predict.py's prediction work on the folder."""
-    from training_fixtures import tiny_args
+def check_training(name: str, demo_split, tmp_path: Path, *flags: str) -> Path:
+    """train.py on the demo split (one epoch, one update) writes the standard files; eval.py and
+    predict.py work on the folder. Each through its command-line entry point."""
+    import csv
+    import io
+    from contextlib import redirect_stdout
 
     from specct.checkpoint import BEST_NAME, LAST_NAME
-    from specct.evaluate import PERFORMANCE_NAME, evaluate
-    from specct.predict import Predictor, collect_audio_files
-    from specct.train import train
+    from specct.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
+    from specct.evaluate import main as eval_main
+    from specct.predict import main as predict_main
+    from specct.train import main as train_main
 
-    out = train(tiny_args(demo_split.train_dir, tmp_path / "run", model=name, epochs=1, max_steps=1, batch_size=4,
-                          input_size=[3, 112, 112], **flags))
+    out = tmp_path / "run"
+    assert train_main([str(demo_split.train_dir), "--model", name, "--experiment", str(out), "--epochs", "1",
+                       "--max-steps", "1", "--batch-size", "4", "--input-size", "3", "112", "112", "--lr", "1e-3",
+                       "--warmup-epochs", "0", "--no-progress", "--workers", "0", *flags]) == 0
     for file in ("args.yaml", "summary.csv", "curves.png", BEST_NAME, LAST_NAME):
         assert (out / file).is_file(), file
     state = load_checkpoint(out / BEST_NAME)
-    model = model_from_checkpoint(state)
-    assert state["model_name"] == name and state["takes_speaker"] == takes_speaker(model)
-    result = evaluate(out, output=tmp_path / "test", bootstrap=20, progress=False)
-    assert (result.output_dir / PERFORMANCE_NAME).is_file()
-    assert result.performance["samples"] == len(result.predictions) > 0
-    wavs = collect_audio_files([demo_split.datasets / "DEMOA" / "DEMOA_wav"])[:2]
-    predictions = Predictor(out).predict_files(wavs, progress=False)
-    assert all(p.error is None and p.emotion in CLASSES for p in predictions)
+    assert state["model_name"] == name and state["takes_speaker"] == takes_speaker(model_from_checkpoint(state))
+    assert eval_main([str(out), "--output", str(tmp_path / "test"), "--bootstrap", "20"]) == 0
+    for file in (PERFORMANCE_NAME, PREDICTIONS_NAME):
+        assert (tmp_path / "test" / file).is_file(), file
+    folder = demo_split.datasets / "DEMOA" / "DEMOA_wav"
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        assert predict_main([str(folder), "--model_dir", str(out), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(printed.getvalue())))
+    assert len(rows) == len(list(folder.glob("*.wav"))) and {r["emotion"] for r in rows} <= set(CLASSES)
+    return out

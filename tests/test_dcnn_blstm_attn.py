@@ -94,7 +94,8 @@ def test_trains_evaluates_and_predicts_on_the_demo_split(demo_split, tmp_path):
 
 def test_trains_from_an_offline_alexnet_file(demo_split, tmp_path):
     path, alexnet = torchvision_alexnet_file(tmp_path)
-    check_training(CPU_SIZED, demo_split, tmp_path, pretrained_path=str(path), lr=0.0, warmup_lr=0.0, min_lr=0.0)
+    out = check_training(CPU_SIZED, demo_split, tmp_path, "--pretrained-path", str(path), "--lr", "0",
+                         "--warmup-lr", "0", "--min-lr", "0")
     from specct.checkpoint import load_checkpoint
-    weights = load_checkpoint(tmp_path / "run" / "last.pth.tar")["state_dict"]
+    weights = load_checkpoint(out / "last.pth.tar")["state_dict"]
     assert torch.equal(weights["features.3.weight"], alexnet["features.3.weight"])

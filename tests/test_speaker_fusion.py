@@ -81,4 +81,4 @@ def test_a_checkpoint_whose_speaker_flag_contradicts_its_model_is_refused(tmp_pa
 
 
 def test_a_wrapped_timm_model_trains_evaluates_and_predicts(demo_split, tmp_path):
-    check_training("speaker_resnet18", demo_split, tmp_path, model_kwargs=["fusion=concat"])
+    check_training("speaker_resnet18", demo_split, tmp_path, "--model-kwargs", "fusion=concat")
