@@ -110,10 +110,10 @@ def test_config_files_name_registered_models_of_their_input_size():
     assert len(configs) >= 5
     for path in configs:
         recipe = yaml.safe_load(path.read_text())
-        assert recipe['model'] in timm.list_models(module=['cct', 'speaker_cct']), path
+        assert recipe['model'] in timm.list_models(module=specct.models.FAMILIES), path
         assert tuple(recipe['input_size']) == get_pretrained_cfg(recipe['model']).input_size, path
         assert isinstance(recipe['lr'], float) and recipe['opt'] == 'adamw', path
-    for name in timm.list_models(module=['cct', 'speaker_cct']):
+    for name in timm.list_models(module=specct.models.FAMILIES):
         listed = config_file(name)
         assert listed is None or (REPO_ROOT / listed).is_file(), (name, listed)
 

@@ -20,7 +20,7 @@ import yaml
 
 from . import data as split_data
 from .baselines import is_baseline_path
-from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+from .checkpoint import BEST_NAME, load_checkpoint
 from .cli import ArgumentParser
 from .errors import InputError, MissingInputError, run_script
 from .fileio import write_csv_atomic, write_text_atomic
@@ -102,6 +102,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     import torch
     from torch.utils.data import DataLoader
 
+    from .models.factory import model_from_checkpoint, takes_speaker
     from .train.engine import predict_loader, softmax
 
     model_dir = Path(model_dir)
@@ -119,7 +120,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     torch_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                 ("cpu" if device == "auto" else device))
     model.to(torch_device)
-    speaker_model = bool(state.get("speaker_model"))
+    speaker_model = takes_speaker(model)
     vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
     dcfg = state["data_config"]
     dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .audio import AudioError, load_trimmed
-from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+from .checkpoint import BEST_NAME, load_checkpoint
 from .data import image_to_tensor, spectrogram_config
 from .cli import ArgumentParser
 from .errors import InputError, run_script
@@ -64,13 +64,15 @@ class Predictor:
     def __init__(self, model: str | Path, device: str = "cpu"):
         import torch
 
+        from .models.factory import model_from_checkpoint, takes_speaker
+
         self.state = load_checkpoint(checkpoint_path(model))
         self.device = torch.device(device)
         self.model = model_from_checkpoint(self.state).to(self.device)
         self.class_names = list(self.state["class_names"])
         self.data_config = self.state["data_config"]
         self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
-        self.speaker_model = bool(self.state.get("speaker_model"))
+        self.speaker_model = takes_speaker(self.model)
 
     def inputs_for_signal(self, signal: np.ndarray):
         """``(image tensor (3,H,W), raw speaker vector or None)`` of one trimmed 16 kHz signal."""
@@ -147,8 +149,7 @@ class Predictor:
         _, height, width = self.data_config["input_size"]
         image = torch.zeros(1, 3, height, width)
         if self.speaker_model:
-            raw_dim = int(self.state["model_kwargs"].get("speaker_raw_dim")
-                          or self.state["model_kwargs"].get("speaker_dim", 256))
+            raw_dim = int(model.speaker_input_dim)
 
             class ImageAndSpeaker(torch.nn.Module):
                 def __init__(self, inner):
