@@ -325,3 +325,13 @@ def test_an_experiment_keeps_its_split_options(demo_split, tmp_path, capsys):
         loco.main(argv + ["--seed", "5"])
     assert exit_info.value.code == 2
     assert "other split options (seed)" in capsys.readouterr().err
+
+
+def test_report_finds_transductive_options_at_any_depth():
+    from specct.report import transductive_options
+
+    args = {"model": "egemaps_svm", "scaling": {"mode": "speaker", "transductive": True, "note": "..."},
+            "speaker_norm_transductive": False, "nested": {"deeper": {"transductive_speaker_norm": "speaker"}}}
+    assert transductive_options(args) == [("scaling.transductive", True),
+                                          ("nested.deeper.transductive_speaker_norm", "speaker")]
+    assert transductive_options({"scaling": {"mode": "standard", "transductive": False}}) == []

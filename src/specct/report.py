@@ -208,14 +208,26 @@ def _count_rows(csv: str) -> int | str:
         return "?"
 
 
+def transductive_options(content: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """``(dotted key, value)`` of every option, at any depth, whose key mentions transductive use
+    and whose value is set (e.g. the baselines' ``scaling.transductive: true``)."""
+    found = []
+    for key, value in content.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found += transductive_options(value, name + ".")
+        elif "transductive" in str(key).lower() and value not in (None, False, "", "none", 0):
+            found.append((name, value))
+    return found
+
+
 def transductive_section(folder: Path) -> Section:
     """Any option of a job that mentions transductive use of the test audio, with its value."""
     uses = []
     for path in sorted((folder / "jobs").rglob(ARGS_NAME)) + sorted((folder / "jobs").rglob(PERFORMANCE_NAME)):
         content = yaml.safe_load(path.read_text()) or {}
-        for key, value in content.items():
-            if "transductive" in str(key).lower() and value not in (None, False, "", "none", 0):
-                uses.append([str(path.relative_to(folder)), str(key), str(value)])
+        for key, value in transductive_options(content):
+            uses.append([str(path.relative_to(folder)), key, str(value)])
     section = Section("Transductive normalisation")
     if uses:
         section.text = "Some jobs used unlabelled test audio (transductive normalisation):"
