@@ -101,17 +101,18 @@ def write_untrained_model(out_dir: Path, model_name: str, size: int) -> Path:
     """A checkpoint that Predictor reads: a speaker model with random weights and default settings."""
     from timm.data import resolve_data_config
 
-    from specct.checkpoint import BEST_NAME, create_model, save_checkpoint
+    from specct.checkpoint import BEST_NAME, save_checkpoint
+    from specct.models.factory import create_model, takes_speaker
     from specct.spectrogram import SpectrogramConfig
 
     kwargs = {"num_classes": 4, "img_size": size}
-    model = create_model(model_name, kwargs, pretrained=False).eval()
+    model = create_model(model_name, **kwargs, pretrained=False).eval()
     dcfg = resolve_data_config({"input_size": (3, size, size)}, model=model)
     settings = dataclasses.asdict(SpectrogramConfig(size=(size, size)))
     save_checkpoint(out_dir / BEST_NAME, {
         "state_dict": model.state_dict(), "model_name": model_name, "model_kwargs": kwargs,
         "class_names": ["anger", "happy", "neutral", "sad"], "data_config": dcfg, "spectrogram": settings,
-        "speaker_model": True})
+        "takes_speaker": takes_speaker(model)})
     return out_dir
 
 
