@@ -22,6 +22,8 @@ from . import data as split_data
 from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
 from .fileio import write_csv_atomic, write_text_atomic
 from .metrics import accuracy, bootstrap_ci, per_class_recall, uar
+from .paths import eval_data_dir
+from .paths import eval_output_dir as default_output_dir  # output/train/<run> -> output/test/<run>
 from .plots import plot_confusion_matrix
 
 PERFORMANCE_NAME = "performance.yaml"
@@ -52,19 +54,10 @@ def test_csv_for(model_dir: Path, data_test_path: str | Path | None) -> Path:
 
     args = read_args(model_dir)
     train_dir = Path(args["data_dir"])
-    path = train_dir.parent / "eval_data" / "test.csv"
+    path = eval_data_dir(train_dir.parent) / "test.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: test split of {train_dir} not found (use --data_test_path)")
     return path
-
-
-def default_output_dir(model_dir: Path) -> Path:
-    """``output/train/<run...>`` -> ``output/test/<run...>``; elsewhere ``<model_dir>/test``."""
-    parts = model_dir.resolve().parts
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] == "train" and i > 0:
-            return Path(*parts[:i], "test", *parts[i + 1:])
-    return model_dir / "test"
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],

@@ -8,7 +8,7 @@ and a heatmap of the per-class recalls go to ``output/loco/<model>-<pretrained|s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +21,7 @@ from .evaluate import PERFORMANCE_NAME, default_output_dir, evaluate
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set_name
 from .plots import plot_heatmap
+from .splits import LOCO_ARGUMENTS, SplitOptions, add_split_arguments, check_recorded_choices, split_options_from
 
 SUMMARY_CSV = "loco_summary.csv"
 SUMMARY_MD = "loco_summary.md"
@@ -33,13 +34,9 @@ class LocoOptions:
     corpora: list[str] | None = None          # held-out corpora, in turn (default: every imported corpus)
     model: str = "speaker_vgg_cct_7_7x2_112"
     config: str | None = None                 # train.py -c
-    num_classes: str = "4"
-    classes: str | None = None
-    augmentation: str = "no_aug"
-    balanced: str = "no_balanced"
-    percent_subject_validation: float = 0.25
-    n_components: int = 256
-    seed: int = 0
+    # the split options of every fold (class set, augmentation, balance, validation, PCA width, seed);
+    # eval_dataset, datasets_dir and output_dir are set per fold from the fields here
+    split: SplitOptions = field(default_factory=lambda: SplitOptions(eval_dataset=""))
     data_dir: str = str(paths.DATA_DIR)
     output: str = "output"
     train_args: list[str] = field(default_factory=list)   # extra train.py flags
@@ -49,7 +46,7 @@ class LocoOptions:
 
 def fold_train_args(opts: LocoOptions, train_dir: Path) -> list[str]:
     argv = [str(train_dir), "--model", opts.model, "--output", str(Path(opts.output) / "train"),
-            "--seed", str(opts.seed)]
+            "--seed", str(opts.split.seed)]
     if opts.config:
         argv += ["-c", opts.config]
     return argv + list(opts.train_args)
@@ -57,16 +54,17 @@ def fold_train_args(opts: LocoOptions, train_dir: Path) -> list[str]:
 
 def ensure_split(opts: LocoOptions, held_out: str) -> Path:
     """The fold's split folder, made if it is not there yet."""
-    classes_name = class_set_name(opts.num_classes, opts.classes)
-    split = paths.split_dir(opts.data_dir, held_out, classes_name, opts.augmentation, opts.balanced)
-    if not (split / "train_data" / "train.csv").is_file() or not (split / "eval_data" / "test.csv").is_file():
-        from .splits import SplitOptions, run_split_stage
+    so = opts.split
+    split = paths.split_dir(opts.data_dir, held_out, class_set_name(so.num_classes, so.classes), so.augmentation,
+                            so.balanced)
+    fold = replace(so, eval_dataset=held_out, datasets_dir=opts.datasets_dir, output_dir=opts.data_dir)
+    if not (paths.train_data_dir(split) / "train.csv").is_file() or \
+            not (paths.eval_data_dir(split) / "test.csv").is_file():
+        from .splits import run_split_stage
 
-        run_split_stage(SplitOptions(
-            eval_dataset=held_out, num_classes=opts.num_classes, classes=opts.classes,
-            augmentation=opts.augmentation, balanced=opts.balanced,
-            percent_subject_validation=opts.percent_subject_validation, seed=opts.seed,
-            datasets_dir=opts.datasets_dir, output_dir=opts.data_dir, n_components=opts.n_components))
+        run_split_stage(fold)
+    else:
+        check_recorded_choices(split, fold)
     return split
 
 
@@ -87,8 +85,8 @@ def run_fold(opts: LocoOptions, held_out: str) -> dict:
     from .train.outputs import output_dir
 
     split = ensure_split(opts, held_out)
-    args = parse_args(fold_train_args(opts, split / "train_data"))
-    out_dir = output_dir(args, split / "train_data")
+    args = parse_args(fold_train_args(opts, paths.train_data_dir(split)))
+    out_dir = output_dir(args, paths.train_data_dir(split))
     test_dir = default_output_dir(out_dir)
     performance_file = test_dir / PERFORMANCE_NAME
     if performance_file.is_file() and (out_dir / BEST_NAME).is_file():
@@ -99,7 +97,7 @@ def run_fold(opts: LocoOptions, held_out: str) -> dict:
             args.resume = "auto"
         args.no_progress = args.no_progress or not opts.progress
         train(args)
-    result = evaluate(out_dir, output=test_dir, bootstrap=opts.bootstrap, seed=opts.seed,
+    result = evaluate(out_dir, output=test_dir, bootstrap=opts.bootstrap, seed=opts.split.seed,
                       progress=opts.progress)
     return result.performance
 
@@ -130,8 +128,9 @@ def markdown_table(table: pd.DataFrame) -> str:
 def summary_dir(opts: LocoOptions, pretrained: bool) -> Path:
     from .train.outputs import run_name
 
+    so = opts.split
     return (Path(opts.output) / "loco" / run_name(opts.model, pretrained)
-            / class_set_name(opts.num_classes, opts.classes) / opts.augmentation / opts.balanced)
+            / class_set_name(so.num_classes, so.classes) / so.augmentation / so.balanced)
 
 
 def run_loco(opts: LocoOptions) -> pd.DataFrame:
@@ -174,23 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--corpora", default=None, help="comma-separated corpora to hold out (default: all)")
     p.add_argument("--model", default=LocoOptions.model)
     p.add_argument("-c", "--config", default=None, help="train.py config")
-    p.add_argument("--num_classes", default="4", help="class set: 3, 4 or all")
-    p.add_argument("--classes", default=None, help="custom comma-separated class list")
-    p.add_argument("--augmentation", default="no_aug")
-    p.add_argument("--balanced", default="no_balanced")
-    p.add_argument("--percent_subject_validation", type=float, default=0.25)
-    p.add_argument("--n_components", type=int, default=256, help="speaker PCA width")
-    p.add_argument("--seed", type=int, default=0)
+    add_split_arguments(p, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
     p.add_argument("--data_dir", default=str(paths.DATA_DIR), help="where the split folders go")
     p.add_argument("--output", default="output", help="base of output/train, output/test and output/loco")
     p.add_argument("--bootstrap", type=int, default=1000)
     args, train_args = p.parse_known_args(argv)
     opts = LocoOptions(datasets_dir=args.datasets,
                        corpora=[c.strip() for c in args.corpora.split(",") if c.strip()] if args.corpora else None,
-                       model=args.model, config=args.config, num_classes=args.num_classes, classes=args.classes,
-                       augmentation=args.augmentation, balanced=args.balanced,
-                       percent_subject_validation=args.percent_subject_validation, n_components=args.n_components,
-                       seed=args.seed, data_dir=args.data_dir, output=args.output, train_args=train_args,
+                       model=args.model, config=args.config, split=split_options_from(args, eval_dataset=""),
+                       data_dir=args.data_dir, output=args.output, train_args=train_args,
                        bootstrap=args.bootstrap)
     try:
         run_loco(opts)
