@@ -105,6 +105,12 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     model.to(torch_device)
     speaker_model = bool(state.get("speaker_model"))
     vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
+    speaker_norm = (state.get("args") or {}).get("speaker_norm", "none")
+    if speaker_model and speaker_norm != "none":
+        from .speaker import standardise_by_group
+
+        # TRANSDUCTIVE: the test rows' own (unlabelled) vectors give their group's statistics
+        vectors = standardise_by_group(vectors, frame[speaker_norm], frame["wav"])
     dcfg = state["data_config"]
     dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                       source=str(test_csv), interpolation=dcfg.get("interpolation", "bilinear"))
@@ -120,6 +126,9 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     performance.update({"model": state["model_name"], "checkpoint": str((model_dir / checkpoint).resolve()),
                         "checkpoint_epoch": int(state.get("epoch", 0)), "test_csv": str(test_csv.resolve()),
                         "test_corpora": corpora})
+    if speaker_model and speaker_norm != "none":
+        performance["transductive"] = (f"speaker vectors standardised per {speaker_norm} with the statistics of "
+                                       f"the test rows' own unlabelled vectors")
     predictions = pd.DataFrame({"file": frame["image"], "wav": frame["wav"], "truth": frame["label"],
                                 "prediction": [class_names[i] for i in predicted]})
     for i, name in enumerate(class_names):

@@ -26,6 +26,7 @@ from . import distributed, outputs
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
+from .specaugment import from_args as specaugment_from_args
 
 HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
 
@@ -122,6 +123,29 @@ def is_better(value: float, best: float | None, metric: str) -> bool:
     return value > best if HIGHER_IS_BETTER[metric] else value < best
 
 
+def standardise_speaker_vectors(norm: str, train_frame, train_vectors, val_frame, val_vectors, pca):
+    """--speaker-norm corpus|speaker: each split's vectors standardised within their own groups, and the
+    PCA refitted on the standardised training vectors (each wav once)."""
+    from ..speaker import fit_pca, standardise_by_group
+
+    train_vectors = standardise_by_group(train_vectors, train_frame[norm], train_frame["wav"])
+    if val_vectors is not None:
+        val_vectors = standardise_by_group(val_vectors, val_frame[norm], val_frame["wav"])
+    if pca is not None:
+        _, first = np.unique(train_frame["wav"].to_numpy(), return_index=True)
+        pca = fit_pca(train_vectors[first], pca.n_components, pca.corpora)
+    return train_vectors, val_vectors, pca
+
+
+def transductive_note(args) -> dict:
+    """What args.yaml and performance.yaml say about options that read unlabelled test audio."""
+    norm = getattr(args, "speaker_norm", "none")
+    if norm == "none":
+        return {}
+    return {"transductive": f"speaker vectors standardised per {norm}; test rows are standardised with the "
+                            f"statistics of their own (unlabelled) {norm}'s vectors"}
+
+
 def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None = None) -> Path:
     """Run training as the flags say; returns the output folder."""
     info = distributed.setup(args.device)
@@ -161,6 +185,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         from ..speaker import load_pca
 
         pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
+    if speaker_model and args.speaker_norm != "none":
+        train_vectors, val_vectors, pca = standardise_speaker_vectors(args.speaker_norm, train_frame, train_vectors,
+                                                                      val_frame, val_vectors, pca)
 
     # --- model
     seed_everything(args.seed, 0, 0)  # the same initial weights on every rank
@@ -188,6 +215,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     weights = balanced_class_weights(counts) if args.class_weights == "balanced" else None
     criterion = EmotionLoss(len(class_names), weights, smoothing=args.smoothing,
                             focal_gamma=args.focal_gamma if args.loss == "focal" else 0.0).to(device)
+    specaugment = specaugment_from_args(args)   # None unless masks are asked for
+    if specaugment is not None:
+        log(f"online SpecAugment on training images: {specaugment}")
     mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
     opt_kwargs = {}
     if args.opt_eps is not None:
@@ -241,7 +271,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        outputs.write_args(out_dir, args, train_dir)
+        outputs.write_args(out_dir, args, train_dir, transductive_note(args))
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
@@ -264,7 +294,8 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         stats = train_one_epoch(
             train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
             epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates, amp=args.amp,
-            amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, clip_grad=args.clip_grad,
+            amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
+            clip_grad=args.clip_grad,
             max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
         num_updates = stats["num_updates"]
         row = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_loss": float("nan"),
