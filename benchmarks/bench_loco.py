@@ -411,6 +411,10 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
 
 
 def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
+    if s.ablation_validation == "corpus" and len(corpora) < 3:
+        log("ablation: --validation corpus needs two training corpora per fold; with two corpora in all, "
+            "the levers are judged on validation speakers instead")
+        s = replace(s, ablation_validation="speakers")
     rows = []
     for name in s.levers:
         lever = LEVERS[name]

@@ -9,8 +9,10 @@ bottom, colours from a lookup table.
 With ``mean_norm`` (off by default), each mel band's mean over the utterance is subtracted from
 its dB values before drawing (cepstral mean normalisation on the log-mel: a fixed channel or
 microphone response is a constant per band, and goes); the mean level is then drawn mid-scale,
-and ``-db_floor`` dB spans the colour map, from half of it below the band's mean to half above. Prediction calls ``signal_to_image`` in memory, so a
-model sees at inference exactly what it saw in training.
+and ``-db_floor`` dB spans the colour map, from half of it below the band's mean to half above.
+
+Prediction calls ``signal_to_image`` in memory, so a model sees at inference exactly what it saw
+in training.
 """
 from __future__ import annotations
 
