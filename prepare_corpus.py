@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from specct.corpora import CorpusError
+from specct.cli import ArgumentParser
+from specct.errors import run_script
 from specct.prepare import describe_corpora, import_corpus
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", help="corpus name, any case (see --list)")
     parser.add_argument("source_dir", nargs="?", help="the corpus folder as downloaded and unpacked")
     parser.add_argument("--datasets_dir", default="datasets", help="where datasets/<CORPUS>/ is written (default: datasets)")
@@ -25,6 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="output wav sample format, e.g. PCM_16, PCM_24, FLOAT (default: PCM_16)")
     parser.add_argument("--merge_excited", action="store_true",
                         help="IEMOCAP only: label 'exc' as happy (default: keep 'excited')")
+    parser.add_argument("--merge_calm", action="store_true",
+                        help="TUREVDB and RAVDESS only: label calm as neutral (default: keep 'calm')")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--list", action="store_true", help="list the supported corpora and the layout each expects")
     args = parser.parse_args(argv)
@@ -39,12 +42,12 @@ def main(argv=None) -> int:
     if args.list:
         print(describe_corpora())
         return 0
-    options = {"merge_excited": True} if args.merge_excited else {}
-    try:
-        summary = import_corpus(args.corpus, args.source_dir, args.datasets_dir, sample_rate=args.sample_rate,
-                                progress=not args.no_progress, subtype=args.subtype, **options)
-    except CorpusError as exc:
-        args.error(str(exc))  # exits with status 2 and the usage line
+    options = {flag: True for flag in ("merge_excited", "merge_calm") if getattr(args, flag)}
+    summaries = []
+    run_script("prepare_corpus.py", lambda: summaries.append(import_corpus(
+        args.corpus, args.source_dir, args.datasets_dir, sample_rate=args.sample_rate,
+        progress=not args.no_progress, subtype=args.subtype, **options)))
+    summary = summaries[0]
     if summary.from_source == 0:
         print(f"error: nothing could be imported from {args.source_dir}; reasons in {summary.skip_list}", file=sys.stderr)
         return 1

@@ -9,13 +9,14 @@ training speakers only.
 """
 import argparse
 
+from specct.cli import ArgumentParser, add_datasets_arguments
+from specct.errors import run_script
 from specct.speaker import run_embedding_stage
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets_dir", default="./datasets", help="imported corpora (default ./datasets)")
-    p.add_argument("--datasets", nargs="+", default=None, help="corpora to embed (default: all imported)")
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_datasets_arguments(p, "corpora to embed (default: all imported)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch_size", type=int, default=32, help="utterances per forward pass (default 32)")
     p.add_argument("--threads", type=int, default=None,
@@ -34,16 +35,14 @@ def main(argv=None):
     p.add_argument("--images_dir", default="./images", help="where the 2-D maps go (default ./images)")
     p.add_argument("--seed", type=int, default=0, help="seed of the 2-D maps (default 0)")
     args = p.parse_args(argv)
-    try:  # missing corpora, a wrong --eval_dataset, bad settings: one line, not a traceback
-        run_embedding_stage(datasets_dir=args.datasets_dir, datasets=args.datasets, device=args.device,
-                            batch_size=args.batch_size, n_components=args.n_components,
-                            eval_dataset=args.eval_dataset, fit_on_all=args.fit_on_all,
-                            encoder_dir=args.encoder_dir, save_2d=args.save_2D_embed_compare,
-                            images_dir=args.images_dir, overwrite=args.overwrite, seed=args.seed,
-                            threads=args.threads)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        raise SystemExit(f"preprocess_embedding: {exc}")
+    return run_script("preprocess_embedding.py", lambda: run_embedding_stage(
+        datasets_dir=args.datasets_dir, datasets=args.datasets, device=args.device,
+        batch_size=args.batch_size, n_components=args.n_components,
+        eval_dataset=args.eval_dataset, fit_on_all=args.fit_on_all,
+        encoder_dir=args.encoder_dir, save_2d=args.save_2D_embed_compare,
+        images_dir=args.images_dir, overwrite=args.overwrite, seed=args.seed,
+        threads=args.threads))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from specct.cli import ArgumentParser, add_datasets_arguments
+from specct.errors import run_script
 from specct.augment import AUGMENTATION_GROUPS, AUGMENTATIONS
 from specct.colormaps import CMAPS
 from specct.images import preprocess_corpora
@@ -16,9 +18,8 @@ from specct.spectrogram import WINDOWS, SpectrogramConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets_dir", default="./datasets", help="folder holding <CORPUS>/<CORPUS>_wav")
-    parser.add_argument("--datasets", nargs="+", default=None, help="corpora to process (default: all found)")
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_datasets_arguments(parser, "corpora to process (default: all imported)")
     parser.add_argument("--augmentations", nargs="*", default=None,
                         help=f"augmentations or groups (default: all): {' '.join(AUGMENTATIONS)} | "
                              f"{' '.join(AUGMENTATION_GROUPS)} | none")
@@ -38,18 +39,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def run(args: argparse.Namespace) -> None:
+    config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size),
+                               mean_norm=args.mean_norm)
+    preprocess_corpora(args.datasets_dir, datasets=args.datasets,
+                       augmentations=["none"] if args.augmentations == [] else args.augmentations,
+                       workers=args.workers, seed=args.seed, overwrite=args.overwrite,
+                       dry_run=args.dry_run, config=config)
+
+
+def main(argv=None) -> int:
     args = parse_args(argv)
-    try:  # bad settings, unknown augmentations or corpora: one line, not a traceback
-        config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size),
-                                   mean_norm=args.mean_norm)
-        preprocess_corpora(args.datasets_dir, datasets=args.datasets,
-                           augmentations=["none"] if args.augmentations == [] else args.augmentations,
-                           workers=args.workers, seed=args.seed, overwrite=args.overwrite,
-                           dry_run=args.dry_run, config=config)
-    except ValueError as exc:
-        raise SystemExit(f"preprocess_spectrograms: {exc}")
+    return run_script("preprocess_spectrograms.py", lambda: run(args))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

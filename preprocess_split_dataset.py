@@ -11,18 +11,17 @@ See docs/splits.md.
 """
 import argparse
 
+from specct.cli import ArgumentParser
+from specct.errors import run_script
 from specct.splits import add_split_arguments, run_split_stage, split_options_from
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_split_arguments(p)  # every split option, declared once in specct.splits
     args = p.parse_args(argv)
-    try:  # unknown corpora or classes, missing images or embeddings, leakage: one line, not a traceback
-        run_split_stage(split_options_from(args))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        raise SystemExit(f"preprocess_split_dataset: {exc}")
+    return run_script("preprocess_split_dataset.py", lambda: run_split_stage(split_options_from(args)))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

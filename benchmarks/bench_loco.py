@@ -66,17 +66,17 @@ class Lever:
 
 LEVERS = {lever.name: lever for lever in (
     Lever("base", note="configs/scratch recipe"),
-    Lever("specaugment", ("--specaugment-time-masks", "2", "--specaugment-freq-masks", "2"),
+    Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"),
           note="2 time + 2 frequency masks, each up to 10% of the axis"),
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
-    Lever("speaker_norm_corpus", ("--speaker-norm", "corpus"),
+    Lever("speaker_norm_corpus", ("--speaker_norm", "corpus"),
           note="speaker vectors standardised per corpus (TRANSDUCTIVE on the test corpus)"),
-    Lever("speaker_norm_speaker", ("--speaker-norm", "speaker"),
+    Lever("speaker_norm_speaker", ("--speaker_norm", "speaker"),
           note="speaker vectors standardised per speaker (TRANSDUCTIVE on the test speakers)"),
-    Lever("smaller", ("--model-kwargs", "depth=4", "attn_drop_rate=0"), note="4 transformer blocks instead of 7"),
-    Lever("larger", ("--model-kwargs", "depth=10", "attn_drop_rate=0"), note="10 transformer blocks instead of 7"),
+    Lever("smaller", ("--model_kwargs", "depth=4", "attn_drop_rate=0"), note="4 transformer blocks instead of 7"),
+    Lever("larger", ("--model_kwargs", "depth=10", "attn_drop_rate=0"), note="10 transformer blocks instead of 7"),
     Lever("freq_aug", augmentation="freq_aug", note="offline frequency augmentations of the training speakers"),
 )}
 
@@ -234,10 +234,10 @@ def config_for(model: str) -> str:
 
 
 def train_flags(s: Settings) -> list[str]:
-    flags = ["--input-size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs),
-             "--seed", str(s.seed), "--no-progress"]
+    flags = ["--input_size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs),
+             "--seed", str(s.seed), "--no_progress"]
     if s.quick:
-        flags += ["--max-steps", "2"]
+        flags += ["--max_steps", "2"]
     return flags + list(s.extra_train_flags)
 
 

@@ -12,8 +12,8 @@ SHARED_DIR = Path(os.environ.get("SPECCT_SHARED", REPO_ROOT.parent / "shared"))
 CORPORA_DIR = SHARED_DIR / "corpora"
 
 
-def _corpus_source(name: str) -> Path:
-    path = CORPORA_DIR / name / "wav"
+def _corpus_source(name: str, folder: str = "wav") -> Path:
+    path = CORPORA_DIR / name / folder
     if not path.is_dir():
         pytest.skip(f"real corpus {name} not found at {path} (set SPECCT_SHARED to the folder holding corpora/)")
     return path
@@ -29,6 +29,24 @@ def emodb_source() -> Path:
 def ravdess_source() -> Path:
     """RAVDESS speech, actors 1-4, as distributed (Actor_XX folders)."""
     return _corpus_source("ravdess")
+
+
+@pytest.fixture(scope="session")
+def turevdb_source() -> Path:
+    """TurEV-DB as distributed: the folder holding ``Sound Source/{Angry,Calm,Happy,Sad}/`` (1735 wavs)."""
+    _corpus_source("turevdb", "Sound Source")
+    return CORPORA_DIR / "turevdb"
+
+
+@pytest.fixture(scope="session")
+def turevdb_datasets(tmp_path_factory, turevdb_source) -> Path:
+    """A datasets/ folder holding TUREVDB imported once for the whole session (1735 words resampled
+    from 44.1 kHz to 16 kHz); tests and benchmarks that need a real four-class corpus share it."""
+    from specct.prepare import import_corpus
+
+    root = tmp_path_factory.mktemp("turevdb_datasets")
+    import_corpus("turevdb", turevdb_source, root, progress=False)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,13 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
 
+
+# CaFE's folders as a macOS zip carries them (NFD: "e" + combining accent) and garbled by a wrong zip encoding
+DEGOUT_NFD = unicodedata.normalize("NFD", "Dégoût")
+assert DEGOUT_NFD != "Dégoût"
+COLERE_GARBLED = "ColКre"
+# TurEV-DB as cloned: filtered copies of test words, under the same names, outside "Sound Source"
+TUREVDB_FILTERED_COPY = "Model Output for Test Data/testEmotions500HighPass/sound/Angry/1157_kz_acik.wav"
 
 # corpus -> (good files: path -> (emotion, speaker, gender), bad files: path -> words expected in the reason)
 CASES = {
@@ -126,6 +135,65 @@ CASES = {
          "m02n05.wav": ("neutral", "m02", "male"), "w01s10.wav": ("sad", "w01", "female")},
         {"w04x11.wav": "unknown emotion code 'x'", "x04a11.wav": "does not fit"},
     ),
+    "TUREVDB": (
+        {"Sound Source/Angry/1157_kz_acik.wav": ("anger", "1157", "unknown"),
+         "Sound Source/Calm/1234_sk_algi.wav": ("calm", "1234", "unknown"),
+         "Sound Source/Happy/6783_mt_beste.wav": ("happy", "6783", "unknown"),
+         "Sound Source/Sad/7895_hl_ogul1.wav": ("sad", "7895", "unknown")},
+        {"Sound Source/Calm/1358_kz_cene.wav": "disagrees with folder 'Calm'",
+         "Sound Source/Happy/1358_xx_cene.wav": "unknown emotion tag 'xx'",
+         "Sound Source/Neutral/1358_hl_cene.wav": "not in an Angry, Calm, Happy or Sad folder",
+         "Sound Source/Sad/1358-hl-cene.wav": "does not fit"},
+    ),
+    "ASED": (
+        {"05Angry/a5-03-01-02-50.wav": ("anger", "50", "male"),
+         "01Neutral/n1-01-02-01-05.wav": ("neutral", "05", "female"),
+         "02Fearful/f2-06-02-02-55.wav": ("fearful", "55", "male"),
+         "03Happy/h3-05-02-02-53.wav": ("happy", "53", "male"),
+         "04Sad/S4-04-02-01-29.wav": ("sad", "29", "female")},  # upper-case letter, as in the corpus
+        {"05Angry/x5-03-01-02-50.wav": "unknown emotion code 'x'",
+         "05Angry/a4-03-01-02-50.wav": "goes with folder number 5",
+         "04Sad/a5-03-01-02-51.wav": "disagrees with folder '04Sad'",
+         "05Angry/a5-03-01-03-50.wav": "unknown gender code '03'",
+         "05Angry/a5-03-01-02-66.wav": "unknown speaker '66'",
+         "05Angry/a5-03-01-02.wav": "does not fit"},
+    ),
+    "CAFE": (
+        {"Colère/Faible/01-C-1-1.wav": ("anger", "01", "male"),
+         "Colère/Fort/02-C-2-3.wav": ("anger", "02", "female"),
+         f"{DEGOUT_NFD}/Fort/07-D-2-6.wav": ("disgust", "07", "male"),
+         "Joie/Faible/12-J-1-1.wav": ("happy", "12", "female"),
+         "Neutre/03-N-1-6.wav": ("neutral", "03", "male"),       # 48 kHz release: intensity 1
+         "Neutre/06-N-4.aiff": ("neutral", "06", "female"),      # 192 kHz release: AIFF, no intensity
+         "Peur/Fort/05-P-2-4.wav": ("fearful", "05", "male"),
+         "Surprise/Faible/08-S-1-1.wav": ("surprised", "08", "female"),
+         "Tristesse/Fort/09-T-2-2.wav": ("sad", "09", "male"),
+         f"{COLERE_GARBLED}/Fort/04-C-2-5.wav": ("anger", "04", "female")},  # unrecognised folder: name alone
+        {"Colère/Faible/01-J-1-2.wav": "emotion letter 'J' disagrees with folder 'Colère'",
+         f"{DEGOUT_NFD}/Faible/01-C-1-3.wav": "emotion letter 'C' disagrees with folder",
+         "Joie/Fort/01-J-1-3.wav": "intensity 1 disagrees with folder 'Fort'",
+         "Joie/Faible/01-X-1-1.wav": "unknown emotion code 'X'",
+         "Peur/Fort/13-P-2-1.wav": "unknown actor '13'",
+         "Peur/01-P-2.wav": "no intensity field",
+         "Tristesse/Fort/01_T_2_1.wav": "does not fit"},
+    ),
+    "SHEMO": (
+        {"female/F03S02.wav": ("sad", "F03", "female"), "male/M03A46.wav": ("anger", "M03", "male"),
+         "female/F26F02.wav": ("fearful", "F26", "female"), "male/M12W09.wav": ("surprised", "M12", "male"),
+         "male/M04N80.wav": ("neutral", "M04", "male"), "female/F01H05.wav": ("happy", "F01", "female")},
+        {"female/M05N09.wav": "disagrees with folder 'female'", "male/M05X09.wav": "unknown emotion code 'X'",
+         "male/X05N09.wav": "unknown gender letter 'X'", "male/M5N09.wav": "does not fit"},
+    ),
+    "AESDD": (
+        {"anger/a03 (4).wav": ("anger", "4", "unknown"), "fear/f18 (5).wav": ("fearful", "5", "unknown"),
+         "fear/f18 (5)b.wav": ("fearful", "5", "unknown"),          # a second take
+         "fear/f12 (01).wav": ("fearful", "1", "unknown"),          # speaker written with a leading zero
+         "disgust/d19 (3).wav": ("disgust", "3", "unknown"), "happiness/h03 (1).wav": ("happy", "1", "unknown"),
+         "sadness/s01 (5)a.wav": ("sad", "5", "unknown")},
+        {"sadness/a01 (2).wav": "disagrees with folder 'sadness'", "anger/x01 (2).wav": "unknown emotion code 'x'",
+         "anger/a01.wav": "does not fit",
+         "fear/f12 (1).wav": "duplicate of fear/f12 (01).wav"},  # (1) and (01) are the same speaker
+    ),
 }
 
 IEMOCAP_LABELS = {
@@ -150,6 +218,8 @@ def write_side_files(corpus: str, root: Path) -> None:
                 lines += [f"[{i + 1.5:.4f} - {i + 2.75:.4f}]\t{utt}\t{code}\t[2.5000, 3.0000, 2.5000]",
                           "C-E1:\tNeutral;\t()", "A-E1:\tval 3; act 2; dom  2;\t()", ""]
             path.write_text("\n".join(lines))
+    if corpus == "TUREVDB":
+        write_tone(root / TUREVDB_FILTERED_COPY, sr=44100)
 
 
 def build_tree(corpus: str, root: Path) -> Path:
@@ -165,7 +235,8 @@ def test_every_corpus_has_a_case():
 
 
 @pytest.mark.parametrize("module", ["emodb", "emovo", "ravdess", "tess", "savee", "cremad", "iemocap", "esd",
-                                    "subesco", "urdu", "jtes", "mesd", "oreau", "emouerj"])
+                                    "subesco", "urdu", "jtes", "mesd", "oreau", "emouerj",
+                                    "turevdb", "ased", "cafe", "shemo", "aesdd"])
 def test_label_maps_use_canonical_emotions(module):
     emotions = importlib.import_module(f"specct.corpora.{module}").EMOTIONS
     assert set(emotions.values()) <= set(EMOTIONS), set(emotions.values()) - set(EMOTIONS)
@@ -216,6 +287,46 @@ def test_changed_labelling_replaces_earlier_wavs(tmp_path):
     assert sorted(r["emotion"] for r in rows) == ["anger", "frustration", "happy", "neutral"]
 
 
+def test_aesdd_stems_carry_utterance_and_take(tmp_path):
+    source = build_tree("AESDD", tmp_path / "source")
+    import_corpus("aesdd", source, tmp_path / "datasets", progress=False)
+    names = sorted(p.name for p in (tmp_path / "datasets/AESDD/AESDD_wav").iterdir())
+    assert "fearful_AESDD_5_f18.wav" in names and "fearful_AESDD_5_f18b.wav" in names
+    assert "fearful_AESDD_1_f12.wav" in names and "sad_AESDD_5_s01a.wav" in names
+
+
+def test_turevdb_reads_only_sound_source(tmp_path):
+    """The cloned repository's filtered copies share the real files' names; they are never imported."""
+    source = build_tree("TUREVDB", tmp_path / "source")
+    import_corpus("TurEV-DB", source, tmp_path / "datasets", progress=False)
+    sources = [r["source"] for r in read_csv(tmp_path / "datasets/TUREVDB/manifest.csv")]
+    assert all("/Sound Source/" in s for s in sources)
+    assert not any("Model Output" in s for s in sources)
+    # pointed at "Sound Source" itself, the same files are read
+    summary = import_corpus("turevdb", source / "Sound Source", tmp_path / "direct", progress=False)
+    assert summary.imported == len(CASES["TUREVDB"][0])
+
+
+@pytest.mark.parametrize("corpus, calm_file", [
+    ("TUREVDB", "neutral_TUREVDB_1234_1234_sk_algi.wav"),
+    ("RAVDESS", "neutral_RAVDESS_02_03-01-02-02-01-02-02.wav")])
+def test_merge_calm_is_explicit_and_recorded(corpus, calm_file, tmp_path):
+    source = build_tree(corpus, tmp_path / "source")
+    datasets = tmp_path / "datasets"
+    options_file = datasets / corpus / "import_options.json"
+
+    summary = import_corpus(corpus, source, datasets, progress=False)
+    assert summary.per_emotion["calm"] == 1 and "--merge_calm off" in str(summary)
+    assert json.loads(options_file.read_text()) == {"corpus": corpus, "options": {"merge_calm": False}}
+
+    summary = import_corpus(corpus, source, datasets, progress=False, merge_calm=True)
+    assert "calm" not in summary.per_emotion and summary.relabelled == 1
+    assert "--merge_calm on" in str(summary)
+    assert (datasets / corpus / f"{corpus}_wav" / calm_file).is_file()
+    assert not any(p.name.startswith("calm_") for p in (datasets / corpus / f"{corpus}_wav").iterdir())
+    assert json.loads(options_file.read_text())["options"] == {"merge_calm": True}
+
+
 def test_iemocap_without_label_files_is_an_argument_error(tmp_path):
     write_tone(tmp_path / "Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav")
     with pytest.raises(CorpusError, match="EmoEvaluation"):
@@ -225,11 +336,15 @@ def test_iemocap_without_label_files_is_an_argument_error(tmp_path):
 def test_option_of_another_corpus_is_refused(tmp_path):
     with pytest.raises(CorpusError, match="merge_excited"):
         import_corpus("emodb", tmp_path, tmp_path / "datasets", progress=False, merge_excited=True)
+    with pytest.raises(CorpusError, match="CAFE does not take --merge_calm"):
+        import_corpus("cafe", tmp_path, tmp_path / "datasets", progress=False, merge_calm=True)
 
 
 @pytest.mark.parametrize("spelling, expected", [("emodb", "EMODB"), ("EmoDB", "EMODB"), ("emo-db", "EMODB"),
                                                 ("crema-d", "CREMAD"), ("CREMA_D", "CREMAD"), ("cremad", "CREMAD"),
-                                                ("Oréau", "OREAU"), ("emouerj", "EMOUERJ"), ("emoUERJ", "EMOUERJ")])
+                                                ("Oréau", "OREAU"), ("emouerj", "EMOUERJ"), ("emoUERJ", "EMOUERJ"),
+                                                ("TurEV-DB", "TUREVDB"), ("turevdb", "TUREVDB"), ("ASED", "ASED"),
+                                                ("CaFE", "CAFE"), ("ShEMO", "SHEMO"), ("aesdd", "AESDD")])
 def test_corpus_names_are_case_insensitive(spelling, expected):
     assert canonical_corpus_name(spelling) == expected
     assert get_importer(spelling).name == expected

@@ -90,7 +90,7 @@ def test_unknown_emotion_and_bad_seed_are_refused(tmp_path):
 
 
 def test_command_line_prints_a_summary(tmp_path, capsys):
-    assert main(["--out", str(tmp_path), "--seed", "2", "--corpora", "democ", "--speakers", "2",
+    assert main(["--datasets_dir", str(tmp_path), "--seed", "2", "--datasets", "democ", "--speakers", "2",
                  "--sentences", "1"]) == 0
     out = capsys.readouterr().out
     assert "DEMOC: 10 files, 2 speakers (1 female, 1 male)" in out

@@ -16,6 +16,8 @@ from specct.audio import write_wav
 from specct.augment import AUGMENTATIONS
 from specct.images import preprocess_corpora
 from specct.spectrogram import SpectrogramConfig
+from script_helpers import one_line_error
+from specct.errors import MissingInputError
 
 SR = 16000
 CORPUS = "TESTC"
@@ -218,7 +220,7 @@ def test_datasets_selects_corpora_and_unknown_names_are_refused(tmp_path):
     summary = run(tmp_path, datasets=["two"], augmentations=[])
     assert summary.corpora == ["TWO"] and summary.images_written == 1
     assert not paths.img_dir(tmp_path, "ONE").exists()
-    with pytest.raises(ValueError, match="THREE"):
+    with pytest.raises(MissingInputError, match="THREE"):
         run(tmp_path, datasets=["three"])
 
 
@@ -233,19 +235,18 @@ def test_script_passes_its_options_on(tmp_path, capsys):
     assert "1 images written" in capsys.readouterr().out
 
 
-def test_script_reports_bad_options_in_one_line(tmp_path):
+def test_script_reports_bad_options_in_one_line(tmp_path, capsys):
     make_corpus(tmp_path, count=1)
-    with pytest.raises(SystemExit, match="unknown augmentation 'echo'"):
-        preprocess_spectrograms.main(["--datasets_dir", str(tmp_path), "--augmentations", "echo"])
-    with pytest.raises(SystemExit, match="NOPE"):
-        preprocess_spectrograms.main(["--datasets_dir", str(tmp_path), "--datasets", "nope"])
+    one_line_error(capsys, lambda: preprocess_spectrograms.main(
+        ["--datasets_dir", str(tmp_path), "--augmentations", "echo"]), "unknown augmentation 'echo'")
+    one_line_error(capsys, lambda: preprocess_spectrograms.main(
+        ["--datasets_dir", str(tmp_path), "--datasets", "nope"]), "NOPE")
 
 
-def test_script_refuses_a_folder_without_corpora(tmp_path):
-    with pytest.raises(SystemExit, match="no corpora in .*missing"):
-        preprocess_spectrograms.main(["--datasets_dir", str(tmp_path / "missing")])
-    with pytest.raises(SystemExit, match="no corpora in"):
-        preprocess_spectrograms.main(["--datasets_dir", str(tmp_path)])
+def test_script_refuses_a_folder_without_corpora(tmp_path, capsys):
+    one_line_error(capsys, lambda: preprocess_spectrograms.main(["--datasets_dir", str(tmp_path / "missing")]),
+                   "^preprocess_spectrograms.py: error: no corpora in .*missing")
+    one_line_error(capsys, lambda: preprocess_spectrograms.main(["--datasets_dir", str(tmp_path)]), "no corpora in")
 
 
 @pytest.mark.shared

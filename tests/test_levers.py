@@ -186,5 +186,5 @@ def test_speaker_norm_run_says_transductive_in_every_output(demo_split, tmp_path
     assert recorded["speaker_norm"] == "corpus" and "unlabelled" in recorded["transductive"]
     result = evaluate(out, output=tmp_path / "test", bootstrap=10, progress=False)
     assert "unlabelled" in result.performance["transductive"]
-    with pytest.raises(SpeakerNormError, match="--speaker-norm corpus"):
+    with pytest.raises(SpeakerNormError, match="--speaker_norm corpus"):
         Predictor(out)

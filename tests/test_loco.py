@@ -56,6 +56,6 @@ def test_finished_folds_are_skipped(loco_options, capsys):
 
 def test_unknown_corpus_is_an_error(demo_split, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--datasets", str(demo_split.datasets), "--corpora", "NOPE", "--data_dir", str(tmp_path)])
+        main(["--datasets_dir", str(demo_split.datasets), "--datasets", "NOPE", "--data_dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "NOPE not imported" in capsys.readouterr().err

@@ -346,7 +346,7 @@ needs_onednn = pytest.mark.skipif(not onednn_available(), reason='this torch bui
 @pytest.mark.parametrize('bias', [True, False])
 def test_onednn_linear_equals_f_linear_forward_and_backward(bias):
     torch.manual_seed(0)
-    layer = Linear(48, 80, bias=bias)
+    layer = set_onednn_linear(Linear(48, 80, bias=bias), True)
     assert layer.onednn
     x = torch.randn(4, 9, 48, requires_grad=True)
     grad = torch.randn(4, 9, 80)
@@ -400,12 +400,93 @@ def test_linear_takes_the_plain_path_where_onednn_does_not_apply():
 @needs_onednn
 @pytest.mark.parametrize('shape', [(8,), (2, 3, 5, 8), (0, 8)])
 def test_onednn_linear_takes_any_leading_shape(shape):
-    layer = Linear(8, 4)
+    layer = set_onednn_linear(Linear(8, 4), True)
     x = torch.randn(*shape, requires_grad=True)
     out = layer(x)
     out.sum().backward()
     torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias))
     assert x.grad.shape == x.shape
+
+
+def test_onednn_is_on_by_default_only_where_it_was_measured_to_help(monkeypatch):
+    from specct.models import linear
+    monkeypatch.delenv(linear.ENV_SWITCH, raising=False)
+    monkeypatch.setattr(linear, 'onednn_available', lambda: True)
+    for vendor, flags, expected in (('AuthenticAMD', {'avx2', 'avx512f'}, True),
+                                    ('AuthenticAMD', {'avx2'}, False),  # AVX2 EPYC: 0.98x, off
+                                    ('GenuineIntel', {'avx2', 'avx512f'}, False)):  # not measured: off
+        monkeypatch.setattr(linear, 'cpu_features', lambda: {'model': 'x', 'vendor': vendor, 'flags': flags})
+        assert linear.onednn_helps() is expected and Linear(4, 2).onednn is expected
+    monkeypatch.setenv(linear.ENV_SWITCH, '1')
+    assert linear.onednn_helps() is True
+    monkeypatch.setenv(linear.ENV_SWITCH, '0')
+    monkeypatch.setattr(linear, 'cpu_features', lambda: {'model': 'x', 'vendor': 'AuthenticAMD',
+                                                          'flags': {'avx512f'}})
+    assert linear.onednn_helps() is False
+
+
+def test_a_torch_without_the_onednn_operator_falls_back_to_f_linear(monkeypatch):
+    from specct.models import linear
+
+    class NoSuchOperator:  # what torch.ops.mkldnn looks like in a release without the operator
+        def __getattr__(self, name):
+            raise AttributeError(f"'_OpNamespace' 'mkldnn' object has no attribute '{name}'")
+
+    monkeypatch.setattr(torch.ops, 'mkldnn', NoSuchOperator())
+    monkeypatch.setenv(linear.ENV_SWITCH, '1')
+    assert linear._onednn_op() is None and not linear.onednn_available()
+    layer = set_onednn_linear(Linear(8, 4), True)
+    assert layer.onednn is False
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+
+
+def test_a_failing_onednn_call_switches_the_layer_to_f_linear(monkeypatch):
+    from specct.models import linear
+
+    def changed_signature(*args):
+        raise RuntimeError("mkldnn::_linear_pointwise() expected at most 5 argument(s)")
+
+    monkeypatch.setattr(linear, '_onednn_op', lambda: changed_signature)
+    layer = Linear(8, 4)
+    layer.onednn = True
+    x = torch.randn(3, 8, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match='using F.linear from now on'):
+        out = layer(x)
+    assert layer.onednn is False
+    torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias))
+    out.sum().backward()
+    assert x.grad is not None
+
+
+def test_attention_paths_have_their_own_names():
+    from specct.models.cct import Attention
+    attention = Attention(dim=16, num_heads=2, attn_drop=0.1)
+    x = torch.randn(2, 5, 16)
+    assert attention.fused_attn and attention.cpu_dropout_attn
+    assert attention.path(x, 0.) == 'fused'          # inference, or no dropout: SDPA
+    assert attention.path(x, 0.1) == 'cpu_dropout'   # CPU training with attention dropout
+    attention.cpu_dropout_attn = False
+    assert attention.path(x, 0.1) == 'fused'         # SDPA draws its own dropout
+    set_fused_attn(attention, False)
+    assert attention.path(x, 0.) == 'explicit' and attention.path(x, 0.1) == 'explicit'
+    set_fused_attn(attention, True)
+    assert attention.path(x, 0.1) == 'cpu_dropout'
+
+
+@pytest.mark.parametrize('name', ['cct_7_7x2_112', 'speaker_vgg_cct_7_7x2_112', 'speaker_cct_end_to_end_7_7x2_112'])
+def test_position_embeddings_are_not_weight_decayed(name):
+    from timm.optim import create_optimizer_v2
+    model = timm.create_model(name, num_classes=4, depth=2)
+    names = {id(p): n for n, p in model.named_parameters()}
+    optimizer = create_optimizer_v2(model, opt='adamw', lr=1e-3, weight_decay=0.05)
+    decay = {g['weight_decay']: {names[id(p)] for p in g['params']} for g in optimizer.param_groups}
+    expected = {'classifier.positional_emb'} | ({'fusion.positional_emb'} if name.startswith('speaker_vgg')
+                                                 else {'speaker_pos_emb'} if name.startswith('speaker') else set())
+    assert model.no_weight_decay() == expected
+    assert expected <= decay[0.0]
+    assert not expected & decay[0.05]
+    assert 'classifier.blocks.0.linear1.weight' in decay[0.05]
 
 
 def test_gmacs_count_every_matmul_of_cct_14():

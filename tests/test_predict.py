@@ -14,6 +14,7 @@ import torch
 from specct.audio import load_trimmed
 from specct.checkpoint import CheckpointError
 from specct.data import image_to_tensor
+from specct.errors import InputError
 from specct.predict import Predictor, collect_audio_files, format_predictions
 from specct.predict import main as predict_main
 from specct.speaker import embeddings_for_wavs
@@ -126,6 +127,6 @@ def test_onnx_export_without_onnx_says_how_to_install(predictor, tmp_path, monke
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_onnx)
-    with pytest.raises(RuntimeError, match=r"specct\[onnx\]"):
+    with pytest.raises(InputError, match=r"specct\[onnx\]"):
         predictor.export_onnx(tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()

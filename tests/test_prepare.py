@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -16,6 +16,7 @@ from specct import prepare
 from specct.corpora import CorpusError
 from specct.naming import parse_name
 from specct.prepare import MANIFEST_COLUMNS, import_corpus
+from script_helpers import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,37 @@ def test_real_rerun_rewrites_nothing(real_datasets, emodb_source):
     assert (summary.written, summary.already_done, summary.imported, summary.skipped) == (0, 535, 535, 0)
     assert {p.name: p.stat().st_mtime_ns for p in wav_dir.iterdir()} == before
     assert (real_datasets / "EMODB" / "manifest.csv").read_bytes() == manifest_before
+
+
+def test_real_turevdb_imports_every_file(turevdb_datasets, turevdb_source):
+    rows = read_csv(turevdb_datasets / "TUREVDB" / "manifest.csv")
+    assert len(rows) == 1735
+    assert Counter(r["emotion"] for r in rows) == {"anger": 487, "calm": 408, "happy": 357, "sad": 483}
+    assert {r["speaker"] for r in rows} == {"1157", "1234", "1358", "1984", "6783", "7895"}
+    assert read_csv(turevdb_datasets / "TUREVDB" / "skipped.csv") == []
+    # the distribution's folder name has a space; every source is read from it
+    sound_source = (turevdb_source / "Sound Source").resolve()
+    assert all(Path(r["source"]).parent.parent == sound_source for r in rows)
+    assert {r["orig_sr"] for r in rows} == {"44100"}
+    wav_dir = turevdb_datasets / "TUREVDB" / "TUREVDB_wav"
+    assert sorted(p.name for p in wav_dir.glob("*.wav")) == sorted(r["file"] for r in rows)
+    assert "calm_TUREVDB_1234_1234_sk_acik.wav" in {r["file"] for r in rows}
+    for row in rows[::97]:
+        info = sf.info(str(wav_dir / row["file"]))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    assert json.loads((turevdb_datasets / "TUREVDB" / "import_options.json").read_text())["options"] == {
+        "merge_calm": False}
+
+
+def test_real_turevdb_rerun_rewrites_nothing(turevdb_datasets, turevdb_source):
+    corpus_dir = turevdb_datasets / "TUREVDB"
+    files = [*(corpus_dir / "TUREVDB_wav").iterdir(), corpus_dir / "manifest.csv", corpus_dir / "import_options.json"]
+    before = {p: p.stat().st_mtime_ns for p in files}
+    manifest_before = (corpus_dir / "manifest.csv").read_bytes()
+    summary = import_corpus("TurEV-DB", turevdb_source, turevdb_datasets, progress=False)
+    assert (summary.written, summary.already_done, summary.imported, summary.skipped) == (0, 1735, 1735, 0)
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+    assert (corpus_dir / "manifest.csv").read_bytes() == manifest_before
 
 
 # --- re-runs and interrupted runs --------------------------------------------------------------
@@ -209,25 +241,23 @@ def test_missing_source_folder_is_an_argument_error(tmp_path):
 
 # --- the command line --------------------------------------------------------------------------
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("prepare_corpus", REPO_ROOT / "prepare_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_cli_list_names_every_corpus():
     result = subprocess.run([sys.executable, "prepare_corpus.py", "--list"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in ("EMODB", "EMOVO", "RAVDESS", "TESS", "SAVEE", "CREMAD", "IEMOCAP", "ESD", "SUBESCO", "URDU",
-                 "JTES", "MESD", "OREAU", "EMOUERJ"):
-        assert name in result.stdout
-    assert "--merge_excited" in result.stdout
+    names = ("EMODB", "EMOVO", "RAVDESS", "TESS", "SAVEE", "CREMAD", "IEMOCAP", "ESD", "SUBESCO", "URDU",
+             "JTES", "MESD", "OREAU", "EMOUERJ", "TUREVDB", "ASED", "CAFE", "SHEMO", "AESDD")
+    assert len(names) == 19
+    listed = {line.split()[0] for line in result.stdout.splitlines()[1:] if line.startswith("  ") and line[2] != " "}
+    assert listed == set(names)
+    assert "--merge_excited" in result.stdout and "--merge_calm" in result.stdout
+    assert "Sound Source" in result.stdout and "Colère/Faible/01-C-1-1.wav" in result.stdout
 
 
 def test_cli_exit_status(tmp_path, capsys):
-    script = load_script()
+    script = load_script("prepare_corpus")
     write_tone(tmp_path / "src/03a01Wa.wav")
     (tmp_path / "junk").mkdir()
     write_tone(tmp_path / "junk/not_emodb.wav")
@@ -239,7 +269,8 @@ def test_cli_exit_status(tmp_path, capsys):
     assert "nothing could be imported" in capsys.readouterr().err
     for argv, message in ([["nosuchcorpus", str(tmp_path)], "unknown corpus 'nosuchcorpus'"],
                           [["emodb", str(tmp_path / "missing")], "does not exist"],
-                          [["emodb"], "give CORPUS and SOURCE_DIR"]):
+                          [["emodb"], "give CORPUS and SOURCE_DIR"],
+                          [["emodb", str(tmp_path / "src"), "--merge_calm"], "EMODB does not take --merge_calm"]):
         with pytest.raises(SystemExit) as stop:
             script.main(argv + ["--datasets_dir", out])
         assert stop.value.code == 2

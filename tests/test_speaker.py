@@ -10,21 +10,13 @@ import pytest
 
 from specct import audio, paths, speaker
 from specct.naming import parse_name
+from script_helpers import load_script, one_line_error
 
 pytestmark = pytest.mark.shared
 
 FILES_PER_SPEAKER = {"EMODB": 5, "RAVDESS": 8}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-
-def load_script(name: str):
-    """A top-level script of the repository, imported as a module."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def link_wavs(source_root: Path, target_root: Path, per_speaker: dict[str, int] | None = None) -> None:
@@ -230,15 +222,15 @@ def test_embedding_script_fits_named_pca_warns_on_fit_on_all_and_draws_maps(embe
     preprocess_embedding.main(common + ["--fit_on_all"])
     assert "leaks test information" in capsys.readouterr().out
     assert speaker.load_pca(encoder_dir / "pca32_EMODB+RAVDESS.npz").corpora == ["EMODB", "RAVDESS"]
-    with pytest.raises(SystemExit, match="preprocess_embedding: .*--eval_dataset NOPE is not an imported corpus"):
-        preprocess_embedding.main(common + ["--eval_dataset", "NOPE"])
+    one_line_error(capsys, lambda: preprocess_embedding.main(common + ["--eval_dataset", "NOPE"]),
+                   "^preprocess_embedding.py: error: .*--eval_dataset NOPE not imported")
 
 
-def test_embedding_script_refuses_missing_corpora_before_embedding(tmp_path, monkeypatch):
+def test_embedding_script_refuses_missing_corpora_before_embedding(tmp_path, monkeypatch, capsys):
     preprocess_embedding = load_script("preprocess_embedding")
-    with pytest.raises(SystemExit, match="no corpora in .*missing"):
-        preprocess_embedding.main(["--datasets_dir", str(tmp_path / "missing")])
+    one_line_error(capsys, lambda: preprocess_embedding.main(["--datasets_dir", str(tmp_path / "missing")]),
+                   "no corpora in .*missing")
     (tmp_path / "datasets" / "ONE" / "ONE_wav").mkdir(parents=True)
     monkeypatch.setattr(speaker, "embed_corpora", lambda *a, **k: pytest.fail("embedded before checking"))
-    with pytest.raises(SystemExit, match="--eval_dataset NOPE is not an imported corpus"):
-        preprocess_embedding.main(["--datasets_dir", str(tmp_path / "datasets"), "--eval_dataset", "NOPE"])
+    one_line_error(capsys, lambda: preprocess_embedding.main(
+        ["--datasets_dir", str(tmp_path / "datasets"), "--eval_dataset", "NOPE"]), "--eval_dataset NOPE not imported")

@@ -18,6 +18,7 @@ from specct import paths, speaker, splits
 from specct.augment import AUGMENTATION_GROUPS
 from specct.labels import class_set
 from specct.splits import COLUMNS, LeakageError, SplitOptions
+from script_helpers import load_script, one_line_error
 
 pytestmark = pytest.mark.shared
 
@@ -233,7 +234,7 @@ def test_split_pca_is_fitted_on_training_rows_only(split_root, tmp_path):
 
 
 def test_run_writes_the_documented_files(split_root, tmp_path):
-    script = _load_script("preprocess_split_dataset")
+    script = load_script("preprocess_split_dataset")
     script.main(["--eval_dataset", "emodb", "--datasets_dir", str(split_root), "--output_dir",
                  str(tmp_path / "data"), "--num_classes", "3", "--n_components", "16"])
     out = tmp_path / "data/EMODB/3_classes/no_aug/no_balanced"
@@ -250,13 +251,13 @@ def test_run_writes_the_documented_files(split_root, tmp_path):
     assert (totals["train"], totals["validation"], totals["test"]) == (len(train), len(validation), len(test))
 
 
-def test_script_reports_bad_input_in_one_line(split_root, tmp_path):
-    script = _load_script("preprocess_split_dataset")
+def test_script_reports_bad_input_in_one_line(split_root, tmp_path, capsys):
+    script = load_script("preprocess_split_dataset")
     common = ["--datasets_dir", str(split_root), "--output_dir", str(tmp_path / "data")]
-    with pytest.raises(SystemExit, match="preprocess_split_dataset: .*--eval_dataset NOPE is not an imported"):
-        script.main(common + ["--eval_dataset", "nope"])
-    with pytest.raises(SystemExit, match="preprocess_split_dataset: unknown emotion.*joy"):
-        script.main(common + ["--eval_dataset", "emodb", "--classes", "happy,joy"])
+    one_line_error(capsys, lambda: script.main(common + ["--eval_dataset", "nope"]),
+                   "^preprocess_split_dataset.py: error: .*--eval_dataset NOPE not imported")
+    one_line_error(capsys, lambda: script.main(common + ["--eval_dataset", "emodb", "--classes", "happy", "joy"]),
+                   "^preprocess_split_dataset.py: error: unknown emotion.*joy")
     assert not (tmp_path / "data").exists()
 
 
@@ -302,10 +303,15 @@ def test_kfold_folds_are_speaker_disjoint_seeded_and_cover_every_speaker(split_r
         splits.make_splits(options(split_root, tmp_path, protocol="kfold", folds=11))
 
 
-def _load_script(name: str):
-    import importlib.util
+def test_split_records_the_corpora_import_options(real_datasets, tmp_path, capsys):
+    """A corpus imported with --merge_calm says so in every split that uses it."""
+    import json
 
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from specct.prepare import write_import_options
+
+    root = build_datasets(real_datasets, tmp_path / "datasets", augmentations=())
+    write_import_options(root, "RAVDESS", {"merge_calm": True})
+    [split] = splits.run_split_stage(options(root, tmp_path, n_components=8))
+    record = json.loads((split.out_dir / "split_options.json").read_text())
+    assert record["import_options"] == {"EMODB": {}, "RAVDESS": {"merge_calm": True}}
+    assert "imported with: RAVDESS --merge_calm" in capsys.readouterr().out

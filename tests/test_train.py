@@ -20,6 +20,7 @@ from specct.train import parse_args, train
 from specct.train.losses import EmotionLoss, balanced_class_weights
 from specct.train.mixup import SpeakerMixup
 from specct.train.outputs import SUMMARY_COLUMNS, output_dir, split_parts
+from script_helpers import one_line_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,20 +180,20 @@ def test_unknown_config_key_is_an_error(tmp_path, capsys):
     assert "learning_rate" in capsys.readouterr().err
 
 
-def test_main_reports_bad_input_in_one_line(tmp_path, monkeypatch):
+def test_main_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
     import urllib.error
 
     import specct.train
 
-    with pytest.raises(SystemExit, match=r"train.py: error: .*nope: train_data folder not found"):
-        specct.train.main([str(tmp_path / "nope"), "--model", TINY_MODEL, "--no-pretrained"])
+    one_line_error(capsys, lambda: specct.train.main([str(tmp_path / "nope"), "--model", TINY_MODEL, "--no-pretrained"]),
+                   r"^train.py: error: .*nope: train_data folder not found")
 
     def offline(args):
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(specct.train, "train", offline)
-    with pytest.raises(SystemExit, match="could not download the pretrained weights .*--pretrained-path"):
-        specct.train.main([str(tmp_path / "nope"), "--model", TINY_MODEL, "--pretrained"])
+    one_line_error(capsys, lambda: specct.train.main([str(tmp_path / "nope"), "--model", TINY_MODEL, "--pretrained"]),
+                   "could not download the pretrained weights .*--pretrained_path")
 
 
 @pytest.mark.parametrize("config", sorted((REPO_ROOT / "configs").rglob("*.yml")), ids=lambda p: p.name)
@@ -277,7 +278,7 @@ def test_missing_speaker_vector_is_named(demo_split, tmp_path):
 
 
 def test_class_count_mismatch_and_unknown_label(demo_split, tmp_path):
-    with pytest.raises(ValueError, match="--num-classes 3"):
+    with pytest.raises(ValueError, match="--num_classes 3"):
         train(tiny_args(demo_split.train_dir, tmp_path / "out", num_classes=3))
     train_dir = _copy_split(demo_split, tmp_path)
     frame = pd.read_csv(train_dir / "train.csv")

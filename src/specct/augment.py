@@ -23,6 +23,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from .errors import InputError
+
 WAVEFORM = "waveform"
 SPECTROGRAM = "spectrogram"
 RAMP_MS = 10.0     # gain changes fade in over this, so a zone edge does not click
@@ -337,7 +339,7 @@ def resolve_augmentations(names: str | list[str] | tuple[str, ...] | None) -> li
             continue
         else:
             known = ", ".join(list(AUGMENTATIONS) + list(AUGMENTATION_GROUPS) + ["none"])
-            raise ValueError(f"unknown augmentation {name!r}; choose from {known}")
+            raise InputError(f"unknown augmentation {name!r}; choose from {known}")
     return [name for name in AUGMENTATIONS if name in chosen]
 
 
@@ -354,5 +356,5 @@ def file_rng(seed: int, basename: str, augmentation: str) -> np.random.Generator
     count, processing order, or which other augmentations were asked for.
     """
     if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+        raise InputError(f"seed must be non-negative, got {seed}")
     return np.random.default_rng(np.random.SeedSequence([int(seed), *_words(basename), *_words(augmentation)]))

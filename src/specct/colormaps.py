@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .errors import InputError
+
 CMAPS = ("magma", "jet", "gray")
 
 
@@ -17,7 +19,7 @@ CMAPS = ("magma", "jet", "gray")
 def lookup_table(name: str) -> np.ndarray:
     """A read-only ``(256, 3)`` uint8 table: row ``i`` is the colour of level ``i`` (0 = dark/low)."""
     if name not in CMAPS:
-        raise ValueError(f"unknown colour map {name!r}; choose one of {', '.join(CMAPS)}")
+        raise InputError(f"unknown colour map {name!r}; choose one of {', '.join(CMAPS)}")
     if name == "gray":
         ramp = np.arange(256, dtype=np.uint8)
         table = np.stack([ramp, ramp, ramp], axis=1)

@@ -15,11 +15,10 @@ Corpus names hold no underscore: the canonical name splits on underscores.
 Every random draw comes from a generator seeded by (seed, corpus, what is drawn), so the same
 seed writes byte-identical files, and a re-run leaves identical files untouched.
 
-    python -m specct.demo [--out datasets] [--seed 0]
+    python -m specct.demo [--datasets_dir datasets] [--seed 0]
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import io
@@ -40,6 +39,8 @@ from . import paths
 from .audio import DEFAULT_SR, resample, write_wav
 from .demo_voice import (EMOTION_STYLES, Sentence, Speaker, draw_delivery, draw_sentence, draw_speaker,
                          synthesize)
+from .cli import ArgumentParser
+from .errors import InputError, run_script
 from .fileio import remove_stale_temporaries, write_csv_atomic, write_text_atomic
 from .naming import make_name
 
@@ -175,7 +176,7 @@ def plan_corpus(corpus: str, seed: int, speakers: int, sentences: int,
     emotions = tuple(dict.fromkeys(emotions)) if emotions else profile.emotions
     unknown = [e for e in emotions if e not in EMOTION_STYLES]
     if unknown:
-        raise ValueError(f"demo voices know no emotion {', '.join(unknown)}; known: {', '.join(EMOTION_STYLES)}")
+        raise InputError(f"demo voices know no emotion {', '.join(unknown)}; known: {', '.join(EMOTION_STYLES)}")
     genders = ("female", "male") if profile.first_gender == "female" else ("male", "female")
     voices = [draw_speaker(derive_rng(seed, corpus, "speaker", i), f"{i + 1:02d}", genders[i % 2])
               for i in range(speakers)]
@@ -202,7 +203,7 @@ def _wav_bytes(signal: np.ndarray) -> bytes:
 
 def _check_corpus_name(corpus: str) -> None:
     if make_name("neutral", corpus, "x", "x").corpus != corpus:
-        raise ValueError(f"demo corpus name {corpus!r} must be upper case letters, digits, '-' or '.' "
+        raise InputError(f"demo corpus name {corpus!r} must be upper case letters, digits, '-' or '.' "
                          "(canonical names split on '_')")
 
 
@@ -212,7 +213,7 @@ def _check_owned(corpus_root: Path) -> None:
     if manifest.exists():
         table = pd.read_csv(manifest, dtype=str)
         if "source" not in table or not (table["source"] == SOURCE).all():
-            raise ValueError(f"{corpus_root}: holds an imported corpus, not a demo one; choose another --out")
+            raise InputError(f"{corpus_root}: holds an imported corpus, not a demo one; choose another --datasets_dir")
 
 
 def _settings(seed: int, speakers: int, sentences: int, emotions: Sequence[str]) -> dict:
@@ -285,9 +286,9 @@ def generate_demo(out_dir: str | Path, seed: int = 0, corpora: Sequence[str] = D
     own set, the basic four plus one extra, unless ``emotions`` is given).
     """
     if int(seed) < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        raise InputError(f"seed must be a non-negative integer, got {seed}")
     if speakers < 1 or sentences < 1:
-        raise ValueError("speakers and sentences must be at least 1")
+        raise InputError("speakers and sentences must be at least 1")
     written = []
     for corpus in corpora:
         manifest = generate_corpus(out_dir, corpus, seed, speakers, sentences, emotions, progress)
@@ -314,21 +315,22 @@ def describe_corpus(corpus: str, manifest: pd.DataFrame) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m specct.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(paths.DATASETS_DIR), help="datasets folder to write into")
+    parser = ArgumentParser(prog="python -m specct.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets_dir", default=str(paths.DATASETS_DIR), help="folder of corpora to write into")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--corpora", default=",".join(DEMO_CORPORA), help="comma-separated corpus names")
+    parser.add_argument("--datasets", nargs="+", default=list(DEMO_CORPORA), metavar="CORPUS",
+                        help="demo corpus names to generate")
     parser.add_argument("--speakers", type=int, default=5, help="speakers per corpus")
     parser.add_argument("--sentences", type=int, default=5, help="sentences per speaker and emotion")
     args = parser.parse_args(argv)
-    corpora = [c.strip().upper() for c in args.corpora.split(",") if c.strip()]
-    try:
-        written = generate_demo(args.out, args.seed, corpora, speakers=args.speakers, sentences=args.sentences,
-                                summary=True)
-    except ValueError as exc:
-        parser.error(str(exc))
-    print(f"wrote {len(written)} demo corpora to {args.out} (seed {args.seed})")
-    return 0
+    corpora = [c.upper() for c in args.datasets]
+
+    def generate():
+        written = generate_demo(args.datasets_dir, args.seed, corpora, speakers=args.speakers,
+                                sentences=args.sentences, summary=True)
+        print(f"wrote {len(written)} demo corpora to {args.datasets_dir} (seed {args.seed})")
+
+    return run_script("python -m specct.demo", generate)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .fileio import atomic_path
 from .naming import NameError_, parse_name
 from .speaker import load_embeddings
@@ -22,7 +23,7 @@ def embed_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
 
     n = len(vectors)
     if n < 3:
-        raise ValueError(f"a 2-D map needs at least 3 vectors, got {n}")
+        raise InputError(f"a 2-D map needs at least 3 vectors, got {n}")
     perplexity = float(min(30, max(2, (n - 1) // 3)))
     # a few thousand points: one thread is quick, and waiting threads on a busy machine are not
     with threadpool_limits(limits=1):

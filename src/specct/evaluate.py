@@ -20,6 +20,8 @@ import yaml
 
 from . import data as split_data
 from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+from .cli import ArgumentParser
+from .errors import InputError, MissingInputError, run_script
 from .fileio import write_csv_atomic, write_text_atomic
 from .metrics import accuracy, bootstrap_ci, per_class_recall, uar
 from .paths import eval_data_dir
@@ -49,14 +51,14 @@ def test_csv_for(model_dir: Path, data_test_path: str | Path | None) -> Path:
         for path in (candidate, candidate / "test.csv", candidate / "eval_data" / "test.csv"):
             if path.is_file():
                 return path
-        raise FileNotFoundError(f"{candidate}: no test.csv here (give a CSV, an eval_data or a split folder)")
+        raise MissingInputError(f"{candidate}: no test.csv here (give a CSV, an eval_data or a split folder)")
     from .train.outputs import read_args
 
     args = read_args(model_dir)
     train_dir = Path(args["data_dir"])
     path = eval_data_dir(train_dir.parent) / "test.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: test split of {train_dir} not found (use --data_test_path)")
+        raise MissingInputError(f"{path}: test split of {train_dir} not found (use --data_test_path)")
     return path
 
 
@@ -98,7 +100,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     test_csv = test_csv_for(model_dir, data_test_path)
     frame = split_data.read_split(test_csv, class_names)  # a label outside the model's classes is an error
     if len(frame) == 0:
-        raise ValueError(f"{test_csv}: no test rows")
+        raise InputError(f"{test_csv}: no test rows")
     model = model_from_checkpoint(state)
     torch_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                 ("cpu" if device == "auto" else device))
@@ -149,22 +151,19 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
 def main(argv=None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="eval.py", description="Evaluate a trained model on its test corpus.",
+    parser = ArgumentParser(prog="eval.py", description="Evaluate a trained model on its test corpus.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("model_dir", help="training output folder (holds args.yaml and model_best.pth.tar)")
-    parser.add_argument("--data_test_path", "--data-test-path", default=None,
+    parser.add_argument("--data_test_path", default=None,
                         help="test CSV, eval_data folder or split folder; default: the run's own split")
     parser.add_argument("--output", default=None, help="results folder; default output/test/<run>")
     parser.add_argument("--checkpoint", default=BEST_NAME, help="checkpoint file name inside model_dir")
-    parser.add_argument("--batch-size", "-b", type=int, default=64)
+    parser.add_argument("--batch_size", "-b", type=int, default=64)
     parser.add_argument("--workers", "-j", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     args = parser.parse_args(argv)
-    try:
-        evaluate(args.model_dir, args.data_test_path, args.output, args.checkpoint, args.batch_size,
-                 args.workers, args.device, args.bootstrap, args.seed)
-    except (FileNotFoundError, ValueError, LookupError) as exc:
-        parser.exit(2, f"eval.py: error: {exc}\n")
-    return 0
+    return run_script("eval.py", lambda: evaluate(args.model_dir, args.data_test_path, args.output, args.checkpoint,
+                                                  args.batch_size, args.workers, args.device, args.bootstrap,
+                                                  args.seed))

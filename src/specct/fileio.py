@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -38,6 +39,18 @@ def _current_umask() -> int:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_text_if_changed(path: str | Path, text: str) -> bool:
+    """Write ``text`` atomically unless the file already holds exactly it (so a re-run leaves
+    its mtime alone); returns whether it wrote."""
+    path = Path(path)
+    if path.exists():
+        with open(path, newline="") as fh:  # as written: csv rows end in \r\n
+            if fh.read() == text:
+                return False
+    write_text_atomic(path, text)
+    return True
 
 
 def write_csv_atomic(path: str | Path, frame) -> None:
@@ -76,9 +89,10 @@ class SkipList:
         return len(self.rows)
 
     def write(self) -> None:
-        """Write the list (an empty list still writes the header, replacing a stale one)."""
-        with atomic_path(self.path) as tmp:
-            with open(tmp, "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["file", "reason"])
-                writer.writerows(self.rows)
+        """Write the list (an empty list still writes the header, replacing a stale one); a list
+        identical to the one on disk is left as it is."""
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["file", "reason"])
+        writer.writerows(self.rows)
+        write_text_if_changed(self.path, buffer.getvalue())

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from . import paths
 from .audio import AudioError, load_trimmed
 from .augment import AUGMENTATIONS, WAVEFORM, file_rng, resolve_augmentations
+from .errors import InputError
 from .fileio import SkipList, atomic_path, remove_stale_temporaries, write_text_atomic
 from .spectrogram import SpectrogramConfig, mel_power, mel_to_image
 
@@ -252,23 +253,8 @@ def check_settings(datasets_dir: str | Path, corpus: str, cfg: SpectrogramConfig
     if old != new and any(paths.img_dir(datasets_dir, corpus).glob("*.png")):
         changed = ", ".join(f"{key} {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new))
                             if old.get(key) != new.get(key))
-        raise ValueError(f"{corpus}: its images were drawn with other settings ({changed}); "
+        raise InputError(f"{corpus}: its images were drawn with other settings ({changed}); "
                          f"pass --overwrite to redraw them")
-
-
-def _select_corpora(datasets_dir: str | Path, datasets: list[str] | None) -> list[str]:
-    found = paths.list_corpora(datasets_dir)
-    if not found:  # a wrong --datasets_dir or working folder is an error, not an empty success
-        raise ValueError(f"no corpora in {datasets_dir} (expected <CORPUS>/<CORPUS>_wav folders; "
-                         f"run prepare_corpus.py first)")
-    if not datasets:
-        return found
-    chosen = [name.upper() for name in datasets]
-    missing = [name for name in chosen if name not in found]
-    if missing:
-        raise ValueError(f"no {', '.join(f'{m}/{m}_wav' for m in missing)} in {datasets_dir} "
-                         f"(corpora found: {', '.join(found) or 'none'})")
-    return chosen
 
 
 def preprocess_corpora(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: list[str] | None = None,
@@ -288,7 +274,7 @@ def preprocess_corpora(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: 
     if size is not None:
         cfg = replace(cfg, size=tuple(size))
     names = resolve_augmentations(augmentations)
-    corpora = _select_corpora(datasets_dir, datasets)
+    corpora = paths.select_corpora(datasets_dir, datasets)
     summary = PreprocessSummary(corpora=corpora, dry_run=dry_run)
     echo = tqdm.write if progress else None
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .errors import InputError
+
 # The seven basic emotions, in the order used for class indices of the `all` set.
 BASIC_EMOTIONS = ("anger", "happy", "neutral", "sad", "fearful", "disgust", "surprised")
 # Corpus-specific labels kept under their own names (not in the basic seven).
@@ -32,13 +34,13 @@ def class_set(num_classes: str | int = "4", classes: Sequence[str] | str | None 
         names = [c.strip() for c in (classes.split(",") if isinstance(classes, str) else classes) if c.strip()]
         unknown = [c for c in names if c not in EMOTIONS]
         if unknown:
-            raise ValueError(f"unknown emotion(s) in --classes: {', '.join(unknown)}; known: {', '.join(EMOTIONS)}")
+            raise InputError(f"unknown emotion(s) in --classes: {', '.join(unknown)}; known: {', '.join(EMOTIONS)}")
         if len(set(names)) != len(names) or len(names) < 2:
-            raise ValueError("--classes needs at least two distinct emotions")
+            raise InputError("--classes needs at least two distinct emotions")
         return tuple(names), {c: c for c in names}
     key = str(num_classes)
     if key not in CLASS_SETS:
-        raise ValueError(f"unknown class set {key!r}; choose one of {', '.join(CLASS_SETS)} or pass --classes")
+        raise InputError(f"unknown class set {key!r}; choose one of {', '.join(CLASS_SETS)} or pass --classes")
     names, mapping = CLASS_SETS[key]
     return names, dict(mapping)
 

@@ -17,6 +17,8 @@ import yaml
 
 from . import paths
 from .checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from .cli import ArgumentParser, add_datasets_arguments
+from .errors import InputError, run_script
 from .evaluate import PERFORMANCE_NAME, default_output_dir, evaluate
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set_name
@@ -137,14 +139,9 @@ def run_loco(opts: LocoOptions) -> pd.DataFrame:
     """Every fold in turn, then the summary files; returns the summary table."""
     from .train import parse_args
 
-    present = paths.list_corpora(opts.datasets_dir)
-    corpora = [c.upper() for c in opts.corpora] if opts.corpora else present
-    unknown = [c for c in corpora if c not in present]
-    if unknown:
-        raise FileNotFoundError(f"{opts.datasets_dir}: corpus {', '.join(unknown)} not imported "
-                                f"(present: {', '.join(present) or 'none'})")
-    if len(present) < 2:
-        raise ValueError(f"{opts.datasets_dir}: leave-one-corpus-out needs at least two corpora")
+    corpora = paths.select_corpora(opts.datasets_dir, opts.corpora)
+    if len(paths.list_corpora(opts.datasets_dir)) < 2:
+        raise InputError(f"{opts.datasets_dir}: leave-one-corpus-out needs at least two corpora")
     performances = {}
     for i, held_out in enumerate(corpora, start=1):
         print(f"=== fold {i}/{len(corpora)}: test on {held_out}, train on the others")
@@ -164,13 +161,12 @@ def run_loco(opts: LocoOptions) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="run_loco.py", description="Leave-one-corpus-out: split, train and evaluate with each corpus held out. "
                                         "Flags not listed here go to train.py.")
-    p.add_argument("--datasets", default=str(paths.DATASETS_DIR), help="datasets folder")
-    p.add_argument("--corpora", default=None, help="comma-separated corpora to hold out (default: all)")
+    add_datasets_arguments(p, "corpora to hold out, in turn (default: every imported corpus)",
+                           default_dir=str(paths.DATASETS_DIR))
     p.add_argument("--model", default=LocoOptions.model)
     p.add_argument("-c", "--config", default=None, help="train.py config")
     add_split_arguments(p, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
@@ -178,13 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output", default="output", help="base of output/train, output/test and output/loco")
     p.add_argument("--bootstrap", type=int, default=1000)
     args, train_args = p.parse_known_args(argv)
-    opts = LocoOptions(datasets_dir=args.datasets,
-                       corpora=[c.strip() for c in args.corpora.split(",") if c.strip()] if args.corpora else None,
+    opts = LocoOptions(datasets_dir=args.datasets_dir, corpora=args.datasets,
                        model=args.model, config=args.config, split=split_options_from(args, eval_dataset=""),
                        data_dir=args.data_dir, output=args.output, train_args=train_args,
                        bootstrap=args.bootstrap)
-    try:
-        run_loco(opts)
-    except (FileNotFoundError, ValueError, LookupError) as exc:
-        p.exit(2, f"run_loco.py: error: {exc}\n")
-    return 0
+    return run_script("run_loco.py", lambda: run_loco(opts))

@@ -4,20 +4,21 @@ generate demo corpora -> spectrogram images -> speaker embeddings -> leave-one-c
 (one demo corpus held out) -> train a CPU-sized speaker model -> evaluate on the held-out corpus
 -> predict one held-out wav from the saved model alone.
 
-    python -m specct.pipeline [--workdir .] [--held-out DEMOC] [--epochs N]
+    python -m specct.pipeline [--workdir .] [--held_out DEMOC] [--epochs N]
 
 Every stage writes where the stand-alone scripts would (``<workdir>/datasets``, ``data``,
 ``output``) and skips work already done, so a second run is quick.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from . import paths
+from .cli import ArgumentParser
+from .errors import InputError, run_script
 
 DEMO_MODEL = "speaker_vgg_cct_7_7x2_112"
 DEMO_IMAGE_SIZE = 64
@@ -101,7 +102,7 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
     corpora = generate_demo(datasets, seed=seed, speakers=speakers, sentences=sentences, progress=progress,
                             summary=True)
     if held_out not in corpora:
-        raise ValueError(f"--held-out {held_out} is not a demo corpus ({', '.join(corpora)})")
+        raise InputError(f"--held_out {held_out} is not a demo corpus ({', '.join(corpora)})")
 
     _stage("2/7 spectrogram images")
     preprocess_corpora(datasets, datasets=corpora, augmentations=DEMO_AUGMENTATION,
@@ -153,16 +154,16 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m specct.pipeline", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m specct.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", default=".", help="folder holding datasets/, data/ and output/")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--held-out", default="DEMOC", help="demo corpus to test on")
+    parser.add_argument("--held_out", default="DEMOC", help="demo corpus to test on")
     parser.add_argument("--model", default=DEMO_MODEL)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None, help="spectrogram processes (default: all cores)")
     args = parser.parse_args(argv)
-    run_demo(args.workdir, args.seed, args.held_out, args.model, args.epochs, workers=args.workers)
-    return 0
+    return run_script("python -m specct.pipeline", lambda: run_demo(args.workdir, args.seed, args.held_out, args.model,
+                                                                    args.epochs, workers=args.workers))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import numpy as np
 from .audio import AudioError, load_trimmed
 from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
 from .data import image_to_tensor, spectrogram_config
-from .errors import SpecctError
+from .cli import ArgumentParser
+from .errors import InputError, run_script
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -47,7 +48,7 @@ def checkpoint_path(model: str | Path) -> Path:
     return model / BEST_NAME if model.is_dir() else model
 
 
-class SpeakerNormError(SpecctError, ValueError):
+class SpeakerNormError(InputError):
     """A model whose speaker vectors need a group's statistics, asked to classify single files."""
 
 
@@ -66,7 +67,7 @@ class Predictor:
         self.speaker_model = bool(self.state.get("speaker_model"))
         norm = (self.state.get("args") or {}).get("speaker_norm", "none")
         if self.speaker_model and norm != "none":
-            raise SpeakerNormError(f"{checkpoint_path(model)}: trained with --speaker-norm {norm}, which standardises "
+            raise SpeakerNormError(f"{checkpoint_path(model)}: trained with --speaker_norm {norm}, which standardises "
                                    f"speaker vectors with the statistics of the test {norm}'s own vectors; "
                                    f"classify a whole test set with eval.py instead")
 
@@ -140,7 +141,7 @@ class Predictor:
         try:
             import onnx  # noqa: F401  (torch's exporter needs it)
         except ImportError as exc:
-            raise RuntimeError("ONNX export needs the onnx package: pip install 'specct[onnx]'") from exc
+            raise InputError("ONNX export needs the onnx package: pip install 'specct[onnx]'") from exc
         model = self.model.eval()
         _, height, width = self.data_config["input_size"]
         image = torch.zeros(1, 3, height, width)
@@ -186,7 +187,7 @@ def format_predictions(results: Sequence[Prediction], class_names: Sequence[str]
                                                         for c in class_names], r.error or ""])
         return buffer.getvalue().rstrip("\n")
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}; choose table, csv or json")
+        raise InputError(f"unknown format {fmt!r}; choose table, csv or json")
     width = max([len("file")] + [len(Path(r.file).name) for r in results])
     columns = [max(len(c), 6) for c in class_names]
     lines = [f"{'file':<{width}}  {'emotion':<12}" + "".join(f"  {c:>{w}}" for c, w in zip(class_names, columns))]
@@ -201,34 +202,35 @@ def format_predictions(results: Sequence[Prediction], class_names: Sequence[str]
 
 
 def main(argv=None) -> int:
-    import argparse
-    import sys
 
-    parser = argparse.ArgumentParser(prog="predict.py", description="Emotion of wav files from a trained model.")
+    parser = ArgumentParser(prog="predict.py", description="Emotion of wav files from a trained model.")
     parser.add_argument("inputs", nargs="*", help="wav files or folders of them")
-    parser.add_argument("--model_dir", "--model-dir", required=True,
+    parser.add_argument("--model_dir", required=True,
                         help="training output folder (its model_best.pth.tar) or a checkpoint file")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--export-onnx", metavar="FILE", default=None, help="also export the model to ONNX")
+    parser.add_argument("--export_onnx", metavar="FILE", default=None, help="also export the model to ONNX")
     args = parser.parse_args(argv)
     if not args.inputs and not args.export_onnx:
-        parser.error("give wav files or folders (or --export-onnx FILE)")
-    try:
-        predictor = Predictor(args.model_dir, args.device)
-    except (FileNotFoundError, ValueError) as exc:
-        parser.exit(2, f"predict.py: error: {exc}\n")
+        parser.error("give wav files or folders (or --export_onnx FILE)")
+    outcome: list[int] = []
+    run_script("predict.py", lambda: outcome.append(run(args)))
+    return outcome[0]
+
+
+def run(args) -> int:
+    """predict.py's work: 0 when some file was classified, 1 when every file was skipped."""
+    import sys
+
+    predictor = Predictor(args.model_dir, args.device)
     if args.export_onnx:
-        try:
-            print(f"exported {predictor.export_onnx(args.export_onnx)}", file=sys.stderr)
-        except RuntimeError as exc:
-            parser.exit(2, f"predict.py: error: {exc}\n")
+        print(f"exported {predictor.export_onnx(args.export_onnx)}", file=sys.stderr)
     if not args.inputs:
         return 0
     files = collect_audio_files(args.inputs)
     if not files:
-        parser.exit(2, "predict.py: error: no audio files found in the given inputs\n")
+        raise InputError("no audio files found in the given inputs")
     results = predictor.predict_files(files, args.batch_size, progress=sys.stderr.isatty(),
                                       echo=lambda line: print(line, file=sys.stderr))
     print(format_predictions(results, predictor.class_names, args.format))

@@ -5,6 +5,7 @@
     datasets/EMODB/EMODB_wav/<emotion>_EMODB_<speaker>_<stem>.wav   (16 kHz mono PCM_16 by default)
     datasets/EMODB/manifest.csv   file,source,emotion,speaker,gender,duration,orig_sr
     datasets/EMODB/skipped.csv    file,reason   (this run's skips, one line each)
+    datasets/EMODB/import_options.json   the corpus options (e.g. --merge_calm) the wavs carry
 
 The corpus module (``specct.corpora``) knows the names and labels; this module does the rest:
 reading, downmixing, resampling, atomic writing, resuming and the summary. A canonical wav that
@@ -14,6 +15,8 @@ interruption only does what is left; the manifest keeps one row per wav that is 
 from __future__ import annotations
 
 import csv
+import io
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from tqdm import tqdm
 from . import paths
 from .audio import DEFAULT_SR, AudioError, check_signal, read_audio, resample, to_mono, write_wav
 from .corpora import CORPORA, CorpusError, LabelError, Utterance, canonical_corpus_name
-from .fileio import SkipList, atomic_path, remove_stale_temporaries
+from .fileio import SkipList, remove_stale_temporaries, write_text_if_changed
 from .labels import EMOTIONS
 from .naming import NameError_, make_name
 
@@ -53,6 +56,7 @@ class ImportSummary:
     relabelled: int = 0    # earlier wavs removed because their source now gets another name
     per_emotion: dict[str, int] = field(default_factory=dict)
     per_speaker: dict[str, int] = field(default_factory=dict)
+    options: dict[str, bool] = field(default_factory=dict)  # the corpus's options, on or off, for this run
 
     @property
     def from_source(self) -> int:
@@ -67,6 +71,8 @@ class ImportSummary:
             f"  speakers ({len(self.per_speaker)}): "
             + (", ".join(f"{s} {n}" for s, n in self.per_speaker.items()) or "none"),
         ]
+        if self.options:
+            lines.append("  options: " + ", ".join(f"--{o} {'on' if v else 'off'}" for o, v in self.options.items()))
         if self.resampled or self.downmixed:
             lines.append(f"  converted: {self.resampled} resampled, {self.downmixed} multi-channel downmixed to mono")
         if self.relabelled:
@@ -106,12 +112,13 @@ def import_corpus(corpus: str, source_dir: str | Path, datasets_dir: str | Path 
     if not source_dir.is_dir():
         raise SourceDirError(f"source {source_dir} is not a folder")
     importer = CORPORA[name](source_dir, **corpus_options)
+    options = {option: bool(corpus_options.get(option, False)) for option in importer.options}
 
     out_dir = paths.wav_dir(datasets_dir, name)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # left by a killed run; never a finished file
     corpus_dir = paths.corpus_dir(datasets_dir, name)
-    summary = ImportSummary(name, out_dir, corpus_dir / "manifest.csv", corpus_dir / "skipped.csv")
+    summary = ImportSummary(name, out_dir, corpus_dir / "manifest.csv", corpus_dir / "skipped.csv", options=options)
     run = _ImportRun(name, source_dir, out_dir, sample_rate, subtype, summary,
                      rows=read_manifest(summary.manifest, out_dir),
                      skips=SkipList(summary.skip_list, echo=_first_lines(ECHO_SKIPS, summary.skip_list)))
@@ -126,6 +133,7 @@ def import_corpus(corpus: str, source_dir: str | Path, datasets_dir: str | Path 
         run.drop_relabelled()
         write_manifest(summary.manifest, run.rows)
         run.skips.write()
+        write_import_options(datasets_dir, name, options)
 
     summary.imported = len(run.rows)
     summary.skipped = len(run.skips)
@@ -262,10 +270,25 @@ def read_manifest(manifest: Path, wav_dir: Path) -> dict[str, dict[str, str]]:
             if r.get("file") and (wav_dir / r["file"]).exists()}
 
 
+def write_import_options(datasets_dir: str | Path, corpus: str, options: dict[str, bool]) -> None:
+    """Record the corpus options the wavs now carry; the file is left untouched when nothing changed."""
+    path = paths.import_options_file(datasets_dir, corpus)
+    write_text_if_changed(path, json.dumps({"corpus": corpus, "options": options}, indent=2) + "\n")
+
+
+def read_import_options(datasets_dir: str | Path, corpus: str) -> dict[str, bool]:
+    """The corpus options an import recorded ({} for a corpus imported before they were recorded)."""
+    path = paths.import_options_file(datasets_dir, corpus)
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text()).get("options", {}))
+
+
 def write_manifest(manifest: Path, rows: dict[str, dict[str, str]]) -> None:
-    """Write the manifest atomically, sorted by file name so that every run writes the same bytes."""
-    with atomic_path(manifest) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows[name] for name in sorted(rows))
+    """Write the manifest atomically, sorted by file name so that every run writes the same bytes
+    (and a run that changed nothing leaves the file untouched)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows[name] for name in sorted(rows))
+    write_text_if_changed(manifest, buffer.getvalue())

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import SpecctError
+from .errors import InputError, MissingInputError, SpecctError
 from . import audio, paths
 from .fileio import SkipList, atomic_path, remove_stale_temporaries
 
@@ -68,7 +68,7 @@ def get_encoder(device: str = "cpu"):
         from resemblyzer import VoiceEncoder
 
         if key.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"--device {key} asked for, but torch sees no CUDA device")
+            raise InputError(f"--device {key} asked for, but torch sees no CUDA device")
         encoder = VoiceEncoder(device=key, verbose=False)
         encoder.eval()
         _ENCODERS[key] = encoder
@@ -82,7 +82,7 @@ def prepare_for_encoder(signal: np.ndarray, sr: int = audio.DEFAULT_SR) -> np.nd
     from resemblyzer.audio import normalize_volume, trim_long_silences
 
     if sr != hparams.sampling_rate:
-        raise ValueError(f"speaker encoder needs {hparams.sampling_rate} Hz audio, got {sr} Hz")
+        raise InputError(f"speaker encoder needs {hparams.sampling_rate} Hz audio, got {sr} Hz")
     audio.check_signal(signal, sr)
     signal = np.asarray(signal, dtype=np.float32)
     levelled = normalize_volume(signal, hparams.audio_norm_target_dBFS, increase_only=True).astype(np.float32)
@@ -147,11 +147,11 @@ def read_embeddings_file(path: str | Path) -> tuple[list[str], np.ndarray]:
             names = [str(n) for n in data["names"]]
             vectors = np.asarray(data["embeddings"], dtype=np.float32)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no speaker embeddings (run preprocess_embedding.py)") from None
+        raise MissingInputError(f"{path}: no speaker embeddings (run preprocess_embedding.py)") from None
     except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: unreadable embeddings file ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: unreadable embeddings file ({type(exc).__name__}: {exc})") from None
     if vectors.ndim != 2 or vectors.shape[0] != len(names):
-        raise ValueError(f"{path}: {len(names)} names but embeddings of shape {vectors.shape}")
+        raise InputError(f"{path}: {len(names)} names but embeddings of shape {vectors.shape}")
     return names, vectors
 
 
@@ -230,7 +230,7 @@ def embed_corpus(datasets_dir: str | Path, corpus: str, device: str = "cpu", bat
     from tqdm import tqdm
 
     if batch_size < 1:
-        raise ValueError(f"--batch_size must be at least 1, got {batch_size}")
+        raise InputError(f"--batch_size must be at least 1, got {batch_size}")
     corpus = corpus.upper()
     wavs = sorted(paths.wav_dir(datasets_dir, corpus).glob("*.wav"))
     summary = CorpusEmbeddingSummary(corpus, files=len(wavs))
@@ -284,15 +284,7 @@ def embed_corpora(datasets_dir: str | Path, datasets: Sequence[str] | None = Non
     """
     import torch
 
-    present = paths.list_corpora(datasets_dir)
-    if not present:  # a wrong --datasets_dir or working folder is an error, not an empty success
-        raise FileNotFoundError(f"no corpora in {datasets_dir} (expected <CORPUS>/<CORPUS>_wav folders; "
-                                f"run prepare_corpus.py first)")
-    corpora = [c.upper() for c in datasets] if datasets else present
-    missing = [c for c in corpora if c not in present]
-    if missing:
-        raise FileNotFoundError(f"{datasets_dir}: no imported corpus {', '.join(missing)} "
-                                f"(present: {', '.join(present) or 'none'})")
+    corpora = paths.select_corpora(datasets_dir, datasets)
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -328,7 +320,7 @@ def fit_pca(vectors: np.ndarray, n_components: int = 256, corpora: Sequence[str]
 
     vectors = np.asarray(vectors, dtype=np.float64)
     if vectors.ndim != 2 or vectors.shape[0] < 2:
-        raise ValueError(f"PCA needs at least two vectors, got shape {vectors.shape}")
+        raise InputError(f"PCA needs at least two vectors, got shape {vectors.shape}")
     k = min(int(n_components), vectors.shape[1], vectors.shape[0])
     # A few thousand x 256 is small: one BLAS thread is fast, and threads that spin on a busy
     # machine made this SVD 50x slower. The exact solver involves no randomness.
@@ -381,11 +373,11 @@ def save_pca(path: str | Path, pca: SpeakerPCA) -> Path:
 def load_pca(path: str | Path) -> SpeakerPCA:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no fitted PCA here")
+        raise MissingInputError(f"{path}: no fitted PCA here")
     with np.load(path, allow_pickle=False) as data:
         missing = {"mean", "components", "corpora"} - set(data.files)
         if missing:
-            raise ValueError(f"{path}: not a speaker PCA file (missing {', '.join(sorted(missing))})")
+            raise InputError(f"{path}: not a speaker PCA file (missing {', '.join(sorted(missing))})")
         ratio = data["explained_variance_ratio"] if "explained_variance_ratio" in data.files else np.zeros(0)
         return SpeakerPCA(mean=data["mean"].astype(np.float32), components=data["components"].astype(np.float32),
                           corpora=[str(c) for c in data["corpora"]],
@@ -403,7 +395,7 @@ def fit_pca_on_corpora(datasets_dir: str | Path, corpora: Sequence[str], n_compo
     for corpus in corpora:
         vectors = load_embeddings(datasets_dir, corpus)
         if not vectors:
-            raise ValueError(f"{embeddings_path(datasets_dir, corpus)}: holds no vectors, cannot fit a PCA on {corpus}")
+            raise InputError(f"{embeddings_path(datasets_dir, corpus)}: holds no vectors, cannot fit a PCA on {corpus}")
         blocks.append(np.stack(list(vectors.values())))
     return fit_pca(np.concatenate(blocks), n_components, corpora)
 
@@ -411,17 +403,15 @@ def fit_pca_on_corpora(datasets_dir: str | Path, corpora: Sequence[str], n_compo
 def pca_corpora_for(datasets_dir: str | Path, eval_dataset: str | None, fit_on_all: bool,
                     datasets: Sequence[str] | None = None) -> list[str]:
     """Which corpora a PCA may see: all but the held-out one, or all of them with ``fit_on_all``."""
-    corpora = [c.upper() for c in datasets] if datasets else paths.list_corpora(datasets_dir)
+    corpora = paths.select_corpora(datasets_dir, datasets)
     if fit_on_all:
         return corpora
     if not eval_dataset:
-        raise ValueError("name the held-out corpus with --eval_dataset (or pass --fit_on_all)")
-    held_out = eval_dataset.upper()
-    if held_out not in paths.list_corpora(datasets_dir):
-        raise FileNotFoundError(f"{datasets_dir}: --eval_dataset {held_out} is not an imported corpus")
+        raise InputError("name the held-out corpus with --eval_dataset (or pass --fit_on_all)")
+    [held_out] = paths.select_corpora(datasets_dir, [eval_dataset], what="--eval_dataset")
     rest = [c for c in corpora if c != held_out]
     if not rest:
-        raise ValueError(f"no corpus left to fit the PCA on once {held_out} is held out")
+        raise InputError(f"no corpus left to fit the PCA on once {held_out} is held out")
     return rest
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .colormaps import CMAPS, lookup_table
+from .errors import InputError
 
 WINDOWS = {"hamm": "hamming", "hann": "hann"}
 AMIN = 1e-10  # below this peak power an input counts as all zeros
@@ -45,13 +46,13 @@ class SpectrogramConfig:
 
     def __post_init__(self):
         if self.window not in WINDOWS:
-            raise ValueError(f"unknown window {self.window!r}; choose one of {', '.join(WINDOWS)}")
+            raise InputError(f"unknown window {self.window!r}; choose one of {', '.join(WINDOWS)}")
         if self.cmap not in CMAPS:
-            raise ValueError(f"unknown colour map {self.cmap!r}; choose one of {', '.join(CMAPS)}")
+            raise InputError(f"unknown colour map {self.cmap!r}; choose one of {', '.join(CMAPS)}")
         if self.db_floor >= 0:
-            raise ValueError(f"db_floor must be negative, got {self.db_floor}")
+            raise InputError(f"db_floor must be negative, got {self.db_floor}")
         if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"size must be (height, width) in pixels, got {self.size}")
+            raise InputError(f"size must be (height, width) in pixels, got {self.size}")
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
 
     @property

@@ -10,7 +10,8 @@ Output, as docs/architecture.md fixes it::
         eval_data/test.csv
         split_summary.csv       split,corpus,label,count
         split_options.json      the options (the validation choice among them), the validation / test
-                                speakers and corpora, for the record
+                                speakers and corpora, and each corpus's import options (e.g. TUREVDB
+                                merge_calm), for the record
 
 Within one corpus (``protocol="loso"`` or ``"kfold"``, for single-corpus users): the corpus named by
 ``eval_dataset`` is cut into speaker-disjoint folds; each fold tests on its speakers, draws
@@ -59,11 +60,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import SpecctError
+from .errors import InputError, MissingInputError, SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set, class_set_name
 from .naming import NameError_, parse_name
+from .prepare import read_import_options
 from .speaker import (SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca)
 
 COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
@@ -77,7 +79,7 @@ class LeakageError(SpecctError, RuntimeError):
     """A split in which test or validation information could reach training."""
 
 
-class SplitChoiceError(SpecctError, ValueError):
+class SplitChoiceError(InputError):
     """An existing split folder made with other choices than the ones asked for."""
 
 
@@ -85,7 +87,7 @@ class SplitChoiceError(SpecctError, ValueError):
 class SplitOptions:
     eval_dataset: str
     num_classes: str = "4"
-    classes: str | None = None
+    classes: Sequence[str] | str | None = None
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
     percent_subject_validation: float = 0.25
@@ -124,7 +126,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
     "eval_dataset": (("--eval_dataset",), dict(
         required=True, help="held-out test corpus (loco), or the corpus to cut into folds (loso, kfold)")),
     "num_classes": (("--num_classes",), dict(choices=["3", "4", "all"], help="class set")),
-    "classes": (("--classes",), dict(help="custom class list, e.g. happy,sad (overrides --num_classes)")),
+    "classes": (("--classes",), dict(nargs="+", metavar="EMOTION",
+                                     help="custom class list, e.g. happy sad (overrides --num_classes)")),
     "augmentation": (("--augmentation",), dict(
         choices=["no_aug", "time_aug", "freq_aug", "time_freq_aug"],
         help="augmented images of training speakers to add")),
@@ -205,7 +208,7 @@ def augmentation_names(group: str) -> tuple[str, ...]:
     from .augment import AUGMENTATION_GROUPS
 
     if group not in AUGMENTATION_GROUPS:
-        raise ValueError(f"unknown augmentation group {group!r}; choose one of {', '.join(AUGMENTATION_GROUPS)}")
+        raise InputError(f"unknown augmentation group {group!r}; choose one of {', '.join(AUGMENTATION_GROUPS)}")
     return tuple(AUGMENTATION_GROUPS[group])
 
 
@@ -221,7 +224,7 @@ def collect_plain_rows(datasets_dir: str | Path, corpus: str, emotion_to_class: 
     corpus = corpus.upper()
     wav_folder = paths.wav_dir(datasets_dir, corpus)
     if not wav_folder.is_dir():
-        raise FileNotFoundError(f"{wav_folder}: no such folder (import {corpus} with prepare_corpus.py)")
+        raise MissingInputError(f"{wav_folder}: no such folder (import {corpus} with prepare_corpus.py)")
     try:
         vectors = load_embeddings(datasets_dir, corpus)
     except FileNotFoundError as exc:
@@ -282,7 +285,7 @@ def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *ke
     would take the corpus's validation rows over fraction x its rows. A corpus with a single speaker,
     or in which no speaker fits under the cap, gives none; ``notes`` collects why."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"--percent_subject_validation must be in [0, 1), got {fraction}")
+        raise InputError(f"--percent_subject_validation must be in [0, 1), got {fraction}")
     notes = notes if notes is not None else []
     chosen: set[str] = set()
     if fraction == 0 or rows.empty:
@@ -315,10 +318,10 @@ def choose_validation_corpus(corpora: Sequence[str], requested: str | None, seed
     """The training corpus that validates under ``--validation corpus`` (named, or a seeded choice)."""
     corpora = sorted(c.upper() for c in corpora)
     if len(corpora) < 2:
-        raise ValueError(f"--validation corpus needs at least two training corpora, got {', '.join(corpora) or 'none'}")
+        raise InputError(f"--validation corpus needs at least two training corpora, got {', '.join(corpora) or 'none'}")
     if requested:
         if requested.upper() not in corpora:
-            raise ValueError(f"--validation_corpus {requested.upper()} is not a training corpus "
+            raise InputError(f"--validation_corpus {requested.upper()} is not a training corpus "
                              f"({', '.join(corpora)})")
         return requested.upper()
     return corpora[int(_rng(seed, "validation_corpus", *keys).integers(len(corpora)))]
@@ -328,9 +331,9 @@ def split_validation(pool: pd.DataFrame, opts: "SplitOptions", *keys) -> tuple[p
     """Which rows of ``pool`` validate (a boolean mask), by ``opts.validation``; and the notes."""
     notes: list[str] = []
     if opts.validation not in VALIDATION_CHOICES:
-        raise ValueError(f"unknown --validation {opts.validation!r}; choose one of {', '.join(VALIDATION_CHOICES)}")
+        raise InputError(f"unknown --validation {opts.validation!r}; choose one of {', '.join(VALIDATION_CHOICES)}")
     if opts.validation_corpus and opts.validation != "corpus":
-        raise ValueError("--validation_corpus needs --validation corpus")
+        raise InputError("--validation_corpus needs --validation corpus")
     if opts.validation == "none":
         return pd.Series(False, index=pool.index), notes
     if opts.validation == "corpus":
@@ -377,7 +380,7 @@ def assemble_training(train_plain: pd.DataFrame, datasets_dir: str | Path, augme
                       seed: int, dropped: Counter) -> pd.DataFrame:
     """Training rows from the training speakers' plain rows: augmentation, then balancing."""
     if balanced not in BALANCE_MODES:
-        raise ValueError(f"unknown --balanced {balanced!r}; choose one of {', '.join(BALANCE_MODES)}")
+        raise InputError(f"unknown --balanced {balanced!r}; choose one of {', '.join(BALANCE_MODES)}")
     augs = augmentation_names(augmentation)
     if balanced == "balanced_aug":
         pool_augs = augs or augmentation_names("time_freq_aug")
@@ -396,7 +399,7 @@ def _require_augmented(found: pd.DataFrame, plain: pd.DataFrame, augs: Sequence[
     """An augmentation group with no image at all is a missing stage, not a count of dropped rows."""
     if found.empty and not plain.empty:
         folders = ", ".join(sorted(str(paths.augmented_dir(datasets_dir, c)) for c in plain["corpus"].unique()))
-        raise FileNotFoundError(f"no augmented image ({', '.join(augs)}) of any training row in {folders}: "
+        raise MissingInputError(f"no augmented image ({', '.join(augs)}) of any training row in {folders}: "
                                 f"render them with preprocess_spectrograms.py first")
 
 
@@ -532,6 +535,8 @@ def write_split(split: Split, options: dict) -> None:
     write_csv_atomic(eval_dir / "test.csv", split.test[COLUMNS])
     write_text_atomic(train_dir / "classes.txt", "\n".join(split.classes) + "\n")
     save_pca(train_dir / "pca.npz", split.pca)
+    corpora = sorted(set(split.train["corpus"]) | set(split.validation["corpus"]) | set(split.test["corpus"]))
+    import_options = {corpus: read_import_options(options["datasets_dir"], corpus) for corpus in corpora}
     write_csv_atomic(split.out_dir / "split_summary.csv", count_table(split.train, split.validation, split.test))
     record = {**options,
               "class_names": list(split.classes),
@@ -540,9 +545,13 @@ def write_split(split: Split, options: dict) -> None:
               "validation_corpora": sorted(set(split.validation["corpus"])),
               "validation_rows": int(len(split.validation)),
               "validation_notes": list(split.validation_notes),
-              "test_speakers": sorted(set(split.test["speaker"]))}
+              "test_speakers": sorted(set(split.test["speaker"])),
+              "import_options": import_options}
     write_text_atomic(paths.split_info_file(split.out_dir), json.dumps(record, indent=2) + "\n")
     print(f"\n{split.out_dir}")
+    merged = [f"{corpus} --{option}" for corpus, chosen in import_options.items() for option, on in chosen.items() if on]
+    if merged:
+        print("imported with: " + ", ".join(merged))
     print(format_table(split.train, split.validation, split.test, split.classes))
     print(f"validation: {options.get('validation', 'speakers')}")
     print(rows_per_corpus(split.train, split.validation))
@@ -554,7 +563,7 @@ def _finish(split: Split, opts: SplitOptions, held_out_corpus: str | None, pca_g
     """Leakage checks, warnings and the PCA; shared by every protocol."""
     check_no_leakage(split.train, split.validation, split.test, held_out_corpus)
     if split.train.empty:
-        raise ValueError(f"{split.out_dir}: no training rows left (see the dropped counts above)")
+        raise InputError(f"{split.out_dir}: no training rows left (see the dropped counts above)")
     missing = [c for c in split.classes if c not in set(split.train["label"])]
     if missing:
         print(f"WARNING: class(es) {', '.join(missing)} have no training rows in {split.out_dir}")
@@ -579,21 +588,14 @@ def _class_setup(opts: SplitOptions):
 def make_loco_split(opts: SplitOptions) -> Split:
     """Leave-one-corpus-out: test on ``eval_dataset``, train and validate on the other corpora."""
     classes, mapping, classes_name = _class_setup(opts)
-    present = paths.list_corpora(opts.datasets_dir)
-    held_out = opts.eval_dataset.upper()
-    if held_out not in present:
-        raise FileNotFoundError(f"{opts.datasets_dir}: --eval_dataset {held_out} is not an imported corpus "
-                                f"(present: {', '.join(present) or 'none'})")
-    train_corpora = [c.upper() for c in opts.train_datasets] if opts.train_datasets else \
-        [c for c in present if c != held_out]
+    [held_out] = paths.select_corpora(opts.datasets_dir, [opts.eval_dataset], what="--eval_dataset")
+    train_corpora = paths.select_corpora(opts.datasets_dir, opts.train_datasets, what="training corpus")
+    if not opts.train_datasets:
+        train_corpora = [c for c in train_corpora if c != held_out]
     if held_out in train_corpora:
         raise LeakageError(f"--train_datasets includes the test corpus {held_out}")
-    unknown = [c for c in train_corpora if c not in present]
-    if unknown:
-        raise FileNotFoundError(f"{opts.datasets_dir}: training corpus {', '.join(unknown)} not imported "
-                                f"(present: {', '.join(present)})")
     if not train_corpora:
-        raise ValueError(f"no training corpus: {held_out} is the only corpus in {opts.datasets_dir}")
+        raise InputError(f"no training corpus: {held_out} is the only corpus in {opts.datasets_dir}")
 
     dropped: Counter = Counter()
     test = collect_plain_rows(opts.datasets_dir, held_out, mapping, dropped)
@@ -617,9 +619,9 @@ def fold_speaker_groups(speakers: Sequence[str], protocol: str, folds: int | Non
     if protocol == "loso" and not folds:
         return [[s] for s in speakers]
     if not folds or folds < 2:
-        raise ValueError(f"--protocol {protocol} needs --folds K with K >= 2")
+        raise InputError(f"--protocol {protocol} needs --folds K with K >= 2")
     if folds > len(speakers):
-        raise ValueError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
+        raise InputError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
     order = np.arange(len(speakers))
     if protocol == "kfold":
         order = _rng(seed, "kfold", corpus).permutation(len(speakers))
@@ -633,20 +635,18 @@ def protocol_folder(protocol: str, folds: int | None) -> str:
 def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
     """Speaker-independent folds inside one corpus (``protocol`` loso or kfold)."""
     classes, mapping, classes_name = _class_setup(opts)
-    corpus = opts.eval_dataset.upper()
-    if corpus not in paths.list_corpora(opts.datasets_dir):
-        raise FileNotFoundError(f"{opts.datasets_dir}: --eval_dataset {corpus} is not an imported corpus")
+    [corpus] = paths.select_corpora(opts.datasets_dir, [opts.eval_dataset], what="--eval_dataset")
     if opts.train_datasets and [c.upper() for c in opts.train_datasets] != [corpus]:
-        raise ValueError(f"--protocol {opts.protocol} works inside one corpus; drop --train_datasets")
+        raise InputError(f"--protocol {opts.protocol} works inside one corpus; drop --train_datasets")
     if opts.validation == "corpus":
-        raise ValueError(f"--validation corpus needs other corpora; --protocol {opts.protocol} works inside one "
+        raise InputError(f"--validation corpus needs other corpora; --protocol {opts.protocol} works inside one "
                          "corpus (use speakers or none)")
     dropped: Counter = Counter()
     rows = collect_plain_rows(opts.datasets_dir, corpus, mapping, dropped)
     report_dropped(dropped)
     speakers = sorted(rows["speaker"].unique())
     if len(speakers) < 2:
-        raise ValueError(f"{corpus}: {len(speakers)} usable speaker(s); a speaker-independent split needs 2 or more")
+        raise InputError(f"{corpus}: {len(speakers)} usable speaker(s); a speaker-independent split needs 2 or more")
     groups = fold_speaker_groups(speakers, opts.protocol, opts.folds, opts.seed, corpus)
     splits = []
     for i, test_speakers in enumerate(groups, start=1):
@@ -669,7 +669,7 @@ def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
 def make_splits(opts: SplitOptions) -> list[Split]:
     """Every split the options describe (one for loco, one per fold otherwise), checked; nothing is written."""
     if opts.protocol not in PROTOCOLS:
-        raise ValueError(f"unknown --protocol {opts.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise InputError(f"unknown --protocol {opts.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if opts.protocol == "loco":
         return [make_loco_split(opts)]
     return make_within_corpus_splits(opts)

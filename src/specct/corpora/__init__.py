@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import unicodedata
 
+from .aesdd import Aesdd
+from .ased import Ased
 from .base import CorpusError, CorpusImporter, LabelError, SourceLayoutError, Utterance
+from .cafe import Cafe
 from .cremad import CremaD
 from .emodb import EmoDB
 from .emouerj import EmoUerj
@@ -19,13 +22,16 @@ from .mesd import Mesd
 from .oreau import Oreau
 from .ravdess import Ravdess
 from .savee import Savee
+from .shemo import Shemo
 from .subesco import Subesco
 from .tess import Tess
+from .turevdb import TurEVDB
 from .urdu import Urdu
 
 CORPORA: dict[str, type[CorpusImporter]] = {
     cls.name: cls
-    for cls in (EmoDB, Emovo, Ravdess, Tess, Savee, CremaD, Iemocap, Esd, Subesco, Urdu, Jtes, Mesd, Oreau, EmoUerj)
+    for cls in (EmoDB, Emovo, Ravdess, Tess, Savee, CremaD, Iemocap, Esd, Subesco, Urdu, Jtes, Mesd, Oreau, EmoUerj,
+                TurEVDB, Ased, Cafe, Shemo, Aesdd)
 }
 
 
@@ -34,7 +40,7 @@ class UnknownCorpusError(CorpusError):
 
 
 def canonical_corpus_name(name: str) -> str:
-    """``crema-d``, ``CREMA_D``, ``Oréau``, ``emo-db`` -> ``CREMAD``, ``OREAU``, ``EMODB``."""
+    """``crema-d``, ``CREMA_D``, ``Oréau``, ``TurEV-DB`` -> ``CREMAD``, ``OREAU``, ``TUREVDB``."""
     plain = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     key = "".join(ch for ch in plain.upper() if ch.isalnum())
     if key not in CORPORA:

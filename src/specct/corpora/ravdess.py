@@ -7,6 +7,10 @@ File names have seven two-digit fields, ``03-01-05-01-02-01-12.wav``: modality (
 Files sit in ``Actor_XX/`` folders or in one flat folder; both are read. Song files and anything
 that is not audio-only are skipped with a reason. The audio is 48 kHz; a few files are stereo
 (the import engine averages them to mono).
+
+``calm`` is kept as ``calm`` by default; ``merge_calm=True`` (``--merge_calm``) labels it ``neutral``,
+a common choice when RAVDESS meets corpora without calm (off by default, recorded in the import's
+``import_options.json``).
 """
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ class Ravdess(CorpusImporter):
     name = "RAVDESS"
     description = "RAVDESS speech: North-American English, 24 actors, 8 emotions incl. calm"
     layout = "Actor_XX/ folders (or flat) of wavs named like 03-01-05-01-02-01-12.wav (7 numeric fields)"
+    options = {"merge_calm": "TUREVDB and RAVDESS: label calm as neutral (default: keep calm)"}
+
+    def __init__(self, source_dir, merge_calm: bool = False, **options):
+        super().__init__(source_dir, **options)
+        self.merge_calm = bool(merge_calm)
 
     def parse(self, path: Path) -> Utterance:
         modality, channel, code, _intensity, _statement, _rep, actor = self.match(
@@ -39,4 +48,7 @@ class Ravdess(CorpusImporter):
         if not 1 <= int(actor) <= 24:
             raise LabelError(f"unknown actor {actor!r} (01-24)")
         gender = MALE if int(actor) % 2 else FEMALE
-        return Utterance(path, self.lookup(EMOTIONS, code), actor, path.stem, gender)
+        emotion = self.lookup(EMOTIONS, code)
+        if emotion == "calm" and self.merge_calm:
+            emotion = "neutral"
+        return Utterance(path, emotion, actor, path.stem, gender)

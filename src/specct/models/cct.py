@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Dict, Iterable, List, Literal, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Literal, Optional, Set, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -65,8 +65,15 @@ def dropout_mask(shape: torch.Size, rate: float, device: torch.device) -> torch.
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention; `fused_attn` picks F.scaled_dot_product_attention (default)
-    or the explicit softmax(QK^T/sqrt(d))V of the original code, for comparison."""
+    """Multi-head self-attention with three named paths, as timm's `fused_attn` plus one:
+
+    - `fused_attn` (default): F.scaled_dot_product_attention;
+    - `cpu_dropout_attn` (default): training on CPU with attention dropout, where SDPA has no
+      fused kernel (its generic path is slower) and F.dropout's mask costs more than the
+      attention matmuls: the explicit product with the cheap `dropout_mask`;
+    - otherwise the explicit softmax(QK^T/sqrt(d))V of the original code, kept for comparison.
+      The compiler sees this one for CPU dropout too, since `random_` would split its graph.
+    """
 
     def __init__(self, dim: int, num_heads: int = 8, attn_drop: float = 0., proj_drop: float = 0.):
         super().__init__()
@@ -78,34 +85,39 @@ class Attention(nn.Module):
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
         self.fused_attn = use_fused_attn()
+        self.cpu_dropout_attn = True
         self.attn_drop = attn_drop
         self.qkv = Linear(dim, dim * 3, bias=False)
         self.proj = Linear(dim, dim)
         self.proj_drop = _dropout(proj_drop)
+
+    def path(self, x: torch.Tensor, drop: float) -> str:
+        """'cpu_dropout', 'fused' or 'explicit': the computation this call takes."""
+        if drop > 0. and x.is_cpu and self.cpu_dropout_attn:
+            return 'explicit' if torch.compiler.is_compiling() else 'cpu_dropout'
+        return 'fused' if self.fused_attn else 'explicit'
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, tokens, dim = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         drop = self.attn_drop if self.training else 0.
-        if self.fused_attn and (drop == 0. or not x.is_cpu):
+        path = self.path(x, drop)
+        if path == 'fused':
             x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-        elif self.fused_attn and not torch.compiler.is_compiling():
-            # On CPU, SDPA has no fused kernel with dropout (it falls back to a generic path slower
-            # than this one), and F.dropout's mask costs more than the attention matmuls.
+        elif path == 'cpu_dropout':
             attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
             attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
             x = attn @ (v * (1. / (1. - drop)))
         else:
-            # The original code's computation, kept for comparison; also what the compiler sees,
-            # since it draws its own dropout masks (the cheap mask's random_ would split the graph).
             attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
             x = F.dropout(attn, p=drop) @ v if drop > 0 else attn @ v
         x = x.transpose(1, 2).reshape(batch, tokens, dim)
         return self.proj_drop(self.proj(x))
 
     def extra_repr(self) -> str:
-        return f'num_heads={self.num_heads}, fused_attn={self.fused_attn}, attn_drop={self.attn_drop}'
+        return (f'num_heads={self.num_heads}, fused_attn={self.fused_attn}, '
+                f'cpu_dropout_attn={self.cpu_dropout_attn}, attn_drop={self.attn_drop}')
 
 
 class Block(nn.Module):
@@ -341,6 +353,13 @@ class CCT(nn.Module):
     def num_tokens(self) -> int:
         return self.grid_size[0] * self.grid_size[1]
 
+    @torch.jit.ignore
+    def no_weight_decay(self) -> Set[str]:
+        """Parameters the optimizer does not decay: the learned position embedding, as in timm's
+        ViT (docs/models.md says why). timm's optimizer factory reads this set."""
+        emb = self.classifier.positional_emb
+        return {'classifier.positional_emb'} if emb is not None and emb.requires_grad else set()
+
     def backbone_keys(self) -> List[str]:
         """State-dict keys an ImageNet CCT checkpoint must provide (all but the head)."""
         return [k for k in self.state_dict() if k.startswith(('tokenizer.', 'classifier.'))
@@ -377,11 +396,13 @@ class CCT(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def set_fused_attn(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Switch every attention layer of `model` between the fused and the explicit path."""
+def set_fused_attn(model: nn.Module, enabled: bool = True, cpu_dropout: bool | None = None) -> nn.Module:
+    """Switch every attention layer of `model` between its fast paths (SDPA, and the cheap CPU
+    dropout unless `cpu_dropout` says otherwise) and the original explicit computation."""
     for module in model.modules():
         if isinstance(module, Attention):
             module.fused_attn = enabled
+            module.cpu_dropout_attn = enabled if cpu_dropout is None else cpu_dropout
     return model
 
 

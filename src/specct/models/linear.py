@@ -1,12 +1,17 @@
-"""A drop-in `nn.Linear` whose float32 CPU matmuls run through oneDNN.
+"""A drop-in `nn.Linear` whose float32 CPU matmuls can run through oneDNN.
 
 `F.linear` on CPU hands float32 matmuls to the BLAS library torch was built with (MKL in the
-official wheels). On AMD CPUs MKL takes a generic code path: on the 2-core AVX-512 EPYC this
-project is developed on it reaches about 150 GFLOP/s on the transformer's shapes, where
-oneDNN, which torch also ships and uses for its convolutions, reaches 320-380. The linear
-layers are about three quarters of a CCT's work, so this is the largest single speed-up on
-such machines. On Intel CPUs MKL is fast too (not measured here); on other architectures
-oneDNN may be built on other kernels, so the path is on by default on x86-64 only.
+official wheels). Measured on the transformer's shapes (docs/performance.md):
+- AMD EPYC with AVX-512: MKL takes a generic code path, about 150 GFLOP/s on 2 threads, where
+  oneDNN reaches 320-380; the whole model trains 1.6x faster through oneDNN;
+- AMD EPYC with AVX2 only: both reach about 108 GFLOP/s; no gain (0.98x);
+- Intel CPUs: not measured; MKL is expected to be fast there.
+So the path is chosen by CPU features, once per process: on by default only on an AMD CPU with
+AVX-512, where it was measured to help. `SPECCT_ONEDNN_LINEAR=1` or `0` overrides the choice.
+A deterministic rule rather than a timing check, so that the same run gives the same numbers.
+
+The oneDNN operator is private to torch. Where a torch release lacks it, or a call to it fails,
+the layer falls back to `F.linear` (once, with a warning) instead of failing.
 
 Same parameters, same state-dict keys, same numbers to float32 rounding (the summation order
 differs). The oneDNN path is taken only where it is safe: float32 on CPU, outside autocast,
@@ -14,24 +19,72 @@ outside tracing, export and torch.compile (which all see a plain `F.linear`).
 """
 from __future__ import annotations
 
+import functools
+import os
 import platform
+import warnings
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ['Linear', 'onednn_available', 'set_onednn_linear']
+__all__ = ['Linear', 'cpu_features', 'onednn_available', 'onednn_helps', 'set_onednn_linear']
+
+ENV_SWITCH = 'SPECCT_ONEDNN_LINEAR'
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_features() -> dict:
+    """``{'model': ..., 'vendor': ..., 'flags': set(...)}`` of this host (Linux /proc/cpuinfo; else empty)."""
+    info = {'model': platform.processor() or platform.machine(), 'vendor': '', 'flags': frozenset()}
+    try:
+        text = open('/proc/cpuinfo', encoding='utf-8', errors='replace').read()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = line.partition(':')
+        key, value = key.strip(), value.strip()
+        if key == 'model name' and value:
+            info['model'] = value
+        elif key == 'vendor_id':
+            info['vendor'] = value
+        elif key == 'flags':
+            info['flags'] = frozenset(value.split())
+            break  # the first processor describes them all
+    return info
+
+
+def _onednn_op():
+    """torch's private oneDNN linear operator, or None where this torch release has none."""
+    try:
+        return getattr(torch.ops.mkldnn, '_linear_pointwise')
+    except (AttributeError, RuntimeError):
+        return None
 
 
 def onednn_available() -> bool:
+    """The operator exists and oneDNN is usable on this (x86-64) machine."""
     return (platform.machine().lower() in ('x86_64', 'amd64')
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-            and hasattr(torch.ops.mkldnn, '_linear_pointwise'))
+            and _onednn_op() is not None)
+
+
+def onednn_helps() -> bool:
+    """Whether the oneDNN path is on by default here: measured to help on AMD CPUs with AVX-512 only."""
+    switch = os.environ.get(ENV_SWITCH, '').strip().lower()
+    if switch in ('0', 'false', 'off', 'no'):
+        return False
+    if not onednn_available():
+        return False
+    if switch in ('1', 'true', 'on', 'yes'):
+        return True
+    features = cpu_features()
+    return features['vendor'] == 'AuthenticAMD' and 'avx512f' in features['flags']
 
 
 def _matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """x @ weight.T + bias through oneDNN; strided (transposed) operands are read in place."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [], '')
+    return _onednn_op()(x, weight, bias, 'none', [], '')
 
 
 class _OneDNNLinear(torch.autograd.Function):
@@ -71,14 +124,21 @@ class Linear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, **kwargs):
         super().__init__(in_features, out_features, bias=bias, **kwargs)
-        self.onednn = onednn_available()
+        self.onednn = onednn_helps()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.onednn or _plain_path_required(x, self.weight):
             return F.linear(x, self.weight, self.bias)
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, self.weight, self.bias)):
-            return _OneDNNLinear.apply(x, self.weight, self.bias)
-        return _matmul(x, self.weight, self.bias)
+        try:
+            if torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                               for t in (x, self.weight, self.bias)):
+                return _OneDNNLinear.apply(x, self.weight, self.bias)
+            return _matmul(x, self.weight, self.bias)
+        except (RuntimeError, TypeError) as exc:  # a torch release whose private operator changed
+            warnings.warn(f'oneDNN linear failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}); '
+                          f'using F.linear from now on', RuntimeWarning, stacklevel=2)
+            self.onednn = False
+            return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f'{super().extra_repr()}, onednn={self.onednn}'

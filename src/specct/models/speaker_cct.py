@@ -24,7 +24,7 @@ backbone weight (tokenizer, positions, blocks, final norm and the sequence-pooli
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Set
 
 import numpy as np
 import torch
@@ -101,6 +101,13 @@ class SpeakerCCT(CCT):
         self.speaker_proj.apply(_init_weights)
         if fusion == 'second_transformer':
             self.fusion.blocks.apply(_init_weights)
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> Set[str]:
+        """The CCT's position embedding, and the speaker's: the fusion's [emotion, speaker] slots or
+        the speaker token's slot."""
+        own = {'fusion.positional_emb'} if self.fusion_kind == 'second_transformer' else {'speaker_pos_emb'}
+        return super().no_weight_decay() | own
 
     def attach_speaker_pca(self, mean, components) -> 'SpeakerCCT':
         """Copy a fitted PCA (mean (raw,), components (speaker_dim, raw)) into the model."""

@@ -3,19 +3,22 @@ from __future__ import annotations
 
 from urllib.error import URLError
 
+from ..errors import InputError, run_script
 from .loop import train
 from .options import default_args, parse_args
 
 __all__ = ["train", "parse_args", "default_args", "main"]
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:  # missing split or weights, mismatched classes, offline download: one line, not a traceback
+def train_or_explain(args) -> None:
+    """``train(args)``, with a failed weights download turned into the offline advice."""
+    try:
         train(args)
     except URLError as exc:
-        raise SystemExit(f"train.py: error: could not download the pretrained weights ({exc.reason}); "
-                         f"offline, give the file with --pretrained-path or train with --no-pretrained")
-    except (FileNotFoundError, ValueError) as exc:
-        raise SystemExit(f"train.py: error: {exc}")
-    return 0
+        raise InputError(f"could not download the pretrained weights ({exc.reason}); offline, give the file "
+                         f"with --pretrained_path or train with --no_pretrained") from exc
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_script("train.py", lambda: train_or_explain(args))

@@ -38,8 +38,9 @@ def updates_per_epoch(loader_batches: int, max_steps: int = 0, accum_steps: int 
 
 def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_model: bool, epoch: int,
                     num_epochs: int, scheduler=None, num_updates: int = 0, amp: bool = False,
-                    amp_dtype: str = "bfloat16", scaler=None, ema=None, mixup=None,
-                    rng: np.random.Generator | None = None, specaugment=None, clip_grad: float | None = None,
+                    amp_dtype: str = "bfloat16", scaler: torch.amp.GradScaler | None = None, ema=None, mixup=None,
+                    rng: np.random.Generator | None = None, specaugment=None,
+                    clip_grad: float | None = None,
                     max_steps: int = 0, accum_steps: int = 1, info: DistInfo = DistInfo(),
                     progress: bool = True) -> dict:
     """Train for one epoch; returns the mean loss, throughput and the running count of updates.
@@ -49,6 +50,8 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
     under DDP the gradients are exchanged only on the last batch of a group.
     """
     model.train()
+    # One optimizer step for every precision: a disabled scaler passes the loss and the step through.
+    scaler = scaler if scaler is not None else torch.amp.GradScaler(device.type, enabled=False)
     unwrapped = unwrap_model(model)
     num_batches = batches_per_epoch(len(loader), max_steps, accum_steps)
     last_group_start = num_batches - (num_batches % accum_steps or accum_steps)
@@ -74,18 +77,13 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
                 logits = forward(model, images, speaker, speaker_model)
             loss = criterion(logits.float(), loss_targets)
             scaled = loss / group_size
-            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            scaler.scale(scaled).backward()
         if update:
-            if scaler is not None:
-                if clip_grad:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                if clip_grad:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-                optimizer.step()
+            if clip_grad:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
             optimizer.zero_grad(set_to_none=True)
             num_updates += 1
             if ema is not None:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import data as split_data
 from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, create_model, is_speaker_model, \
     load_checkpoint, save_checkpoint
+from ..errors import InputError, MissingInputError
 from ..metrics import accuracy, uar
 from ..plots import plot_curves
 from . import distributed, outputs
@@ -73,7 +74,7 @@ def build_model(args, num_classes: int, speaker_model: bool, pca, raw_dim: int):
         extra["pretrained"] = True
         if args.pretrained_path:
             if not Path(args.pretrained_path).is_file():
-                raise FileNotFoundError(f"{args.pretrained_path}: pretrained weights file not found")
+                raise MissingInputError(f"{args.pretrained_path}: pretrained weights file not found")
             extra["pretrained_cfg_overlay"] = {"file": str(args.pretrained_path)}
     model = create_model(args.model, kwargs, **extra)
     if speaker_model and pca is not None:
@@ -104,7 +105,7 @@ def tensorboard_writer(args, out_dir: Path, info):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        print("--log-tensorboard: tensorboard is not installed; logging to summary.csv only")
+        print("--log_tensorboard: tensorboard is not installed; logging to summary.csv only")
         return None
     return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
 
@@ -124,7 +125,7 @@ def is_better(value: float, best: float | None, metric: str) -> bool:
 
 
 def standardise_speaker_vectors(norm: str, train_frame, train_vectors, val_frame, val_vectors, pca):
-    """--speaker-norm corpus|speaker: each split's vectors standardised within their own groups, and the
+    """--speaker_norm corpus|speaker: each split's vectors standardised within their own groups, and the
     PCA refitted on the standardised training vectors (each wav once)."""
     from ..speaker import fit_pca, standardise_by_group
 
@@ -164,19 +165,19 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     train_dir = outputs.resolve_train_dir(args.data_dir)
     class_names = split_data.read_class_names(train_dir)
     if args.num_classes is not None and args.num_classes != len(class_names):
-        raise ValueError(f"--num-classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
+        raise InputError(f"--num_classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
                          f"{len(class_names)} classes ({', '.join(class_names)})")
     out_dir = outputs.output_dir(args, train_dir)
     speaker_model = is_speaker_model(args.model)
     train_frame = split_data.read_split(train_dir / "train.csv", class_names)
     val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
     if len(train_frame) == 0:
-        raise ValueError(f"{train_dir / 'train.csv'}: no training rows")
+        raise InputError(f"{train_dir / 'train.csv'}: no training rows")
     # No validation rows (a split made with --validation none, or one where no corpus could give any):
     # train the fixed number of epochs, no early stopping, and keep the last epoch as model_best.
     validate = len(val_frame) > 0
     if not validate and args.sched == "plateau":
-        raise ValueError(f"{train_dir / 'validation.csv'}: no validation rows, but --sched plateau steps on "
+        raise InputError(f"{train_dir / 'validation.csv'}: no validation rows, but --sched plateau steps on "
                          "the validation metric; choose another schedule")
     train_vectors = split_data.raw_speaker_vectors(train_frame) if speaker_model else None
     val_vectors = split_data.raw_speaker_vectors(val_frame) if speaker_model and validate else None
@@ -234,8 +235,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         step_on_epochs=not args.sched_on_updates,
         updates_per_epoch=updates_per_epoch(len(train_loader), args.max_steps, args.grad_accum_steps))
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
-    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" and args.amp_dtype == "float16" \
-        else None
+    # float16 needs loss scaling; bfloat16 and float32 do not (the disabled scaler is a pass-through)
+    scaler = torch.amp.GradScaler(device.type, enabled=bool(
+        args.amp and device.type == "cuda" and args.amp_dtype == "float16"))
     train_model = model
     if info.distributed:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -258,7 +260,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("state_dict_ema") is not None:
             ema.module.load_state_dict(state["state_dict_ema"])
-        if scaler is not None and state.get("scaler"):
+        if scaler.is_enabled() and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
@@ -325,7 +327,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
                      "state_dict": model.state_dict(),
                      "state_dict_ema": ema.module.state_dict() if ema is not None else None,
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
+                     "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng_state(),
                      "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
                      "metrics": row, "val_samples": int(len(targets))}
             save_checkpoint(out_dir / LAST_NAME, state)

@@ -11,7 +11,8 @@ from typing import Sequence
 
 import yaml
 
-from ..errors import SpecctError
+from ..cli import ArgumentParser
+from ..errors import InputError, SpecctError
 
 
 class ConfigError(SpecctError, ValueError):
@@ -19,7 +20,7 @@ class ConfigError(SpecctError, ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="train.py", description="Train a spectrogram emotion classifier on a leave-one-corpus-out split.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("data_dir", nargs="?", default=None,
@@ -28,90 +29,91 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("model")
     g.add_argument("--model", default="speaker_vgg_cct_14_7x2_224", help="timm model name")
-    g.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
-                   help="start from ImageNet weights (default: only when --pretrained-path is given; "
-                        "--no-pretrained overrides a config that asks for them)")
-    g.add_argument("--pretrained-path", default=None,
+    g.add_argument("--pretrained", action="store_true", default=None,
+                   help="start from ImageNet weights (default: only when --pretrained_path is given)")
+    g.add_argument("--no_pretrained", dest="pretrained", action="store_false",
+                   help="train from scratch, even when a config asks for weights")
+    g.add_argument("--pretrained_path", default=None,
                    help="local file with the pretrained weights (works offline)")
-    g.add_argument("--num-classes", type=int, default=None, help="checked against train_data/classes.txt")
-    g.add_argument("--input-size", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
+    g.add_argument("--num_classes", type=int, default=None, help="checked against train_data/classes.txt")
+    g.add_argument("--input_size", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
                    help="model input size; default: the model's own")
     g.add_argument("--mean", type=float, nargs=3, default=None, help="normalisation mean; default: the model's")
     g.add_argument("--std", type=float, nargs=3, default=None, help="normalisation std; default: the model's")
     g.add_argument("--interpolation", choices=("bilinear", "bicubic", "nearest"), default="bilinear",
                    help="resampling when a saved image is not the input size (images are never cropped)")
-    g.add_argument("--crop-pct", type=float, default=1.0,
+    g.add_argument("--crop_pct", type=float, default=1.0,
                    help="accepted for timm configs; must be 1.0: cropping would cut the time and frequency axes")
-    g.add_argument("--no-aug", action="store_true", default=True,
+    g.add_argument("--no_aug", action="store_true", default=True,
                    help="accepted for timm configs; always on: spectrograms are augmented offline, never flipped")
     g.add_argument("--drop", type=float, default=None, help="dropout rate")
-    g.add_argument("--drop-path", type=float, default=None, help="stochastic depth rate")
-    g.add_argument("--model-kwargs", nargs="*", default=None, metavar="KEY=VALUE",
+    g.add_argument("--drop_path", type=float, default=None, help="stochastic depth rate")
+    g.add_argument("--model_kwargs", nargs="*", default=None, metavar="KEY=VALUE",
                    help="extra model arguments, e.g. depth=2 fusion_heads=2 (values read as YAML)")
-    g.add_argument("--no-speaker-pca", action="store_true",
+    g.add_argument("--no_speaker_pca", action="store_true",
                    help="feed raw speaker vectors instead of projecting them with the split's pca.npz")
 
     g = p.add_argument_group("optimizer and schedule")
     g.add_argument("--opt", default="adamw", help="timm optimizer name")
-    g.add_argument("--opt-eps", type=float, default=None)
-    g.add_argument("--opt-betas", type=float, nargs="+", default=None)
+    g.add_argument("--opt_eps", type=float, default=None)
+    g.add_argument("--opt_betas", type=float, nargs="+", default=None)
     g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=0.05)
-    g.add_argument("--clip-grad", type=float, default=None, help="clip gradient norm at this value")
+    g.add_argument("--weight_decay", type=float, default=0.05)
+    g.add_argument("--clip_grad", type=float, default=None, help="clip gradient norm at this value")
     g.add_argument("--lr", type=float, default=5e-5)
     g.add_argument("--sched", default="cosine", help="timm scheduler name")
-    g.add_argument("--sched-on-updates", action="store_true", help="step the schedule every update")
-    g.add_argument("--warmup-lr", type=float, default=1e-6)
-    g.add_argument("--min-lr", type=float, default=1e-6)
-    g.add_argument("--warmup-epochs", type=int, default=0)
-    g.add_argument("--cooldown-epochs", type=int, default=0)
-    g.add_argument("--decay-epochs", type=float, default=None)
-    g.add_argument("--decay-rate", type=float, default=0.1)
-    g.add_argument("--patience-epochs", type=int, default=10, help="patience of the plateau scheduler")
+    g.add_argument("--sched_on_updates", action="store_true", help="step the schedule every update")
+    g.add_argument("--warmup_lr", type=float, default=1e-6)
+    g.add_argument("--min_lr", type=float, default=1e-6)
+    g.add_argument("--warmup_epochs", type=int, default=0)
+    g.add_argument("--cooldown_epochs", type=int, default=0)
+    g.add_argument("--decay_epochs", type=float, default=None)
+    g.add_argument("--decay_rate", type=float, default=0.1)
+    g.add_argument("--patience_epochs", type=int, default=10, help="patience of the plateau scheduler")
     g.add_argument("--epochs", type=int, default=50)
-    g.add_argument("--batch-size", "-b", type=int, default=32)
-    g.add_argument("--validation-batch-size", "-vb", type=int, default=None)
-    g.add_argument("--grad-accum-steps", type=int, default=1,
+    g.add_argument("--batch_size", "-b", type=int, default=32)
+    g.add_argument("--validation_batch_size", "-vb", type=int, default=None)
+    g.add_argument("--grad_accum_steps", type=int, default=1,
                    help="accumulate gradients over this many batches per update (effective batch = this x batch-size)")
 
     g = p.add_argument_group("loss and regularisation")
     g.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
     g.add_argument("--mixup", type=float, default=0.0,
                    help="mixup alpha (0 = off); speaker vectors are mixed with the images")
-    g.add_argument("--mixup-prob", type=float, default=1.0, help="probability of mixing a batch")
+    g.add_argument("--mixup_prob", type=float, default=1.0, help="probability of mixing a batch")
     g.add_argument("--cutmix", type=float, default=0.0,
                    help="accepted for timm configs; must be 0: a pasted patch would mix time and frequency regions")
-    g.add_argument("--class-weights", choices=("none", "balanced"), default="none",
+    g.add_argument("--class_weights", choices=("none", "balanced"), default="none",
                    help="weight classes inversely to their training frequency")
     g.add_argument("--loss", choices=("ce", "focal"), default="ce")
-    g.add_argument("--focal-gamma", type=float, default=2.0)
-    g.add_argument("--specaugment-time-masks", type=int, default=0,
+    g.add_argument("--focal_gamma", type=float, default=2.0)
+    g.add_argument("--specaugment_time_masks", type=int, default=0,
                    help="online SpecAugment: time masks (blanked column bands) per training image (0 = off)")
-    g.add_argument("--specaugment-time-width", type=float, default=0.1,
+    g.add_argument("--specaugment_time_width", type=float, default=0.1,
                    help="widest time mask, as a fraction of the image width")
-    g.add_argument("--specaugment-freq-masks", type=int, default=0,
+    g.add_argument("--specaugment_freq_masks", type=int, default=0,
                    help="online SpecAugment: frequency masks (blanked row bands) per training image (0 = off)")
-    g.add_argument("--specaugment-freq-width", type=float, default=0.1,
+    g.add_argument("--specaugment_freq_width", type=float, default=0.1,
                    help="tallest frequency mask, as a fraction of the image height")
-    g.add_argument("--speaker-norm", choices=("none", "corpus", "speaker"), default="none",
+    g.add_argument("--speaker_norm", choices=("none", "corpus", "speaker"), default="none",
                    help="standardise the raw speaker vectors within each corpus or each speaker before the "
                         "PCA (refitted on the standardised training vectors). At evaluation the test rows are "
                         "standardised with their own statistics: TRANSDUCTIVE (uses the unlabelled test "
                         "audio's vectors); recorded in args.yaml and performance.yaml")
-    g.add_argument("--model-ema", action="store_true", help="keep an exponential moving average of the weights")
-    g.add_argument("--model-ema-decay", type=float, default=0.998)
+    g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
+    g.add_argument("--model_ema_decay", type=float, default=0.998)
 
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--workers", "-j", type=int, default=0, help="data loading processes")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 on CPU)")
-    g.add_argument("--amp-dtype", choices=("float16", "bfloat16"), default="bfloat16",
+    g.add_argument("--amp_dtype", choices=("float16", "bfloat16"), default="bfloat16",
                    help="GPU mixed-precision type")
     g.add_argument("--torchcompile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="train through torch.compile with this backend (default inductor); helps on GPUs, "
                         "see docs/performance.md before using it on a CPU")
-    g.add_argument("--eval-metric", choices=("uar", "accuracy", "loss"), default="uar",
+    g.add_argument("--eval_metric", choices=("uar", "accuracy", "loss"), default="uar",
                    help="validation metric that picks model_best.pth.tar")
     g.add_argument("--patience", type=int, default=0,
                    help="stop after this many epochs without validation improvement (0 = never)")
@@ -121,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "<output>/<model>-<pretrained|scratch>/<EVAL>/<n>_classes/<aug>/<balance>")
     g.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from a checkpoint (default: last.pth.tar of the output folder)")
-    g.add_argument("--log-tensorboard", action="store_true", help="also log to TensorBoard, if installed")
-    g.add_argument("--max-steps", type=int, default=0, help="cap on updates per epoch (0 = all; for smoke runs)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g.add_argument("--log_tensorboard", action="store_true", help="also log to TensorBoard, if installed")
+    g.add_argument("--max_steps", type=int, default=0, help="cap on updates per epoch (0 = all; for smoke runs)")
+    g.add_argument("--no_progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -137,7 +139,7 @@ def parse_model_kwargs(items) -> dict:
     for item in items:
         key, sep, value = str(item).partition("=")
         if not sep or not key:
-            raise ValueError(f"--model-kwargs {item!r}: expected KEY=VALUE")
+            raise InputError(f"--model_kwargs {item!r}: expected KEY=VALUE")
         kwargs[key.strip()] = yaml.safe_load(value)
     return kwargs
 
@@ -165,7 +167,7 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``-c/--config`` first, use it as defaults, then parse the remaining flags."""
-    config_parser = argparse.ArgumentParser(add_help=False)
+    config_parser = ArgumentParser(add_help=False)
     config_parser.add_argument("-c", "--config", default=None, help="YAML file of flag defaults")
     known, remaining = config_parser.parse_known_args(argv)
     parser = build_parser()
@@ -186,11 +188,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_pretrained(args: argparse.Namespace, error) -> None:
-    """A weights file implies --pretrained; asking for both a file and --no-pretrained is a contradiction."""
+    """A weights file implies --pretrained; asking for both a file and --no_pretrained is a contradiction."""
     if args.pretrained is None:
         args.pretrained = bool(args.pretrained_path)
     elif not args.pretrained and args.pretrained_path:
-        error("--pretrained-path given together with --no-pretrained: drop one of them")
+        error("--pretrained_path given together with --no_pretrained: drop one of them")
 
 
 def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
@@ -204,7 +206,7 @@ def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
 
 def check_counts(args: argparse.Namespace, error) -> None:
     if args.grad_accum_steps < 1:
-        error(f"--grad-accum-steps must be at least 1, got {args.grad_accum_steps}")
+        error(f"--grad_accum_steps must be at least 1, got {args.grad_accum_steps}")
 
 
 def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
@@ -218,7 +220,7 @@ def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
         setattr(args, key, value)
 
     def error(message):
-        raise ValueError(message)
+        raise InputError(message)
 
     resolve_pretrained(args, error)
     check_spectrogram_safe(args, error)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..errors import MissingInputError
 from ..fileio import write_csv_atomic, write_text_atomic
 from ..paths import split_parts  # noqa: F401  (re-exported: output folders mirror the split's)
 
@@ -22,7 +23,7 @@ def resolve_train_dir(data_dir: str | Path) -> Path:
     if (data_dir / "train_data").is_dir():
         data_dir = data_dir / "train_data"
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: train_data folder not found (make the split first)")
+        raise MissingInputError(f"{data_dir}: train_data folder not found (make the split first)")
     return data_dir.resolve()
 
 
@@ -61,7 +62,7 @@ def write_args(out_dir: Path, args: argparse.Namespace, train_dir: Path, extra: 
 def read_args(out_dir: str | Path) -> dict:
     path = Path(out_dir) / ARGS_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a training output folder (no args.yaml)")
+        raise MissingInputError(f"{path}: not a training output folder (no args.yaml)")
     return yaml.safe_load(path.read_text()) or {}
 
 
