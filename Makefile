@@ -5,9 +5,17 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup test demo bench variants clean-demo
+.PHONY: setup browser test demo bench variants clean-demo
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Headless Chromium for the test that opens report.html in a real browser (Debian's package).
+# Installed only where it is missing and apt-get exists; elsewhere that one test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  ! command -v apt-get >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq chromium; } || \
+	  echo "chromium could not be installed (needs root): the browser test of report.html will skip"
 
 # Re-installs only when the package description changes, so a second run takes seconds.
 # torch and torchvision are pinned to the releases that pip can take from this machine's disk.
@@ -17,7 +25,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,ssl]"
 	$(PIP) install -q --force-reinstall --no-deps "webrtcvad-wheels>=2.0.14"
 	$(PY) -c "import resemblyzer, timm, librosa, specct"
 	touch $(STAMP)
@@ -32,6 +40,7 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/bench_spectrograms.py
 	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_embedding.py
 
 variants: setup
 	$(PY) -m specct.models.variants > Variants.md

@@ -20,7 +20,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch_size", type=int, default=32, help="utterances per forward pass (default 32)")
     p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for the encoder (default: torch's choice; 1 is often faster on a busy machine)")
+                   help="CPU threads for the encoder (default: half the cores available, which keeps its "
+                        "speed when other work shares the machine)")
     p.add_argument("--overwrite", action="store_true", help="re-embed every file, not only the missing ones")
     p.add_argument("--n_components", type=int, default=256,
                    help="PCA width (default 256; capped at the input width and the number of vectors)")

@@ -8,10 +8,11 @@ import soundfile as sf
 
 from specct import paths
 from specct.audio import DEFAULT_SR, load_trimmed
-from specct.demo import (CORE_EMOTIONS, DEMO_CORPORA, MANIFEST_COLUMNS, PROFILES, SETTINGS_FILE, derive_rng,
+from specct.demo import (CORE_EMOTIONS, DEMO_CORPORA, PROFILES, SETTINGS_FILE, derive_rng,
                          generate_demo, main, read_demo_manifest)
 from specct.demo_voice import draw_delivery, draw_sentence, draw_speaker, synthesize
 from specct.naming import parse_name
+from specct.prepare import MANIFEST_COLUMNS
 
 SMALL = dict(speakers=2, sentences=1, progress=False)
 
@@ -106,7 +107,7 @@ def test_layout_and_manifest_follow_the_importer(demo_datasets):
     total = 0
     for corpus in DEMO_CORPORA:
         manifest = read_demo_manifest(paths.corpus_dir(demo_datasets, corpus))
-        assert list(manifest.columns) == MANIFEST_COLUMNS
+        assert list(manifest.columns) == list(MANIFEST_COLUMNS)
         files = {p.name for p in paths.wav_dir(demo_datasets, corpus).iterdir()}
         assert files == set(manifest["file"])
         for row in manifest.itertuples():

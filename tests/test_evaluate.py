@@ -112,3 +112,14 @@ def test_training_curves_mark_whole_epochs_only(tmp_path, monkeypatch):
     for ax in drawn["fig"].axes:
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_eval_threads_flag_reaches_evaluate(monkeypatch):
+    """eval.py passes --threads on (None: evaluate runs torch on specct.threads.default_threads())."""
+    import specct.evaluate
+
+    seen = []
+    monkeypatch.setattr(specct.evaluate, "evaluate", lambda *args, **kwargs: seen.append(kwargs["threads"]))
+    eval_main(["run"])
+    eval_main(["run", "--threads", "3"])
+    assert seen == [None, 3]

@@ -110,10 +110,10 @@ def test_config_files_name_registered_models_of_their_input_size():
     assert len(configs) >= 5
     for path in configs:
         recipe = yaml.safe_load(path.read_text())
-        assert recipe['model'] in timm.list_models(module=['cct', 'speaker_cct']), path
+        assert recipe['model'] in timm.list_models(module=specct.models.FAMILIES), path
         assert tuple(recipe['input_size']) == get_pretrained_cfg(recipe['model']).input_size, path
         assert isinstance(recipe['lr'], float) and recipe['opt'] == 'adamw', path
-    for name in timm.list_models(module=['cct', 'speaker_cct']):
+    for name in timm.list_models(module=specct.models.FAMILIES):
         listed = config_file(name)
         assert listed is None or (REPO_ROOT / listed).is_file(), (name, listed)
 
@@ -502,3 +502,20 @@ def test_models_compile_whole_in_training(name):
     model = timm.create_model(name, num_classes=4, img_size=32, attn_drop_rate=0.1, **TINY).train()
     explanation = torch._dynamo.explain(model)(speaker_batch(size=32))
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+def test_import_specct_registers_the_models_and_stays_cheap():
+    """`import specct` is enough for timm.create_model (as with timm plugins); audio and speaker
+    libraries are not loaded by it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, timm, specct; "
+            "print('speaker_vgg_cct_14_7x2_224' in timm.list_models(), 'cct_14_7x2_224' in timm.list_models()); "
+            "print(sorted(m for m in ('librosa', 'resemblyzer', 'sklearn', 'pandas') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    registered, loaded = done.stdout.splitlines()
+    assert registered == "True True"
+    assert loaded == "[]"

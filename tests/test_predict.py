@@ -130,3 +130,18 @@ def test_onnx_export_without_onnx_says_how_to_install(predictor, tmp_path, monke
     with pytest.raises(InputError, match=r"specct\[onnx\]"):
         predictor.export_onnx(tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("flag, expected", [([], 2), (["--threads", "3"], 3)])
+def test_prediction_runs_with_the_default_threads_unless_threads_is_given(flag, expected, monkeypatch):
+    """predict.py runs torch on default_threads() (4 cores -> 2) unless --threads says otherwise,
+    and leaves torch's own setting as it was."""
+    from specct import predict, threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen = []
+    monkeypatch.setattr(predict, "_classify", lambda args: seen.append(torch.get_num_threads()) or 0)
+    before = torch.get_num_threads()
+    assert predict_main(["a.wav", "--model_dir", "run", *flag]) == 0
+    assert seen == [expected] and torch.get_num_threads() == before

@@ -234,3 +234,46 @@ def test_embedding_script_refuses_missing_corpora_before_embedding(tmp_path, mon
     monkeypatch.setattr(speaker, "embed_corpora", lambda *a, **k: pytest.fail("embedded before checking"))
     one_line_error(capsys, lambda: preprocess_embedding.main(
         ["--datasets_dir", str(tmp_path / "datasets"), "--eval_dataset", "NOPE"]), "--eval_dataset NOPE not imported")
+
+
+def test_default_threads_leave_headroom_on_the_available_cores(monkeypatch, tmp_path):
+    from specct import threads
+
+    monkeypatch.setattr(threads, "CGROUP_CPU_MAX", tmp_path / "no-quota")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for cores, expected in [({0}, 1), ({0, 1}, 1), ({0, 1, 2}, 1), (set(range(8)), 4), (set(range(16)), 8)]:
+        monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid, cores=cores: cores, raising=False)
+        assert threads.default_threads() == expected
+    quota = tmp_path / "cpu.max"
+    for text, limit in [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 2), ("5000 100000", 1)]:
+        quota.write_text(text)
+        assert threads.cgroup_cpu_limit(quota) == limit
+    monkeypatch.setattr(threads, "CGROUP_CPU_MAX", quota)   # a quota tighter than the affinity wins
+    quota.write_text("200000 100000\n")
+    assert threads.available_cores() == 2 and threads.default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")   # the user's own setting is kept
+    assert threads.default_threads() == 3
+
+
+@pytest.mark.parametrize("flag, expected", [([], 3), (["--threads", "5"], 5)])
+def test_embedding_runs_with_the_default_threads_unless_threads_is_given(flag, expected, tmp_path, monkeypatch):
+    """The encoder runs under default_threads() (6 cores -> 3), --threads overrides it, and torch's
+    own setting is restored afterwards."""
+    import torch
+
+    from specct import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 6)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    (tmp_path / "DEMOA" / "DEMOA_wav").mkdir(parents=True)
+    seen = []
+
+    def fake_embed(datasets_dir, corpus, *args):
+        seen.append(torch.get_num_threads())
+        return speaker.CorpusEmbeddingSummary(corpus)
+
+    monkeypatch.setattr(speaker, "embed_corpus", fake_embed)
+    before = torch.get_num_threads()
+    load_script("preprocess_embedding").main(["--datasets_dir", str(tmp_path), *flag])
+    assert seen == [expected]
+    assert torch.get_num_threads() == before

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from training_fixtures import TINY_MODEL, TINY_SIZE, tiny_args
 
-from specct.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, model_from_checkpoint
+from specct.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from specct.data import SplitError
+from specct.models.factory import model_from_checkpoint
 from specct.speaker import load_pca
 from specct.train import parse_args, train
 from specct.train.losses import EmotionLoss, balanced_class_weights

@@ -155,17 +155,13 @@ def test_split_options_are_declared_once_and_shared_by_both_scripts():
     assert vars(shared.parse_args([])) == {k: getattr(SplitOptions(eval_dataset=""), k) for k in splits.LOCO_ARGUMENTS}
     with pytest.raises(SystemExit):
         shared.parse_args(["--validation", "sometimes"])
-    # run_loco builds each fold's SplitOptions from the same declarations
-    captured = {}
-    original = loco.run_loco
-    loco.run_loco = lambda o: captured.setdefault("opts", o)
-    try:
-        loco.main(["--validation", "corpus", "--validation_corpus", "EMODB", "--seed", "3", "--epochs", "2"])
-    finally:
-        loco.run_loco = original
-    split = captured["opts"].split
-    assert (split.validation, split.validation_corpus, split.seed) == ("corpus", "EMODB", 3)
-    assert captured["opts"].train_args == ["--epochs", "2"]
+    # run_loco adds the same declarations and builds each fold's SplitOptions from them
+    args, train_args = loco.build_parser().parse_known_args(
+        ["--validation", "corpus", "--validation_corpus", "EMODB", "--seed", "3", "--epochs", "2"])
+    opts = loco.options_from_args(args, train_args)
+    fold = loco._split_options(opts, eval_dataset="RAVDESS")
+    assert (fold.validation, fold.validation_corpus, fold.seed, fold.eval_dataset) == ("corpus", "EMODB", 3, "RAVDESS")
+    assert train_args == ["--epochs", "2"]
 
 
 @pytest.mark.slow

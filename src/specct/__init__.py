@@ -1,3 +1,14 @@
-"""specct: cross-corpus speech emotion recognition with spectrogram images and Compact Convolutional Transformers."""
+"""specct: cross-corpus speech emotion recognition with spectrogram images and Compact Convolutional Transformers.
+
+Importing the package registers its models in timm's registry, as timm plugins do::
+
+    import specct, timm
+    model = timm.create_model('speaker_vgg_cct_14_7x2_224', num_classes=4)
+
+The import stays cheap: the model files need only torch and timm; audio (librosa), speaker
+embedding (resemblyzer) and table (pandas, scikit-learn) libraries load with the stages that use them.
+"""
 
 __version__ = "0.1.0"
+
+from . import models  # noqa: E402,F401  (registers the CCT and Speaker-CCT models in timm)

@@ -17,13 +17,13 @@ maximum and the utterance is stretched to the image width), hence the zones.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from .errors import InputError
+from .seeding import rng_for
 
 WAVEFORM = "waveform"
 SPECTROGRAM = "spectrogram"
@@ -343,18 +343,10 @@ def resolve_augmentations(names: str | list[str] | tuple[str, ...] | None) -> li
     return [name for name in AUGMENTATIONS if name in chosen]
 
 
-def _words(text: str) -> list[int]:
-    """Four 32-bit words of a stable hash (Python's hash() changes between processes)."""
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
-
-
 def file_rng(seed: int, basename: str, augmentation: str) -> np.random.Generator:
     """The random stream of one augmentation of one file.
 
     It depends only on the seed and the two names, so the images do not depend on worker
     count, processing order, or which other augmentations were asked for.
     """
-    if seed < 0:
-        raise InputError(f"seed must be non-negative, got {seed}")
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *_words(basename), *_words(augmentation)]))
+    return rng_for(seed, basename, augmentation)

@@ -1,8 +1,10 @@
 """Checkpoints that rebuild their model alone.
 
 A checkpoint holds the weights (the speaker PCA included, as buffers), the timm model name and the
-keyword arguments it was created with, the class names, the input size and normalisation, and the
-spectrogram settings; so evaluation and prediction need nothing but the file. Training adds the
+keyword arguments it was created with, whether the model takes a speaker vector (``takes_speaker``),
+the class names, the input size and normalisation, and the spectrogram settings; so evaluation and
+prediction need nothing but the file (``specct.models.factory.model_from_checkpoint`` rebuilds the
+model). Training adds the
 optimizer, scheduler, EMA and RNG states and the epoch, so that ``--resume`` continues exactly.
 """
 from __future__ import annotations
@@ -51,29 +53,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         if key not in state:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
     return state
-
-
-def is_speaker_model(model_name: str) -> bool:
-    """Speaker models take ``(image, speaker_vector)``; their registered names start with ``speaker_``."""
-    return model_name.startswith("speaker_")
-
-
-def create_model(model_name: str, model_kwargs: dict[str, Any], **extra) -> torch.nn.Module:
-    import timm
-
-    from . import models  # noqa: F401  (registers cct_* and speaker_* with timm)
-
-    return timm.create_model(model_name, **model_kwargs, **extra)
-
-
-def model_from_checkpoint(state: dict[str, Any], use_ema: bool = True) -> torch.nn.Module:
-    """Rebuild the model of a checkpoint and load its weights (EMA weights when saved and wanted)."""
-    model = create_model(state["model_name"], dict(state["model_kwargs"]), pretrained=False)
-    weights = state.get("state_dict_ema") if use_ema and state.get("state_dict_ema") is not None \
-        else state["state_dict"]
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint weights do not fit {state['model_name']}: "
-                              f"{str(exc).splitlines()[0]}") from exc
-    return model.eval()

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from .errors import SpecctError
+from .splits import COLUMNS as SPLIT_COLUMNS
 
-SPLIT_COLUMNS = ("image", "label", "emotion", "corpus", "speaker", "wav", "augmentation")
 TRAIN_FILES = ("train.csv", "validation.csv")
 
 

@@ -20,7 +20,6 @@ seed writes byte-identical files, and a re-run leaves identical files untouched.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 from collections import Counter
@@ -43,10 +42,11 @@ from .cli import ArgumentParser
 from .errors import InputError, run_script
 from .fileio import remove_stale_temporaries, write_csv_atomic, write_text_atomic
 from .naming import make_name
+from .prepare import MANIFEST_COLUMNS
+from .seeding import rng_for
 
 DEMO_CORPORA = ("DEMOA", "DEMOB", "DEMOC")
 CORE_EMOTIONS = ("anger", "happy", "neutral", "sad")
-MANIFEST_COLUMNS = ["file", "source", "emotion", "speaker", "gender", "duration", "orig_sr"]
 SOURCE = "synthetic"
 SETTINGS_FILE = "demo_settings.json"
 GENERATOR_VERSION = 1   # raise whenever the same settings would render different audio
@@ -87,10 +87,11 @@ PROFILES: dict[str, CorpusProfile] = {
 
 
 def derive_rng(seed: int, *keys: object) -> np.random.Generator:
-    """A generator that depends only on the seed and the keys (stable across runs and machines)."""
-    digest = hashlib.sha256("\x1f".join(str(k) for k in keys).encode()).digest()
-    words = np.frombuffer(digest[:16], dtype=np.uint32).tolist()
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *words]))
+    """A generator that depends only on the seed and the keys (stable across runs and machines).
+
+    The demo joins its keys into one stream name (``specct.seeding.rng_for``), as it always has,
+    so the demo corpora stay byte-identical."""
+    return rng_for(seed, "\x1f".join(str(k) for k in keys))
 
 
 def corpus_profile(corpus: str, seed: int) -> CorpusProfile:
@@ -271,7 +272,7 @@ def generate_corpus(out_dir: str | Path, corpus: str, seed: int = 0, speakers: i
     for stale in wav_folder.glob("*.wav"):
         if stale.name not in expected:
             stale.unlink()
-    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     write_csv_atomic(corpus_root / "manifest.csv", manifest)
     write_text_atomic(corpus_root / SETTINGS_FILE, json.dumps(settings, indent=1) + "\n")
     return manifest

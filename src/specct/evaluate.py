@@ -19,7 +19,8 @@ import pandas as pd
 import yaml
 
 from . import data as split_data
-from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+from .baselines import is_baseline_path
+from .checkpoint import BEST_NAME, load_checkpoint
 from .cli import ArgumentParser
 from .errors import InputError, MissingInputError, run_script
 from .fileio import write_csv_atomic, write_text_atomic
@@ -27,6 +28,7 @@ from .metrics import accuracy, bootstrap_ci, per_class_recall, uar
 from .paths import eval_data_dir
 from .paths import eval_output_dir as default_output_dir  # output/train/<run> -> output/test/<run>
 from .plots import plot_confusion_matrix
+from .threads import torch_threads
 
 PERFORMANCE_NAME = "performance.yaml"
 CONFUSION_NAME = "conf_matrix.png"
@@ -88,13 +90,19 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
 
 def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, output: str | Path | None = None,
              checkpoint: str = BEST_NAME, batch_size: int = 64, workers: int = 0, device: str = "auto",
-             bootstrap: int = 1000, seed: int = 0, progress: bool = True) -> EvalResult:
+             bootstrap: int = 1000, seed: int = 0, progress: bool = True, threads: int | None = None) -> EvalResult:
+    """Test a trained model on its held-out corpus; ``threads``: torch CPU threads (None: half the cores)."""
     import torch
     from torch.utils.data import DataLoader
 
+    from .models.factory import model_from_checkpoint, takes_speaker
     from .train.engine import predict_loader, softmax
 
     model_dir = Path(model_dir)
+    if not (model_dir / checkpoint).is_file() and is_baseline_path(model_dir):  # a saved baseline folder
+        from .baselines.evaluate import evaluate_baseline
+
+        return evaluate_baseline(model_dir, data_test_path, output, bootstrap, seed, progress)
     state = load_checkpoint(model_dir / checkpoint)
     class_names = list(state["class_names"])
     test_csv = test_csv_for(model_dir, data_test_path)
@@ -105,7 +113,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     torch_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                 ("cpu" if device == "auto" else device))
     model.to(torch_device)
-    speaker_model = bool(state.get("speaker_model"))
+    speaker_model = takes_speaker(model)
     vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
     speaker_norm = (state.get("args") or {}).get("speaker_norm", "none")
     if speaker_model and speaker_norm != "none":
@@ -117,8 +125,9 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                       source=str(test_csv), interpolation=dcfg.get("interpolation", "bilinear"))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    logits, targets = predict_loader(model, loader, device=torch_device, speaker_model=speaker_model,
-                                     progress=progress, desc="test")
+    with torch_threads(threads):
+        logits, targets = predict_loader(model, loader, device=torch_device, speaker_model=speaker_model,
+                                         progress=progress, desc="test")
     probabilities = softmax(logits)
     predicted = probabilities.argmax(axis=1)
 
@@ -161,9 +170,12 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", "-b", type=int, default=64)
     parser.add_argument("--workers", "-j", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: half the cores available, which keeps the speed "
+                             "when other work shares the machine)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     args = parser.parse_args(argv)
     return run_script("eval.py", lambda: evaluate(args.model_dir, args.data_test_path, args.output, args.checkpoint,
                                                   args.batch_size, args.workers, args.device, args.bootstrap,
-                                                  args.seed))
+                                                  args.seed, threads=args.threads))

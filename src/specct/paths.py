@@ -43,6 +43,11 @@ def speaker_dir(datasets_dir: str | Path, corpus: str) -> Path:
     return corpus_dir(datasets_dir, corpus) / f"{corpus.upper()}_speaker"
 
 
+def features_dir(datasets_dir: str | Path, corpus: str) -> Path:
+    """Cached utterance features of the baselines (openSMILE functionals, pooled SSL states)."""
+    return corpus_dir(datasets_dir, corpus) / f"{corpus.upper()}_features"
+
+
 def list_corpora(datasets_dir: str | Path) -> list[str]:
     """Corpora present in ``datasets_dir``: folders holding a ``<CORPUS>_wav`` folder."""
     root = Path(datasets_dir)

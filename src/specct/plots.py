@@ -1,4 +1,4 @@
-"""Figures of a run: training curves, the confusion matrix, and the leave-one-corpus-out heatmap.
+"""Figures of a run: training curves, the confusion matrix, and the heatmaps of experiments.
 
 Every figure is drawn off-screen and written atomically as PNG.
 """
@@ -74,8 +74,9 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
     return _save(fig, path)
 
 
-def plot_heatmap(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """A labelled heatmap of a table of scores in [0, 1] (rows: held-out corpus, columns: scores)."""
+def plot_heatmap(table: pd.DataFrame, path: str | Path, title: str = "", xlabel: str = "score",
+                 ylabel: str = "held-out corpus") -> Path:
+    """A labelled heatmap of a table of scores in [0, 1], each cell annotated (NaN cells left blank)."""
     plt = _pyplot()
     values = table.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 * values.shape[1] + 3, 0.6 * values.shape[0] + 2))
@@ -83,7 +84,7 @@ def plot_heatmap(table: pd.DataFrame, path: str | Path, title: str = "") -> Path
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_xticks(np.arange(values.shape[1]), [str(c) for c in table.columns], rotation=45, ha="right")
     ax.set_yticks(np.arange(values.shape[0]), [str(r) for r in table.index])
-    ax.set(xlabel="score", ylabel="held-out corpus", title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):

@@ -14,10 +14,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .audio import AudioError, load_trimmed
-from .checkpoint import BEST_NAME, load_checkpoint, model_from_checkpoint
+from .checkpoint import BEST_NAME, load_checkpoint
 from .data import image_to_tensor, spectrogram_config
 from .cli import ArgumentParser
 from .errors import InputError, run_script
+from .threads import torch_threads
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -55,8 +56,19 @@ class SpeakerNormError(InputError):
 class Predictor:
     """A checkpoint ready to classify signals; loads the speaker encoder only for speaker models."""
 
+    def __new__(cls, model: str | Path, device: str = "cpu"):
+        from .baselines import is_baseline_path
+
+        if is_baseline_path(model):  # a saved baseline folder (model_best.skops): its own predictor
+            from .baselines.predict import BaselinePredictor
+
+            return BaselinePredictor(model, device)
+        return super().__new__(cls)
+
     def __init__(self, model: str | Path, device: str = "cpu"):
         import torch
+
+        from .models.factory import model_from_checkpoint, takes_speaker
 
         self.state = load_checkpoint(checkpoint_path(model))
         self.device = torch.device(device)
@@ -64,7 +76,7 @@ class Predictor:
         self.class_names = list(self.state["class_names"])
         self.data_config = self.state["data_config"]
         self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
-        self.speaker_model = bool(self.state.get("speaker_model"))
+        self.speaker_model = takes_speaker(self.model)
         norm = (self.state.get("args") or {}).get("speaker_norm", "none")
         if self.speaker_model and norm != "none":
             raise SpeakerNormError(f"{checkpoint_path(model)}: trained with --speaker_norm {norm}, which standardises "
@@ -146,8 +158,7 @@ class Predictor:
         _, height, width = self.data_config["input_size"]
         image = torch.zeros(1, 3, height, width)
         if self.speaker_model:
-            raw_dim = int(self.state["model_kwargs"].get("speaker_raw_dim")
-                          or self.state["model_kwargs"].get("speaker_dim", 256))
+            raw_dim = int(model.speaker_input_dim)
 
             class ImageAndSpeaker(torch.nn.Module):
                 def __init__(self, inner):
@@ -210,6 +221,9 @@ def main(argv=None) -> int:
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: half the cores available, which keeps the speed "
+                             "when other work shares the machine)")
     parser.add_argument("--export_onnx", metavar="FILE", default=None, help="also export the model to ONNX")
     args = parser.parse_args(argv)
     if not args.inputs and not args.export_onnx:
@@ -221,6 +235,11 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     """predict.py's work: 0 when some file was classified, 1 when every file was skipped."""
+    with torch_threads(args.threads):
+        return _classify(args)
+
+
+def _classify(args) -> int:
     import sys
 
     predictor = Predictor(args.model_dir, args.device)

@@ -1,4 +1,4 @@
-"""Import a corpus as distributed into the canonical layout of DESIGN.md.
+"""Import a corpus as distributed into the canonical layout of docs/design.md.
 
 ``import_corpus("emodb", "/data/emodb/wav", "datasets")`` writes
 

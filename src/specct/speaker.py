@@ -29,6 +29,7 @@ import numpy as np
 from .errors import InputError, MissingInputError, SpecctError
 from . import audio, paths
 from .fileio import SkipList, atomic_path, remove_stale_temporaries
+from .threads import torch_threads
 
 EMBEDDING_DIM = 256
 EMBEDDINGS_FILE = "embeddings.npz"
@@ -279,23 +280,16 @@ def embed_corpora(datasets_dir: str | Path, datasets: Sequence[str] | None = Non
                   threads: int | None = None) -> list[CorpusEmbeddingSummary]:
     """Embed every corpus (or those named); prints one summary line per corpus.
 
-    ``threads``: CPU threads for the network during this call (None: torch's default). On a busy
-    machine one thread can be several times faster than threads that wait on each other.
+    ``threads``: CPU threads for the network during this call (None: ``threads.default_threads()``,
+    half the available cores, so that the speed holds when other work shares the machine).
     """
-    import torch
-
     corpora = paths.select_corpora(datasets_dir, datasets)
-    previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        summaries = []
+    summaries = []
+    with torch_threads(threads):
         for corpus in corpora:
             summary = embed_corpus(datasets_dir, corpus, device, batch_size, progress, overwrite)
             print(summary.line())
             summaries.append(summary)
-    finally:
-        torch.set_num_threads(previous_threads)
     return summaries
 
 

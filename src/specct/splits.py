@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from collections import Counter
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -66,8 +65,10 @@ from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set, class_set_name
 from .naming import NameError_, parse_name
 from .prepare import read_import_options
+from .seeding import crc32_words, rng_for
 from .speaker import (SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca)
 
+# The columns of every split CSV (train, validation, test); data.py reads them back by this list.
 COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
 PLAIN = "none"
 BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
@@ -189,12 +190,6 @@ def split_options_from(namespace, **values) -> SplitOptions:
 
 # --------------------------------------------------------------------------- helpers
 
-def _rng(seed: int, *keys) -> np.random.Generator:
-    """A generator for one named random choice: the same seed and keys give the same draws,
-    and adding a corpus or a fold never changes the draws of another (crc32 is stable across runs)."""
-    return np.random.default_rng([int(seed), *(zlib.crc32(str(k).encode()) for k in keys)])
-
-
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
 
@@ -299,7 +294,7 @@ def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *ke
         wanted = min(max(1, int(round(fraction * len(speakers)))), len(speakers) - 1)
         cap = fraction * int(sizes.sum())
         taken, taken_rows = [], 0
-        for i in _rng(seed, "validation", corpus, *keys).permutation(len(speakers)):
+        for i in rng_for(seed, "validation", corpus, *keys, words=crc32_words).permutation(len(speakers)):
             if len(taken) == wanted:
                 break
             if taken_rows + int(sizes.iloc[i]) <= cap + 1e-9:
@@ -324,7 +319,7 @@ def choose_validation_corpus(corpora: Sequence[str], requested: str | None, seed
             raise InputError(f"--validation_corpus {requested.upper()} is not a training corpus "
                              f"({', '.join(corpora)})")
         return requested.upper()
-    return corpora[int(_rng(seed, "validation_corpus", *keys).integers(len(corpora)))]
+    return corpora[int(rng_for(seed, "validation_corpus", *keys, words=crc32_words).integers(len(corpora)))]
 
 
 def split_validation(pool: pd.DataFrame, opts: "SplitOptions", *keys) -> tuple[pd.Series, list[str]]:
@@ -350,7 +345,7 @@ def undersample(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
     if rows.empty:
         return rows
     smallest = int(rows["label"].value_counts().min())
-    rng = _rng(seed, "undersampling")
+    rng = rng_for(seed, "undersampling", words=crc32_words)
     keep = []
     for label in sorted(rows["label"].unique()):
         index = np.flatnonzero((rows["label"] == label).to_numpy())
@@ -364,7 +359,7 @@ def top_up_with_augmented(plain: pd.DataFrame, pool: pd.DataFrame, seed: int) ->
         return plain
     counts = plain["label"].value_counts()
     target = int(counts.max())
-    rng = _rng(seed, "balanced_aug")
+    rng = rng_for(seed, "balanced_aug", words=crc32_words)
     extra = []
     for label in sorted(counts.index):
         deficit = target - int(counts[label])
@@ -624,7 +619,7 @@ def fold_speaker_groups(speakers: Sequence[str], protocol: str, folds: int | Non
         raise InputError(f"--folds {folds} is more than the {len(speakers)} speakers of {corpus}")
     order = np.arange(len(speakers))
     if protocol == "kfold":
-        order = _rng(seed, "kfold", corpus).permutation(len(speakers))
+        order = rng_for(seed, "kfold", corpus, words=crc32_words).permutation(len(speakers))
     return [sorted(speakers[i] for i in part) for part in np.array_split(order, folds)]
 
 

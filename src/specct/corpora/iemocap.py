@@ -7,7 +7,7 @@ no majority (skipped). The audio is ``sentences/wav/<dialog>/<utterance>.wav``. 
 utterance is the session plus the letter before its number (``..._F000`` -> ``01F``): the letter
 in ``Ses01F`` names who wore the markers in that dialog, not who speaks.
 
-``exc`` (excited) is kept as ``excited`` by default, as DESIGN.md keeps corpus extras under their
+``exc`` (excited) is kept as ``excited`` by default, as docs/design.md keeps corpus extras under their
 own names (class set ``3`` already counts it as positive). ``merge_excited=True``
 (``--merge_excited``) relabels it ``happy``, the usual choice for 4-class IEMOCAP results.
 """

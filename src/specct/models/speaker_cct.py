@@ -26,41 +26,21 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Set
 
-import numpy as np
 import torch
 import torch.nn as nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .cct import (
-    CCT, CCT_14, CCT_14_FIRST_7, TOKENIZER_7x2, Block, _init_weights, checkpoint_filter_fn,
-    spectrogram_cfg, sync_input_size,
+    CCT, CCT_14, CCT_14_FIRST_7, TOKENIZER_7x2, checkpoint_filter_fn, spectrogram_cfg, sync_input_size,
 )
-from .linear import Linear
+from .speaker_fusion import SpeakerFusion, SpeakerInput, split_inputs
 
 __all__ = ['SpeakerCCT', 'SpeakerFusion', 'FUSIONS']
 
 FUSIONS = ('second_transformer', 'end_to_end', 'end_to_end_speaker_token')
 
 
-class SpeakerFusion(nn.Module):
-    """The second transformer of the `second_transformer` fusion, over [emotion, speaker]."""
-
-    def __init__(self, dim: int, depth: int = 1, num_heads: int = 1, mlp_ratio: float = 3.):
-        super().__init__()
-        self.positional_emb = nn.Parameter(torch.zeros(1, 2, dim))
-        nn.init.trunc_normal_(self.positional_emb, std=0.2)
-        # No dropout or stochastic depth here, as in the paper's model.
-        self.blocks = nn.ModuleList([Block(dim, num_heads, mlp_ratio) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, emotion: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
-        x = torch.stack((emotion, speaker), dim=1) + self.positional_emb
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x)
-
-
-class SpeakerCCT(CCT):
+class SpeakerCCT(SpeakerInput, CCT):
     """CCT + speaker embedding. Takes all CCT arguments, plus:
 
     Args:
@@ -70,6 +50,9 @@ class SpeakerCCT(CCT):
             (raw,) and `speaker_pca_components` (speaker_dim, raw), initialised to zero mean and
             a truncated identity) and takes raw vectors of this width.
         fusion_depth, fusion_heads: size of the second transformer (`second_transformer` only).
+
+    The speaker vector path (PCA buffers, projection, `takes_speaker`) is speaker_fusion's
+    SpeakerInput, shared with the fusion of any image model.
     """
 
     def __init__(
@@ -85,22 +68,14 @@ class SpeakerCCT(CCT):
         if fusion not in FUSIONS:
             raise ValueError(f'fusion must be one of {FUSIONS}, not {fusion!r}')
         self.fusion_kind = fusion
-        self.speaker_dim = speaker_dim
-        self.speaker_raw_dim = speaker_raw_dim
         dim = self.embed_dim
-        if speaker_raw_dim is not None:
-            self.register_buffer('speaker_pca_mean', torch.zeros(speaker_raw_dim))
-            self.register_buffer('speaker_pca_components', torch.eye(speaker_dim, speaker_raw_dim))
-        self.speaker_proj = Linear(speaker_dim, dim) if speaker_dim != dim else nn.Identity()
+        self.init_speaker_input(speaker_dim, speaker_raw_dim, dim)
         if fusion == 'second_transformer':
             self.fusion = SpeakerFusion(dim, depth=fusion_depth, num_heads=fusion_heads, mlp_ratio=self.mlp_ratio)
         else:
             # The speaker token's own positional slot, ahead of the image-token grid.
             self.speaker_pos_emb = nn.Parameter(torch.zeros(1, 1, dim))
             nn.init.trunc_normal_(self.speaker_pos_emb, std=0.2)
-        self.speaker_proj.apply(_init_weights)
-        if fusion == 'second_transformer':
-            self.fusion.blocks.apply(_init_weights)
 
     @torch.jit.ignore
     def no_weight_decay(self) -> Set[str]:
@@ -109,38 +84,10 @@ class SpeakerCCT(CCT):
         own = {'fusion.positional_emb'} if self.fusion_kind == 'second_transformer' else {'speaker_pos_emb'}
         return super().no_weight_decay() | own
 
-    def attach_speaker_pca(self, mean, components) -> 'SpeakerCCT':
-        """Copy a fitted PCA (mean (raw,), components (speaker_dim, raw)) into the model."""
-        if self.speaker_raw_dim is None:
-            raise ValueError('this model takes PCA-reduced vectors; build it with speaker_raw_dim=... to hold a PCA')
-        mean = torch.as_tensor(np.asarray(mean), dtype=torch.float32)
-        components = torch.as_tensor(np.asarray(components), dtype=torch.float32)
-        if tuple(mean.shape) != tuple(self.speaker_pca_mean.shape) or \
-                tuple(components.shape) != tuple(self.speaker_pca_components.shape):
-            raise ValueError(
-                f'PCA shapes mean {tuple(mean.shape)}, components {tuple(components.shape)} do not fit the model: '
-                f'expected {tuple(self.speaker_pca_mean.shape)} and {tuple(self.speaker_pca_components.shape)}')
-        with torch.no_grad():
-            self.speaker_pca_mean.copy_(mean)
-            self.speaker_pca_components.copy_(components)
-        return self
-
-    def embed_speaker(self, speaker: torch.Tensor) -> torch.Tensor:
-        """Speaker vector (B, raw or speaker_dim) -> (B, embed_dim)."""
-        expected = self.speaker_raw_dim if self.speaker_raw_dim is not None else self.speaker_dim
-        if speaker.ndim != 2 or speaker.shape[1] != expected:
-            raise ValueError(f'expected speaker vectors of shape (B, {expected}), got {tuple(speaker.shape)}')
-        if self.speaker_raw_dim is not None:
-            speaker = (speaker - self.speaker_pca_mean) @ self.speaker_pca_components.T
-        return self.speaker_proj(speaker)
-
     def forward_features(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         """(image, speaker) -> normalised token sequence: (B, 2, D) for `second_transformer`
         ([emotion, speaker]), (B, 1 + N, D) for the end-to-end fusions (speaker token first)."""
-        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
-            raise TypeError('speaker models take one tuple (image, speaker_vector), '
-                            f'got {type(inputs).__name__}')
-        image, speaker = inputs
+        image, speaker = split_inputs(inputs)
         self._check_image(image)
         tokens = self.classifier.add_positions(self.tokenizer(image))
         speaker = self.embed_speaker(speaker.to(tokens.dtype))

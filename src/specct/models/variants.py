@@ -2,14 +2,16 @@
 
     python -m specct.models.variants > Variants.md
 
-Every registered CCT and Speaker-CCT name with its input size, architecture, positional
-embedding, parameters, GMACs (counted with torch.utils.flop_counter on one image, attention
+Every registered name of every family (`specct.models.FAMILIES`) with its input size, whether
+it takes a speaker vector (the model's `takes_speaker`) and how it fuses it, its architecture,
+parameters, GMACs (counted with torch.utils.flop_counter on one image, attention and LSTM
 included), the weights its pretrained config points at, and the config file to use.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -20,13 +22,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from specct.fileio import write_text_atomic
 
-from . import cct, speaker_cct  # noqa: F401  (registers the models)
-from .cct import set_fused_attn
+from . import FAMILIES, speaker_cct
+from .cct import CCT, set_fused_attn
+from .factory import takes_speaker
 from .linear import set_onednn_linear
 
-__all__ = ['variant_rows', 'render_markdown', 'count_gmacs']
+__all__ = ['variant_rows', 'render_markdown', 'count_gmacs', 'config_file']
 
-MODULES = ['cct', 'speaker_cct']
+MODULES = FAMILIES
+REPO_ROOT = Path(__file__).resolve().parents[3]
 WEIGHTS = {
     'in1k': 'ImageNet-1k',
     'cifar10_300e': 'CIFAR-10 (300 epochs)',
@@ -34,11 +38,13 @@ WEIGHTS = {
     'cifar100_300e': 'CIFAR-100 (300 epochs)',
     'cifar100_5000e': 'CIFAR-100 (5000 epochs)',
     'flowers102': 'Flowers-102',
+    'tv_in1k': 'ImageNet-1k, torchvision AlexNet',
 }
 FUSION_TITLES = {
     'second_transformer': 'speaker: second transformer',
     'end_to_end': 'speaker: token, pooled',
     'end_to_end_speaker_token': 'speaker: token, read out',
+    'concat': 'speaker: concatenation',
 }
 
 
@@ -49,16 +55,25 @@ def count_gmacs(model: torch.nn.Module) -> float:
     set_fused_attn(model, False)
     set_onednn_linear(model, False)
     image = torch.zeros(1, model.in_chans, *model.img_size)
-    inputs = (image, torch.zeros(1, model.speaker_raw_dim or model.speaker_dim)) \
-        if hasattr(model, 'speaker_dim') else image
+    inputs = (image, torch.zeros(1, model.speaker_input_dim)) if takes_speaker(model) else image
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model.eval()(inputs)
+    # Without oneDNN, torch's LSTM runs as matmuls the counter sees (the oneDNN RNN kernel is opaque to it).
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # switching oneDNN warns about TF32 on Intel GPUs
+        with counter, torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+            model.eval()(inputs)
     return counter.get_total_flops() / 2e9
 
 
 def config_file(name: str) -> Optional[str]:
-    """The training config for a model name, or None for the CIFAR/Flowers reference variants."""
+    """The training config for a model name, or None where none is shipped: a family's
+    `configs/scratch/<name>.yml` (the `speaker_` variant uses the plain one, with --model), else
+    the CCT recipes; None for the CIFAR/Flowers reference variants."""
+    for candidate in (name, name[len('speaker_'):] if name.startswith('speaker_') else None):
+        if candidate and (REPO_ROOT / 'configs' / 'scratch' / f'{candidate}.yml').is_file():
+            return f'configs/scratch/{candidate}.yml'
+    if name not in timm.list_models(module=['cct', 'speaker_cct']):
+        return None
     if name.endswith('_112'):
         paper_name = name
         for paper, alias in speaker_cct.PAPER_TO_ALIAS.items():
@@ -70,29 +85,36 @@ def config_file(name: str) -> Optional[str]:
     return None
 
 
+def architecture(model: torch.nn.Module) -> str:
+    if isinstance(model, CCT):
+        heads = model.classifier.blocks[0].self_attn.num_heads
+        return (f'CCT {len(model.classifier.blocks)} x {model.embed_dim} ({heads} heads), {model.num_tokens} tokens, '
+                f'{model.pos_embed} positions')
+    return getattr(model, 'arch_summary', type(model).__name__)
+
+
 def variant_rows() -> List[Dict[str, str]]:
     rows = []
-    for name in timm.list_models(module=MODULES):
-        model = timm.create_model(name)
-        cfg = get_pretrained_cfg(name)
-        kind = FUSION_TITLES.get(getattr(model, 'fusion_kind', None), 'image only')
-        weights = '-'
-        if cfg is not None and cfg.url:
-            weights = f'{WEIGHTS.get(cfg.tag, cfg.tag)} (`{cfg.url.rsplit("/", 1)[-1]}`)'
-        config = config_file(name)
-        rows.append({
-            'name': f'`{name}`',
-            'input': 'x'.join(map(str, model.img_size)),
-            'tokens': str(model.num_tokens),
-            'kind': kind,
-            'layers x width (heads)': f'{len(model.classifier.blocks)} x {model.embed_dim} '
-                                      f'({model.classifier.blocks[0].self_attn.num_heads})',
-            'positional embedding': model.pos_embed,
-            'params (M)': f'{sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6:.2f}',
-            'GMACs': f'{count_gmacs(model):.2f}',
-            'pretrained weights': weights,
-            'config': f'`{config}`' if config else '-',
-        })
+    for family in MODULES:
+        for name in timm.list_models(module=family):
+            model = timm.create_model(name)
+            cfg = get_pretrained_cfg(name)
+            kind = FUSION_TITLES[model.fusion_kind] if takes_speaker(model) else 'image only'
+            weights = '-'
+            if cfg is not None and cfg.url:
+                weights = f'{WEIGHTS.get(cfg.tag, cfg.tag)} (`{cfg.url.rsplit("/", 1)[-1]}`)'
+            config = config_file(name)
+            rows.append({
+                'name': f'`{name}`',
+                'family': family,
+                'input': 'x'.join(map(str, model.img_size)),
+                'kind': kind,
+                'architecture': architecture(model),
+                'params (M)': f'{sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6:.2f}',
+                'GMACs': f'{count_gmacs(model):.2f}',
+                'pretrained weights': weights,
+                'config': f'`{config}`' if config else '-',
+            })
     return rows
 
 
@@ -115,6 +137,10 @@ def render_markdown(rows: List[Dict[str, str]]) -> str:
         '  at 112x112 px (7x7 tokens). They are not the CIFAR CCT-7 (width 256), which has no ImageNet weights.',
         '- Speaker names: the paper\'s (`speaker_vgg_cct_*`) and short aliases (`speaker_cct_*`) build',
         '  the same models.',
+        '- `cnn_transformer`, `dcnn_blstm_attn`, `cnn_lstm`: the related systems (docs/models.md), each at',
+        '  the published sizes (224 px) and CPU-sized (`*_tiny_112`); `speaker_<name>` adds the speaker',
+        '  fusion of any image model (docs/models.md). `dcnn_blstm_attn_*` take torchvision\'s ImageNet',
+        '  AlexNet for its DCNN; the others train from scratch (`configs/scratch/`).',
         '',
     ]
     columns = list(rows[0])
@@ -124,7 +150,7 @@ def render_markdown(rows: List[Dict[str, str]]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description='Print Variants.md (every registered CCT model).')
+    parser = argparse.ArgumentParser(description='Print Variants.md (every registered specct model).')
     parser.add_argument('--out', type=Path, help='write here (atomically) instead of standard output')
     args = parser.parse_args(argv)
     text = render_markdown(variant_rows())

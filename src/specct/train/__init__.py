@@ -4,10 +4,21 @@ from __future__ import annotations
 from urllib.error import URLError
 
 from ..errors import InputError, run_script
-from .loop import train
+from .loop import train as train_neural
 from .options import default_args, parse_args
 
 __all__ = ["train", "parse_args", "default_args", "main"]
+
+
+def train(args, on_epoch_end=None):
+    """Run one training job; a baseline name (``specct.baselines``) goes to the baseline trainer."""
+    from ..baselines import is_baseline
+
+    if is_baseline(args.model):
+        from ..baselines.trainer import train_baseline
+
+        return train_baseline(args)
+    return train_neural(args, on_epoch_end)
 
 
 def train_or_explain(args) -> None:

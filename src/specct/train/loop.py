@@ -18,9 +18,8 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import data as split_data
-from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, create_model, is_speaker_model, \
-    load_checkpoint, save_checkpoint
-from ..errors import InputError, MissingInputError
+from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from ..errors import InputError
 from ..metrics import accuracy, uar
 from ..plots import plot_curves
 from . import distributed, outputs
@@ -53,32 +52,18 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
-def build_model(args, num_classes: int, speaker_model: bool, pca, raw_dim: int):
-    """Create the timm model; returns ``(model, model_kwargs)``, the kwargs that rebuild it."""
+def build_model(args, num_classes: int, pca, speaker_width: int):
+    """Create the model through the factory; returns ``(model, model_kwargs)``, the kwargs that rebuild it."""
+    from ..models import factory
     from .options import parse_model_kwargs
 
-    kwargs: dict = {"num_classes": num_classes, **parse_model_kwargs(args.model_kwargs)}
-    if args.input_size:
-        kwargs["img_size"] = int(args.input_size[-1])
-    if args.drop is not None:
-        kwargs["drop_rate"] = args.drop
-    if args.drop_path is not None:
-        kwargs["drop_path_rate"] = args.drop_path
-    if speaker_model:
-        if pca is not None:
-            kwargs.update(speaker_dim=int(pca.components.shape[0]), speaker_raw_dim=int(pca.components.shape[1]))
-        else:
-            kwargs["speaker_dim"] = raw_dim
-    extra = {}
-    if args.pretrained:
-        extra["pretrained"] = True
-        if args.pretrained_path:
-            if not Path(args.pretrained_path).is_file():
-                raise MissingInputError(f"{args.pretrained_path}: pretrained weights file not found")
-            extra["pretrained_cfg_overlay"] = {"file": str(args.pretrained_path)}
-    model = create_model(args.model, kwargs, **extra)
-    if speaker_model and pca is not None:
-        model.attach_speaker_pca(torch.from_numpy(pca.mean), torch.from_numpy(pca.components))
+    img_size = tuple(int(v) for v in args.input_size[1:]) if args.input_size else None
+    model, kwargs, ignored = factory.create_for_training(
+        args.model, num_classes, img_size=img_size, drop_rate=args.drop, drop_path_rate=args.drop_path,
+        model_kwargs=parse_model_kwargs(args.model_kwargs), speaker_pca=pca, speaker_width=speaker_width,
+        pretrained=args.pretrained, pretrained_path=args.pretrained_path)
+    if ignored:
+        print(f"{args.model} does not take {', '.join(ignored)}; left at the model's own")
     return model, kwargs
 
 
@@ -168,7 +153,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         raise InputError(f"--num_classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
                          f"{len(class_names)} classes ({', '.join(class_names)})")
     out_dir = outputs.output_dir(args, train_dir)
-    speaker_model = is_speaker_model(args.model)
+    from ..models.factory import model_traits
+
+    speaker_model = model_traits(args.model).takes_speaker  # stated by the model
     train_frame = split_data.read_split(train_dir / "train.csv", class_names)
     val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
     if len(train_frame) == 0:
@@ -192,8 +179,8 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
 
     # --- model
     seed_everything(args.seed, 0, 0)  # the same initial weights on every rank
-    model, model_kwargs = build_model(args, len(class_names), speaker_model, pca,
-                                      train_vectors.shape[1] if train_vectors is not None else 0)
+    model, model_kwargs = build_model(args, len(class_names), pca,
+                                      train_vectors.shape[1] if train_vectors is not None else None)
     model.to(device)
     dcfg = data_config(args, model)
     train_set = split_data.SplitDataset(train_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
@@ -277,7 +264,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
-                  "speaker_model": speaker_model, "eval_metric": args.eval_metric,
+                  "takes_speaker": speaker_model, "eval_metric": args.eval_metric,
                   "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
     log(f"training {args.model} on {len(train_set)} images ({len(val_set)} validation), "
         f"{len(class_names)} classes, {info.world_size} process(es) on {device}; output {out_dir}")

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no_speaker_pca", action="store_true",
                    help="feed raw speaker vectors instead of projecting them with the split's pca.npz")
 
+    add_baseline_options(p)
+
     g = p.add_argument_group("optimizer and schedule")
     g.add_argument("--opt", default="adamw", help="timm optimizer name")
     g.add_argument("--opt_eps", type=float, default=None)
@@ -127,6 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_steps", type=int, default=0, help="cap on updates per epoch (0 = all; for smoke runs)")
     g.add_argument("--no_progress", action="store_true", help="no progress bars")
     return p
+
+
+def add_baseline_options(p: argparse.ArgumentParser) -> None:
+    """Flags of the baselines (``--model egemaps_svm``, ``ssl_linear``, ...; see docs/baselines.md)."""
+    g = p.add_argument_group("baselines (--model egemaps_svm, egemaps_svm_rbf, egemaps_logreg, compare_svm, "
+                             "ssl_linear, ssl_mlp, ...)")
+    g.add_argument("--features", default=None,
+                   help="egemaps, compare or ssl:<hub name or local model directory>; default: the baseline's own")
+    g.add_argument("--layer", default=None, help="SSL layer number, or all (learned weighted sum); default all")
+    g.add_argument("--scaling", choices=("standard", "corpus", "speaker"), default="standard",
+                   help="feature scaling fitted on training rows; corpus and speaker are TRANSDUCTIVE (test rows "
+                        "scaled by their own corpus or speaker statistics)")
+    g.add_argument("--svm_c", type=float, nargs="+", default=[0.001, 0.01, 0.1, 1.0, 10.0],
+                   help="C values tried (SVM, logistic regression); chosen on validation UAR")
+    g.add_argument("--svm_gamma", nargs="+", default=["scale", 0.001, 0.01],
+                   help="RBF gamma values tried (numbers, scale or auto); chosen on validation UAR")
+    g.add_argument("--head_hidden", type=int, default=256, help="hidden width of ssl_mlp's head")
 
 
 def parse_model_kwargs(items) -> dict:

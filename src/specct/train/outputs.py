@@ -34,6 +34,12 @@ def run_name(model: str, pretrained: bool) -> str:
 def output_dir(args: argparse.Namespace, train_dir: Path) -> Path:
     if args.experiment:
         return Path(args.experiment)
+    from ..baselines import is_baseline
+
+    if is_baseline(args.model):  # named by the baseline and its features, never pretrained/scratch
+        from ..baselines.trainer import run_name as baseline_run_name
+
+        return Path(args.output) / baseline_run_name(args) / Path(*split_parts(train_dir))
     return Path(args.output) / run_name(args.model, args.pretrained) / Path(*split_parts(train_dir))
 
 

@@ -1,0 +1,52 @@
+"""Baselines in the same protocol as the CCTs: classic acoustic features and frozen SSL features.
+
+A baseline is a ``--model`` name of train.py. It reads the same split folder (each row's wav, not
+its image), writes the same output folder (args.yaml, summary.csv, the saved model
+``model_best.skops``), and eval.py and predict.py use that folder alone.
+
+| name | features (default) | classifier |
+|---|---|---|
+| ``egemaps_svm`` | egemaps | linear SVM, C chosen on validation |
+| ``egemaps_svm_rbf`` | egemaps | RBF SVM, C and gamma chosen on validation |
+| ``egemaps_logreg`` | egemaps | logistic regression, C chosen on validation |
+| ``compare_svm`` | compare | linear SVM |
+| ``ssl_linear`` | ``--features ssl:...`` (required) | linear torch head |
+| ``ssl_mlp`` | ``--features ssl:...`` (required) | one-hidden-layer torch head |
+
+``--features`` overrides a baseline's default feature set (e.g. ``egemaps_svm --features compare``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_NAME = "model_best.skops"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    classifier: str            # svm_linear, svm_rbf, logreg (scikit-learn); linear, mlp (torch head)
+    features: str | None       # default --features; None: must be given
+
+
+BASELINES = {b.name: b for b in (
+    Baseline("egemaps_svm", "svm_linear", "egemaps"),
+    Baseline("egemaps_svm_rbf", "svm_rbf", "egemaps"),
+    Baseline("egemaps_logreg", "logreg", "egemaps"),
+    Baseline("compare_svm", "svm_linear", "compare"),
+    Baseline("compare_logreg", "logreg", "compare"),
+    Baseline("ssl_svm", "svm_linear", None),
+    Baseline("ssl_linear", "linear", None),
+    Baseline("ssl_mlp", "mlp", None),
+)}
+
+
+def is_baseline(model_name: str | None) -> bool:
+    return str(model_name) in BASELINES
+
+
+def is_baseline_path(path: str | Path) -> bool:
+    """A training output folder holding a saved baseline, or such a file itself (decided by the file)."""
+    path = Path(path)
+    return (path / MODEL_NAME).is_file() if path.is_dir() else path.suffix == ".skops"

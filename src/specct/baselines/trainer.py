@@ -1,0 +1,120 @@
+"""Training a baseline on a split: ``train_baseline(args)``, called by ``specct.train.train`` for baseline names.
+
+Rows: the split's train.csv and validation.csv, one row per source wav (augmented images of a wav
+share its features, so they add nothing here). Features: the cached vectors of those wavs. Scaling:
+fitted on training rows only. Hyper-parameters and the head's best epoch: chosen on validation
+rows only. Output, in the run's folder: args.yaml, summary.csv (one row per grid candidate, or per
+epoch of the torch head), model_best.skops.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from .. import data as split_data
+from ..errors import InputError
+from ..fileio import write_csv_atomic
+from ..train import outputs
+from . import BASELINES, MODEL_NAME
+from .classifiers import SKLEARN_KINDS, fit_sklearn, train_head
+from .features import FeatureSpec, features_for_wavs, parse_features
+from .model import BaselineModel, save_model
+from .scaling import FeatureScaler
+
+TRANSDUCTIVE_NOTE = ("transductive: test rows are scaled by the statistics of their own {unit} "
+                     "(unlabelled test audio is read before predicting)")
+
+
+def feature_spec(args: argparse.Namespace) -> FeatureSpec:
+    baseline = BASELINES[args.model]
+    text = getattr(args, "features", None) or baseline.features
+    if not text:
+        raise InputError(f"--model {args.model} needs --features ssl:<hub name or local model directory>")
+    return parse_features(text, getattr(args, "layer", None))
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """``egemaps_svm``; with features other than the baseline's default, ``<model>-<feature set>``."""
+    spec = feature_spec(args)
+    default = BASELINES[args.model].features
+    return args.model if default and spec == parse_features(default) else f"{args.model}-{spec.name}"
+
+
+def scaling_groups(frame: pd.DataFrame, mode: str):
+    return {"corpus": frame["corpus"], "speaker": frame["speaker"]}.get(mode)
+
+
+def scaling_record(mode: str) -> dict:
+    """What args.yaml and performance.yaml say about the scaling."""
+    transductive = mode in ("corpus", "speaker")
+    return {"mode": mode, "transductive": transductive,
+            "note": TRANSDUCTIVE_NOTE.format(unit=mode) if transductive else
+            "inductive: every row scaled by the pooled training statistics"}
+
+
+def read_rows(path: Path, class_names) -> pd.DataFrame:
+    frame = split_data.read_split(path, class_names)
+    return frame.drop_duplicates("wav").reset_index(drop=True)
+
+
+def train_baseline(args: argparse.Namespace) -> Path:
+    """Fit the baseline the flags name; returns the output folder."""
+    log = (lambda *a, **k: None) if getattr(args, "quiet", False) else print
+    baseline = BASELINES[args.model]
+    spec = feature_spec(args)
+    train_dir = outputs.resolve_train_dir(args.data_dir)
+    class_names = list(split_data.read_class_names(train_dir))
+    if args.num_classes is not None and args.num_classes != len(class_names):
+        raise InputError(f"--num-classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
+                         f"{len(class_names)} classes ({', '.join(class_names)})")
+    out_dir = outputs.output_dir(args, train_dir)
+    train_frame = read_rows(train_dir / "train.csv", class_names)
+    val_frame = read_rows(train_dir / "validation.csv", class_names)
+    if len(train_frame) == 0 or len(val_frame) == 0:
+        raise InputError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
+                         "hyper-parameters are chosen on validation, which needs both")
+    if train_frame["target"].nunique() < 2:
+        raise InputError(f"{train_dir / 'train.csv'}: the training rows hold one class only "
+                         f"({train_frame['label'].iloc[0]}); a classifier needs two or more")
+    x_train = features_for_wavs(train_frame["wav"], spec)
+    x_val = features_for_wavs(val_frame["wav"], spec)
+    y_train = train_frame["target"].to_numpy()
+    y_val = val_frame["target"].to_numpy()
+    scaler = FeatureScaler(args.scaling).fit(x_train)
+    xs_train = scaler.transform(x_train, scaling_groups(train_frame, args.scaling))
+    xs_val = scaler.transform(x_val, scaling_groups(val_frame, args.scaling))
+    scaling = scaling_record(args.scaling)
+    if scaling["transductive"]:
+        log(f"WARNING: --scaling {args.scaling} is {scaling['note']}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recorded = argparse.Namespace(**vars(args), feature_set=spec.as_dict(), scaling_transductive=scaling["transductive"],
+                                  scaling_note=scaling["note"])
+    outputs.write_args(out_dir, recorded, train_dir)
+    log(f"training {args.model} on {spec.name} features of {len(train_frame)} wavs ({len(val_frame)} validation), "
+        f"{len(class_names)} classes, {args.scaling} scaling; output {out_dir}")
+    class_weight = "balanced" if args.class_weights == "balanced" else None
+    if baseline.classifier in SKLEARN_KINDS:
+        estimator, rows, best = fit_sklearn(baseline.classifier, xs_train.reshape(len(xs_train), -1), y_train,
+                                            xs_val.reshape(len(xs_val), -1), y_val, args.svm_c, args.svm_gamma,
+                                            class_weight, args.seed, log)
+        write_csv_atomic(out_dir / outputs.SUMMARY_NAME, pd.DataFrame(rows))
+        classifier = {"kind": "sklearn", "estimator": estimator}
+        chosen = {"C": best["C"], **({"gamma": best["gamma"]} if baseline.classifier == "svm_rbf" else {})}
+    else:
+        head, history, best = train_head(baseline.classifier, xs_train, y_train, xs_val, y_val, len(class_names),
+                                         args, log)
+        outputs.write_summary(out_dir, history)
+        classifier = {"kind": "torch_head", "config": head.config(),
+                      "state": {k: v.detach().cpu().numpy() for k, v in head.state_dict().items()}}
+        chosen = {"epoch": best["epoch"]}
+    info = {"hyperparameters": chosen, "validation": {k: best[k] for k in ("val_uar", "val_accuracy", "val_loss")},
+            "train_rows": int(len(train_frame)), "validation_rows": int(len(val_frame)),
+            "train_corpora": sorted(set(train_frame["corpus"])), "scaling": scaling, "seed": int(args.seed)}
+    model = BaselineModel(args.model, class_names, spec, scaler, classifier, info)
+    save_model(out_dir / MODEL_NAME, model)
+    log(f"done: {', '.join(f'{k} {v}' for k, v in chosen.items())} chosen on validation "
+        f"(val_uar {best['val_uar']:.4f}); {out_dir / MODEL_NAME}")
+    return out_dir
