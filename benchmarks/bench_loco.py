@@ -316,40 +316,38 @@ def aligned(a: pd.DataFrame, b: pd.DataFrame, classes) -> tuple[np.ndarray, np.n
 
 
 def compare(results: dict[str, dict[str, dict]], a: str, b: str, classes, s: Settings) -> pd.DataFrame:
-    """Paired bootstrap of UAR(a) - UAR(b) per held-out corpus, and of the mean over corpora
-    (each corpus resampled on its own, the same draws for both systems)."""
-    from specct.metrics import bootstrap_indices, paired_bootstrap, summarise_differences, uar, uar_of_resamples
+    """Paired bootstrap of UAR(a) - UAR(b) per held-out corpus, and of the mean over corpora (rows
+    resampled within each corpus, the same draws for both systems): specct.compare."""
+    from specct.compare import paired_bootstrap, stratified_paired
 
-    rows, per_corpus_diffs, observed = [], [], []
+    rows, groups = [], []
     for i, held_out in enumerate(sorted(results)):
         if a not in results[held_out] or b not in results[held_out]:
             continue
-        y, pa, pb = aligned(results[held_out][a]["predictions"], results[held_out][b]["predictions"], classes)
-        stats = paired_bootstrap(y, pa, pb, num_resamples=s.bootstrap, seed=s.seed + i)
-        rows.append({"comparison": f"{a} - {b}", "held_out": held_out, "n": len(y), **stats})
-        idx = bootstrap_indices(len(y), s.bootstrap, s.seed + i)
-        per_corpus_diffs.append(uar_of_resamples(y, pa, idx) - uar_of_resamples(y, pb, idx))
-        observed.append(uar(y, pa) - uar(y, pb))
-    if len(observed) > 1:
-        stats = summarise_differences(float(np.mean(observed)), np.mean(per_corpus_diffs, axis=0))
-        rows.append({"comparison": f"{a} - {b}", "held_out": "mean", "n": sum(r["n"] for r in rows), **stats})
+        group = aligned(results[held_out][a]["predictions"], results[held_out][b]["predictions"], classes)
+        groups.append(group)
+        r = paired_bootstrap(*group, resamples=s.bootstrap, seed=s.seed + i)
+        rows.append({"comparison": f"{a} - {b}", "held_out": held_out, "n": r.n, "difference": r.difference,
+                     "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value})
+    if len(groups) > 1:
+        r = stratified_paired(groups, resamples=s.bootstrap, seed=s.seed)
+        rows.append({"comparison": f"{a} - {b}", "held_out": "mean", "n": r.n, "difference": r.difference,
+                     "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value})
     return pd.DataFrame(rows)
 
 
 def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: Settings) -> tuple[float, float, float]:
-    from specct.metrics import bootstrap_indices, uar_of_resamples
+    """Mean UAR over held-out corpora, its interval from resampling rows within each corpus."""
+    from specct.compare import stratified_uar
 
-    index = {name: i for i, name in enumerate(classes)}
-    values, draws = [], []
-    for i, held_out in enumerate(sorted(results)):
+    groups = []
+    for held_out in sorted(results):
         if system not in results[held_out]:
             return float("nan"), float("nan"), float("nan")
         p = results[held_out][system]["predictions"]
-        y, pred = p["truth"].map(index).to_numpy(), p["prediction"].map(index).to_numpy()
-        values.append(results[held_out][system]["performance"]["uar"])
-        draws.append(uar_of_resamples(y, pred, bootstrap_indices(len(y), s.bootstrap, s.seed + i)))
-    low, high = np.percentile(np.mean(draws, axis=0), [2.5, 97.5])
-    return float(np.mean(values)), float(low), float(high)
+        groups.append((p["truth"].astype(str).to_numpy(), p["prediction"].astype(str).to_numpy()))
+    interval = stratified_uar(groups, resamples=s.bootstrap, seed=s.seed)
+    return interval.value, interval.low, interval.high
 
 
 # --------------------------------------------------------------------------- modes

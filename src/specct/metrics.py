@@ -55,39 +55,3 @@ def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], metric=uar, num_r
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100.0 - tail])
     return float(low), float(high)
-
-
-def bootstrap_indices(n: int, num_resamples: int = 1000, seed: int = 0) -> np.ndarray:
-    """``(num_resamples, n)`` row indices drawn with replacement (seeded); one draw serves every
-    system scored on the same rows, which is what makes a comparison paired."""
-    return np.random.default_rng(seed).integers(0, n, size=(num_resamples, n))
-
-
-def uar_of_resamples(y_true: Sequence[int], y_pred: Sequence[int], indices: np.ndarray) -> np.ndarray:
-    """UAR of every resample at once (vectorised): mean recall over the classes each resample holds."""
-    y_true, correct = np.asarray(y_true), np.asarray(y_true) == np.asarray(y_pred)
-    truth, hit = y_true[indices], correct[indices]
-    recalls = []
-    for c in np.unique(y_true):
-        of_class = truth == c
-        count = of_class.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            recalls.append(np.where(count > 0, (of_class & hit).sum(axis=1) / count, np.nan))
-    return np.nanmean(np.stack(recalls, axis=1), axis=1)
-
-
-def paired_bootstrap(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int],
-                     num_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
-    """UAR(a) - UAR(b) on the same rows: the difference, its percentile bootstrap interval (both
-    systems scored on the same resamples) and a two-sided bootstrap p-value for "no difference"."""
-    indices = bootstrap_indices(len(np.asarray(y_true)), num_resamples, seed)
-    diffs = uar_of_resamples(y_true, pred_a, indices) - uar_of_resamples(y_true, pred_b, indices)
-    return summarise_differences(uar(y_true, pred_a) - uar(y_true, pred_b), diffs, confidence)
-
-
-def summarise_differences(observed: float, diffs: np.ndarray, confidence: float = 0.95) -> dict:
-    """Observed difference, percentile interval of the resampled ones and the two-sided p-value."""
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(diffs, [tail, 100.0 - tail])
-    p = min(1.0, 2.0 * min(float(np.mean(diffs <= 0)), float(np.mean(diffs >= 0))))
-    return {"difference": float(observed), "ci_low": float(low), "ci_high": float(high), "p_value": p}
