@@ -28,6 +28,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--n_mels", type=int, default=128, help="mel bands (default: 128)")
     parser.add_argument("--window", choices=sorted(WINDOWS), default="hamm", help="analysis window (default: hamm)")
     parser.add_argument("--cmap", choices=CMAPS, default="magma", help="colour map (default: magma)")
+    parser.add_argument("--mean_norm", action="store_true",
+                        help="subtract each mel band's mean over the utterance before drawing (per-utterance "
+                             "mean normalisation of the log-mel; recorded in spectrogram.json, so predict.py "
+                             "draws the same way; default off)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the augmentations (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="redraw images that already exist")
@@ -36,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size))
+    config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size),
+                               mean_norm=args.mean_norm)
     preprocess_corpora(args.datasets_dir, datasets=args.datasets,
                        augmentations=["none"] if args.augmentations == [] else args.augmentations,
                        workers=args.workers, seed=args.seed, overwrite=args.overwrite,

@@ -22,6 +22,15 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
                                            DEMO_AUGMENTATION, "no_balanced")
     assert (tmp_path / "datasets" / "DEMOB" / "DEMOB_augmented").is_dir()
     assert (result.test_dir / "performance.yaml").is_file()
+    # trained with the model's configs/scratch recipe (its rate, no attention dropout), 32 px, 1 epoch
+    import yaml
+
+    from specct.pipeline import scratch_flags
+
+    recorded, recipe = yaml.safe_load((result.train_dir / "args.yaml").read_text()), scratch_flags(DEMO_MODEL)
+    assert (recorded["lr"], recorded["model_kwargs"], recorded["warmup_epochs"]) == \
+        (recipe["lr"], recipe["model_kwargs"], recipe["warmup_epochs"])
+    assert recorded["input_size"] == [3, 32, 32] and recorded["epochs"] == 1 and recorded["pretrained"] is False
     assert result.prediction.error is None
     assert sum(result.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     # a second run finds every stage done and does not train again

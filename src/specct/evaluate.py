@@ -25,6 +25,8 @@ from .cli import ArgumentParser
 from .errors import InputError, MissingInputError, run_script
 from .fileio import write_csv_atomic, write_text_atomic
 from .metrics import accuracy, bootstrap_ci, per_class_recall, uar
+from .paths import eval_data_dir
+from .paths import eval_output_dir as default_output_dir  # output/train/<run> -> output/test/<run>
 from .plots import plot_confusion_matrix
 from .threads import torch_threads
 
@@ -56,19 +58,10 @@ def test_csv_for(model_dir: Path, data_test_path: str | Path | None) -> Path:
 
     args = read_args(model_dir)
     train_dir = Path(args["data_dir"])
-    path = train_dir.parent / "eval_data" / "test.csv"
+    path = eval_data_dir(train_dir.parent) / "test.csv"
     if not path.is_file():
         raise MissingInputError(f"{path}: test split of {train_dir} not found (use --data_test_path)")
     return path
-
-
-def default_output_dir(model_dir: Path) -> Path:
-    """``output/train/<run...>`` -> ``output/test/<run...>``; elsewhere ``<model_dir>/test``."""
-    parts = model_dir.resolve().parts
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] == "train" and i > 0:
-            return Path(*parts[:i], "test", *parts[i + 1:])
-    return model_dir / "test"
 
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
@@ -122,6 +115,12 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     model.to(torch_device)
     speaker_model = takes_speaker(model)
     vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
+    speaker_norm = (state.get("args") or {}).get("speaker_norm", "none")
+    if speaker_model and speaker_norm != "none":
+        from .speaker import standardise_by_group
+
+        # TRANSDUCTIVE: the test rows' own (unlabelled) vectors give their group's statistics
+        vectors = standardise_by_group(vectors, frame[speaker_norm], frame["wav"])
     dcfg = state["data_config"]
     dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                       source=str(test_csv), interpolation=dcfg.get("interpolation", "bilinear"))
@@ -138,6 +137,9 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     performance.update({"model": state["model_name"], "checkpoint": str((model_dir / checkpoint).resolve()),
                         "checkpoint_epoch": int(state.get("epoch", 0)), "test_csv": str(test_csv.resolve()),
                         "test_corpora": corpora})
+    if speaker_model and speaker_norm != "none":
+        performance["transductive"] = (f"speaker vectors standardised per {speaker_norm} with the statistics of "
+                                       f"the test rows' own unlabelled vectors")
     predictions = pd.DataFrame({"file": frame["image"], "wav": frame["wav"], "truth": frame["label"],
                                 "prediction": [class_names[i] for i in predicted]})
     for i, name in enumerate(class_names):

@@ -247,7 +247,9 @@ def check_settings(datasets_dir: str | Path, corpus: str, cfg: SpectrogramConfig
     recorded = paths.img_dir(datasets_dir, corpus) / SETTINGS_FILE
     if overwrite or not recorded.is_file():
         return
-    old, new = json.loads(recorded.read_text()), _settings(cfg)
+    new = _settings(cfg)
+    # a setting added after the images were drawn (e.g. mean_norm) was at its default then
+    old = {**_settings(SpectrogramConfig(size=cfg.size)), **json.loads(recorded.read_text())}
     if old != new and any(paths.img_dir(datasets_dir, corpus).glob("*.png")):
         changed = ", ".join(f"{key} {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new))
                             if old.get(key) != new.get(key))

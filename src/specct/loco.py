@@ -49,6 +49,7 @@ from .errors import InputError, MissingInputError, run_script
 from .evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME, evaluate
 from .fileio import write_csv_atomic, write_text_atomic
 from .labels import class_set_name
+from .splits import LOCO_ARGUMENTS, add_split_arguments
 
 EXPERIMENT_FILE = "experiment.yaml"
 JOBS_CSV = "jobs.csv"
@@ -84,6 +85,8 @@ class LocoOptions:
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
     percent_subject_validation: float = 0.25
+    validation: str = "speakers"              # speakers | corpus | none (docs/splits.md)
+    validation_corpus: str | None = None
     n_components: int = 256
     seed: int = 0
     data_dir: str = str(paths.DATA_DIR)
@@ -179,7 +182,7 @@ def reference_system(opts: LocoOptions) -> str:
 
 
 SPLIT_FIELDS = ("datasets_dir", "num_classes", "classes", "augmentation", "balanced",
-                "percent_subject_validation", "n_components", "seed", "data_dir")
+                "percent_subject_validation", "validation", "validation_corpus", "n_components", "seed", "data_dir")
 
 
 def options_record(opts: LocoOptions) -> dict:
@@ -369,13 +372,12 @@ def run_split(split_options) -> None:
 
 
 def _split_options(opts: LocoOptions, **overrides):
+    """The fold's SplitOptions, built from the split options of the experiment (declared once, in
+    specct.splits: LOCO_ARGUMENTS)."""
     from .splits import SplitOptions
 
-    return SplitOptions(**{**dict(num_classes=opts.num_classes, classes=opts.classes,
-                                  augmentation=opts.augmentation, balanced=opts.balanced,
-                                  percent_subject_validation=opts.percent_subject_validation, seed=opts.seed,
-                                  datasets_dir=opts.datasets_dir, output_dir=opts.data_dir,
-                                  n_components=opts.n_components), **overrides})
+    return SplitOptions(**{**{name: getattr(opts, name) for name in LOCO_ARGUMENTS},
+                           "datasets_dir": opts.datasets_dir, "output_dir": opts.data_dir, **overrides})
 
 
 def ensure_split(opts: LocoOptions, held_out: str) -> Path:
@@ -386,6 +388,10 @@ def ensure_split(opts: LocoOptions, held_out: str) -> Path:
         with split_lock(Path(opts.data_dir)):
             if not split_complete(split):
                 run_split(_split_options(opts, eval_dataset=held_out))
+    else:   # never reuse a split made with another validation choice, seed or PCA width
+        from .splits import check_recorded_choices
+
+        check_recorded_choices(split, _split_options(opts, eval_dataset=held_out))
     return split
 
 
@@ -711,14 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--diagonal", choices=DIAGONALS, default="kfold",
                    help="within-corpus split of the pairwise diagonal")
     g.add_argument("--folds", type=int, default=5, help="folds of the diagonal (0 with loso: one per speaker)")
-    g.add_argument("--num_classes", default="4", help="class set: 3, 4 or all")
-    g.add_argument("--classes", nargs="+", default=None, metavar="EMOTION",
-                   help="custom class list, e.g. happy sad (see preprocess_split_dataset.py)")
-    g.add_argument("--augmentation", default="no_aug")
-    g.add_argument("--balanced", default="no_balanced")
-    g.add_argument("--percent_subject_validation", type=float, default=0.25)
-    g.add_argument("--n_components", type=int, default=256, help="speaker PCA width")
-    g.add_argument("--seed", type=int, default=0, help="seed of splits, training and bootstrap")
+    add_split_arguments(g, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
     g.add_argument("--data_dir", default=str(paths.DATA_DIR), help="where the split folders go")
     g.add_argument("--output", default="output", help="experiments go to <output>/loco/<name>")
     g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the CIs and tests")
@@ -778,9 +777,7 @@ def options_from_args(args: argparse.Namespace, train_args: list[str]) -> LocoOp
     check_systems(systems, "run_loco.py")
     folds = args.folds or None
     return LocoOptions(datasets_dir=args.datasets_dir, corpora=args.datasets, systems=systems,
-                       num_classes=args.num_classes, classes=args.classes, augmentation=args.augmentation,
-                       balanced=args.balanced, percent_subject_validation=args.percent_subject_validation,
-                       n_components=args.n_components, seed=args.seed, data_dir=args.data_dir,
+                       **{name: getattr(args, name) for name in LOCO_ARGUMENTS}, data_dir=args.data_dir,
                        output=args.output, train_args=train_args, bootstrap=args.bootstrap,
                        progress=not args.no_progress, experiment=name, reference=reference,
                        protocols=list(dict.fromkeys(args.protocol)), diagonal=args.diagonal, folds=folds,

@@ -22,16 +22,38 @@ from .errors import InputError, run_script
 
 DEMO_MODEL = "speaker_vgg_cct_7_7x2_112"
 DEMO_IMAGE_SIZE = 64
+# The recipe for training from scratch that a user without weights starts from (docs/training.md).
+SCRATCH_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "scratch"
 # The frequency augmentations (pitch, frequency masks, telephone band) stand in for the channel
 # of an unseen corpus: without them the model learns the training corpora's microphones.
 DEMO_AUGMENTATION = "freq_aug"
-# A small, fast recipe. The model is trained from scratch (nothing is downloaded), on 64 px images
-# (a 4x4 token grid), so that the whole demo takes minutes on two CPU cores. Transformers trained
-# from scratch on a few hundred images need small batches (many updates) and no stochastic depth
-# or attention dropout to leave the chance plateau early.
-DEMO_TRAIN_FLAGS = dict(epochs=12, batch_size=8, lr=1e-4, warmup_epochs=1, warmup_lr=1e-5, min_lr=1e-5,
-                        weight_decay=0.05, smoothing=0.1, opt="adamw", sched="cosine", drop_path=0.0,
-                        model_kwargs=["attn_drop_rate=0"])
+# The model is trained from scratch (nothing is downloaded) with its configs/scratch recipe, on
+# 64 px images (a 4x4 token grid) and for fewer epochs, so that the whole demo takes about two
+# minutes on two CPU cores.
+DEMO_EPOCHS = 12
+
+
+def scratch_config(model: str) -> Path:
+    """``configs/scratch/<model>.yml``: file names use the paper's speaker names (not the short aliases)
+    and spell the ``_7_7x2_112`` suffix ``_7-7x2_112``, as configs/cpu does."""
+    import re
+
+    from .models.speaker_cct import PAPER_TO_ALIAS
+
+    for paper, alias in PAPER_TO_ALIAS.items():
+        if model.startswith(alias + "_"):
+            model = paper + model[len(alias):]
+    path = SCRATCH_CONFIGS / (re.sub(r"_(\d+)_(\d+x\d+)_(\d+)$", r"_\1-\2_\3", model) + ".yml")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training-from-scratch config for {model}")
+    return path
+
+
+def scratch_flags(model: str) -> dict:
+    """The train.py flags of a model's configs/scratch recipe."""
+    from .train.options import build_parser, read_config
+
+    return read_config(scratch_config(model), build_parser())
 
 
 @dataclass
@@ -58,7 +80,7 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
     """Run every stage on the demo corpora under ``workdir``; prints the held-out UAR and figure paths.
 
     ``speakers`` and ``sentences`` (per corpus, speaker and emotion) size the demo corpora;
-    ``train_flags`` overrides train.py flags of the demo recipe (``DEMO_TRAIN_FLAGS``).
+    ``train_flags`` overrides train.py flags of the model's configs/scratch recipe.
     """
     from .checkpoint import LAST_NAME
     from .demo import generate_demo
@@ -95,13 +117,14 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
                                          datasets_dir=str(datasets), output_dir=str(workdir / paths.DATA_DIR)))[0]
 
     _stage(f"5/7 train {model} on {', '.join(c for c in corpora if c != held_out)}")
-    flags = {**DEMO_TRAIN_FLAGS, **(train_flags or {})}
+    flags = {**scratch_flags(model), "epochs": DEMO_EPOCHS, **(train_flags or {})}
     if epochs is not None:
         flags["epochs"] = epochs
-    args = default_args(split.out_dir / "train_data", model=model, seed=seed,
-                        input_size=[3, image_size, image_size], output=str(workdir / paths.OUTPUT_DIR / "train"),
-                        no_progress=not progress, **flags)
-    out_dir = output_dir(args, split.out_dir / "train_data")
+    flags.update(model=model, seed=seed, input_size=[3, image_size, image_size],
+                 output=str(workdir / paths.OUTPUT_DIR / "train"), no_progress=not progress)
+    flags.pop("data_dir", None)
+    args = default_args(paths.train_data_dir(split.out_dir), **flags)
+    out_dir = output_dir(args, paths.train_data_dir(split.out_dir))
     if training_finished(out_dir, args):
         print(f"already trained: {out_dir}")
     else:

@@ -49,6 +49,10 @@ def checkpoint_path(model: str | Path) -> Path:
     return model / BEST_NAME if model.is_dir() else model
 
 
+class SpeakerNormError(InputError):
+    """A model whose speaker vectors need a group's statistics, asked to classify single files."""
+
+
 class Predictor:
     """A checkpoint ready to classify signals; loads the speaker encoder only for speaker models."""
 
@@ -73,6 +77,11 @@ class Predictor:
         self.data_config = self.state["data_config"]
         self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
         self.speaker_model = takes_speaker(self.model)
+        norm = (self.state.get("args") or {}).get("speaker_norm", "none")
+        if self.speaker_model and norm != "none":
+            raise SpeakerNormError(f"{checkpoint_path(model)}: trained with --speaker_norm {norm}, which standardises "
+                                   f"speaker vectors with the statistics of the test {norm}'s own vectors; "
+                                   f"classify a whole test set with eval.py instead")
 
     def inputs_for_signal(self, signal: np.ndarray):
         """``(image tensor (3,H,W), raw speaker vector or None)`` of one trimmed 16 kHz signal."""

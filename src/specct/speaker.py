@@ -325,6 +325,31 @@ def fit_pca(vectors: np.ndarray, n_components: int = 256, corpora: Sequence[str]
                       explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float32))
 
 
+SPEAKER_NORMS = ("none", "corpus", "speaker")
+
+
+def standardise_by_group(vectors: np.ndarray, groups: Sequence[str], keys: Sequence[str] | None = None,
+                         min_std: float = 1e-6) -> np.ndarray:
+    """Standardise vectors within each group (corpus or speaker): subtract the group's mean and divide
+    by its standard deviation, dimension by dimension, so every group has zero mean (and unit variance
+    where it varies). ``keys`` (the source wavs) count rows that share a vector once, so augmented
+    copies of an utterance do not weigh its vector more. A dimension that does not vary in a group is
+    only centred."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    groups = np.asarray(list(groups))
+    if len(groups) != len(vectors):
+        raise ValueError(f"{len(groups)} group labels for {len(vectors)} speaker vectors")
+    keys = np.asarray(list(keys)) if keys is not None else np.arange(len(vectors))
+    out = np.empty_like(vectors)
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        _, first = np.unique(keys[rows], return_index=True)
+        once = vectors[rows[first]].astype(np.float64)
+        mean, std = once.mean(axis=0), once.std(axis=0)
+        out[rows] = ((vectors[rows] - mean) / np.where(std > min_std, std, 1.0)).astype(np.float32)
+    return out
+
+
 def project(vectors: np.ndarray, pca: SpeakerPCA) -> np.ndarray:
     return ((np.asarray(vectors, dtype=np.float32) - pca.mean) @ pca.components.T).astype(np.float32)
 

@@ -4,8 +4,15 @@ The chain follows the paper: mel spectrogram with a 25 ms Hamming window and 10 
 power to dB relative to the utterance's maximum, and a fixed dB floor so that a given
 brightness means the same level in every image. The dB matrix is drawn straight at the
 model's input size: the whole utterance stretched along the width, low frequencies at the
-bottom, colours from a lookup table. Prediction calls ``signal_to_image`` in memory, so a
-model sees at inference exactly what it saw in training.
+bottom, colours from a lookup table.
+
+With ``mean_norm`` (off by default), each mel band's mean over the utterance is subtracted from
+its dB values before drawing (cepstral mean normalisation on the log-mel: a fixed channel or
+microphone response is a constant per band, and goes); the mean level is then drawn mid-scale,
+and ``-db_floor`` dB spans the colour map, from half of it below the band's mean to half above.
+
+Prediction calls ``signal_to_image`` in memory, so a model sees at inference exactly what it saw
+in training.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ class SpectrogramConfig:
     db_floor: float = -80.0       # dB below the utterance maximum that maps to the darkest colour
     cmap: str = "magma"           # magma | jet | gray
     size: tuple[int, int] = (224, 224)  # (height, width) of the image
+    mean_norm: bool = False       # subtract each mel band's mean over the utterance (see above)
 
     def __post_init__(self):
         if self.window not in WINDOWS:
@@ -99,6 +107,22 @@ def power_to_db(mel: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     return np.maximum(10.0 * np.log10(ratio), cfg.db_floor).astype(np.float32)  # exact floor after rounding
 
 
+def mean_normalise(db: np.ndarray) -> np.ndarray:
+    """Subtract each band's (row's) mean over time: every row of the result has zero mean."""
+    db = np.asarray(db, dtype=np.float32)
+    if db.shape[-1] == 0:
+        return db
+    return db - db.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+
+
+def db_levels(db: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Colour-map positions in [0, 1] of a dB matrix: floor..maximum, or with ``mean_norm`` the band's
+    mean at 0.5 and +-``db_floor``/2 dB around it (clipped)."""
+    if cfg.mean_norm:
+        return np.clip(0.5 + mean_normalise(db) / -cfg.db_floor, 0.0, 1.0)
+    return (db - cfg.db_floor) / -cfg.db_floor             # 0 = floor, 1 = maximum
+
+
 def db_to_image(db: np.ndarray, cfg: SpectrogramConfig, palette: bool = False) -> Image.Image:
     """Draw a dB matrix ``(n_mels, frames)`` as an image of ``cfg.size``, low frequencies at the bottom.
 
@@ -106,7 +130,7 @@ def db_to_image(db: np.ndarray, cfg: SpectrogramConfig, palette: bool = False) -
     indexing the colour map, which ``.convert("RGB")`` turns into exactly the RGB image.
     """
     height, width = cfg.size
-    levels = (db - cfg.db_floor) / -cfg.db_floor             # 0 = floor, 1 = maximum
+    levels = db_levels(db, cfg)
     levels = np.ascontiguousarray(levels[::-1], dtype=np.float32)  # row 0 of an image is its top
     # Resize the levels (not the colours), so interpolation happens on the measured quantity.
     resized = Image.fromarray(levels).resize((width, height), Image.Resampling.BILINEAR)

@@ -1,16 +1,17 @@
 """Train / validation / test split files, speaker-independent and checked for leakage.
 
 Leave-one-corpus-out (``protocol="loco"``, the default): the test set is the whole held-out corpus
-(plain images only); validation speakers are drawn, seeded, from each training corpus; training
-holds the other speakers' plain images plus, with an augmentation group, their augmented images.
+(plain images only); the validation rows are chosen as ``validation`` says (below); training holds
+the other rows' plain images plus, with an augmentation group, their augmented images.
 Output, as docs/architecture.md fixes it::
 
     <output_dir>/<EVAL>/<n>_classes/<aug>/<balance>/
         train_data/train.csv, validation.csv, pca.npz, classes.txt
         eval_data/test.csv
         split_summary.csv       split,corpus,label,count
-        split_options.json      the options, the validation / test speakers and each corpus's
-                                import options (e.g. TUREVDB merge_calm), for the record
+        split_options.json      the options (the validation choice among them), the validation / test
+                                speakers and corpora, and each corpus's import options (e.g. TUREVDB
+                                merge_calm), for the record
 
 Within one corpus (``protocol="loso"`` or ``"kfold"``, for single-corpus users): the corpus named by
 ``eval_dataset`` is cut into speaker-disjoint folds; each fold tests on its speakers, draws
@@ -20,6 +21,17 @@ speakers (seeded). Each fold is a complete split folder::
 
     <output_dir>/<CORPUS>/<loso|losoK|kfoldK>/fold-01/<n>_classes/<aug>/<balance>/...
     <output_dir>/<CORPUS>/<loso|losoK|kfoldK>/folds.csv     fold,test_speakers
+
+Validation (``validation``):
+
+- ``speakers`` (default): from each training corpus, round(fraction x its speakers) speakers, drawn
+  seeded, but the fraction also caps the corpus's *rows*: speakers are taken in a seeded order and
+  one whose rows would take the corpus's validation rows over fraction x its rows is passed over.
+  A corpus in which no speaker fits under the cap (two speakers of equal size at 0.25) gives no
+  validation rows at all, and the summary says so.
+- ``corpus``: one whole training corpus (``validation_corpus``, or a seeded choice) is the
+  validation set; the model is selected on a corpus it never trained on, as the test corpus is.
+- ``none``: no validation rows; training runs a fixed number of epochs and keeps the last.
 
 CSV columns: ``image,label,emotion,corpus,speaker,wav,augmentation`` (absolute paths, class name,
 canonical emotion word, corpus, ``CORPUS-SPEAKER``, source wav, ``none`` or the augmentation name).
@@ -40,7 +52,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -61,10 +73,15 @@ COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentatio
 PLAIN = "none"
 BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
 PROTOCOLS = ("loco", "loso", "kfold")
+VALIDATION_CHOICES = ("speakers", "corpus", "none")
 
 
 class LeakageError(SpecctError, RuntimeError):
     """A split in which test or validation information could reach training."""
+
+
+class SplitChoiceError(InputError):
+    """An existing split folder made with other choices than the ones asked for."""
 
 
 @dataclass
@@ -75,6 +92,8 @@ class SplitOptions:
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
     percent_subject_validation: float = 0.25
+    validation: str = "speakers"
+    validation_corpus: str | None = None
     train_datasets: list[str] | None = None
     seed: int = 0
     datasets_dir: str = str(paths.DATASETS_DIR)
@@ -97,6 +116,76 @@ class Split:
     pca: SpeakerPCA | None = None
     dropped: Counter = field(default_factory=Counter)
     fold: str | None = None          # within-corpus protocols only
+    validation_notes: list[str] = field(default_factory=list)   # why a corpus gave no validation rows
+
+
+# --------------------------------------------------------------------------- flags
+
+# Every split option, declared once: (flags, argparse keywords). The default comes from SplitOptions.
+# preprocess_split_dataset.py adds them all; run_loco.py adds LOCO_ARGUMENTS (the rest is per fold).
+SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
+    "eval_dataset": (("--eval_dataset",), dict(
+        required=True, help="held-out test corpus (loco), or the corpus to cut into folds (loso, kfold)")),
+    "num_classes": (("--num_classes",), dict(choices=["3", "4", "all"], help="class set")),
+    "classes": (("--classes",), dict(nargs="+", metavar="EMOTION",
+                                     help="custom class list, e.g. happy sad (overrides --num_classes)")),
+    "augmentation": (("--augmentation",), dict(
+        choices=["no_aug", "time_aug", "freq_aug", "time_freq_aug"],
+        help="augmented images of training speakers to add")),
+    "balanced": (("--balanced",), dict(choices=BALANCE_MODES, help="balancing of the training set")),
+    "validation": (("--validation",), dict(
+        choices=VALIDATION_CHOICES,
+        help="validation rows: speakers (a fraction of each training corpus's speakers, capped at that "
+             "fraction of its rows), corpus (one whole training corpus) or none (train a fixed number "
+             "of epochs, keep the last)")),
+    "percent_subject_validation": (("--percent_subject_validation",), dict(
+        type=float, help="--validation speakers: fraction of each training corpus's speakers, and cap on "
+                         "the fraction of its rows, held out for validation")),
+    "validation_corpus": (("--validation_corpus",), dict(
+        help="--validation corpus: the training corpus to validate on (default: a seeded choice)")),
+    "train_datasets": (("--train_datasets",), dict(
+        nargs="+", help="training corpora (default: every imported corpus but the test one)")),
+    "seed": (("--seed",), dict(type=int, help="seed of every random choice")),
+    "datasets_dir": (("--datasets_dir",), dict(help="imported corpora")),
+    "output_dir": (("--output_dir",), dict(help="where split folders go")),
+    "protocol": (("--protocol",), dict(
+        choices=PROTOCOLS,
+        help="loco: leave one corpus out; loso / kfold: speaker-independent folds in one corpus")),
+    "folds": (("--folds",), dict(
+        type=int, help="number of folds (kfold; with loso, groups of speakers instead of one speaker per fold)")),
+    "n_components": (("--n_components",), dict(
+        type=int, help="width of the speaker PCA fitted on the training rows (capped at their number)")),
+    "pca_file": (("--pca_file",), dict(
+        help="use this fitted PCA (.npz from preprocess_embedding.py; a bare name is looked up in "
+             "--encoder_dir) instead of fitting one on the training rows")),
+    "allow_leaky_pca": (("--allow_leaky_pca",), dict(
+        action="store_true",
+        help="accept a --pca_file fitted on the test corpus (the paper's choice; leaks the test corpus)")),
+    "encoder_dir": (("--encoder_dir",), dict(help="where --pca_file names are looked up")),
+}
+# The split options a leave-one-corpus-out run passes to every fold's split.
+LOCO_ARGUMENTS = ("num_classes", "classes", "augmentation", "balanced", "validation",
+                  "percent_subject_validation", "validation_corpus", "n_components", "seed")
+
+
+def add_split_arguments(parser, names: Sequence[str] = tuple(SPLIT_ARGUMENTS)):
+    """Add the named split options to an argparse parser (or group), with SplitOptions' defaults."""
+    defaults = {f.name: f.default for f in fields(SplitOptions) if f.default is not MISSING}
+    for name in names:
+        flags, kwargs = SPLIT_ARGUMENTS[name]
+        kwargs = dict(kwargs)
+        if name in defaults and kwargs.get("action") != "store_true":
+            kwargs["default"] = defaults[name]
+            kwargs["help"] = f"{kwargs['help']} (default {defaults[name]})"
+        parser.add_argument(*flags, dest=name, **kwargs)
+    return parser
+
+
+def split_options_from(namespace, **values) -> SplitOptions:
+    """SplitOptions from the split options in a parsed namespace, plus ``values`` (which win)."""
+    known = {f.name for f in fields(SplitOptions)}
+    taken = {k: v for k, v in vars(namespace).items() if k in known}
+    return SplitOptions(**{**taken, **values})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -184,24 +273,71 @@ def augmented_rows(plain: pd.DataFrame, datasets_dir: str | Path, augmentations:
     return _frame(rows)
 
 
-def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *keys) -> set[str]:
-    """Seeded draw of round(fraction x speakers) validation speakers per corpus (at least one, and
-    always leaving one for training; none from a corpus with a single speaker)."""
+def draw_validation_speakers(rows: pd.DataFrame, fraction: float, seed: int, *keys,
+                             notes: list[str] | None = None) -> set[str]:
+    """Seeded draw of validation speakers per corpus: round(fraction x speakers) of them (at least one,
+    always leaving one for training), taken in a seeded order and passing over any speaker whose rows
+    would take the corpus's validation rows over fraction x its rows. A corpus with a single speaker,
+    or in which no speaker fits under the cap, gives none; ``notes`` collects why."""
     if not 0.0 <= fraction < 1.0:
         raise InputError(f"--percent_subject_validation must be in [0, 1), got {fraction}")
+    notes = notes if notes is not None else []
     chosen: set[str] = set()
     if fraction == 0 or rows.empty:
         return chosen
     for corpus in sorted(rows["corpus"].unique()):
-        speakers = sorted(rows.loc[rows["corpus"] == corpus, "speaker"].unique())
+        sizes = rows.loc[rows["corpus"] == corpus, "speaker"].value_counts().sort_index()
+        speakers = list(sizes.index)
         if len(speakers) < 2:
-            print(f"note: {corpus} has {len(speakers)} speaker(s); none goes to validation")
+            notes.append(f"{corpus} has {len(speakers)} speaker(s); none goes to validation")
             continue
-        n = min(max(1, int(round(fraction * len(speakers)))), len(speakers) - 1)
-        rng = rng_for(seed, "validation", corpus, *keys, words=crc32_words)
-        picked = rng.choice(len(speakers), size=n, replace=False)
-        chosen.update(speakers[i] for i in picked)
+        wanted = min(max(1, int(round(fraction * len(speakers)))), len(speakers) - 1)
+        cap = fraction * int(sizes.sum())
+        taken, taken_rows = [], 0
+        for i in rng_for(seed, "validation", corpus, *keys, words=crc32_words).permutation(len(speakers)):
+            if len(taken) == wanted:
+                break
+            if taken_rows + int(sizes.iloc[i]) <= cap + 1e-9:
+                taken.append(speakers[i])
+                taken_rows += int(sizes.iloc[i])
+        if not taken:
+            notes.append(f"{corpus}: every speaker has more than {fraction:g} of its {int(sizes.sum())} rows; "
+                         f"none goes to validation")
+        chosen.update(taken)
+    for note in notes:
+        print(f"note: {note}")
     return chosen
+
+
+def choose_validation_corpus(corpora: Sequence[str], requested: str | None, seed: int, *keys) -> str:
+    """The training corpus that validates under ``--validation corpus`` (named, or a seeded choice)."""
+    corpora = sorted(c.upper() for c in corpora)
+    if len(corpora) < 2:
+        raise InputError(f"--validation corpus needs at least two training corpora, got {', '.join(corpora) or 'none'}")
+    if requested:
+        if requested.upper() not in corpora:
+            raise InputError(f"--validation_corpus {requested.upper()} is not a training corpus "
+                             f"({', '.join(corpora)})")
+        return requested.upper()
+    return corpora[int(rng_for(seed, "validation_corpus", *keys, words=crc32_words).integers(len(corpora)))]
+
+
+def split_validation(pool: pd.DataFrame, opts: "SplitOptions", *keys) -> tuple[pd.Series, list[str]]:
+    """Which rows of ``pool`` validate (a boolean mask), by ``opts.validation``; and the notes."""
+    notes: list[str] = []
+    if opts.validation not in VALIDATION_CHOICES:
+        raise InputError(f"unknown --validation {opts.validation!r}; choose one of {', '.join(VALIDATION_CHOICES)}")
+    if opts.validation_corpus and opts.validation != "corpus":
+        raise InputError("--validation_corpus needs --validation corpus")
+    if opts.validation == "none":
+        return pd.Series(False, index=pool.index), notes
+    if opts.validation == "corpus":
+        corpus = choose_validation_corpus(sorted(pool["corpus"].unique()), opts.validation_corpus, opts.seed, *keys)
+        notes.append(f"validation corpus: {corpus} (all its rows)")
+        print(f"note: {notes[-1]}")
+        return pool["corpus"] == corpus, notes
+    speakers = draw_validation_speakers(pool, opts.percent_subject_validation, opts.seed, *keys, notes=notes)
+    return pool["speaker"].isin(speakers), notes
 
 
 def undersample(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -335,6 +471,16 @@ def format_table(train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFra
     return pd.concat(lines).fillna(0).astype(int).to_string()
 
 
+def rows_per_corpus(train: pd.DataFrame, validation: pd.DataFrame) -> str:
+    """One line per training corpus: its rows in train and in validation (plain and augmented)."""
+    lines = []
+    for corpus in sorted(set(train["corpus"]) | set(validation["corpus"])):
+        n_train, n_val = int((train["corpus"] == corpus).sum()), int((validation["corpus"] == corpus).sum())
+        share = n_val / (n_train + n_val) if n_train + n_val else 0.0
+        lines.append(f"{corpus}: {n_train} train rows, {n_val} validation rows ({share:.0%} of its rows)")
+    return "\n".join(lines)
+
+
 def report_dropped(dropped: Counter) -> None:
     for (corpus, reason), n in sorted(dropped.items()):
         print(f"dropped {n} {corpus} row(s): {reason}")
@@ -354,9 +500,31 @@ def resolve_pca_file(pca_file: str, encoder_dir: str | Path) -> Path:
     return path
 
 
+RECORDED_CHOICES = ("validation", "percent_subject_validation", "validation_corpus", "seed", "n_components")
+
+
+def read_split_info(split_dir: str | Path) -> dict:
+    """``split_options.json`` of a split folder (empty for a split made before it was written)."""
+    path = paths.split_info_file(split_dir)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def check_recorded_choices(split_dir: str | Path, opts: SplitOptions) -> None:
+    """Refuse to reuse a split folder made with other validation, seed or PCA choices than ``opts``."""
+    recorded = read_split_info(split_dir)
+    wanted = asdict(opts)
+    differ = [f"{k} {recorded[k]!r} (asked: {wanted[k]!r})" for k in RECORDED_CHOICES
+              if k in recorded and recorded[k] != wanted[k]]
+    if recorded and "validation" not in recorded and opts.validation != "speakers":
+        differ.append(f"validation 'speakers' (asked: {opts.validation!r})")
+    if differ:
+        raise SplitChoiceError(f"{paths.split_info_file(split_dir)}: the split there was made with "
+                               f"{'; '.join(differ)}; remove it or use another data folder")
+
+
 def write_split(split: Split, options: dict) -> None:
     """Write one split folder (every file atomically) and print its table."""
-    train_dir, eval_dir = split.out_dir / "train_data", split.out_dir / "eval_data"
+    train_dir, eval_dir = paths.train_data_dir(split.out_dir), paths.eval_data_dir(split.out_dir)
     write_csv_atomic(train_dir / "train.csv", split.train[COLUMNS])
     write_csv_atomic(train_dir / "validation.csv", split.validation[COLUMNS])
     write_csv_atomic(eval_dir / "test.csv", split.test[COLUMNS])
@@ -369,14 +537,19 @@ def write_split(split: Split, options: dict) -> None:
               "class_names": list(split.classes),
               "pca_corpora": split.pca.corpora, "pca_components": split.pca.n_components,
               "validation_speakers": sorted(set(split.validation["speaker"])),
+              "validation_corpora": sorted(set(split.validation["corpus"])),
+              "validation_rows": int(len(split.validation)),
+              "validation_notes": list(split.validation_notes),
               "test_speakers": sorted(set(split.test["speaker"])),
               "import_options": import_options}
-    write_text_atomic(split.out_dir / "split_options.json", json.dumps(record, indent=2) + "\n")
+    write_text_atomic(paths.split_info_file(split.out_dir), json.dumps(record, indent=2) + "\n")
     print(f"\n{split.out_dir}")
     merged = [f"{corpus} --{option}" for corpus, chosen in import_options.items() for option, on in chosen.items() if on]
     if merged:
         print("imported with: " + ", ".join(merged))
     print(format_table(split.train, split.validation, split.test, split.classes))
+    print(f"validation: {options.get('validation', 'speakers')}")
+    print(rows_per_corpus(split.train, split.validation))
 
 
 # --------------------------------------------------------------------------- building splits
@@ -391,6 +564,9 @@ def _finish(split: Split, opts: SplitOptions, held_out_corpus: str | None, pca_g
         print(f"WARNING: class(es) {', '.join(missing)} have no training rows in {split.out_dir}")
     if split.test.empty:
         print(f"WARNING: the test set of {split.out_dir} is empty")
+    if split.validation.empty and opts.validation != "none":
+        print(f"WARNING: no validation rows in {split.out_dir}: training will run its fixed number of epochs "
+              f"and keep the last (as with --validation none)")
     if opts.pca_file:
         split.pca = load_pca(resolve_pca_file(opts.pca_file, opts.encoder_dir))
         check_pca_corpora(split.pca, pca_guard, opts.allow_leaky_pca)
@@ -420,13 +596,12 @@ def make_loco_split(opts: SplitOptions) -> Split:
     test = collect_plain_rows(opts.datasets_dir, held_out, mapping, dropped)
     pool = pd.concat([collect_plain_rows(opts.datasets_dir, c, mapping, dropped) for c in train_corpora],
                      ignore_index=True)
-    validation_speakers = draw_validation_speakers(pool, opts.percent_subject_validation, opts.seed)
-    in_validation = pool["speaker"].isin(validation_speakers)
+    in_validation, notes = split_validation(pool, opts)
     validation = pool[in_validation].reset_index(drop=True)
     train = assemble_training(pool[~in_validation].reset_index(drop=True), opts.datasets_dir,
                               opts.augmentation, opts.balanced, opts.seed, dropped)
     out_dir = paths.split_dir(opts.output_dir, held_out, classes_name, opts.augmentation, opts.balanced)
-    split = Split(out_dir, train, validation, test, tuple(classes), dropped=dropped)
+    split = Split(out_dir, train, validation, test, tuple(classes), dropped=dropped, validation_notes=notes)
     report_dropped(dropped)
     return _finish(split, opts, held_out, held_out)
 
@@ -458,6 +633,9 @@ def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
     [corpus] = paths.select_corpora(opts.datasets_dir, [opts.eval_dataset], what="--eval_dataset")
     if opts.train_datasets and [c.upper() for c in opts.train_datasets] != [corpus]:
         raise InputError(f"--protocol {opts.protocol} works inside one corpus; drop --train_datasets")
+    if opts.validation == "corpus":
+        raise InputError(f"--validation corpus needs other corpora; --protocol {opts.protocol} works inside one "
+                         "corpus (use speakers or none)")
     dropped: Counter = Counter()
     rows = collect_plain_rows(opts.datasets_dir, corpus, mapping, dropped)
     report_dropped(dropped)
@@ -465,20 +643,19 @@ def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
     if len(speakers) < 2:
         raise InputError(f"{corpus}: {len(speakers)} usable speaker(s); a speaker-independent split needs 2 or more")
     groups = fold_speaker_groups(speakers, opts.protocol, opts.folds, opts.seed, corpus)
-    base = Path(opts.output_dir) / corpus / protocol_folder(opts.protocol, opts.folds)
     splits = []
     for i, test_speakers in enumerate(groups, start=1):
-        fold = f"fold-{i:02d}"
+        fold = paths.fold_name(i)
         in_test = rows["speaker"].isin(test_speakers)
         test, rest = rows[in_test].reset_index(drop=True), rows[~in_test].reset_index(drop=True)
-        validation_speakers = draw_validation_speakers(rest, opts.percent_subject_validation, opts.seed, fold)
-        in_validation = rest["speaker"].isin(validation_speakers)
+        in_validation, notes = split_validation(rest, opts, fold)
         fold_dropped: Counter = Counter()
         train = assemble_training(rest[~in_validation].reset_index(drop=True), opts.datasets_dir,
                                   opts.augmentation, opts.balanced, opts.seed, fold_dropped)
-        out_dir = base / fold / classes_name / opts.augmentation / opts.balanced
+        out_dir = paths.fold_split_dir(opts.output_dir, corpus, protocol_folder(opts.protocol, opts.folds), fold,
+                                       classes_name, opts.augmentation, opts.balanced)
         split = Split(out_dir, train, rest[in_validation].reset_index(drop=True), test, tuple(classes),
-                      dropped=dropped + fold_dropped, fold=fold)
+                      dropped=dropped + fold_dropped, fold=fold, validation_notes=notes)
         report_dropped(fold_dropped)
         splits.append(_finish(split, opts, None, corpus))
     return splits
@@ -500,8 +677,8 @@ def run_split_stage(opts: SplitOptions) -> list[Split]:
         write_split(split, asdict(opts))
     if opts.protocol != "loco":
         # <output_dir>/<CORPUS>/<protocol>/folds.csv: which speakers each fold tests on
-        base = Path(opts.output_dir) / opts.eval_dataset.upper() / protocol_folder(opts.protocol, opts.folds)
-        write_csv_atomic(base / "folds.csv", pd.DataFrame(
+        base = paths.protocol_dir(opts.output_dir, opts.eval_dataset, protocol_folder(opts.protocol, opts.folds))
+        write_csv_atomic(base / paths.FOLDS_FILE, pd.DataFrame(
             {"fold": [s.fold for s in splits], "test_speakers": [" ".join(sorted(set(s.test["speaker"]))) for s in splits]}))
     print(f"\n{len(splits)} split(s) written under {Path(opts.output_dir)}")
     return splits

@@ -26,6 +26,7 @@ from . import distributed, outputs
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
+from .specaugment import from_args as specaugment_from_args
 
 HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
 
@@ -108,6 +109,29 @@ def is_better(value: float, best: float | None, metric: str) -> bool:
     return value > best if HIGHER_IS_BETTER[metric] else value < best
 
 
+def standardise_speaker_vectors(norm: str, train_frame, train_vectors, val_frame, val_vectors, pca):
+    """--speaker_norm corpus|speaker: each split's vectors standardised within their own groups, and the
+    PCA refitted on the standardised training vectors (each wav once)."""
+    from ..speaker import fit_pca, standardise_by_group
+
+    train_vectors = standardise_by_group(train_vectors, train_frame[norm], train_frame["wav"])
+    if val_vectors is not None:
+        val_vectors = standardise_by_group(val_vectors, val_frame[norm], val_frame["wav"])
+    if pca is not None:
+        _, first = np.unique(train_frame["wav"].to_numpy(), return_index=True)
+        pca = fit_pca(train_vectors[first], pca.n_components, pca.corpora)
+    return train_vectors, val_vectors, pca
+
+
+def transductive_note(args) -> dict:
+    """What args.yaml and performance.yaml say about options that read unlabelled test audio."""
+    norm = getattr(args, "speaker_norm", "none")
+    if norm == "none":
+        return {}
+    return {"transductive": f"speaker vectors standardised per {norm}; test rows are standardised with the "
+                            f"statistics of their own (unlabelled) {norm}'s vectors"}
+
+
 def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None = None) -> Path:
     """Run training as the flags say; returns the output folder."""
     info = distributed.setup(args.device)
@@ -134,16 +158,24 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     speaker_model = model_traits(args.model).takes_speaker  # stated by the model
     train_frame = split_data.read_split(train_dir / "train.csv", class_names)
     val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
-    if len(train_frame) == 0 or len(val_frame) == 0:
-        raise InputError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
-                         "the best checkpoint is chosen on validation, which needs both")
+    if len(train_frame) == 0:
+        raise InputError(f"{train_dir / 'train.csv'}: no training rows")
+    # No validation rows (a split made with --validation none, or one where no corpus could give any):
+    # train the fixed number of epochs, no early stopping, and keep the last epoch as model_best.
+    validate = len(val_frame) > 0
+    if not validate and args.sched == "plateau":
+        raise InputError(f"{train_dir / 'validation.csv'}: no validation rows, but --sched plateau steps on "
+                         "the validation metric; choose another schedule")
     train_vectors = split_data.raw_speaker_vectors(train_frame) if speaker_model else None
-    val_vectors = split_data.raw_speaker_vectors(val_frame) if speaker_model else None
+    val_vectors = split_data.raw_speaker_vectors(val_frame) if speaker_model and validate else None
     pca = None
     if speaker_model and not args.no_speaker_pca:
         from ..speaker import load_pca
 
         pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
+    if speaker_model and args.speaker_norm != "none":
+        train_vectors, val_vectors, pca = standardise_speaker_vectors(args.speaker_norm, train_frame, train_vectors,
+                                                                      val_frame, val_vectors, pca)
 
     # --- model
     seed_everything(args.seed, 0, 0)  # the same initial weights on every rank
@@ -154,11 +186,13 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     train_set = split_data.SplitDataset(train_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
                                         train_vectors, source=str(train_dir / "train.csv"),
                                         interpolation=dcfg["interpolation"])
-    val_set = split_data.SplitDataset(val_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
-                                      val_vectors, source=str(train_dir / "validation.csv"),
-                                      interpolation=dcfg["interpolation"])
     train_loader = make_loader(train_set, args.batch_size, True, args, info)
-    val_loader = make_loader(val_set, args.validation_batch_size or args.batch_size, False, args, info)
+    val_set, val_loader = [], None
+    if validate:
+        val_set = split_data.SplitDataset(val_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
+                                          val_vectors, source=str(train_dir / "validation.csv"),
+                                          interpolation=dcfg["interpolation"])
+        val_loader = make_loader(val_set, args.validation_batch_size or args.batch_size, False, args, info)
 
     # --- loss, optimizer, schedule, EMA
     from timm.optim import create_optimizer_v2
@@ -169,6 +203,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     weights = balanced_class_weights(counts) if args.class_weights == "balanced" else None
     criterion = EmotionLoss(len(class_names), weights, smoothing=args.smoothing,
                             focal_gamma=args.focal_gamma if args.loss == "focal" else 0.0).to(device)
+    specaugment = specaugment_from_args(args)   # None unless masks are asked for
+    if specaugment is not None:
+        log(f"online SpecAugment on training images: {specaugment}")
     mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
     opt_kwargs = {}
     if args.opt_eps is not None:
@@ -223,7 +260,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        outputs.write_args(out_dir, args, train_dir)
+        outputs.write_args(out_dir, args, train_dir, transductive_note(args))
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
@@ -231,6 +268,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
                   "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
     log(f"training {args.model} on {len(train_set)} images ({len(val_set)} validation), "
         f"{len(class_names)} classes, {info.world_size} process(es) on {device}; output {out_dir}")
+    if not validate:
+        log(f"no validation rows in {train_dir / 'validation.csv'}: training all {num_epochs} epochs without "
+            f"early stopping; the last epoch is saved as {BEST_NAME}")
 
     # --- the loop
     started = time.perf_counter()
@@ -243,24 +283,29 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         stats = train_one_epoch(
             train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
             epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates, amp=args.amp,
-            amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, clip_grad=args.clip_grad,
+            amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
+            clip_grad=args.clip_grad,
             max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
         num_updates = stats["num_updates"]
-        eval_model = ema.module if ema is not None else model
-        logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,
-                                         amp=args.amp, amp_dtype=args.amp_dtype, info=info, progress=progress,
-                                         desc=f"validate {epoch + 1}/{num_epochs}")
-        predictions = logits.argmax(axis=1)
-        row = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_loss": cross_entropy(logits, targets),
-               "val_accuracy": accuracy(targets, predictions), "val_uar": uar(targets, predictions),
-               "lr": float(optimizer.param_groups[0]["lr"])}
-        history.append(row)
-        value = row["val_loss"] if args.eval_metric == "loss" else row[f"val_{args.eval_metric}"]
-        improved = is_better(value, best, args.eval_metric)
-        if improved:
-            best, best_epoch, stale_epochs = float(value), epoch + 1, 0
+        row = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_loss": float("nan"),
+               "val_accuracy": float("nan"), "val_uar": float("nan"), "lr": float(optimizer.param_groups[0]["lr"])}
+        if validate:
+            eval_model = ema.module if ema is not None else model
+            logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,
+                                             amp=args.amp, amp_dtype=args.amp_dtype, info=info, progress=progress,
+                                             desc=f"validate {epoch + 1}/{num_epochs}")
+            predictions = logits.argmax(axis=1)
+            row.update(val_loss=cross_entropy(logits, targets), val_accuracy=accuracy(targets, predictions),
+                       val_uar=uar(targets, predictions))
+            value = row["val_loss"] if args.eval_metric == "loss" else row[f"val_{args.eval_metric}"]
+            improved = is_better(value, best, args.eval_metric)
+            if improved:
+                best, best_epoch, stale_epochs = float(value), epoch + 1, 0
+            else:
+                stale_epochs += 1
         else:
-            stale_epochs += 1
+            value, improved, best_epoch, targets = None, True, epoch + 1, []   # the last epoch is the one kept
+        history.append(row)
         if scheduler is not None:
             scheduler.step(epoch + 1, value)
 
@@ -287,14 +332,17 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
                 f"{'  *best*' if improved else ''}")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
-        if args.patience and stale_epochs >= args.patience:
+        if validate and args.patience and stale_epochs >= args.patience:
             log(f"early stop: no validation {args.eval_metric} improvement for {args.patience} epochs")
             break
 
     if writer is not None:
         writer.close()
     minutes = (time.perf_counter() - started) / 60
-    best_text = f"{best:.4f}" if best is not None else "n/a"
-    log(f"done in {minutes:.1f} min: best validation {args.eval_metric} {best_text} at epoch {best_epoch}; "
-        f"{out_dir / BEST_NAME}")
+    if validate:
+        best_text = f"{best:.4f}" if best is not None else "n/a"
+        log(f"done in {minutes:.1f} min: best validation {args.eval_metric} {best_text} at epoch {best_epoch}; "
+            f"{out_dir / BEST_NAME}")
+    else:
+        log(f"done in {minutes:.1f} min: no validation; last epoch {best_epoch} kept as {out_dir / BEST_NAME}")
     return out_dir

@@ -89,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight classes inversely to their training frequency")
     g.add_argument("--loss", choices=("ce", "focal"), default="ce")
     g.add_argument("--focal_gamma", type=float, default=2.0)
+    g.add_argument("--specaugment_time_masks", type=int, default=0,
+                   help="online SpecAugment: time masks (blanked column bands) per training image (0 = off)")
+    g.add_argument("--specaugment_time_width", type=float, default=0.1,
+                   help="widest time mask, as a fraction of the image width")
+    g.add_argument("--specaugment_freq_masks", type=int, default=0,
+                   help="online SpecAugment: frequency masks (blanked row bands) per training image (0 = off)")
+    g.add_argument("--specaugment_freq_width", type=float, default=0.1,
+                   help="tallest frequency mask, as a fraction of the image height")
+    g.add_argument("--speaker_norm", choices=("none", "corpus", "speaker"), default="none",
+                   help="standardise the raw speaker vectors within each corpus or each speaker before the "
+                        "PCA (refitted on the standardised training vectors). At evaluation the test rows are "
+                        "standardised with their own statistics: TRANSDUCTIVE (uses the unlabelled test "
+                        "audio's vectors); recorded in args.yaml and performance.yaml")
     g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
     g.add_argument("--model_ema_decay", type=float, default=0.998)
 

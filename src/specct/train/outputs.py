@@ -9,6 +9,7 @@ import yaml
 
 from ..errors import MissingInputError
 from ..fileio import write_csv_atomic, write_text_atomic
+from ..paths import split_parts  # noqa: F401  (re-exported: output folders mirror the split's)
 
 SUMMARY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_uar", "lr")
 ARGS_NAME = "args.yaml"
@@ -24,21 +25,6 @@ def resolve_train_dir(data_dir: str | Path) -> Path:
     if not data_dir.is_dir():
         raise MissingInputError(f"{data_dir}: train_data folder not found (make the split first)")
     return data_dir.resolve()
-
-
-def split_parts(train_dir: Path) -> tuple[str, ...]:
-    """``(EVAL, <n>_classes, aug, balance)`` of ``data/<EVAL>/<n>_classes/<aug>/<balance>/train_data``.
-
-    A train_data folder outside that layout is named by its parent folder alone.
-    """
-    parent = Path(train_dir).resolve().parent
-    parts = parent.parts
-    if len(parts) >= 4 and parts[-3].endswith("_classes"):
-        # within-corpus folds: data/<CORPUS>/<protocol>/fold-NN/<n>_classes/<aug>/<balance>
-        if len(parts) >= 6 and parts[-4].startswith("fold-"):
-            return tuple(parts[-6:])
-        return tuple(parts[-4:])
-    return (parent.name,)
 
 
 def run_name(model: str, pretrained: bool) -> str:
@@ -57,9 +43,25 @@ def output_dir(args: argparse.Namespace, train_dir: Path) -> Path:
     return Path(args.output) / run_name(args.model, args.pretrained) / Path(*split_parts(train_dir))
 
 
-def write_args(out_dir: Path, args: argparse.Namespace, train_dir: Path) -> None:
+def split_record(train_dir: Path) -> dict:
+    """How the split chose its validation rows, from its split_options.json (for args.yaml)."""
+    import json
+
+    from ..paths import split_info_file
+
+    path = split_info_file(Path(train_dir).parent)
+    info = json.loads(path.read_text()) if path.is_file() else {}
+    return {"split_validation": info.get("validation", "speakers" if info else "unknown"),
+            "split_validation_corpora": info.get("validation_corpora", []),
+            "split_validation_rows": info.get("validation_rows")}
+
+
+def write_args(out_dir: Path, args: argparse.Namespace, train_dir: Path, extra: dict | None = None) -> None:
+    """args.yaml: every flag, the train_data folder, the split's validation choice and ``extra`` notes."""
     values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
     values["data_dir"] = str(train_dir)
+    values.update(split_record(train_dir))
+    values.update(extra or {})
     write_text_atomic(out_dir / ARGS_NAME, yaml.safe_dump(values, sort_keys=True))
 
 

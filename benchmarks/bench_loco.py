@@ -1,0 +1,509 @@
+"""Leave-one-corpus-out benchmark of the training recipe for models without pretrained weights.
+
+Holds each corpus of ``--corpora`` out in turn (default EMODB, RAVDESS actors 1-4, TUREVDB) and
+trains on the others. Two modes:
+
+- ``main``: three systems on the same split of every fold (same seed, same train / validation /
+  test rows): the speaker CCT from scratch (configs/scratch), the plain CCT with the same recipe,
+  and the eGeMAPS + SVM baseline (``--model egemaps_svm``; skipped with a message where this
+  checkout does not have it). Reports the UAR of each held-out corpus with its bootstrap 95% CI,
+  the mean over corpora, and paired comparisons (paired bootstrap on the same test rows).
+- ``ablation``: the speaker CCT with one lever switched on at a time (SpecAugment, mixup, no
+  label smoothing, log-mel mean normalisation, per-corpus / per-speaker speaker-vector
+  standardisation, a smaller or a larger model, an offline augmentation group). Each lever is
+  judged on VALIDATION rows only (``--ablation_validation corpus`` by default: a whole training
+  corpus validates, the honest choice across corpora). The held-out UAR is reported beside it,
+  never used to choose.
+
+Class set: the classes the three corpora share, anger, happy and sad (``--classes``). TurEV-DB
+has no neutral class, and its calm is not RAVDESS's neutral; merging them would be a guess, so
+calm and neutral are left out (chance UAR 1/3).
+
+    python benchmarks/bench_loco.py --quick                     # smoke run, a few minutes
+    python benchmarks/bench_loco.py --mode main                 # about 20 minutes on two cores
+    python benchmarks/bench_loco.py --mode ablation             # about 40 minutes on two cores
+    python benchmarks/bench_loco.py                             # both
+
+Everything goes to ``--workdir`` (default output/bench_loco); a re-run skips finished imports,
+images, embeddings, splits, trainings and evaluations. Results: ``<workdir>/<mode>_results.csv``
+and ``<workdir>/<mode>_report.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specct import paths
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPECCT_SHARED", REPO_ROOT.parent / "shared")) / "corpora"
+DEFAULT_CORPORA = ("EMODB", "RAVDESS", "TUREVDB")
+DEFAULT_SOURCES = {"EMODB": SHARED / "emodb" / "wav", "RAVDESS": SHARED / "ravdess" / "wav",
+                   "TUREVDB": SHARED / "turevdb"}
+SHARED_CLASSES = ("anger", "happy", "sad")
+SPEAKER_MODEL, PLAIN_MODEL, BASELINE_MODEL = "speaker_vgg_cct_7_7x2_112", "cct_7_7x2_112", "egemaps_svm"
+SYSTEMS = {"speaker_cct": SPEAKER_MODEL, "plain_cct": PLAIN_MODEL, "egemaps_svm": BASELINE_MODEL}
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One ablation arm: train.py flags, and the image variant / augmentation group it needs."""
+    name: str
+    flags: tuple[str, ...] = ()
+    images: str = "plain"           # plain | mean_norm
+    augmentation: str = "no_aug"
+    note: str = ""
+
+
+LEVERS = {lever.name: lever for lever in (
+    Lever("base", note="configs/scratch recipe"),
+    Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"),
+          note="2 time + 2 frequency masks, each up to 10% of the axis"),
+    Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
+    Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
+    Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
+    Lever("speaker_norm_corpus", ("--speaker_norm", "corpus"),
+          note="speaker vectors standardised per corpus (TRANSDUCTIVE on the test corpus)"),
+    Lever("speaker_norm_speaker", ("--speaker_norm", "speaker"),
+          note="speaker vectors standardised per speaker (TRANSDUCTIVE on the test speakers)"),
+    Lever("smaller", ("--model_kwargs", "depth=4", "attn_drop_rate=0"), note="4 transformer blocks instead of 7"),
+    Lever("larger", ("--model_kwargs", "depth=10", "attn_drop_rate=0"), note="10 transformer blocks instead of 7"),
+    Lever("freq_aug", augmentation="freq_aug", note="offline frequency augmentations of the training speakers"),
+)}
+
+
+@dataclass
+class Settings:
+    workdir: Path
+    corpora: list[str]
+    sources: dict[str, Path]
+    classes: tuple[str, ...]
+    image_size: int
+    epochs: int
+    validation: str
+    ablation_validation: str
+    seed: int
+    bootstrap: int
+    levers: list[str]
+    mode: str = "both"
+    quick: bool = False
+    files_per_group: int = 0        # quick: keep this many wavs per corpus, speaker and emotion
+    extra_train_flags: list[str] = field(default_factory=list)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- data stages
+
+def canonical(name: str) -> str | None:
+    from specct.corpora import UnknownCorpusError, canonical_corpus_name
+
+    try:
+        return canonical_corpus_name(name)
+    except UnknownCorpusError:
+        return None
+
+
+def import_corpora(s: Settings) -> list[str]:
+    """Import each corpus once into <workdir>/imported; returns the corpora available."""
+    from specct.corpora import CorpusError
+    from specct.prepare import import_corpus
+
+    root = s.workdir / "imported"
+    ready = []
+    for name in s.corpora:
+        corpus = canonical(name)
+        if corpus is None:
+            log(f"{name}: no importer in this checkout (the corpus importer may not be merged yet): skipped")
+            continue
+        if paths.wav_dir(root, corpus).is_dir() and any(paths.wav_dir(root, corpus).glob("*.wav")):
+            ready.append(corpus)
+            continue
+        source = s.sources.get(corpus, s.sources.get(name.upper()))
+        if source is None or not Path(source).exists():
+            log(f"{corpus}: source folder {source} not found (pass --sources {corpus}=PATH): skipped")
+            continue
+        log(f"importing {corpus} from {source}")
+        for folder in [Path(source), *sorted(p for p in Path(source).iterdir() if p.is_dir())]:
+            try:   # the corpus folder, or the one folder inside it that the importer expects
+                import_corpus(corpus, folder, root, progress=False)
+                ready.append(corpus)
+                break
+            except CorpusError as exc:
+                reason = exc
+        else:
+            log(f"{corpus}: import failed ({reason}): skipped")
+    return ready
+
+
+def link_corpora(s: Settings, corpora: list[str], variant: str) -> Path:
+    """A datasets folder for one image variant: its own image folders, the imported wavs linked (all
+    of them, or with --quick a few per speaker and emotion) and the speaker vectors shared."""
+    from specct.naming import parse_name
+
+    root = s.workdir / ("datasets_quick" if s.quick else "datasets") / variant
+    for corpus in corpora:
+        wav_dir = paths.wav_dir(root, corpus)
+        if wav_dir.exists():
+            continue
+        source = paths.wav_dir(s.workdir / "imported", corpus).resolve()
+        paths.corpus_dir(root, corpus).mkdir(parents=True, exist_ok=True)
+        if not s.files_per_group:
+            wav_dir.symlink_to(source, target_is_directory=True)
+            continue
+        tmp = wav_dir.with_name(wav_dir.name + ".partial")
+        tmp.mkdir(exist_ok=True)
+        kept: dict[tuple[str, str], int] = {}
+        for wav in sorted(source.glob("*.wav")):
+            name = parse_name(wav)
+            key = (name.speaker, name.emotion)
+            if name.emotion in s.classes and kept.get(key, 0) < s.files_per_group:
+                kept[key] = kept.get(key, 0) + 1
+                (tmp / wav.name).symlink_to(wav)
+        tmp.rename(wav_dir)
+    return root
+
+
+def share_speaker_vectors(source_root: Path, root: Path, corpora: list[str]) -> None:
+    """Image variants reuse the speaker vectors of the plain variant (same wavs)."""
+    for corpus in corpora:
+        target = paths.speaker_dir(root, corpus)
+        if not target.exists():
+            target.symlink_to(paths.speaker_dir(source_root, corpus).resolve(), target_is_directory=True)
+
+
+def prepare_datasets(s: Settings, corpora: list[str], variants: set[str], augmentations: set[str]) -> dict[str, Path]:
+    """Images (and the augmented images of the groups asked for) and speaker vectors of every variant."""
+    from specct.images import preprocess_corpora
+    from specct.speaker import embed_corpora
+    from specct.spectrogram import SpectrogramConfig
+
+    roots = {}
+    augs = sorted(a for a in augmentations if a != "no_aug") or ["none"]
+    for variant in ["plain", *sorted(variants - {"plain"})]:
+        root = link_corpora(s, corpora, variant)
+        cfg = SpectrogramConfig(size=(s.image_size, s.image_size), mean_norm=variant == "mean_norm")
+        log(f"spectrogram images ({variant}, {s.image_size} px, augmentations: {' '.join(augs)})")
+        preprocess_corpora(root, datasets=corpora, augmentations=augs, config=cfg, workers=min(2, os.cpu_count() or 1),
+                           seed=s.seed, progress=False)
+        if variant == "plain":
+            log("speaker vectors")
+            embed_corpora(root, datasets=corpora, progress=False)
+        else:
+            share_speaker_vectors(roots["plain"], root, corpora)
+        roots[variant] = root
+    return roots
+
+
+def make_split(s: Settings, datasets: Path, variant: str, held_out: str, corpora: list[str], validation: str,
+               augmentation: str = "no_aug") -> Path:
+    """The fold's split folder (made once; every system of the fold uses it)."""
+    from specct.splits import SplitOptions, check_recorded_choices, run_split_stage
+
+    opts = SplitOptions(eval_dataset=held_out, classes=",".join(s.classes), augmentation=augmentation,
+                        validation=validation, train_datasets=[c for c in corpora if c != held_out], seed=s.seed,
+                        datasets_dir=str(datasets), output_dir=str(s.workdir / "data" / f"{variant}-{validation}"),
+                        n_components=64 if s.quick else 256)
+    from specct.labels import class_set_name
+
+    split = paths.split_dir(opts.output_dir, held_out, class_set_name(classes=opts.classes), augmentation,
+                            opts.balanced)
+    if (paths.train_data_dir(split) / "train.csv").is_file():
+        check_recorded_choices(split, opts)
+        return split
+    return run_split_stage(opts)[0].out_dir
+
+
+# --------------------------------------------------------------------------- training and evaluation
+
+def config_for(model: str) -> str:
+    from specct.pipeline import scratch_config
+
+    return str(scratch_config(model))
+
+
+def train_flags(s: Settings) -> list[str]:
+    flags = ["--input_size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs),
+             "--seed", str(s.seed), "--no_progress"]
+    if s.quick:
+        flags += ["--max_steps", "2"]
+    return flags + list(s.extra_train_flags)
+
+
+def run_cct(s: Settings, split: Path, model: str, out_dir: Path, extra: tuple[str, ...] = ()) -> dict:
+    """Train (or resume, or skip when finished) and evaluate one CCT; returns performance and history."""
+    from specct.evaluate import PERFORMANCE_NAME, evaluate
+    from specct.loco import training_finished
+    from specct.train import parse_args, train
+
+    test_dir = out_dir / "test"
+    args = parse_args([str(paths.train_data_dir(split)), "-c", config_for(model), "--model", model,
+                       "--experiment", str(out_dir), *train_flags(s), *extra])
+    if not (test_dir / PERFORMANCE_NAME).is_file():
+        if not training_finished(out_dir, args):
+            if (out_dir / "last.pth.tar").is_file():
+                args.resume = "auto"
+            train(args)
+        evaluate(out_dir, output=test_dir, bootstrap=s.bootstrap, seed=s.seed, progress=False)
+    return read_result(out_dir, test_dir)
+
+
+def run_baseline(s: Settings, datasets: Path, split: Path, corpora: list[str], out_dir: Path) -> dict | None:
+    """eGeMAPS + SVM through the same scripts a user runs; None (with a message) where unavailable."""
+    from specct.evaluate import PERFORMANCE_NAME
+
+    test_dir = out_dir / "test"
+    if (test_dir / PERFORMANCE_NAME).is_file():
+        return read_result(out_dir, test_dir)
+    features = REPO_ROOT / "preprocess_features.py"
+    if not features.is_file():
+        log("eGeMAPS + SVM baseline: preprocess_features.py is not in this checkout (baselines not merged yet): "
+            "skipped")
+        return None
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    commands = [
+        [sys.executable, str(features), "--features", "egemaps", "--datasets_dir", str(datasets),
+         "--datasets", *corpora],
+        [sys.executable, str(REPO_ROOT / "train.py"), str(paths.train_data_dir(split)), "--model", BASELINE_MODEL,
+         "--experiment", str(out_dir), "--seed", str(s.seed)],
+        [sys.executable, str(REPO_ROOT / "eval.py"), str(out_dir), "--output", str(test_dir),
+         "--bootstrap", str(s.bootstrap), "--seed", str(s.seed)],
+    ]
+    for command in commands:
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            log(f"eGeMAPS + SVM baseline: {Path(command[1]).name} failed ({reason[0]}): skipped")
+            return None
+    return read_result(out_dir, test_dir)
+
+
+def read_result(out_dir: Path, test_dir: Path) -> dict:
+    import yaml
+
+    from specct.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
+
+    performance = yaml.safe_load((test_dir / PERFORMANCE_NAME).read_text())
+    predictions = pd.read_csv(test_dir / PREDICTIONS_NAME)
+    summary_path = out_dir / "summary.csv"
+    summary = pd.read_csv(summary_path) if summary_path.is_file() else pd.DataFrame()
+    best_val = float(summary["val_uar"].max()) if "val_uar" in summary and summary["val_uar"].notna().any() \
+        else float("nan")
+    return {"performance": performance, "predictions": predictions, "val_uar": best_val}
+
+
+# --------------------------------------------------------------------------- comparisons
+
+def aligned(a: pd.DataFrame, b: pd.DataFrame, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truth and both systems' predictions on the same test rows (matched by source wav)."""
+    index = {name: i for i, name in enumerate(classes)}
+    merged = a[["wav", "truth", "prediction"]].merge(b[["wav", "prediction"]], on="wav", suffixes=("_a", "_b"))
+    if len(merged) != len(a) or len(merged) != len(b):
+        raise ValueError(f"the two systems were tested on different rows ({len(a)} / {len(b)} / {len(merged)} shared)")
+    return (merged["truth"].map(index).to_numpy(), merged["prediction_a"].map(index).to_numpy(),
+            merged["prediction_b"].map(index).to_numpy())
+
+
+def compare(results: dict[str, dict[str, dict]], a: str, b: str, classes, s: Settings) -> pd.DataFrame:
+    """Paired bootstrap of UAR(a) - UAR(b) per held-out corpus, and of the mean over corpora (rows
+    resampled within each corpus, the same draws for both systems): specct.compare."""
+    from specct.compare import paired_bootstrap, stratified_paired
+
+    rows, groups = [], []
+    for i, held_out in enumerate(sorted(results)):
+        if a not in results[held_out] or b not in results[held_out]:
+            continue
+        group = aligned(results[held_out][a]["predictions"], results[held_out][b]["predictions"], classes)
+        groups.append(group)
+        r = paired_bootstrap(*group, resamples=s.bootstrap, seed=s.seed + i)
+        rows.append({"comparison": f"{a} - {b}", "held_out": held_out, "n": r.n, "difference": r.difference,
+                     "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value})
+    if len(groups) > 1:
+        r = stratified_paired(groups, resamples=s.bootstrap, seed=s.seed)
+        rows.append({"comparison": f"{a} - {b}", "held_out": "mean", "n": r.n, "difference": r.difference,
+                     "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value})
+    return pd.DataFrame(rows)
+
+
+def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: Settings) -> tuple[float, float, float]:
+    """Mean UAR over held-out corpora, its interval from resampling rows within each corpus."""
+    from specct.compare import stratified_uar
+
+    groups = []
+    for held_out in sorted(results):
+        if system not in results[held_out]:
+            return float("nan"), float("nan"), float("nan")
+        p = results[held_out][system]["predictions"]
+        groups.append((p["truth"].astype(str).to_numpy(), p["prediction"].astype(str).to_numpy()))
+    interval = stratified_uar(groups, resamples=s.bootstrap, seed=s.seed)
+    return interval.value, interval.low, interval.high
+
+
+# --------------------------------------------------------------------------- modes
+
+def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
+    results: dict[str, dict[str, dict]] = {}
+    for held_out in corpora:
+        log(f"=== main, fold: test on {held_out}, train on {' '.join(c for c in corpora if c != held_out)}")
+        split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation)
+        fold = results.setdefault(held_out, {})
+        for system, model in SYSTEMS.items():
+            out_dir = s.workdir / "runs" / f"main-{s.validation}" / system / held_out
+            started = time.perf_counter()
+            if system == "egemaps_svm":
+                result = run_baseline(s, roots["plain"], split, corpora, out_dir)
+                if result is None:
+                    continue
+            else:
+                result = run_cct(s, split, model, out_dir)
+            fold[system] = result
+            perf = result["performance"]
+            low, high = perf["confidence_interval_95"]["uar"]
+            log(f"{system} on {held_out}: UAR {perf['uar']:.3f} [{low:.3f}-{high:.3f}] "
+                f"({time.perf_counter() - started:.0f} s)")
+    classes = list(s.classes)
+    table = []
+    for held_out in corpora:
+        for system, result in results[held_out].items():
+            perf = result["performance"]
+            low, high = perf["confidence_interval_95"]["uar"]
+            table.append({"system": system, "held_out": held_out, "n": perf["samples"], "uar": perf["uar"],
+                          "uar_ci_low": low, "uar_ci_high": high, "accuracy": perf["accuracy"],
+                          "macro_f1": perf["macro"]["f1"], "best_val_uar": result["val_uar"]})
+    table = pd.DataFrame(table)
+    comparisons = pd.concat([compare(results, "speaker_cct", other, classes, s)
+                             for other in ("plain_cct", "egemaps_svm")], ignore_index=True)
+    table.to_csv(s.workdir / "main_results.csv", index=False)
+    comparisons.to_csv(s.workdir / "main_comparisons.csv", index=False)
+    lines = [f"Leave-one-corpus-out, classes {', '.join(classes)} (chance UAR {1 / len(classes):.2f}), "
+             f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, seed {s.seed}.", "",
+             "| system | " + " | ".join(corpora) + " | mean (95% CI) |",
+             "|---|" + "---:|" * (len(corpora) + 1)]
+    for system in SYSTEMS:
+        if table.empty or system not in set(table["system"]):
+            lines.append(f"| {system} | " + " | ".join("skipped" for _ in corpora) + " | - |")
+            continue
+        cells = []
+        for held_out in corpora:
+            row = table[(table["system"] == system) & (table["held_out"] == held_out)].iloc[0]
+            cells.append(f"{row.uar:.3f} ({row.uar_ci_low:.3f}-{row.uar_ci_high:.3f})")
+        mean, low, high = mean_with_ci(results, system, classes, s)
+        lines.append(f"| {system} | " + " | ".join(cells) + f" | {mean:.3f} ({low:.3f}-{high:.3f}) |")
+    lines += ["", "Paired bootstrap of the UAR difference on the same test rows:", "",
+              "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
+    for row in comparisons.itertuples():
+        lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
+                     f"{row.ci_low:+.3f} to {row.ci_high:+.3f} | {row.p_value:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
+    if s.ablation_validation == "corpus" and len(corpora) < 3:
+        log("ablation: --validation corpus needs two training corpora per fold; with two corpora in all, "
+            "the levers are judged on validation speakers instead")
+        s = replace(s, ablation_validation="speakers")
+    rows = []
+    for name in s.levers:
+        lever = LEVERS[name]
+        for held_out in corpora:
+            datasets = roots[lever.images]
+            split = make_split(s, datasets, lever.images, held_out, corpora, s.ablation_validation, lever.augmentation)
+            out_dir = s.workdir / "runs" / f"ablation-{s.ablation_validation}" / lever.name / held_out
+            started = time.perf_counter()
+            result = run_cct(s, split, SPEAKER_MODEL, out_dir, lever.flags)
+            rows.append({"lever": lever.name, "held_out": held_out, "val_uar": result["val_uar"],
+                         "held_out_uar": result["performance"]["uar"], "note": lever.note})
+            log(f"ablation {lever.name} on {held_out}: best validation UAR {result['val_uar']:.3f}, held-out UAR "
+                f"{result['performance']['uar']:.3f} ({time.perf_counter() - started:.0f} s)")
+    table = pd.DataFrame(rows)
+    table.to_csv(s.workdir / "ablation_results.csv", index=False)
+    means = table.groupby("lever", sort=False)[["val_uar", "held_out_uar"]].mean()
+    base = means.loc["base", "val_uar"] if "base" in means.index else float("nan")
+    lines = [f"Ablation of the speaker CCT recipe, judged on validation rows (`--validation "
+             f"{s.ablation_validation}`), {s.image_size} px, {s.epochs} epochs, seed {s.seed}. A lever is kept when "
+             f"its mean validation UAR beats the base by at least 0.02; the held-out UAR is reported, not used.", "",
+             "| lever | what | mean validation UAR | vs base | kept | mean held-out UAR (reported only) |",
+             "|---|---|---:|---:|---|---:|"]
+    for lever, row in means.iterrows():
+        delta = row.val_uar - base
+        kept = "-" if lever == "base" else ("yes" if delta >= 0.02 else "no")
+        lines.append(f"| {lever} | {LEVERS[lever].note} | {row.val_uar:.3f} | {delta:+.3f} | {kept} | "
+                     f"{row.held_out_uar:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv=None) -> Settings:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--mode", choices=("main", "ablation", "both"), default="both")
+    p.add_argument("--workdir", default=str(REPO_ROOT / "output" / "bench_loco"))
+    p.add_argument("--corpora", nargs="+", default=list(DEFAULT_CORPORA), help="corpora held out in turn")
+    p.add_argument("--sources", nargs="*", default=[], metavar="CORPUS=PATH",
+                   help="corpus folders as distributed (default: ../shared/corpora/<corpus>)")
+    p.add_argument("--classes", nargs="+", default=list(SHARED_CLASSES), help="class set")
+    p.add_argument("--image_size", type=int, choices=(32, 64, 112), default=64)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--validation", choices=("speakers", "corpus", "none"), default="speakers",
+                   help="validation rows of the main comparison")
+    p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
+                   help="validation rows on which the levers are judged")
+    p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=1000)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 3 files per speaker and emotion, 32 px, 1 epoch of 2 steps, 100 resamples, "
+                        "two levers")
+    args, extra = p.parse_known_args(argv)
+    sources = dict(DEFAULT_SOURCES)
+    for item in args.sources:
+        key, _, value = item.partition("=")
+        sources[key.upper()] = Path(value)
+    s = Settings(workdir=Path(args.workdir), corpora=[c.upper() for c in args.corpora], sources=sources,
+                 classes=tuple(args.classes), image_size=args.image_size, epochs=args.epochs,
+                 validation=args.validation, ablation_validation=args.ablation_validation, seed=args.seed,
+                 bootstrap=args.bootstrap, levers=["base", *[x for x in args.levers if x != "base"]],
+                 mode=args.mode, extra_train_flags=extra)
+    if args.quick:
+        s = replace(s, quick=True, files_per_group=3, image_size=32, epochs=1, bootstrap=100,
+                    workdir=Path(args.workdir) / "quick", levers=["base", "specaugment"])
+    return s
+
+
+def main(argv=None) -> int:
+    s = parse(argv)
+    started = time.perf_counter()
+    s.workdir.mkdir(parents=True, exist_ok=True)
+    corpora = import_corpora(s)
+    if len(corpora) < 2:
+        raise SystemExit(f"bench_loco: need at least two corpora, have {', '.join(corpora) or 'none'}")
+    run_main, run_ablation = s.mode in ("main", "both"), s.mode in ("ablation", "both")
+    levers = [LEVERS[n] for n in s.levers] if run_ablation else []
+    roots = prepare_datasets(s, corpora, {"plain", *(lv.images for lv in levers)}, {lv.augmentation for lv in levers})
+    reports = []
+    if run_main:
+        reports.append(("main", main_mode(s, corpora, roots)))
+    if run_ablation:
+        reports.append(("ablation", ablation_mode(s, corpora, roots)))
+    minutes = (time.perf_counter() - started) / 60
+    host = f"{os.cpu_count()} CPU(s) visible, load average {os.getloadavg()[0]:.1f} at the end"
+    for mode, text in reports:
+        text += f"\nRun of {time.strftime('%Y-%m-%d %H:%M')}: {minutes:.1f} min in all ({host}).\n"
+        (s.workdir / f"{mode}_report.md").write_text(text)
+        print(f"\n## {mode}\n\n{text}")
+    print(json.dumps({"corpora": corpora, "minutes": round(minutes, 1), "workdir": str(s.workdir)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
