@@ -140,6 +140,15 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
     if speaker_model and speaker_norm != "none":
         performance["transductive"] = (f"speaker vectors standardised per {speaker_norm} with the statistics of "
                                        f"the test rows' own unlabelled vectors")
+    return write_evaluation(out_dir, frame, class_names, predicted, probabilities, performance, progress)
+
+
+def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[str], predicted: np.ndarray,
+                     probabilities: np.ndarray, performance: dict, progress: bool = True,
+                     note: str = "") -> EvalResult:
+    """predictions.csv, performance.yaml and the confusion matrix of one evaluation (a CCT's or a
+    baseline's), and the one-line summary; ``note`` is appended to that line."""
+    corpora = sorted(set(frame["corpus"]))
     predictions = pd.DataFrame({"file": frame["image"], "wav": frame["wav"], "truth": frame["label"],
                                 "prediction": [class_names[i] for i in predicted]})
     for i, name in enumerate(class_names):
@@ -153,7 +162,7 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
         low, high = performance["confidence_interval_95"]["uar"]
         print(f"test {'+'.join(corpora)} ({len(frame)} files): accuracy {performance['accuracy']:.3f}  "
               f"UAR {performance['uar']:.3f} [95% CI {low:.3f}-{high:.3f}]  macro-F1 {performance['macro']['f1']:.3f}"
-              f"\nresults in {out_dir}")
+              f"{note}\nresults in {out_dir}")
     return EvalResult(out_dir, performance, predictions)
 
 
