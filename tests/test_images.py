@@ -18,28 +18,13 @@ from specct.images import preprocess_corpora
 from specct.spectrogram import SpectrogramConfig
 from script_helpers import one_line_error
 from specct.errors import MissingInputError
+from audio_helpers import SR, make_voice_corpus, voice
 
-SR = 16000
 CORPUS = "TESTC"
 
 
-def voice(seconds: float, f0: float) -> np.ndarray:
-    """A harmonic tone with syllable-rate level changes, between two stretches of silence."""
-    t = np.arange(int(seconds * SR)) / SR
-    glide = f0 * (1 + 0.2 * np.sin(2 * np.pi * 1.5 * t))
-    phase = 2 * np.pi * np.cumsum(glide) / SR
-    body = sum(np.sin(k * phase) / k for k in range(1, 15)) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
-    silence = np.zeros(SR // 5)
-    return np.concatenate([silence, 0.2 * body, silence]).astype(np.float32)
-
-
 def make_corpus(root: Path, count: int = 3, corpus: str = CORPUS) -> list[Path]:
-    wavs = []
-    for i in range(count):
-        wav = paths.wav_dir(root, corpus) / f"{['anger', 'sad', 'happy'][i % 3]}_{corpus}_{i:02d}_utt{i}.wav"
-        write_wav(wav, voice(0.6 + 0.2 * i, 110 + 40 * i), SR)
-        wavs.append(wav)
-    return wavs
+    return make_voice_corpus(root, corpus, count, ('anger', 'sad', 'happy'))
 
 
 def outputs(root: Path, corpus: str = CORPUS) -> dict[str, bytes]:
