@@ -26,11 +26,13 @@ calm and neutral are left out (chance UAR 1/3).
 
 Everything goes to ``--workdir`` (default output/bench_loco); a re-run skips finished imports,
 images, embeddings, splits, trainings and evaluations. Results: ``<workdir>/<mode>_results.csv``
-and ``<workdir>/<mode>_report.md``.
+and ``<workdir>/<mode>_report.md`` (the main mode's named after its validation choice:
+``main-speakers_report.md``).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -64,8 +66,12 @@ class Lever:
     note: str = ""
 
 
+# The ablation's base is the scratch recipe as it was before the ablation: SpecAugment, which the
+# ablation switched on in configs/scratch, is off again, so every lever is measured against one base.
+ABLATION_BASE_FLAGS = ("--specaugment_time_masks", "0", "--specaugment_freq_masks", "0")
+
 LEVERS = {lever.name: lever for lever in (
-    Lever("base", note="configs/scratch recipe"),
+    Lever("base", note="configs/scratch recipe without SpecAugment"),
     Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"),
           note="2 time + 2 frequency masks, each up to 10% of the axis"),
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
@@ -233,6 +239,15 @@ def config_for(model: str) -> str:
     return str(scratch_config(model))
 
 
+def run_name(s: Settings, system: str, model: str) -> str:
+    """A CCT's run folder is named after its recipe (scratch config and extra flags), so a changed
+    recipe trains anew instead of reusing a finished run of the old one."""
+    if system == "egemaps_svm":
+        return system
+    recipe = Path(config_for(model)).read_bytes() + " ".join(train_flags(s)).encode()
+    return f"{system}-{hashlib.sha1(recipe).hexdigest()[:8]}"
+
+
 def train_flags(s: Settings) -> list[str]:
     flags = ["--input_size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs),
              "--seed", str(s.seed), "--no_progress"]
@@ -359,7 +374,7 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
         split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation)
         fold = results.setdefault(held_out, {})
         for system, model in SYSTEMS.items():
-            out_dir = s.workdir / "runs" / f"main-{s.validation}" / system / held_out
+            out_dir = s.workdir / "runs" / f"main-{s.validation}" / run_name(s, system, model) / held_out
             started = time.perf_counter()
             if system == "egemaps_svm":
                 result = run_baseline(s, roots["plain"], split, corpora, out_dir)
@@ -384,8 +399,8 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
     table = pd.DataFrame(table)
     comparisons = pd.concat([compare(results, "speaker_cct", other, classes, s)
                              for other in ("plain_cct", "egemaps_svm")], ignore_index=True)
-    table.to_csv(s.workdir / "main_results.csv", index=False)
-    comparisons.to_csv(s.workdir / "main_comparisons.csv", index=False)
+    table.to_csv(s.workdir / f"main-{s.validation}_results.csv", index=False)
+    comparisons.to_csv(s.workdir / f"main-{s.validation}_comparisons.csv", index=False)
     lines = [f"Leave-one-corpus-out, classes {', '.join(classes)} (chance UAR {1 / len(classes):.2f}), "
              f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, seed {s.seed}.", "",
              "| system | " + " | ".join(corpora) + " | mean (95% CI) |",
@@ -421,7 +436,7 @@ def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> st
             split = make_split(s, datasets, lever.images, held_out, corpora, s.ablation_validation, lever.augmentation)
             out_dir = s.workdir / "runs" / f"ablation-{s.ablation_validation}" / lever.name / held_out
             started = time.perf_counter()
-            result = run_cct(s, split, SPEAKER_MODEL, out_dir, lever.flags)
+            result = run_cct(s, split, SPEAKER_MODEL, out_dir, ABLATION_BASE_FLAGS + lever.flags)
             rows.append({"lever": lever.name, "held_out": held_out, "val_uar": result["val_uar"],
                          "held_out_uar": result["performance"]["uar"], "note": lever.note})
             log(f"ablation {lever.name} on {held_out}: best validation UAR {result['val_uar']:.3f}, held-out UAR "
@@ -492,7 +507,7 @@ def main(argv=None) -> int:
     roots = prepare_datasets(s, corpora, {"plain", *(lv.images for lv in levers)}, {lv.augmentation for lv in levers})
     reports = []
     if run_main:
-        reports.append(("main", main_mode(s, corpora, roots)))
+        reports.append((f"main-{s.validation}", main_mode(s, corpora, roots)))
     if run_ablation:
         reports.append(("ablation", ablation_mode(s, corpora, roots)))
     minutes = (time.perf_counter() - started) / 60
