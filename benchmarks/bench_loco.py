@@ -291,7 +291,9 @@ def run_baseline(s: Settings, datasets: Path, split: Path, corpora: list[str], o
         [sys.executable, str(features), "--features", "egemaps", "--datasets_dir", str(datasets),
          "--datasets", *corpora],
         [sys.executable, str(REPO_ROOT / "train.py"), str(paths.train_data_dir(split)), "--model", BASELINE_MODEL,
-         "--experiment", str(out_dir), "--seed", str(s.seed)],
+         "--experiment", str(out_dir), "--seed", str(s.seed),
+         # without validation rows nothing chooses C: scikit-learn's default, stated in the report
+         *(["--svm_c", "1.0"] if s.validation == "none" else [])],
         [sys.executable, str(REPO_ROOT / "eval.py"), str(out_dir), "--output", str(test_dir),
          "--bootstrap", str(s.bootstrap), "--seed", str(s.seed)],
     ]

@@ -280,3 +280,29 @@ def test_ssl_model_without_features_is_refused_in_one_line(demo_split, tmp_path)
     with pytest.raises(SpecctError) as error:
         train(baseline_args(demo_split.train_dir, tmp_path / "x", "ssl_linear"))
     assert "--features ssl:" in str(error.value)
+
+
+def test_svm_without_validation_rows_needs_one_candidate_and_trains_on_every_row(demo_egemaps, tmp_path, capsys):
+    # --validation none: no rows to choose C on, so one value must be given; every training row is used
+    import pandas as pd
+
+    from specct.splits import SplitOptions, run_split_stage
+    from specct.train import main as train_main
+
+    split = run_split_stage(SplitOptions(eval_dataset="DEMOC", num_classes="4", seed=0, validation="none",
+                                         datasets_dir=str(demo_egemaps.datasets), output_dir=str(tmp_path / "data")))[0]
+    train_dir = split.out_dir / "train_data"
+    assert len(pd.read_csv(train_dir / "validation.csv")) == 0
+    out = tmp_path / "svm"
+    with pytest.raises(SystemExit) as stop:
+        train_main([str(train_dir), "--model", "egemaps_svm", "--experiment", str(out), "--no_progress"])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "no validation rows" in error and "--svm_c" in error
+    assert train_main([str(train_dir), "--model", "egemaps_svm", "--experiment", str(out), "--no_progress",
+                       "--svm_c", "1.0"]) == 0
+    from specct.baselines.model import load_model
+
+    model = load_model(out / "model_best.skops")
+    assert model.info["train_rows"] == len(pd.read_csv(train_dir / "train.csv")) and model.info["validation_rows"] == 0
+    assert model.info["hyperparameters"] == {"C": 1.0}

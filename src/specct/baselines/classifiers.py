@@ -59,25 +59,34 @@ def parse_gamma(value) -> float | str:
         raise InputError(f"--svm_gamma {value!r}: give numbers, 'scale' or 'auto'") from None
 
 
+def validation_scores(estimator, x_val: np.ndarray, y_val: np.ndarray) -> dict:
+    """Validation loss, accuracy and UAR; NaN without validation rows (``--validation none``)."""
+    if len(y_val) == 0:
+        return {"val_loss": float("nan"), "val_accuracy": float("nan"), "val_uar": float("nan")}
+    predicted, scores = estimator.predict(x_val), sklearn_scores(estimator, x_val)
+    return {"val_loss": float(-np.mean(np.log(np.clip(scores[np.arange(len(y_val)), y_val], 1e-12, None)))),
+            "val_accuracy": accuracy(y_val, predicted), "val_uar": uar(y_val, predicted)}
+
+
 def fit_sklearn(kind: str, x_train, y_train, x_val, y_val, c_grid: Sequence[float], gamma_grid: Sequence,
                 class_weight: str | None, seed: int, log=print):
     """Fit every grid candidate on training rows, pick by validation UAR; returns ``(estimator, rows, best)``."""
     from threadpoolctl import threadpool_limits
 
     gammas = [parse_gamma(g) for g in gamma_grid] if kind == "svm_rbf" else [None]
+    candidates = list(itertools.product([float(c) for c in c_grid], gammas))
+    if len(y_val) == 0 and len(candidates) > 1:   # --validation none: nothing to choose on
+        raise InputError(f"no validation rows to choose among {len(candidates)} hyper-parameter candidates; "
+                         f"give one value (e.g. --svm_c 1.0{' --svm_gamma scale' if kind == 'svm_rbf' else ''})")
     rows, best, best_est = [], None, None
-    for i, (c, gamma) in enumerate(itertools.product([float(c) for c in c_grid], gammas)):
+    for i, (c, gamma) in enumerate(candidates):
         started = time.perf_counter()
         estimator = make_estimator(kind, c, gamma if gamma is not None else "scale", class_weight, seed)
         with threadpool_limits(limits=1, user_api="blas"):   # small problems: one thread is fastest on a busy machine
             estimator.fit(x_train, y_train)
-            predicted = estimator.predict(x_val)
-            scores = sklearn_scores(estimator, x_val)
-        row = {"candidate": i + 1, "C": c, "gamma": "" if gamma is None else gamma,
-               "train_accuracy": accuracy(y_train, estimator.predict(x_train)),
-               "val_loss": float(-np.mean(np.log(np.clip(scores[np.arange(len(y_val)), y_val], 1e-12, None)))),
-               "val_accuracy": accuracy(y_val, predicted), "val_uar": uar(y_val, predicted),
-               "seconds": time.perf_counter() - started}
+            row = {"candidate": i + 1, "C": c, "gamma": "" if gamma is None else gamma,
+                   "train_accuracy": accuracy(y_train, estimator.predict(x_train)),
+                   **validation_scores(estimator, x_val, y_val), "seconds": time.perf_counter() - started}
         rows.append(row)
         if best is None or row["val_uar"] > best["val_uar"]:
             best, best_est = row, estimator

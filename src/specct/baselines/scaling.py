@@ -58,7 +58,7 @@ class FeatureScaler:
         if self.mean is None:
             raise InputError("feature scaler used before it was fitted")
         x = np.asarray(x, dtype=np.float32)
-        flat = x.reshape(len(x), -1)
+        flat = x.reshape(len(x), int(np.prod(x.shape[1:])))   # also for no rows (no validation)
         out = (flat - self.mean) / self.scale
         if self.transductive and groups is not None:
             groups = np.asarray(list(groups))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import data as split_data
@@ -72,14 +73,16 @@ def train_baseline(args: argparse.Namespace) -> Path:
     out_dir = outputs.output_dir(args, train_dir)
     train_frame = read_rows(train_dir / "train.csv", class_names)
     val_frame = read_rows(train_dir / "validation.csv", class_names)
-    if len(train_frame) == 0 or len(val_frame) == 0:
-        raise InputError(f"{train_dir}: empty {'train' if len(train_frame) == 0 else 'validation'} split; "
-                         "hyper-parameters are chosen on validation, which needs both")
+    if len(train_frame) == 0:
+        raise InputError(f"{train_dir}: empty train split")
+    if len(val_frame) == 0 and baseline.classifier not in SKLEARN_KINDS:
+        raise InputError(f"{train_dir}: empty validation split (--validation none); {args.model}'s head keeps "
+                         "its best validation epoch, which needs validation rows")
     if train_frame["target"].nunique() < 2:
         raise InputError(f"{train_dir / 'train.csv'}: the training rows hold one class only "
                          f"({train_frame['label'].iloc[0]}); a classifier needs two or more")
     x_train = features_for_wavs(train_frame["wav"], spec)
-    x_val = features_for_wavs(val_frame["wav"], spec)
+    x_val = features_for_wavs(val_frame["wav"], spec) if len(val_frame) else np.zeros((0, *x_train.shape[1:]), np.float32)
     y_train = train_frame["target"].to_numpy()
     y_val = val_frame["target"].to_numpy()
     scaler = FeatureScaler(args.scaling).fit(x_train)
@@ -98,7 +101,7 @@ def train_baseline(args: argparse.Namespace) -> Path:
     class_weight = "balanced" if args.class_weights == "balanced" else None
     if baseline.classifier in SKLEARN_KINDS:
         estimator, rows, best = fit_sklearn(baseline.classifier, xs_train.reshape(len(xs_train), -1), y_train,
-                                            xs_val.reshape(len(xs_val), -1), y_val, args.svm_c, args.svm_gamma,
+                                            xs_val.reshape(len(xs_val), xs_train[0].size), y_val, args.svm_c, args.svm_gamma,
                                             class_weight, args.seed, log)
         write_csv_atomic(out_dir / outputs.SUMMARY_NAME, pd.DataFrame(rows))
         classifier = {"kind": "sklearn", "estimator": estimator}
