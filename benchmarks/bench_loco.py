@@ -8,6 +8,9 @@ trains on the others. Two modes:
   and the eGeMAPS + SVM baseline (``--model egemaps_svm``; skipped with a message where this
   checkout does not have it). Reports the UAR of each held-out corpus with its bootstrap 95% CI,
   the mean over corpora, and paired comparisons (paired bootstrap on the same test rows).
+- ``validation``: the main comparison once per ``--validation`` choice (``speakers``, ``corpus``,
+  ``none``), then the choices side by side (``validation_report.md``): training rows, mean validation
+  UAR beside mean held-out UAR, and paired differences against ``speakers`` on the same test rows.
 - ``ablation``: the speaker CCT with one lever switched on at a time (SpecAugment, mixup, no
   label smoothing, log-mel mean normalisation, per-corpus / per-speaker speaker-vector
   standardisation, a smaller or a larger model, an offline augmentation group). Each lever is
@@ -21,6 +24,7 @@ calm and neutral are left out (chance UAR 1/3).
 
     python benchmarks/bench_loco.py --quick                     # smoke run, a few minutes
     python benchmarks/bench_loco.py --mode main                 # about 20 minutes on two cores
+    python benchmarks/bench_loco.py --mode validation           # about an hour on two cores
     python benchmarks/bench_loco.py --mode ablation             # about 40 minutes on two cores
     python benchmarks/bench_loco.py                             # both
 
@@ -54,6 +58,7 @@ DEFAULT_SOURCES = {"EMODB": SHARED / "emodb" / "wav", "RAVDESS": SHARED / "ravde
 SHARED_CLASSES = ("anger", "happy", "sad")
 SPEAKER_MODEL, PLAIN_MODEL, BASELINE_MODEL = "speaker_vgg_cct_7_7x2_112", "cct_7_7x2_112", "egemaps_svm"
 SYSTEMS = {"speaker_cct": SPEAKER_MODEL, "plain_cct": PLAIN_MODEL, "egemaps_svm": BASELINE_MODEL}
+VALIDATION_CHOICES = ("speakers", "corpus", "none")
 
 
 @dataclass(frozen=True)
@@ -369,7 +374,7 @@ def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: S
 
 # --------------------------------------------------------------------------- modes
 
-def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
+def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[str, dict[str, dict[str, dict]]]:
     results: dict[str, dict[str, dict]] = {}
     for held_out in corpora:
         log(f"=== main, fold: test on {held_out}, train on {' '.join(c for c in corpora if c != held_out)}")
@@ -422,7 +427,53 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
     for row in comparisons.itertuples():
         lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
                      f"{row.ci_low:+.3f} to {row.ci_high:+.3f} | {row.p_value:.3f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", results
+
+
+def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> list[tuple[str, str]]:
+    """The main comparison under each validation choice, then the choices side by side: training rows,
+    validation UAR beside held-out UAR (how well each choice's validation predicts an unseen corpus),
+    and paired differences of each choice against ``speakers`` on the same test rows."""
+    reports, merged, train_rows = [], {}, {}
+    for choice in VALIDATION_CHOICES:
+        sc = replace(s, validation=choice)
+        text, results = main_mode(sc, corpora, roots)
+        reports.append((f"main-{choice}", text))
+        for held_out, fold in results.items():
+            merged.setdefault(held_out, {}).update({f"{system}@{choice}": r for system, r in fold.items()})
+            split = make_split(sc, roots["plain"], "plain", held_out, corpora, choice)
+            train_rows[(choice, held_out)] = len(pd.read_csv(paths.train_data_dir(split) / "train.csv"))
+    classes = list(s.classes)
+    lines = [f"Validation choices side by side: leave-one-corpus-out, classes {', '.join(classes)}, "
+             f"{s.image_size} px, {s.epochs} epochs, seed {s.seed}. Training rows per fold: "
+             + "; ".join(f"`{c}` " + " / ".join(str(train_rows[(c, h)]) for h in corpora) for c in VALIDATION_CHOICES)
+             + f" ({' / '.join(corpora)} held out).", "",
+             "| system | validation | mean best validation UAR | mean held-out UAR (95% CI) | validation - held-out |",
+             "|---|---|---:|---:|---:|"]
+    rows = []
+    for system in SYSTEMS:
+        for choice in VALIDATION_CHOICES:
+            key = f"{system}@{choice}"
+            if not all(key in merged[h] for h in corpora):
+                continue
+            val = float(np.mean([merged[h][key]["val_uar"] for h in corpora]))
+            mean, low, high = mean_with_ci(merged, key, classes, s)
+            rows.append({"system": system, "validation": choice, "mean_val_uar": val, "mean_held_out_uar": mean,
+                         "ci_low": low, "ci_high": high})
+            gap = "-" if np.isnan(val) else f"{val - mean:+.3f}"
+            lines.append(f"| {system} | {choice} | {'-' if np.isnan(val) else f'{val:.3f}'} | "
+                         f"{mean:.3f} ({low:.3f}-{high:.3f}) | {gap} |")
+    comparisons = pd.concat([compare(merged, f"{system}@{choice}", f"{system}@speakers", classes, s)
+                             for system in ("speaker_cct", "plain_cct") for choice in ("corpus", "none")],
+                            ignore_index=True)
+    pd.DataFrame(rows).to_csv(s.workdir / "validation_results.csv", index=False)
+    comparisons.to_csv(s.workdir / "validation_comparisons.csv", index=False)
+    lines += ["", "Paired bootstrap of the held-out UAR difference against `speakers` validation, same test rows:", "",
+              "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
+    for row in comparisons.itertuples():
+        lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
+                     f"{row.ci_low:+.3f} to {row.ci_high:+.3f} | {row.p_value:.3f} |")
+    return reports + [("validation", "\n".join(lines) + "\n")]
 
 
 def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
@@ -463,7 +514,8 @@ def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> st
 def parse(argv=None) -> Settings:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--mode", choices=("main", "ablation", "both"), default="both")
+    p.add_argument("--mode", choices=("main", "validation", "ablation", "both"), default="both",
+                   help="validation: the main comparison under each --validation choice, side by side")
     p.add_argument("--workdir", default=str(REPO_ROOT / "output" / "bench_loco"))
     p.add_argument("--corpora", nargs="+", default=list(DEFAULT_CORPORA), help="corpora held out in turn")
     p.add_argument("--sources", nargs="*", default=[], metavar="CORPUS=PATH",
@@ -471,7 +523,7 @@ def parse(argv=None) -> Settings:
     p.add_argument("--classes", nargs="+", default=list(SHARED_CLASSES), help="class set")
     p.add_argument("--image_size", type=int, choices=(32, 64, 112), default=64)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--validation", choices=("speakers", "corpus", "none"), default="speakers",
+    p.add_argument("--validation", choices=VALIDATION_CHOICES, default="speakers",
                    help="validation rows of the main comparison")
     p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
                    help="validation rows on which the levers are judged")
@@ -509,7 +561,9 @@ def main(argv=None) -> int:
     roots = prepare_datasets(s, corpora, {"plain", *(lv.images for lv in levers)}, {lv.augmentation for lv in levers})
     reports = []
     if run_main:
-        reports.append((f"main-{s.validation}", main_mode(s, corpora, roots)))
+        reports.append((f"main-{s.validation}", main_mode(s, corpora, roots)[0]))
+    if s.mode == "validation":
+        reports += validation_mode(s, corpora, roots)
     if run_ablation:
         reports.append(("ablation", ablation_mode(s, corpora, roots)))
     minutes = (time.perf_counter() - started) / 60
