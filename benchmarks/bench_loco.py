@@ -89,6 +89,9 @@ LEVERS = {lever.name: lever for lever in (
     Lever("smaller", ("--model_kwargs", "depth=4", "attn_drop_rate=0"), note="4 transformer blocks instead of 7"),
     Lever("larger", ("--model_kwargs", "depth=10", "attn_drop_rate=0"), note="10 transformer blocks instead of 7"),
     Lever("freq_aug", augmentation="freq_aug", note="offline frequency augmentations of the training speakers"),
+    Lever("time_aug", augmentation="time_aug",
+          note="offline time and level augmentations (loud, noise, speed, shift, norm, mask) of the training speakers"),
+    Lever("time_freq_aug", augmentation="time_freq_aug", note="every offline augmentation of the training speakers"),
 )}
 
 
