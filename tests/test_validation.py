@@ -176,6 +176,8 @@ def test_training_without_validation_keeps_the_last_epoch_and_records_the_choice
     train(tiny_args(paths.train_data_dir(split.out_dir), out, epochs=2, max_steps=1))
     log = capsys.readouterr().out
     assert "no validation rows" in log and "last epoch 2 kept" in log
+    epoch_lines = [line for line in log.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and all("no validation" in l and "*best*" not in l for l in epoch_lines)
     assert load_checkpoint(out / BEST_NAME)["epoch"] == 2
     recorded = yaml.safe_load((out / "args.yaml").read_text())
     assert recorded["split_validation"] == "none" and recorded["split_validation_rows"] == 0

@@ -326,10 +326,10 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
                 for key, val in row.items():
                     if key != "epoch":
                         writer.add_scalar(key, val, epoch + 1)
-            log(f"epoch {epoch + 1}/{num_epochs}  train_loss {row['train_loss']:.4f}  "
-                f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  "
-                f"val_uar {row['val_uar']:.3f}  lr {row['lr']:.2e}  {stats['samples_per_s']:.1f} samples/s"
-                f"{'  *best*' if improved else ''}")
+            scores = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  val_uar {row['val_uar']:.3f}"
+                      if validate else "no validation")
+            log(f"epoch {epoch + 1}/{num_epochs}  train_loss {row['train_loss']:.4f}  {scores}  lr {row['lr']:.2e}  "
+                f"{stats['samples_per_s']:.1f} samples/s{'  *best*' if improved and validate else ''}")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
         if validate and args.patience and stale_epochs >= args.patience:
