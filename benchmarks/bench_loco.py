@@ -1,16 +1,17 @@
 """Leave-one-corpus-out benchmark of the training recipe for models without pretrained weights.
 
 Holds each corpus of ``--corpora`` out in turn (default EMODB, RAVDESS actors 1-4, TUREVDB) and
-trains on the others. Two modes:
+trains on the others. Modes:
 
 - ``main``: three systems on the same split of every fold (same seed, same train / validation /
   test rows): the speaker CCT from scratch (configs/scratch), the plain CCT with the same recipe,
   and the eGeMAPS + SVM baseline (``--model egemaps_svm``; skipped with a message where this
-  checkout does not have it). Reports the UAR of each held-out corpus with its bootstrap 95% CI,
+  checkout does not have it), with ``--validation corpus`` by default (what the split stage's
+  default, ``auto``, does with two or more training corpora). Reports the UAR of each held-out corpus with its bootstrap 95% CI,
   the mean over corpora, and paired comparisons (paired bootstrap on the same test rows).
 - ``validation``: the main comparison once per ``--validation`` choice (``speakers``, ``corpus``,
   ``none``), then the choices side by side (``validation_report.md``): training rows, mean validation
-  UAR beside mean held-out UAR, and paired differences against ``speakers`` on the same test rows.
+  UAR beside mean held-out UAR, and paired differences between the choices on the same test rows.
 - ``ablation``: the speaker CCT with one lever switched on at a time (SpecAugment, mixup, no
   label smoothing, log-mel mean normalisation, per-corpus / per-speaker speaker-vector
   standardisation, a smaller or a larger model, an offline augmentation group). Each lever is
@@ -25,13 +26,13 @@ calm and neutral are left out (chance UAR 1/3).
     python benchmarks/bench_loco.py --quick                     # smoke run, a few minutes
     python benchmarks/bench_loco.py --mode main                 # about 20 minutes on two cores
     python benchmarks/bench_loco.py --mode validation           # about an hour on two cores
-    python benchmarks/bench_loco.py --mode ablation             # about 40 minutes on two cores
-    python benchmarks/bench_loco.py                             # both
+    python benchmarks/bench_loco.py --mode ablation             # 6-30 minutes per lever on two cores
+    python benchmarks/bench_loco.py                             # main and ablation
 
 Everything goes to ``--workdir`` (default output/bench_loco); a re-run skips finished imports,
 images, embeddings, splits, trainings and evaluations. Results: ``<workdir>/<mode>_results.csv``
 and ``<workdir>/<mode>_report.md`` (the main mode's named after its validation choice:
-``main-speakers_report.md``).
+``main-corpus_report.md``).
 """
 from __future__ import annotations
 
@@ -436,7 +437,7 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
 def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> list[tuple[str, str]]:
     """The main comparison under each validation choice, then the choices side by side: training rows,
     validation UAR beside held-out UAR (how well each choice's validation predicts an unseen corpus),
-    and paired differences of each choice against ``speakers`` on the same test rows."""
+    and paired differences between the choices on the same test rows."""
     reports, merged, train_rows = [], {}, {}
     for choice in VALIDATION_CHOICES:
         sc = replace(s, validation=choice)
@@ -466,12 +467,12 @@ def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> 
             gap = "-" if np.isnan(val) else f"{val - mean:+.3f}"
             lines.append(f"| {system} | {choice} | {'-' if np.isnan(val) else f'{val:.3f}'} | "
                          f"{mean:.3f} ({low:.3f}-{high:.3f}) | {gap} |")
-    comparisons = pd.concat([compare(merged, f"{system}@{choice}", f"{system}@speakers", classes, s)
-                             for system in ("speaker_cct", "plain_cct") for choice in ("corpus", "none")],
-                            ignore_index=True)
+    pairs = (("corpus", "speakers"), ("none", "speakers"), ("none", "corpus"))
+    comparisons = pd.concat([compare(merged, f"{system}@{a}", f"{system}@{b}", classes, s)
+                             for system in ("speaker_cct", "plain_cct") for a, b in pairs], ignore_index=True)
     pd.DataFrame(rows).to_csv(s.workdir / "validation_results.csv", index=False)
     comparisons.to_csv(s.workdir / "validation_comparisons.csv", index=False)
-    lines += ["", "Paired bootstrap of the held-out UAR difference against `speakers` validation, same test rows:", "",
+    lines += ["", "Paired bootstrap of the held-out UAR difference between validation choices, same test rows:", "",
               "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
     for row in comparisons.itertuples():
         lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
@@ -526,8 +527,9 @@ def parse(argv=None) -> Settings:
     p.add_argument("--classes", nargs="+", default=list(SHARED_CLASSES), help="class set")
     p.add_argument("--image_size", type=int, choices=(32, 64, 112), default=64)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--validation", choices=VALIDATION_CHOICES, default="speakers",
-                   help="validation rows of the main comparison")
+    p.add_argument("--validation", choices=VALIDATION_CHOICES, default="corpus",
+                   help="validation rows of the main comparison (corpus: what the split stage's default, auto, "
+                        "does with two or more training corpora)")
     p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
                    help="validation rows on which the levers are judged")
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))

@@ -76,7 +76,8 @@ def rows_of(frame: pd.DataFrame, corpus: str) -> int:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_speakers_caps_rows_of_every_corpus(tree, tmp_path, seed):
-    split = splits.make_loco_split(opts(tree, tmp_path, seed=seed, percent_subject_validation=0.25))
+    split = splits.make_loco_split(opts(tree, tmp_path, seed=seed, validation="speakers",
+                                                 percent_subject_validation=0.25))
     assert_speaker_disjoint(split)
     for corpus in ("TWO", "UNEVEN", "FOUR"):
         total = rows_of(split.train, corpus) + rows_of(split.validation, corpus)
@@ -92,8 +93,11 @@ def test_speakers_caps_rows_of_every_corpus(tree, tmp_path, seed):
 
 
 def test_speakers_draw_is_seeded(tree, tmp_path):
-    draws = [set(splits.make_loco_split(opts(tree, tmp_path, seed=s)).validation["speaker"]) for s in range(6)]
-    assert draws[0] == set(splits.make_loco_split(opts(tree, tmp_path, seed=0)).validation["speaker"])
+    def draw(seed):
+        return set(splits.make_loco_split(opts(tree, tmp_path, seed=seed, validation="speakers")).validation["speaker"])
+
+    draws = [draw(s) for s in range(6)]
+    assert draws[0] == draw(0)
     assert len({frozenset(d) for d in draws}) > 1
 
 
@@ -109,7 +113,26 @@ def test_corpus_puts_one_whole_training_corpus_in_validation(tree, tmp_path):
     with pytest.raises(ValueError, match="--validation_corpus TEST is not a training corpus"):
         splits.make_loco_split(opts(tree, tmp_path, validation="corpus", validation_corpus="TEST"))
     with pytest.raises(ValueError, match="needs --validation corpus"):
-        splits.make_loco_split(opts(tree, tmp_path, validation_corpus="FOUR"))
+        splits.make_loco_split(opts(tree, tmp_path, validation="speakers", validation_corpus="FOUR"))
+    with pytest.raises(ValueError, match="needs --validation corpus"):   # auto resolves to speakers here
+        splits.make_loco_split(opts(tree, tmp_path, train_datasets=["FOUR"], validation_corpus="FOUR"))
+
+
+def test_auto_is_the_default_corpus_across_corpora_and_speakers_within_one(tree, tmp_path, capsys):
+    assert SplitOptions(eval_dataset="TEST").validation == "auto"
+    # three training corpora: one whole corpus validates, as with --validation corpus and the same seed
+    auto = splits.run_split_stage(opts(tree, tmp_path, seed=1))[0]
+    explicit = splits.make_loco_split(opts(tree, tmp_path, seed=1, validation="corpus"))
+    assert auto.validation_used == "corpus" and auto.validation.equals(explicit.validation)
+    info = json.loads(paths.split_info_file(auto.out_dir).read_text())
+    assert info["validation"] == "auto" and info["validation_used"] == "corpus"
+    assert "validation: corpus (auto:" in capsys.readouterr().out
+    # one training corpus, or folds inside one corpus: a corpus cannot validate, speakers do
+    one = splits.make_loco_split(opts(tree, tmp_path, train_datasets=["FOUR"]))
+    assert one.validation_used == "speakers" and set(one.validation["corpus"]) == {"FOUR"}
+    assert set(one.train["corpus"]) == {"FOUR"} and not set(one.train["speaker"]) & set(one.validation["speaker"])
+    folds = splits.make_splits(opts(tree, tmp_path, eval_dataset="FOUR", protocol="loso", percent_subject_validation=0.4))
+    assert {f.validation_used for f in folds} == {"speakers"} and all(len(f.validation) for f in folds)
 
 
 def test_none_trains_on_every_training_row(tree, tmp_path):
@@ -191,7 +214,7 @@ def test_args_yaml_records_the_validation_corpus(tree, tmp_path):
 
     from specct.train import train
 
-    split = splits.run_split_stage(opts(tree, tmp_path, validation="corpus", validation_corpus="TWO"))[0]
+    split = splits.run_split_stage(opts(tree, tmp_path, validation_corpus="TWO"))[0]   # auto: the corpus used
     out = tmp_path / "run"
     train(tiny_args(paths.train_data_dir(split.out_dir), out, epochs=1, max_steps=1))
     recorded = yaml.safe_load((out / "args.yaml").read_text())

@@ -85,7 +85,7 @@ class LocoOptions:
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
     percent_subject_validation: float = 0.25
-    validation: str = "speakers"              # speakers | corpus | none (docs/splits.md)
+    validation: str = "auto"                  # auto | speakers | corpus | none (docs/splits.md)
     validation_corpus: str | None = None
     n_components: int = 256
     seed: int = 0

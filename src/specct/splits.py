@@ -24,7 +24,10 @@ speakers (seeded). Each fold is a complete split folder::
 
 Validation (``validation``):
 
-- ``speakers`` (default): from each training corpus, round(fraction x its speakers) speakers, drawn
+- ``auto`` (default): ``corpus`` when the split trains on two or more corpora, ``speakers`` otherwise
+  (within one corpus, or with one training corpus). The leave-one-corpus-out benchmark behind this
+  choice is in docs/splits.md.
+- ``speakers``: from each training corpus, round(fraction x its speakers) speakers, drawn
   seeded, but the fraction also caps the corpus's *rows*: speakers are taken in a seeded order and
   one whose rows would take the corpus's validation rows over fraction x its rows is passed over.
   A corpus in which no speaker fits under the cap (two speakers of equal size at 0.25) gives no
@@ -73,7 +76,7 @@ COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentatio
 PLAIN = "none"
 BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
 PROTOCOLS = ("loco", "loso", "kfold")
-VALIDATION_CHOICES = ("speakers", "corpus", "none")
+VALIDATION_CHOICES = ("auto", "speakers", "corpus", "none")
 
 
 class LeakageError(SpecctError, RuntimeError):
@@ -92,7 +95,7 @@ class SplitOptions:
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
     percent_subject_validation: float = 0.25
-    validation: str = "speakers"
+    validation: str = "auto"
     validation_corpus: str | None = None
     train_datasets: list[str] | None = None
     seed: int = 0
@@ -117,6 +120,7 @@ class Split:
     dropped: Counter = field(default_factory=Counter)
     fold: str | None = None          # within-corpus protocols only
     validation_notes: list[str] = field(default_factory=list)   # why a corpus gave no validation rows
+    validation_used: str = ""        # the choice ``auto`` resolved to (else the one asked for)
 
 
 # --------------------------------------------------------------------------- flags
@@ -135,7 +139,7 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
     "balanced": (("--balanced",), dict(choices=BALANCE_MODES, help="balancing of the training set")),
     "validation": (("--validation",), dict(
         choices=VALIDATION_CHOICES,
-        help="validation rows: speakers (a fraction of each training corpus's speakers, capped at that "
+        help="validation rows: auto (corpus with two or more training corpora, else speakers), speakers (a fraction of each training corpus's speakers, capped at that "
              "fraction of its rows), corpus (one whole training corpus) or none (train a fixed number "
              "of epochs, keep the last)")),
     "percent_subject_validation": (("--percent_subject_validation",), dict(
@@ -322,22 +326,33 @@ def choose_validation_corpus(corpora: Sequence[str], requested: str | None, seed
     return corpora[int(rng_for(seed, "validation_corpus", *keys, words=crc32_words).integers(len(corpora)))]
 
 
-def split_validation(pool: pd.DataFrame, opts: "SplitOptions", *keys) -> tuple[pd.Series, list[str]]:
-    """Which rows of ``pool`` validate (a boolean mask), by ``opts.validation``; and the notes."""
+def resolve_validation(choice: str, training_corpora: Sequence[str]) -> str:
+    """The validation choice a split uses: ``auto`` is ``corpus`` with two or more training corpora
+    (the held-out corpus is then judged like the validation one: unseen), else ``speakers``."""
+    if choice not in VALIDATION_CHOICES:
+        raise InputError(f"unknown --validation {choice!r}; choose one of {', '.join(VALIDATION_CHOICES)}")
+    if choice != "auto":
+        return choice
+    return "corpus" if len(set(training_corpora)) >= 2 else "speakers"
+
+
+def split_validation(pool: pd.DataFrame, opts: "SplitOptions", *keys) -> tuple[pd.Series, list[str], str]:
+    """Which rows of ``pool`` validate (a boolean mask), by ``opts.validation``; the notes; the choice used."""
     notes: list[str] = []
-    if opts.validation not in VALIDATION_CHOICES:
-        raise InputError(f"unknown --validation {opts.validation!r}; choose one of {', '.join(VALIDATION_CHOICES)}")
-    if opts.validation_corpus and opts.validation != "corpus":
-        raise InputError("--validation_corpus needs --validation corpus")
-    if opts.validation == "none":
-        return pd.Series(False, index=pool.index), notes
-    if opts.validation == "corpus":
+    choice = resolve_validation(opts.validation, pool["corpus"].unique())
+    if opts.validation_corpus and choice != "corpus":
+        raise InputError("--validation_corpus needs --validation corpus (or auto with two or more training corpora)")
+    if opts.validation == "auto":
+        notes.append(f"validation auto: {choice} ({pool['corpus'].nunique()} training corpora)")
+    if choice == "none":
+        return pd.Series(False, index=pool.index), notes, choice
+    if choice == "corpus":
         corpus = choose_validation_corpus(sorted(pool["corpus"].unique()), opts.validation_corpus, opts.seed, *keys)
         notes.append(f"validation corpus: {corpus} (all its rows)")
         print(f"note: {notes[-1]}")
-        return pool["corpus"] == corpus, notes
+        return pool["corpus"] == corpus, notes, choice
     speakers = draw_validation_speakers(pool, opts.percent_subject_validation, opts.seed, *keys, notes=notes)
-    return pool["speaker"].isin(speakers), notes
+    return pool["speaker"].isin(speakers), notes, choice
 
 
 def undersample(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -536,6 +551,7 @@ def write_split(split: Split, options: dict) -> None:
     record = {**options,
               "class_names": list(split.classes),
               "pca_corpora": split.pca.corpora, "pca_components": split.pca.n_components,
+              "validation_used": split.validation_used or options.get("validation", "speakers"),
               "validation_speakers": sorted(set(split.validation["speaker"])),
               "validation_corpora": sorted(set(split.validation["corpus"])),
               "validation_rows": int(len(split.validation)),
@@ -548,7 +564,10 @@ def write_split(split: Split, options: dict) -> None:
     if merged:
         print("imported with: " + ", ".join(merged))
     print(format_table(split.train, split.validation, split.test, split.classes))
-    print(f"validation: {options.get('validation', 'speakers')}")
+    asked = options.get("validation", "speakers")
+    used = split.validation_used or asked
+    print(f"validation: {used}" + (" (auto: corpus with two or more training corpora, else speakers)"
+                                   if asked == "auto" else ""))
     print(rows_per_corpus(split.train, split.validation))
 
 
@@ -596,12 +615,13 @@ def make_loco_split(opts: SplitOptions) -> Split:
     test = collect_plain_rows(opts.datasets_dir, held_out, mapping, dropped)
     pool = pd.concat([collect_plain_rows(opts.datasets_dir, c, mapping, dropped) for c in train_corpora],
                      ignore_index=True)
-    in_validation, notes = split_validation(pool, opts)
+    in_validation, notes, used = split_validation(pool, opts)
     validation = pool[in_validation].reset_index(drop=True)
     train = assemble_training(pool[~in_validation].reset_index(drop=True), opts.datasets_dir,
                               opts.augmentation, opts.balanced, opts.seed, dropped)
     out_dir = paths.split_dir(opts.output_dir, held_out, classes_name, opts.augmentation, opts.balanced)
-    split = Split(out_dir, train, validation, test, tuple(classes), dropped=dropped, validation_notes=notes)
+    split = Split(out_dir, train, validation, test, tuple(classes), dropped=dropped, validation_notes=notes,
+                  validation_used=used)
     report_dropped(dropped)
     return _finish(split, opts, held_out, held_out)
 
@@ -648,14 +668,14 @@ def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
         fold = paths.fold_name(i)
         in_test = rows["speaker"].isin(test_speakers)
         test, rest = rows[in_test].reset_index(drop=True), rows[~in_test].reset_index(drop=True)
-        in_validation, notes = split_validation(rest, opts, fold)
+        in_validation, notes, used = split_validation(rest, opts, fold)
         fold_dropped: Counter = Counter()
         train = assemble_training(rest[~in_validation].reset_index(drop=True), opts.datasets_dir,
                                   opts.augmentation, opts.balanced, opts.seed, fold_dropped)
         out_dir = paths.fold_split_dir(opts.output_dir, corpus, protocol_folder(opts.protocol, opts.folds), fold,
                                        classes_name, opts.augmentation, opts.balanced)
         split = Split(out_dir, train, rest[in_validation].reset_index(drop=True), test, tuple(classes),
-                      dropped=dropped + fold_dropped, fold=fold, validation_notes=notes)
+                      dropped=dropped + fold_dropped, fold=fold, validation_notes=notes, validation_used=used)
         report_dropped(fold_dropped)
         splits.append(_finish(split, opts, None, corpus))
     return splits

@@ -51,7 +51,7 @@ def split_record(train_dir: Path) -> dict:
 
     path = split_info_file(Path(train_dir).parent)
     info = json.loads(path.read_text()) if path.is_file() else {}
-    return {"split_validation": info.get("validation", "speakers" if info else "unknown"),
+    return {"split_validation": info.get("validation_used", info.get("validation", "speakers" if info else "unknown")),
             "split_validation_corpora": info.get("validation_corpora", []),
             "split_validation_rows": info.get("validation_rows")}
 
