@@ -7,8 +7,9 @@ trains on the others. Modes:
   test rows): the speaker CCT from scratch (configs/scratch), the plain CCT with the same recipe,
   and the eGeMAPS + SVM baseline (``--model egemaps_svm``; skipped with a message where this
   checkout does not have it), with ``--validation corpus`` by default (what the split stage's
-  default, ``auto``, does with two or more training corpora). Reports the UAR of each held-out corpus with its bootstrap 95% CI,
-  the mean over corpora, and paired comparisons (paired bootstrap on the same test rows).
+  default, ``auto``, does with two or more training corpora). Reports the UAR of each held-out
+  corpus with its bootstrap 95% CI, the mean over corpora, and paired comparisons (paired
+  bootstrap on the same test rows).
 - ``validation``: the main comparison once per ``--validation`` choice (``speakers``, ``corpus``,
   ``none``), then the choices side by side (``validation_report.md``): training rows, mean validation
   UAR beside mean held-out UAR, and paired differences between the choices on the same test rows.
@@ -426,12 +427,17 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
             cells.append(f"{row.uar:.3f} ({row.uar_ci_low:.3f}-{row.uar_ci_high:.3f})")
         mean, low, high = mean_with_ci(results, system, classes, s)
         lines.append(f"| {system} | " + " | ".join(cells) + f" | {mean:.3f} ({low:.3f}-{high:.3f}) |")
-    lines += ["", "Paired bootstrap of the UAR difference on the same test rows:", "",
-              "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
+    lines += comparison_lines(comparisons, "Paired bootstrap of the UAR difference on the same test rows:")
+    return "\n".join(lines) + "\n", results
+
+
+def comparison_lines(comparisons: pd.DataFrame, title: str) -> list[str]:
+    """The markdown table of paired comparisons (rows of ``compare``), under ``title``."""
+    lines = ["", title, "", "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
     for row in comparisons.itertuples():
         lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
                      f"{row.ci_low:+.3f} to {row.ci_high:+.3f} | {row.p_value:.3f} |")
-    return "\n".join(lines) + "\n", results
+    return lines
 
 
 def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> list[tuple[str, str]]:
@@ -472,11 +478,8 @@ def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> 
                              for system in ("speaker_cct", "plain_cct") for a, b in pairs], ignore_index=True)
     pd.DataFrame(rows).to_csv(s.workdir / "validation_results.csv", index=False)
     comparisons.to_csv(s.workdir / "validation_comparisons.csv", index=False)
-    lines += ["", "Paired bootstrap of the held-out UAR difference between validation choices, same test rows:", "",
-              "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
-    for row in comparisons.itertuples():
-        lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
-                     f"{row.ci_low:+.3f} to {row.ci_high:+.3f} | {row.p_value:.3f} |")
+    lines += comparison_lines(comparisons, "Paired bootstrap of the held-out UAR difference between validation "
+                                           "choices, same test rows:")
     return reports + [("validation", "\n".join(lines) + "\n")]
 
 

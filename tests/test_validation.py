@@ -131,7 +131,8 @@ def test_auto_is_the_default_corpus_across_corpora_and_speakers_within_one(tree,
     one = splits.make_loco_split(opts(tree, tmp_path, train_datasets=["FOUR"]))
     assert one.validation_used == "speakers" and set(one.validation["corpus"]) == {"FOUR"}
     assert set(one.train["corpus"]) == {"FOUR"} and not set(one.train["speaker"]) & set(one.validation["speaker"])
-    folds = splits.make_splits(opts(tree, tmp_path, eval_dataset="FOUR", protocol="loso", percent_subject_validation=0.4))
+    folds = splits.make_splits(opts(tree, tmp_path, eval_dataset="FOUR", protocol="loso",
+                                    percent_subject_validation=0.4))
     assert {f.validation_used for f in folds} == {"speakers"} and all(len(f.validation) for f in folds)
 
 

@@ -139,8 +139,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
     "balanced": (("--balanced",), dict(choices=BALANCE_MODES, help="balancing of the training set")),
     "validation": (("--validation",), dict(
         choices=VALIDATION_CHOICES,
-        help="validation rows: auto (corpus with two or more training corpora, else speakers), speakers (a fraction of each training corpus's speakers, capped at that "
-             "fraction of its rows), corpus (one whole training corpus) or none (train a fixed number "
+        help="validation rows: auto (corpus with two or more training corpora, else speakers), speakers "
+             "(a fraction of each training corpus's speakers, capped at that fraction of its rows), corpus (one whole training corpus) or none (train a fixed number "
              "of epochs, keep the last)")),
     "percent_subject_validation": (("--percent_subject_validation",), dict(
         type=float, help="--validation speakers: fraction of each training corpus's speakers, and cap on "
@@ -342,8 +342,6 @@ def split_validation(pool: pd.DataFrame, opts: "SplitOptions", *keys) -> tuple[p
     choice = resolve_validation(opts.validation, pool["corpus"].unique())
     if opts.validation_corpus and choice != "corpus":
         raise InputError("--validation_corpus needs --validation corpus (or auto with two or more training corpora)")
-    if opts.validation == "auto":
-        notes.append(f"validation auto: {choice} ({pool['corpus'].nunique()} training corpora)")
     if choice == "none":
         return pd.Series(False, index=pool.index), notes, choice
     if choice == "corpus":
@@ -546,12 +544,14 @@ def write_split(split: Split, options: dict) -> None:
     write_text_atomic(train_dir / "classes.txt", "\n".join(split.classes) + "\n")
     save_pca(train_dir / "pca.npz", split.pca)
     corpora = sorted(set(split.train["corpus"]) | set(split.validation["corpus"]) | set(split.test["corpus"]))
+    asked = options.get("validation", "speakers")
+    used = split.validation_used or asked
     import_options = {corpus: read_import_options(options["datasets_dir"], corpus) for corpus in corpora}
     write_csv_atomic(split.out_dir / "split_summary.csv", count_table(split.train, split.validation, split.test))
     record = {**options,
               "class_names": list(split.classes),
               "pca_corpora": split.pca.corpora, "pca_components": split.pca.n_components,
-              "validation_used": split.validation_used or options.get("validation", "speakers"),
+              "validation_used": used,
               "validation_speakers": sorted(set(split.validation["speaker"])),
               "validation_corpora": sorted(set(split.validation["corpus"])),
               "validation_rows": int(len(split.validation)),
@@ -564,8 +564,6 @@ def write_split(split: Split, options: dict) -> None:
     if merged:
         print("imported with: " + ", ".join(merged))
     print(format_table(split.train, split.validation, split.test, split.classes))
-    asked = options.get("validation", "speakers")
-    used = split.validation_used or asked
     print(f"validation: {used}" + (" (auto: corpus with two or more training corpora, else speakers)"
                                    if asked == "auto" else ""))
     print(rows_per_corpus(split.train, split.validation))

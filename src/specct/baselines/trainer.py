@@ -82,7 +82,8 @@ def train_baseline(args: argparse.Namespace) -> Path:
         raise InputError(f"{train_dir / 'train.csv'}: the training rows hold one class only "
                          f"({train_frame['label'].iloc[0]}); a classifier needs two or more")
     x_train = features_for_wavs(train_frame["wav"], spec)
-    x_val = features_for_wavs(val_frame["wav"], spec) if len(val_frame) else np.zeros((0, *x_train.shape[1:]), np.float32)
+    x_val = (features_for_wavs(val_frame["wav"], spec) if len(val_frame)    # --validation none: no rows
+             else np.zeros((0, *x_train.shape[1:]), np.float32))
     y_train = train_frame["target"].to_numpy()
     y_val = val_frame["target"].to_numpy()
     scaler = FeatureScaler(args.scaling).fit(x_train)
@@ -100,8 +101,9 @@ def train_baseline(args: argparse.Namespace) -> Path:
         f"{len(class_names)} classes, {args.scaling} scaling; output {out_dir}")
     class_weight = "balanced" if args.class_weights == "balanced" else None
     if baseline.classifier in SKLEARN_KINDS:
-        estimator, rows, best = fit_sklearn(baseline.classifier, xs_train.reshape(len(xs_train), -1), y_train,
-                                            xs_val.reshape(len(xs_val), xs_train[0].size), y_val, args.svm_c, args.svm_gamma,
+        width = xs_train[0].size   # explicit, as -1 cannot be inferred for zero validation rows
+        estimator, rows, best = fit_sklearn(baseline.classifier, xs_train.reshape(len(xs_train), width), y_train,
+                                            xs_val.reshape(len(xs_val), width), y_val, args.svm_c, args.svm_gamma,
                                             class_weight, args.seed, log)
         write_csv_atomic(out_dir / outputs.SUMMARY_NAME, pd.DataFrame(rows))
         classifier = {"kind": "sklearn", "estimator": estimator}
