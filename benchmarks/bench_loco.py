@@ -107,6 +107,7 @@ class Settings:
     epochs: int
     validation: str
     ablation_validation: str
+    augmentation: str
     seed: int
     bootstrap: int
     levers: list[str]
@@ -379,14 +380,20 @@ def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: S
 
 # --------------------------------------------------------------------------- modes
 
+def main_name(s: Settings) -> str:
+    """Run and report name of the main comparison: its validation choice, and its augmentation group
+    unless none (so the runs of the reports made before the option existed are reused)."""
+    return f"main-{s.validation}" + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}")
+
+
 def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[str, dict[str, dict[str, dict]]]:
     results: dict[str, dict[str, dict]] = {}
     for held_out in corpora:
         log(f"=== main, fold: test on {held_out}, train on {' '.join(c for c in corpora if c != held_out)}")
-        split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation)
+        split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation, s.augmentation)
         fold = results.setdefault(held_out, {})
         for system, model in SYSTEMS.items():
-            out_dir = s.workdir / "runs" / f"main-{s.validation}" / run_name(s, system, model) / held_out
+            out_dir = s.workdir / "runs" / main_name(s) / run_name(s, system, model) / held_out
             started = time.perf_counter()
             if system == "egemaps_svm":
                 result = run_baseline(s, roots["plain"], split, corpora, out_dir)
@@ -411,10 +418,11 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
     table = pd.DataFrame(table)
     comparisons = pd.concat([compare(results, "speaker_cct", other, classes, s)
                              for other in ("plain_cct", "egemaps_svm")], ignore_index=True)
-    table.to_csv(s.workdir / f"main-{s.validation}_results.csv", index=False)
-    comparisons.to_csv(s.workdir / f"main-{s.validation}_comparisons.csv", index=False)
+    table.to_csv(s.workdir / f"{main_name(s)}_results.csv", index=False)
+    comparisons.to_csv(s.workdir / f"{main_name(s)}_comparisons.csv", index=False)
     lines = [f"Leave-one-corpus-out, classes {', '.join(classes)} (chance UAR {1 / len(classes):.2f}), "
-             f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, seed {s.seed}.", "",
+             f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, offline augmentation "
+             f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), seed {s.seed}.", "",
              "| system | " + " | ".join(corpora) + " | mean (95% CI) |",
              "|---|" + "---:|" * (len(corpora) + 1)]
     for system in SYSTEMS:
@@ -448,10 +456,10 @@ def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> 
     for choice in VALIDATION_CHOICES:
         sc = replace(s, validation=choice)
         text, results = main_mode(sc, corpora, roots)
-        reports.append((f"main-{choice}", text))
+        reports.append((main_name(sc), text))
         for held_out, fold in results.items():
             merged.setdefault(held_out, {}).update({f"{system}@{choice}": r for system, r in fold.items()})
-            split = make_split(sc, roots["plain"], "plain", held_out, corpora, choice)
+            split = make_split(sc, roots["plain"], "plain", held_out, corpora, choice, s.augmentation)
             train_rows[(choice, held_out)] = len(pd.read_csv(paths.train_data_dir(split) / "train.csv"))
     classes = list(s.classes)
     lines = [f"Validation choices side by side: leave-one-corpus-out, classes {', '.join(classes)}, "
@@ -483,6 +491,11 @@ def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> 
     return reports + [("validation", "\n".join(lines) + "\n")]
 
 
+def ablation_settings(s: Settings) -> dict:
+    """What makes two ablation rows comparable (rows of other settings are not merged into one table)."""
+    return {"validation": s.ablation_validation, "image_size": s.image_size, "epochs": s.epochs, "seed": s.seed}
+
+
 def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
     if s.ablation_validation == "corpus" and len(corpora) < 3:
         log("ablation: --validation corpus needs two training corpora per fold; with two corpora in all, "
@@ -498,11 +511,21 @@ def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> st
             started = time.perf_counter()
             result = run_cct(s, split, SPEAKER_MODEL, out_dir, ABLATION_BASE_FLAGS + lever.flags)
             rows.append({"lever": lever.name, "held_out": held_out, "val_uar": result["val_uar"],
-                         "held_out_uar": result["performance"]["uar"], "note": lever.note})
+                         "held_out_uar": result["performance"]["uar"], "note": lever.note, **ablation_settings(s)})
             log(f"ablation {lever.name} on {held_out}: best validation UAR {result['val_uar']:.3f}, held-out UAR "
                 f"{result['performance']['uar']:.3f} ({time.perf_counter() - started:.0f} s)")
     table = pd.DataFrame(rows)
-    table.to_csv(s.workdir / "ablation_results.csv", index=False)
+    results_csv = s.workdir / "ablation_results.csv"
+    if results_csv.is_file():
+        # levers measured by earlier invocations (same workdir, same base) stay in the table
+        earlier = pd.read_csv(results_csv)
+        same = pd.Series(True, index=earlier.index)
+        for key, value in ablation_settings(s).items():
+            same &= (earlier[key].astype(str) == str(value)) if key in earlier else False
+        earlier = earlier[same & ~earlier["lever"].isin(s.levers) & earlier["lever"].isin(list(LEVERS))]
+        table = pd.concat([earlier, table], ignore_index=True)
+        table = table.sort_values("lever", key=lambda col: col.map(list(LEVERS).index), kind="stable")
+    table.to_csv(results_csv, index=False)
     means = table.groupby("lever", sort=False)[["val_uar", "held_out_uar"]].mean()
     base = means.loc["base", "val_uar"] if "base" in means.index else float("nan")
     lines = [f"Ablation of the speaker CCT recipe, judged on validation rows (`--validation "
@@ -533,6 +556,9 @@ def parse(argv=None) -> Settings:
     p.add_argument("--validation", choices=VALIDATION_CHOICES, default="corpus",
                    help="validation rows of the main comparison (corpus: what the split stage's default, auto, "
                         "does with two or more training corpora)")
+    p.add_argument("--augmentation", choices=("no_aug", "time_aug", "freq_aug", "time_freq_aug"), default="no_aug",
+                   help="offline augmentation group of the main comparison's split (the ablation's levers set "
+                        "their own)")
     p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
                    help="validation rows on which the levers are judged")
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
@@ -548,7 +574,8 @@ def parse(argv=None) -> Settings:
         sources[key.upper()] = Path(value)
     s = Settings(workdir=Path(args.workdir), corpora=[c.upper() for c in args.corpora], sources=sources,
                  classes=tuple(args.classes), image_size=args.image_size, epochs=args.epochs,
-                 validation=args.validation, ablation_validation=args.ablation_validation, seed=args.seed,
+                 validation=args.validation, ablation_validation=args.ablation_validation,
+                 augmentation=args.augmentation, seed=args.seed,
                  bootstrap=args.bootstrap, levers=["base", *[x for x in args.levers if x != "base"]],
                  mode=args.mode, extra_train_flags=extra)
     if args.quick:
@@ -566,10 +593,11 @@ def main(argv=None) -> int:
         raise SystemExit(f"bench_loco: need at least two corpora, have {', '.join(corpora) or 'none'}")
     run_main, run_ablation = s.mode in ("main", "both"), s.mode in ("ablation", "both")
     levers = [LEVERS[n] for n in s.levers] if run_ablation else []
-    roots = prepare_datasets(s, corpora, {"plain", *(lv.images for lv in levers)}, {lv.augmentation for lv in levers})
+    augmentations = {lv.augmentation for lv in levers} | ({s.augmentation} if s.mode != "ablation" else set())
+    roots = prepare_datasets(s, corpora, {"plain", *(lv.images for lv in levers)}, augmentations)
     reports = []
     if run_main:
-        reports.append((f"main-{s.validation}", main_mode(s, corpora, roots)[0]))
+        reports.append((main_name(s), main_mode(s, corpora, roots)[0]))
     if s.mode == "validation":
         reports += validation_mode(s, corpora, roots)
     if run_ablation:
