@@ -496,6 +496,21 @@ def ablation_settings(s: Settings) -> dict:
     return {"validation": s.ablation_validation, "image_size": s.image_size, "epochs": s.epochs, "seed": s.seed}
 
 
+def with_earlier_levers(table: pd.DataFrame, results_csv: Path, s: Settings) -> pd.DataFrame:
+    """``table`` (this invocation's ablation rows) with the rows of the other levers that an earlier
+    invocation wrote to ``results_csv`` under the same settings, in the order of ``LEVERS``: one
+    table grows lever by lever, and a lever run again replaces its old rows."""
+    if not results_csv.is_file():
+        return table
+    earlier = pd.read_csv(results_csv)
+    same = pd.Series(True, index=earlier.index)
+    for key, value in ablation_settings(s).items():
+        same &= (earlier[key].astype(str) == str(value)) if key in earlier else False
+    earlier = earlier[same & ~earlier["lever"].isin(s.levers) & earlier["lever"].isin(list(LEVERS))]
+    table = pd.concat([earlier, table], ignore_index=True)
+    return table.sort_values("lever", key=lambda col: col.map(list(LEVERS).index), kind="stable")
+
+
 def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
     if s.ablation_validation == "corpus" and len(corpora) < 3:
         log("ablation: --validation corpus needs two training corpora per fold; with two corpora in all, "
@@ -514,17 +529,8 @@ def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> st
                          "held_out_uar": result["performance"]["uar"], "note": lever.note, **ablation_settings(s)})
             log(f"ablation {lever.name} on {held_out}: best validation UAR {result['val_uar']:.3f}, held-out UAR "
                 f"{result['performance']['uar']:.3f} ({time.perf_counter() - started:.0f} s)")
-    table = pd.DataFrame(rows)
     results_csv = s.workdir / "ablation_results.csv"
-    if results_csv.is_file():
-        # levers measured by earlier invocations (same workdir, same base) stay in the table
-        earlier = pd.read_csv(results_csv)
-        same = pd.Series(True, index=earlier.index)
-        for key, value in ablation_settings(s).items():
-            same &= (earlier[key].astype(str) == str(value)) if key in earlier else False
-        earlier = earlier[same & ~earlier["lever"].isin(s.levers) & earlier["lever"].isin(list(LEVERS))]
-        table = pd.concat([earlier, table], ignore_index=True)
-        table = table.sort_values("lever", key=lambda col: col.map(list(LEVERS).index), kind="stable")
+    table = with_earlier_levers(pd.DataFrame(rows), results_csv, s)
     table.to_csv(results_csv, index=False)
     means = table.groupby("lever", sort=False)[["val_uar", "held_out_uar"]].mean()
     base = means.loc["base", "val_uar"] if "base" in means.index else float("nan")

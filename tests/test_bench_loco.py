@@ -1,0 +1,46 @@
+"""The leave-one-corpus-out benchmark's bookkeeping (the benchmark itself runs in `make bench`)."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import bench_loco  # noqa: E402
+
+
+def rows(lever: str, val_uar: float, **settings) -> list[dict]:
+    base = {"validation": "corpus", "image_size": 64, "epochs": 8, "seed": 0}
+    return [{"lever": lever, "held_out": held_out, "val_uar": val_uar, "held_out_uar": val_uar, "note": "",
+             **{**base, **settings}} for held_out in ("EMODB", "RAVDESS", "TUREVDB")]
+
+
+def test_ablation_table_keeps_levers_of_earlier_runs_with_the_same_settings(tmp_path):
+    s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "ablation", "--levers", "time_aug"])
+    results_csv = tmp_path / "ablation_results.csv"
+    earlier = rows("base", 0.5) + rows("freq_aug", 0.6) + rows("mixup", 0.4, epochs=2) + rows("time_aug", 0.1)
+    pd.DataFrame(earlier).to_csv(results_csv, index=False)
+
+    now = pd.DataFrame(rows("base", 0.5) + rows("time_aug", 0.7))
+    table = bench_loco.with_earlier_levers(now, results_csv, s)
+
+    means = table.groupby("lever", sort=False)["val_uar"].mean()
+    # freq_aug comes from the earlier run; mixup ran with other settings; time_aug is replaced
+    assert list(means.index) == ["base", "freq_aug", "time_aug"]
+    assert means["time_aug"] == pytest.approx(0.7) and means["freq_aug"] == pytest.approx(0.6)
+    assert len(table) == 9
+
+
+def test_ablation_table_without_earlier_runs_is_this_runs_rows(tmp_path):
+    s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "ablation", "--levers", "mixup"])
+    now = pd.DataFrame(rows("base", 0.5) + rows("mixup", 0.4))
+    assert bench_loco.with_earlier_levers(now, tmp_path / "ablation_results.csv", s).equals(now)
+
+
+def test_main_comparison_is_named_after_its_augmentation(tmp_path):
+    plain = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main"])
+    augmented = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main", "--augmentation", "freq_aug"])
+    # the runs of reports made before the option existed (no augmentation) keep their folder
+    assert bench_loco.main_name(plain) == "main-corpus"
+    assert bench_loco.main_name(augmented) == "main-corpus-freq_aug"
