@@ -7,13 +7,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import bench_loco  # noqa: E402
+import bench_loco
 
 
 def rows(lever: str, val_uar: float, **settings) -> list[dict]:
     base = {"validation": "corpus", "image_size": 64, "epochs": 8, "seed": 0}
     return [{"lever": lever, "held_out": held_out, "val_uar": val_uar, "held_out_uar": val_uar, "note": "",
-             **{**base, **settings}} for held_out in ("EMODB", "RAVDESS", "TUREVDB")]
+             **base, **settings} for held_out in ("EMODB", "RAVDESS", "TUREVDB")]
 
 
 def test_ablation_table_keeps_levers_of_earlier_runs_with_the_same_settings(tmp_path):
