@@ -140,8 +140,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
     "validation": (("--validation",), dict(
         choices=VALIDATION_CHOICES,
         help="validation rows: auto (corpus with two or more training corpora, else speakers), speakers "
-             "(a fraction of each training corpus's speakers, capped at that fraction of its rows), corpus (one whole training corpus) or none (train a fixed number "
-             "of epochs, keep the last)")),
+             "(a fraction of each training corpus's speakers, capped at that fraction of its rows), corpus "
+             "(one whole training corpus) or none (train a fixed number of epochs, keep the last)")),
     "percent_subject_validation": (("--percent_subject_validation",), dict(
         type=float, help="--validation speakers: fraction of each training corpus's speakers, and cap on "
                          "the fraction of its rows, held out for validation")),
