@@ -52,3 +52,21 @@ def test_per_fold_gains_are_each_folds_own_validation_gain():
     lines = bench_loco.per_fold_lines(table)
     time_aug = next(line for line in lines if line.startswith("| time_aug"))
     assert time_aug == "| time_aug | +0.100 | +0.000 | +0.000 | 1 of 3 |"
+
+
+def test_trainings_run_side_by_side_give_what_one_at_a_time_gives(tmp_path, demo_split):
+    """--jobs 2 trains in two processes with one thread each: same runs, same order, own logs."""
+    def run(name: str, *flags: str) -> list[dict]:
+        s = bench_loco.parse(["--workdir", str(tmp_path / name), "--quick", *flags])
+        jobs = [bench_loco.CctJob(demo_split.split_dir, model, tmp_path / name / model)
+                for model in (bench_loco.SPEAKER_MODEL, bench_loco.PLAIN_MODEL)]
+        return bench_loco.run_ccts(s, jobs)
+
+    one_at_a_time, side_by_side = run("one"), run("two", "--jobs", "2")
+
+    for model, a, b in zip((bench_loco.SPEAKER_MODEL, bench_loco.PLAIN_MODEL), one_at_a_time, side_by_side):
+        assert a["predictions"]["wav"].tolist() == b["predictions"]["wav"].tolist()
+        assert a["performance"]["uar"] == pytest.approx(b["performance"]["uar"])
+        log = (tmp_path / "two" / model / "bench.log").read_text()
+        assert f"training {model}" in log     # the worker's training output went to the run's own log
+        assert not (tmp_path / "one" / model / "bench.log").exists()
