@@ -41,6 +41,7 @@ bench: setup
 	$(PY) benchmarks/bench_spectrograms.py
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_embedding.py
+	$(PY) benchmarks/bench_jobs.py
 
 variants: setup
 	$(PY) -m specct.models.variants > Variants.md

@@ -312,11 +312,12 @@ def _start_worker(threads: int) -> None:
 
 
 def _run_job_logged(s: Settings, job: CctJob) -> dict:
-    """A worker's job, its training output in <run>/bench.log (two trainings at once would interleave)."""
+    """A worker's job, its training output in <run>/bench.log, line by line (two trainings at once would
+    interleave)."""
     import contextlib
 
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(job.out_dir / "bench.log", "a") as out, contextlib.redirect_stdout(out), \
+    with open(job.out_dir / "bench.log", "a", buffering=1) as out, contextlib.redirect_stdout(out), \
             contextlib.redirect_stderr(out):
         return run_cct(s, job.split, job.model, job.out_dir, job.extra)
 
