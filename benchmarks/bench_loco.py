@@ -325,8 +325,9 @@ def _run_job_logged(s: Settings, job: CctJob) -> dict:
 def run_ccts(s: Settings, jobs: list[CctJob], describe=lambda job: str(job.out_dir)) -> list[dict]:
     """Every job's result, in order. With ``--jobs N`` N trainings run at once, each with 1/N of the
     cores: batch-8 steps of these small models leave two threads of one process partly idle (two
-    one-thread trainings did 1.6x the samples/s of one two-thread training on a 2-core host), and the
-    runs, seeded and resumable, do not depend on what runs beside them."""
+    one-thread trainings did 1.23-1.29x the samples/s of one two-thread training on a 2-core host:
+    benchmarks/bench_jobs.py), and the runs, seeded and resumable, do not depend on what runs beside
+    them."""
     def done(job: CctJob, result: dict, seconds: float) -> None:
         perf = result["performance"]
         low, high = perf["confidence_interval_95"]["uar"]
@@ -664,8 +665,8 @@ def parse(argv=None) -> Settings:
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1,
-                   help="CCT trainings at once, each with its share of the cores (2 on a 2-core host: about 1.6x "
-                        "the throughput; the results do not depend on it)")
+                   help="CCT trainings at once, each with its share of the cores (2 on a 2-core host: about 1.25x "
+                        "the throughput, benchmarks/bench_jobs.py; the results do not depend on it)")
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 3 files per speaker and emotion, 32 px, 1 epoch of 2 steps, 100 resamples, "
