@@ -511,7 +511,41 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
         mean, low, high = mean_with_ci(results, system, classes, s)
         lines.append(f"| {system} | " + " | ".join(cells) + f" | {mean:.3f} ({low:.3f}-{high:.3f}) |")
     lines += comparison_lines(comparisons, "Paired bootstrap of the UAR difference on the same test rows:")
+    if s.augmentation != "no_aug":
+        lines += against_no_augmentation(s, corpora, results)
     return "\n".join(lines) + "\n", results
+
+
+def against_no_augmentation(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]]) -> list[str]:
+    """Each CCT with the offline group against the same recipe without one (the main comparison run
+    without ``--augmentation``, where its runs are finished in this workdir): mean best validation
+    UAR, which is what may choose between them, beside the paired held-out difference on the same
+    test rows, which is reported only."""
+    from specct.evaluate import PERFORMANCE_NAME
+
+    plain = replace(s, augmentation="no_aug")
+    merged = {held_out: dict(fold) for held_out, fold in results.items()}
+    for held_out in corpora:
+        for system, model in SYSTEMS.items():
+            out_dir = s.workdir / "runs" / main_name(plain) / run_name(plain, system, model) / held_out
+            if system != "egemaps_svm" and (out_dir / "test" / PERFORMANCE_NAME).is_file():
+                merged[held_out][f"{system}@no_aug"] = read_result(out_dir, out_dir / "test")
+    systems = [x for x in SYSTEMS if all(f"{x}@no_aug" in merged[h] and x in merged[h] for h in corpora)]
+    if not systems:
+        return ["", (f"No finished run of the same recipe without an offline group in this workdir "
+                     f"(`--mode main` without `--augmentation`) to compare `{s.augmentation}` with.")]
+    comparisons = pd.concat([compare(merged, x, f"{x}@no_aug", list(s.classes), s) for x in systems],
+                            ignore_index=True)
+    comparisons.to_csv(s.workdir / f"{main_name(s)}_vs_no_aug.csv", index=False)
+    lines = ["", f"`{s.augmentation}` against no offline group, same recipe otherwise (runs of `{main_name(plain)}`):",
+             "", "| system | mean best validation UAR, with / without | mean held-out UAR, with / without |",
+             "|---|---:|---:|"]
+    for x in systems:
+        val = [np.mean([merged[h][key]["val_uar"] for h in corpora]) for key in (x, f"{x}@no_aug")]
+        held = [np.mean([merged[h][key]["performance"]["uar"] for h in corpora]) for key in (x, f"{x}@no_aug")]
+        lines.append(f"| {x} | {val[0]:.3f} / {val[1]:.3f} | {held[0]:.3f} / {held[1]:.3f} |")
+    return lines + comparison_lines(comparisons, "Paired bootstrap of the held-out UAR difference (reported, not "
+                                                 "used to choose), same test rows:")
 
 
 def comparison_lines(comparisons: pd.DataFrame, title: str) -> list[str]:

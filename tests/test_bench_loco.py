@@ -1,5 +1,6 @@
 """The leave-one-corpus-out benchmark's bookkeeping (the benchmark itself runs in `make bench`)."""
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -70,3 +71,42 @@ def test_trainings_run_side_by_side_give_what_one_at_a_time_gives(tmp_path, demo
         log = (tmp_path / "two" / model / "bench.log").read_text()
         assert f"training {model}" in log     # the worker's training output went to the run's own log
         assert not (tmp_path / "one" / model / "bench.log").exists()
+
+
+def fake_run(folder: Path, truth: list[str], prediction: list[str], val_uar: float) -> dict:
+    """A finished run folder as evaluation leaves it (predictions, performance, training summary)."""
+    import yaml
+    from sklearn.metrics import balanced_accuracy_score
+
+    (folder / "test").mkdir(parents=True)
+    pd.DataFrame({"wav": [f"w{i}.wav" for i in range(len(truth))], "truth": truth, "prediction": prediction}) \
+        .to_csv(folder / "test" / "predictions.csv", index=False)
+    uar = float(balanced_accuracy_score(truth, prediction))
+    (folder / "test" / "performance.yaml").write_text(yaml.safe_dump({"uar": uar}))
+    pd.DataFrame({"epoch": [1], "val_uar": [val_uar]}).to_csv(folder / "summary.csv", index=False)
+    return bench_loco.read_result(folder, folder / "test")
+
+
+def test_an_offline_group_is_compared_with_the_same_recipe_without_one(tmp_path):
+    s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main", "--augmentation", "time_freq_aug",
+                          "--bootstrap", "200"])
+    assert bench_loco.against_no_augmentation(s, ["A", "B"], {"A": {}, "B": {}})[1].startswith("No finished run")
+
+    truth = ["anger", "happy", "sad"] * 10
+    wrong = ["happy", "sad", "anger"] * 5 + truth[15:]          # half the rows right
+    no_aug = replace(s, augmentation="no_aug")
+    results = {}
+    for held_out in ("A", "B"):
+        name = bench_loco.run_name(no_aug, "speaker_cct", bench_loco.SPEAKER_MODEL)
+        fake_run(tmp_path / "runs" / "main-corpus" / name / held_out, truth, wrong, val_uar=0.5)
+        results[held_out] = {
+            "speaker_cct": fake_run(tmp_path / "group" / "speaker" / held_out, truth, truth, val_uar=0.7),
+            "plain_cct": fake_run(tmp_path / "group" / "plain" / held_out, truth, wrong, val_uar=0.6)}
+
+    lines = bench_loco.against_no_augmentation(s, ["A", "B"], results)
+
+    assert "| speaker_cct | 0.700 / 0.500 | 1.000 / 0.500 |" in lines
+    assert not any(line.startswith("| plain_cct") for line in lines)   # no run without the group to pair with
+    saved = pd.read_csv(tmp_path / "main-corpus-time_freq_aug_vs_no_aug.csv")
+    assert list(saved["held_out"]) == ["A", "B", "mean"]
+    assert saved["difference"].tolist() == pytest.approx([0.5, 0.5, 0.5])
