@@ -328,23 +328,25 @@ def run_ccts(s: Settings, jobs: list[CctJob], describe=lambda job: str(job.out_d
     one-thread trainings did 1.23-1.29x the samples/s of one two-thread training on a 2-core host:
     benchmarks/bench_jobs.py), and the runs, seeded and resumable, do not depend on what runs beside
     them."""
-    def done(job: CctJob, result: dict, seconds: float) -> None:
+    def done(job: CctJob, result: dict, seconds: str) -> None:
         perf = result["performance"]
         low, high = perf["confidence_interval_95"]["uar"]
         log(f"{describe(job)}: UAR {perf['uar']:.3f} [{low:.3f}-{high:.3f}], best validation UAR "
-            f"{result['val_uar']:.3f} ({seconds:.0f} s)")
+            f"{result['val_uar']:.3f} ({seconds})")
 
     if s.jobs <= 1:
         results = []
         for job in jobs:
             started = time.perf_counter()
             results.append(run_cct(s, job.split, job.model, job.out_dir, job.extra))
-            done(job, results[-1], time.perf_counter() - started)
+            done(job, results[-1], f"{time.perf_counter() - started:.0f} s")
         return results
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    threads = max(1, (os.cpu_count() or 1) // s.jobs)
+    from specct.threads import available_cores
+
+    threads = max(1, available_cores() // s.jobs)
     log(f"{len(jobs)} trainings, {s.jobs} at once with {threads} thread(s) each; each one's output in "
         f"<run folder>/bench.log")
     started = time.perf_counter()
@@ -354,7 +356,7 @@ def run_ccts(s: Settings, jobs: list[CctJob], describe=lambda job: str(job.out_d
         results = []
         for job, future in zip(jobs, futures):
             results.append(future.result())
-            done(job, results[-1], time.perf_counter() - started)
+            done(job, results[-1], f"{time.perf_counter() - started:.0f} s since the trainings began")
     return results
 
 
