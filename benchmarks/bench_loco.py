@@ -297,11 +297,13 @@ def run_cct(s: Settings, split: Path, model: str, out_dir: Path, extra: tuple[st
 
 @dataclass(frozen=True)
 class CctJob:
-    """One CCT to train and evaluate: its split, model, run folder and extra train.py flags."""
+    """One CCT to train and evaluate: its split, model, run folder, extra train.py flags, and its name
+    in the log."""
     split: Path
     model: str
     out_dir: Path
     extra: tuple[str, ...] = ()
+    label: str = ""
 
 
 def _start_worker(threads: int) -> None:
@@ -322,7 +324,7 @@ def _run_job_logged(s: Settings, job: CctJob) -> dict:
         return run_cct(s, job.split, job.model, job.out_dir, job.extra)
 
 
-def run_ccts(s: Settings, jobs: list[CctJob], describe=lambda job: str(job.out_dir)) -> list[dict]:
+def run_ccts(s: Settings, jobs: list[CctJob]) -> list[dict]:
     """Every job's result, in order. With ``--jobs N`` N trainings run at once, each with 1/N of the
     cores: batch-8 steps of these small models leave two threads of one process partly idle (two
     one-thread trainings did 1.23-1.29x the samples/s of one two-thread training on a 2-core host:
@@ -331,7 +333,7 @@ def run_ccts(s: Settings, jobs: list[CctJob], describe=lambda job: str(job.out_d
     def done(job: CctJob, result: dict, seconds: str) -> None:
         perf = result["performance"]
         low, high = perf["confidence_interval_95"]["uar"]
-        log(f"{describe(job)}: UAR {perf['uar']:.3f} [{low:.3f}-{high:.3f}], best validation UAR "
+        log(f"{job.label or job.out_dir}: UAR {perf['uar']:.3f} [{low:.3f}-{high:.3f}], best validation UAR "
             f"{result['val_uar']:.3f} ({seconds})")
 
     if s.jobs <= 1:
@@ -470,7 +472,7 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
         for system, model in SYSTEMS.items():
             out_dir = s.workdir / "runs" / main_name(s) / run_name(s, system, model) / held_out
             if system != "egemaps_svm":
-                jobs[(held_out, system)] = CctJob(split, model, out_dir)
+                jobs[(held_out, system)] = CctJob(split, model, out_dir, label=f"{system} on {held_out}")
                 continue
             started = time.perf_counter()
             result = run_baseline(s, roots["plain"], split, corpora, out_dir)
@@ -478,8 +480,7 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
                 results[held_out][system] = result
                 log(f"{system} on {held_out}: UAR {result['performance']['uar']:.3f} "
                     f"({time.perf_counter() - started:.0f} s)")
-    names = {job: f"{system} on {held_out}" for (held_out, system), job in jobs.items()}
-    for (held_out, system), result in zip(jobs, run_ccts(s, list(jobs.values()), names.get)):
+    for (held_out, system), result in zip(jobs, run_ccts(s, list(jobs.values()))):
         results[held_out][system] = result
     results = {held_out: {system: fold[system] for system in SYSTEMS if system in fold}
                for held_out, fold in results.items()}
@@ -529,8 +530,10 @@ def against_no_augmentation(s: Settings, corpora: list[str], results: dict[str, 
     merged = {held_out: dict(fold) for held_out, fold in results.items()}
     for held_out in corpora:
         for system, model in SYSTEMS.items():
+            if system == "egemaps_svm":
+                continue
             out_dir = s.workdir / "runs" / main_name(plain) / run_name(plain, system, model) / held_out
-            if system != "egemaps_svm" and (out_dir / "test" / PERFORMANCE_NAME).is_file():
+            if (out_dir / "test" / PERFORMANCE_NAME).is_file():
                 merged[held_out][f"{system}@no_aug"] = read_result(out_dir, out_dir / "test")
     systems = [x for x in SYSTEMS if all(f"{x}@no_aug" in merged[h] and x in merged[h] for h in corpora)]
     if not systems:
@@ -635,11 +638,11 @@ def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> st
                                lever.augmentation)
             out_dir = s.workdir / "runs" / f"ablation-{s.ablation_validation}" / lever.name / held_out
             arms.append((lever, held_out))
-            jobs.append(CctJob(split, SPEAKER_MODEL, out_dir, ABLATION_BASE_FLAGS + lever.flags))
-    names = {job: f"ablation {lever.name} on {held_out}" for (lever, held_out), job in zip(arms, jobs)}
+            jobs.append(CctJob(split, SPEAKER_MODEL, out_dir, ABLATION_BASE_FLAGS + lever.flags,
+                               label=f"ablation {lever.name} on {held_out}"))
     rows = [{"lever": lever.name, "held_out": held_out, "val_uar": result["val_uar"],
              "held_out_uar": result["performance"]["uar"], "note": lever.note, **ablation_settings(s)}
-            for (lever, held_out), result in zip(arms, run_ccts(s, jobs, names.get))]
+            for (lever, held_out), result in zip(arms, run_ccts(s, jobs))]
     results_csv = s.workdir / "ablation_results.csv"
     table = with_earlier_levers(pd.DataFrame(rows), results_csv, s)
     table.to_csv(results_csv, index=False)
