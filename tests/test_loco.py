@@ -28,10 +28,12 @@ SYSTEMS = [TINY_MODEL, f"{TINY_MODEL}-fast", "cct_7_7x2_112"]
 
 
 @pytest.fixture(scope="module")
-def workspace(demo_split, tmp_path_factory) -> Path:
+def workspace(demo_split, tmp_path_factory):
     root = tmp_path_factory.mktemp("loco")
     (root / "fast.yml").write_text("lr: 0.01\n")
-    return root
+    yield root
+    # Dozens of full-size checkpoints (a few GB): gone when this file's tests end, not at the session's.
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def experiment_argv(demo_split, root: Path, tag: str) -> list[str]:
