@@ -32,6 +32,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="subtract each mel band's mean over the utterance before drawing (per-utterance "
                              "mean normalisation of the log-mel; recorded in spectrogram.json, so predict.py "
                              "draws the same way; default off)")
+    parser.add_argument("--min_seconds", type=float, default=None, metavar="S",
+                        help="pad utterances shorter than S seconds with silence to S before drawing, so that "
+                             "a second spans the same width in each of them (recorded in spectrogram.json; "
+                             "default: every utterance stretched to the width)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the augmentations (default: 0)")
     parser.add_argument("--overwrite", action="store_true", help="redraw images that already exist")
@@ -41,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size),
-                               mean_norm=args.mean_norm)
+                               mean_norm=args.mean_norm, min_seconds=args.min_seconds)
     preprocess_corpora(args.datasets_dir, datasets=args.datasets,
                        augmentations=["none"] if args.augmentations == [] else args.augmentations,
                        workers=args.workers, seed=args.seed, overwrite=args.overwrite,

@@ -69,10 +69,15 @@ class Lever:
     """One ablation arm: train.py flags, and the image variant / augmentation group it needs."""
     name: str
     flags: tuple[str, ...] = ()
-    images: str = "plain"           # plain | mean_norm
+    images: str = "plain"           # a key of IMAGE_VARIANTS
     augmentation: str = "no_aug"
     note: str = ""
 
+
+# Spectrogram settings of each image variant (beside the image size). 3 s is fixed beforehand, a common
+# segment length in speech emotion work; it is not chosen on any corpus of this benchmark.
+PAD_SECONDS = 3.0
+IMAGE_VARIANTS = {"plain": {}, "mean_norm": {"mean_norm": True}, "pad_short": {"min_seconds": PAD_SECONDS}}
 
 KEEP_MARGIN = 0.02              # a lever is kept when it beats the base's validation UAR by this much
 
@@ -93,6 +98,8 @@ LEVERS = {lever.name: lever for lever in (
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
+    Lever("pad_short", images="pad_short",
+          note=f"utterances shorter than {PAD_SECONDS:g} s padded with silence (one time scale), not stretched"),
     Lever("speaker_norm_corpus", ("--speaker_norm", "corpus"),
           note="speaker vectors standardised per corpus (TRANSDUCTIVE on the test corpus)"),
     Lever("speaker_norm_speaker", ("--speaker_norm", "speaker"),
@@ -220,7 +227,7 @@ def prepare_datasets(s: Settings, corpora: list[str], variants: set[str], augmen
     augs = sorted(a for a in augmentations if a != "no_aug") or ["none"]
     for variant in ["plain", *sorted(variants - {"plain"})]:
         root = link_corpora(s, corpora, variant)
-        cfg = SpectrogramConfig(size=(s.image_size, s.image_size), mean_norm=variant == "mean_norm")
+        cfg = SpectrogramConfig(size=(s.image_size, s.image_size), **IMAGE_VARIANTS[variant])
         log(f"spectrogram images ({variant}, {s.image_size} px, augmentations: {' '.join(augs)})")
         preprocess_corpora(root, datasets=corpora, augmentations=augs, config=cfg, workers=min(2, os.cpu_count() or 1),
                            seed=s.seed, progress=False)

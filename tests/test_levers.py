@@ -1,7 +1,7 @@
 """The training levers of the cross-corpus recipe: what each does, and that each is off unless asked for.
 
-Online SpecAugment (train.py), per-utterance mean normalisation of the log-mel (spectrogram
-setting), per-corpus / per-speaker standardisation of the speaker vectors (train.py, transductive
+Online SpecAugment (train.py), per-utterance mean normalisation of the log-mel and padding of short
+utterances to a fixed time scale (spectrogram settings), per-corpus / per-speaker standardisation of the speaker vectors (train.py, transductive
 at test time). Label smoothing and mixup are tested in test_train.py; here only their defaults.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ import torch
 from specct.data import spectrogram_config
 from specct.images import _settings, check_settings
 from specct.speaker import standardise_by_group
-from specct.spectrogram import SpectrogramConfig, db_levels, mean_normalise, signal_to_image
+from specct.errors import InputError
+from specct.spectrogram import SpectrogramConfig, db_levels, mean_normalise, mel_power, mel_to_image, signal_to_image
 from specct.train import default_args
 from specct.train.specaugment import MaskParams, SpecAugment, from_args
 
@@ -135,6 +136,62 @@ def test_mean_normalisation_is_off_unless_asked_for(tmp_path):
     check_settings(tmp_path, "X", SpectrogramConfig(size=(32, 32)), overwrite=False)
     with pytest.raises(ValueError, match="mean_norm False -> True"):
         check_settings(tmp_path, "X", SpectrogramConfig(size=(32, 32), mean_norm=True), overwrite=False)
+
+
+# --------------------------------------------------------------------------- padding short utterances
+
+def tone(seconds: float, hz: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def lit_columns(signal: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Indices of the image columns brighter than mid-scale somewhere (palette index > 127)."""
+    index = np.asarray(mel_to_image(mel_power(signal, cfg), cfg, palette=True))
+    return np.flatnonzero(index.max(axis=0) > 127)
+
+
+def test_padding_gives_short_utterances_one_time_scale_centred_in_silence():
+    cfg = SpectrogramConfig(size=(32, 64), min_seconds=2.0)
+    half, one = lit_columns(tone(0.5), cfg), lit_columns(tone(1.0), cfg)
+    # a second spans about a half of the width (64 px for 2 s), whatever the utterance's length
+    assert abs(half.size - 16) <= 2 and abs(one.size - 32) <= 2
+    for lit in (half, one):
+        assert np.array_equal(lit, np.arange(lit[0], lit[-1] + 1))            # one block ...
+        assert abs((lit[0] + lit[-1]) / 2 - 31.5) <= 1.0                     # ... in the middle
+    index = np.asarray(mel_to_image(mel_power(tone(0.5), cfg), cfg, palette=True))
+    assert (index[:, : half[0] - 2] == 0).all() and (index[:, half[-1] + 3:] == 0).all()  # silence: darkest
+    # without the setting every utterance fills the width
+    plain = SpectrogramConfig(size=(32, 64))
+    assert lit_columns(tone(0.5), plain).size == lit_columns(tone(1.0), plain).size == 64
+
+
+def test_padding_leaves_longer_utterances_and_mean_normalised_speech_as_they_were():
+    long = tone(2.5)
+    for mean_norm in (False, True):
+        padded = SpectrogramConfig(size=(32, 64), min_seconds=2.0, mean_norm=mean_norm)
+        plain = SpectrogramConfig(size=(32, 64), mean_norm=mean_norm)
+        assert np.array_equal(np.asarray(signal_to_image(long, padded)), np.asarray(signal_to_image(long, plain)))
+    # with mean normalisation the band means come from the speech alone (a steady tone sits mid-scale)
+    # and the padding is still silence, the darkest colour
+    cfg = SpectrogramConfig(size=(32, 64), min_seconds=2.0, mean_norm=True)
+    index = np.asarray(mel_to_image(mel_power(tone(0.5), cfg), cfg, palette=True))
+    speech = np.flatnonzero(index.max(axis=0) > 0)
+    assert abs(speech.size - 16) <= 3 and 110 <= np.median(index[:, speech[2:-2]]) <= 145
+
+
+def test_padding_is_off_unless_asked_for_and_recorded_for_predict():
+    assert SpectrogramConfig().min_seconds is None
+    spec = importlib.util.spec_from_file_location("preprocess_spectrograms", REPO_ROOT / "preprocess_spectrograms.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.parse_args([]).min_seconds is None
+    assert script.parse_args(["--min_seconds", "3"]).min_seconds == 3.0
+    settings = _settings(SpectrogramConfig(size=(32, 32), min_seconds=3.0))
+    assert spectrogram_config(settings).min_seconds == 3.0           # what a checkpoint gives predict.py
+    for bad in (0.0, -1.0):
+        with pytest.raises(InputError, match="min_seconds must be positive"):
+            SpectrogramConfig(min_seconds=bad)
 
 
 # --------------------------------------------------------------------------- speaker-vector standardisation

@@ -11,6 +11,11 @@ its dB values before drawing (cepstral mean normalisation on the log-mel: a fixe
 microphone response is a constant per band, and goes); the mean level is then drawn mid-scale,
 and ``-db_floor`` dB spans the colour map, from half of it below the band's mean to half above.
 
+With ``min_seconds`` (off by default), an utterance shorter than that is padded on both sides with
+silence (the darkest colour) to that length before drawing, so that a second of speech spans the
+same width in every such image; a single word then looks like a word, not like a sentence drawn
+slowly. Longer utterances are stretched to the width as without it.
+
 Prediction calls ``signal_to_image`` in memory, so a model sees at inference exactly what it saw
 in training.
 """
@@ -43,6 +48,7 @@ class SpectrogramConfig:
     cmap: str = "magma"           # magma | jet | gray
     size: tuple[int, int] = (224, 224)  # (height, width) of the image
     mean_norm: bool = False       # subtract each mel band's mean over the utterance (see above)
+    min_seconds: float | None = None  # pad shorter utterances with silence to this length (see above)
 
     def __post_init__(self):
         if self.window not in WINDOWS:
@@ -53,6 +59,8 @@ class SpectrogramConfig:
             raise InputError(f"db_floor must be negative, got {self.db_floor}")
         if len(self.size) != 2 or min(self.size) < 1:
             raise InputError(f"size must be (height, width) in pixels, got {self.size}")
+        if self.min_seconds is not None and not self.min_seconds > 0:
+            raise InputError(f"min_seconds must be positive, got {self.min_seconds}")
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
 
     @property
@@ -123,6 +131,18 @@ def db_levels(db: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     return (db - cfg.db_floor) / -cfg.db_floor             # 0 = floor, 1 = maximum
 
 
+def pad_to_min_duration(levels: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
+    """Colour-map levels ``(n_mels, frames)`` centred in at least ``cfg.min_seconds`` of frames, the
+    added frames at level 0 (the darkest colour: silence); unchanged without ``min_seconds``."""
+    if cfg.min_seconds is None:
+        return levels
+    frames = cfg.frame_of_time(cfg.min_seconds) + 1  # centred frames of a signal that long
+    missing = frames - levels.shape[-1]
+    if missing <= 0:
+        return levels
+    return np.pad(levels, ((0, 0), (missing // 2, missing - missing // 2)), constant_values=0.0)
+
+
 def db_to_image(db: np.ndarray, cfg: SpectrogramConfig, palette: bool = False) -> Image.Image:
     """Draw a dB matrix ``(n_mels, frames)`` as an image of ``cfg.size``, low frequencies at the bottom.
 
@@ -130,7 +150,7 @@ def db_to_image(db: np.ndarray, cfg: SpectrogramConfig, palette: bool = False) -
     indexing the colour map, which ``.convert("RGB")`` turns into exactly the RGB image.
     """
     height, width = cfg.size
-    levels = db_levels(db, cfg)
+    levels = pad_to_min_duration(db_levels(db, cfg), cfg)  # after the band means: silence is not speech
     levels = np.ascontiguousarray(levels[::-1], dtype=np.float32)  # row 0 of an image is its top
     # Resize the levels (not the colours), so interpolation happens on the measured quantity.
     resized = Image.fromarray(levels).resize((width, height), Image.Resampling.BILINEAR)
