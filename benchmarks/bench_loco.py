@@ -132,6 +132,7 @@ class Settings:
     quick: bool = False
     files_per_group: int = 0        # quick: keep this many wavs per corpus, speaker and emotion
     extra_train_flags: list[str] = field(default_factory=list)
+    images: str = "plain"           # image variant of the main comparison (a key of IMAGE_VARIANTS)
 
 
 def log(message: str) -> None:
@@ -465,9 +466,11 @@ def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: S
 # --------------------------------------------------------------------------- modes
 
 def main_name(s: Settings) -> str:
-    """Run and report name of the main comparison: its validation choice, and its augmentation group
-    unless none (so the runs of the reports made before the option existed are reused)."""
-    return f"main-{s.validation}" + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}")
+    """Run and report name of the main comparison: its validation choice, its image variant unless
+    plain and its augmentation group unless none (so the runs of the reports made before those
+    options existed are reused)."""
+    return (f"main-{s.validation}" + ("" if s.images == "plain" else f"-{s.images}")
+            + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}"))
 
 
 def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[str, dict[str, dict[str, dict]]]:
@@ -475,7 +478,7 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
     jobs: dict[tuple[str, str], CctJob] = {}
     for held_out in corpora:
         log(f"=== main, fold: test on {held_out}, train on {' '.join(c for c in corpora if c != held_out)}")
-        split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation, s.augmentation)
+        split = make_split(s, roots[s.images], s.images, held_out, corpora, s.validation, s.augmentation)
         for system, model in SYSTEMS.items():
             out_dir = s.workdir / "runs" / main_name(s) / run_name(s, system, model) / held_out
             if system != "egemaps_svm":
@@ -506,8 +509,9 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
     table.to_csv(s.workdir / f"{main_name(s)}_results.csv", index=False)
     comparisons.to_csv(s.workdir / f"{main_name(s)}_comparisons.csv", index=False)
     lines = [f"Leave-one-corpus-out, classes {', '.join(classes)} (chance UAR {1 / len(classes):.2f}), "
-             f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, offline augmentation "
-             f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), seed {s.seed}.", "",
+             f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, images `{s.images}`, offline "
+             f"augmentation `{s.augmentation}` (image models only; the SVM reads one row per source wav), "
+             f"seed {s.seed}.", "",
              "| system | " + " | ".join(corpora) + " | mean (95% CI) |",
              "|---|" + "---:|" * (len(corpora) + 1)]
     for system in SYSTEMS:
@@ -521,40 +525,52 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
         mean, low, high = mean_with_ci(results, system, classes, s)
         lines.append(f"| {system} | " + " | ".join(cells) + f" | {mean:.3f} ({low:.3f}-{high:.3f}) |")
     lines += comparison_lines(comparisons, "Paired bootstrap of the UAR difference on the same test rows:")
-    if s.augmentation != "no_aug":
-        lines += against_no_augmentation(s, corpora, results)
+    lines += against_recipes_without_its_levers(s, corpora, results)
     return "\n".join(lines) + "\n", results
 
 
-def against_no_augmentation(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]]) -> list[str]:
-    """Each CCT with the offline group against the same recipe without one (the main comparison run
-    without ``--augmentation``, where its runs are finished in this workdir): mean best validation
+def against_recipes_without_its_levers(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]]) -> list[str]:
+    """The main comparison's CCTs against the same recipe without its image variant, and without its
+    offline group, for whichever of the two this run has."""
+    lines = []
+    if s.images != "plain":
+        lines += against_recipe_without(s, corpora, results, replace(s, images="plain"), "plain_images",
+                                        f"images `{s.images}`", "plain images", "`--images`")
+    if s.augmentation != "no_aug":
+        lines += against_recipe_without(s, corpora, results, replace(s, augmentation="no_aug"), "no_aug",
+                                        f"`{s.augmentation}`", "no offline group", "`--augmentation`")
+    return lines
+
+
+def against_recipe_without(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]], without: Settings,
+                           tag: str, lever: str, instead: str, option: str) -> list[str]:
+    """Each CCT of this run against the same recipe without one of its levers (the main comparison run
+    with ``without``'s settings, where its runs are finished in this workdir): mean best validation
     UAR, which is what may choose between them, beside the paired held-out difference on the same
-    test rows, which is reported only."""
+    test rows, which is reported only. ``tag`` names the other runs' systems and the csv."""
     from specct.evaluate import PERFORMANCE_NAME
 
-    plain = replace(s, augmentation="no_aug")
     merged = {held_out: dict(fold) for held_out, fold in results.items()}
     for held_out in corpora:
         for system, model in SYSTEMS.items():
             if system == "egemaps_svm":
                 continue
-            out_dir = s.workdir / "runs" / main_name(plain) / run_name(plain, system, model) / held_out
+            out_dir = s.workdir / "runs" / main_name(without) / run_name(without, system, model) / held_out
             if (out_dir / "test" / PERFORMANCE_NAME).is_file():
-                merged[held_out][f"{system}@no_aug"] = read_result(out_dir, out_dir / "test")
-    systems = [x for x in SYSTEMS if all(f"{x}@no_aug" in merged[h] and x in merged[h] for h in corpora)]
+                merged[held_out][f"{system}@{tag}"] = read_result(out_dir, out_dir / "test")
+    systems = [x for x in SYSTEMS if all(f"{x}@{tag}" in merged[h] and x in merged[h] for h in corpora)]
     if not systems:
-        return ["", (f"No finished run of the same recipe without an offline group in this workdir "
-                     f"(`--mode main` without `--augmentation`) to compare `{s.augmentation}` with.")]
-    comparisons = pd.concat([compare(merged, x, f"{x}@no_aug", list(s.classes), s) for x in systems],
+        return ["", (f"No finished run of the same recipe with {instead} in this workdir "
+                     f"(`--mode main` without {option}) to compare {lever} with.")]
+    comparisons = pd.concat([compare(merged, x, f"{x}@{tag}", list(s.classes), s) for x in systems],
                             ignore_index=True)
-    comparisons.to_csv(s.workdir / f"{main_name(s)}_vs_no_aug.csv", index=False)
-    lines = ["", f"`{s.augmentation}` against no offline group, same recipe otherwise (runs of `{main_name(plain)}`):",
+    comparisons.to_csv(s.workdir / f"{main_name(s)}_vs_{tag}.csv", index=False)
+    lines = ["", f"{lever} against {instead}, same recipe otherwise (runs of `{main_name(without)}`):",
              "", "| system | mean best validation UAR, with / without | mean held-out UAR, with / without |",
              "|---|---:|---:|"]
     for x in systems:
-        val = [np.mean([merged[h][key]["val_uar"] for h in corpora]) for key in (x, f"{x}@no_aug")]
-        held = [np.mean([merged[h][key]["performance"]["uar"] for h in corpora]) for key in (x, f"{x}@no_aug")]
+        val = [np.mean([merged[h][key]["val_uar"] for h in corpora]) for key in (x, f"{x}@{tag}")]
+        held = [np.mean([merged[h][key]["performance"]["uar"] for h in corpora]) for key in (x, f"{x}@{tag}")]
         lines.append(f"| {x} | {val[0]:.3f} / {val[1]:.3f} | {held[0]:.3f} / {held[1]:.3f} |")
     return lines + comparison_lines(comparisons, "Paired bootstrap of the held-out UAR difference (reported, not "
                                                  "used to choose), same test rows:")
@@ -580,7 +596,7 @@ def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> 
         reports.append((main_name(sc), text))
         for held_out, fold in results.items():
             merged.setdefault(held_out, {}).update({f"{system}@{choice}": r for system, r in fold.items()})
-            split = make_split(sc, roots["plain"], "plain", held_out, corpora, choice, s.augmentation)
+            split = make_split(sc, roots[s.images], s.images, held_out, corpora, choice, s.augmentation)
             train_rows[(choice, held_out)] = len(pd.read_csv(paths.train_data_dir(split) / "train.csv"))
     classes = list(s.classes)
     lines = [f"Validation choices side by side: leave-one-corpus-out, classes {', '.join(classes)}, "
@@ -706,6 +722,9 @@ def parse(argv=None) -> Settings:
     p.add_argument("--augmentation", choices=("no_aug", "time_aug", "freq_aug", "time_freq_aug"), default="no_aug",
                    help="offline augmentation group of the main comparison's split (the ablation's levers set "
                         "their own)")
+    p.add_argument("--images", choices=list(IMAGE_VARIANTS), default="plain",
+                   help="image variant of the main comparison's CCTs (pad_short: utterances shorter than "
+                        f"{PAD_SECONDS:g} s padded with silence; the ablation's levers set their own)")
     p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
                    help="validation rows on which the levers are judged")
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
@@ -727,7 +746,7 @@ def parse(argv=None) -> Settings:
                  validation=args.validation, ablation_validation=args.ablation_validation,
                  augmentation=args.augmentation, seed=args.seed,
                  bootstrap=args.bootstrap, levers=["base", *[x for x in args.levers if x != "base"]],
-                 mode=args.mode, jobs=args.jobs, extra_train_flags=extra)
+                 mode=args.mode, jobs=args.jobs, extra_train_flags=extra, images=args.images)
     if args.quick:
         s = replace(s, quick=True, files_per_group=3, image_size=32, epochs=1, bootstrap=100,
                     workdir=Path(args.workdir) / "quick", levers=["base", "specaugment"])
@@ -744,7 +763,8 @@ def main(argv=None) -> int:
     run_main, run_ablation = s.mode in ("main", "both"), s.mode in ("ablation", "both")
     levers = [LEVERS[n] for n in s.levers] if run_ablation else []
     augmentations = {lv.augmentation for lv in levers} | ({s.augmentation} if s.mode != "ablation" else set())
-    roots = prepare_datasets(s, corpora, {"plain", *(lv.images for lv in levers)}, augmentations)
+    variants = {"plain", *(lv.images for lv in levers)} | ({s.images} if s.mode != "ablation" else set())
+    roots = prepare_datasets(s, corpora, variants, augmentations)
     reports = []
     if run_main:
         reports.append((main_name(s), main_mode(s, corpora, roots)[0]))

@@ -55,6 +55,16 @@ def test_per_fold_gains_are_each_folds_own_validation_gain():
     assert time_aug == "| time_aug | +0.100 | +0.000 | +0.000 | 1 of 3 |"
 
 
+def test_every_levers_images_are_drawn_with_its_own_settings():
+    from specct.spectrogram import SpectrogramConfig
+
+    configs = {lever.name: SpectrogramConfig(size=(64, 64), **bench_loco.IMAGE_VARIANTS[lever.images])
+               for lever in bench_loco.LEVERS.values()}
+    assert configs["pad_short"].min_seconds == bench_loco.PAD_SECONDS and not configs["pad_short"].mean_norm
+    assert configs["mean_norm"].mean_norm and configs["mean_norm"].min_seconds is None
+    assert configs["base"] == configs["specaugment"] == SpectrogramConfig(size=(64, 64))
+
+
 def test_trainings_run_side_by_side_give_what_one_at_a_time_gives(tmp_path, demo_split):
     """--jobs 2 trains in two processes with one thread each: same runs, same order, own logs."""
     def run(name: str, *flags: str) -> list[dict]:
@@ -90,7 +100,8 @@ def fake_run(folder: Path, truth: list[str], prediction: list[str], val_uar: flo
 def test_an_offline_group_is_compared_with_the_same_recipe_without_one(tmp_path):
     s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main", "--augmentation", "time_freq_aug",
                           "--bootstrap", "200"])
-    assert bench_loco.against_no_augmentation(s, ["A", "B"], {"A": {}, "B": {}})[1].startswith("No finished run")
+    assert bench_loco.against_recipes_without_its_levers(s, ["A", "B"], {"A": {}, "B": {}})[1].startswith(
+        "No finished run")
 
     truth = ["anger", "happy", "sad"] * 10
     wrong = ["happy", "sad", "anger"] * 5 + truth[15:]          # half the rows right
@@ -103,10 +114,37 @@ def test_an_offline_group_is_compared_with_the_same_recipe_without_one(tmp_path)
             "speaker_cct": fake_run(tmp_path / "group" / "speaker" / held_out, truth, truth, val_uar=0.7),
             "plain_cct": fake_run(tmp_path / "group" / "plain" / held_out, truth, wrong, val_uar=0.6)}
 
-    lines = bench_loco.against_no_augmentation(s, ["A", "B"], results)
+    lines = bench_loco.against_recipes_without_its_levers(s, ["A", "B"], results)
 
     assert "| speaker_cct | 0.700 / 0.500 | 1.000 / 0.500 |" in lines
     assert not any(line.startswith("| plain_cct") for line in lines)   # no run without the group to pair with
     saved = pd.read_csv(tmp_path / "main-corpus-time_freq_aug_vs_no_aug.csv")
     assert list(saved["held_out"]) == ["A", "B", "mean"]
     assert saved["difference"].tolist() == pytest.approx([0.5, 0.5, 0.5])
+
+
+def test_padded_images_are_compared_with_plain_ones_and_the_group_with_none(tmp_path):
+    s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main", "--images", "pad_short",
+                          "--augmentation", "time_aug", "--bootstrap", "200"])
+    assert bench_loco.main_name(s) == "main-corpus-pad_short-time_aug"
+    assert bench_loco.main_name(replace(s, images="plain")) == "main-corpus-time_aug"   # earlier runs keep their name
+    truth = ["anger", "happy", "sad"] * 10
+    wrong = ["happy", "sad", "anger"] * 5 + truth[15:]
+    results = {}
+    for held_out in ("A", "B"):
+        for without, predicted in ((replace(s, images="plain"), wrong), (replace(s, augmentation="no_aug"), truth)):
+            name = bench_loco.run_name(without, "speaker_cct", bench_loco.SPEAKER_MODEL)
+            fake_run(tmp_path / "runs" / bench_loco.main_name(without) / name / held_out, truth, predicted, 0.4)
+        results[held_out] = {"speaker_cct": fake_run(tmp_path / "this" / held_out, truth, truth, val_uar=0.6)}
+
+    lines = bench_loco.against_recipes_without_its_levers(s, ["A", "B"], results)
+
+    titles = [line for line in lines if " against " in line]
+    assert titles[0].startswith("images `pad_short` against plain images") and "`main-corpus-time_aug`" in titles[0]
+    assert titles[1].startswith("`time_aug` against no offline group") and "`main-corpus-pad_short`" in titles[1]
+    assert lines.count("| speaker_cct | 0.600 / 0.400 | 1.000 / 0.500 |") == 1     # against the plain images
+    assert lines.count("| speaker_cct | 0.600 / 0.400 | 1.000 / 1.000 |") == 1     # against no group
+    assert pd.read_csv(tmp_path / "main-corpus-pad_short-time_aug_vs_plain_images.csv")["difference"].tolist() \
+        == pytest.approx([0.5, 0.5, 0.5])
+    assert pd.read_csv(tmp_path / "main-corpus-pad_short-time_aug_vs_no_aug.csv")["difference"].tolist() \
+        == pytest.approx([0.0, 0.0, 0.0])
