@@ -419,8 +419,10 @@ def read_result(out_dir: Path, test_dir: Path) -> dict:
 # --------------------------------------------------------------------------- comparisons
 
 def aligned(a: pd.DataFrame, b: pd.DataFrame, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Truth and both systems' predictions on the same test rows (matched by source wav)."""
+    """Truth and both systems' predictions on the same test rows (matched by the source wav's file name,
+    which names its corpus and speaker: each image variant links the wavs from its own folder)."""
     index = {name: i for i, name in enumerate(classes)}
+    a, b = (x.assign(wav=x["wav"].map(lambda path: Path(path).name)) for x in (a, b))
     merged = a[["wav", "truth", "prediction"]].merge(b[["wav", "prediction"]], on="wav", suffixes=("_a", "_b"))
     if len(merged) != len(a) or len(merged) != len(b):
         raise ValueError(f"the two systems were tested on different rows ({len(a)} / {len(b)} / {len(merged)} shared)")
@@ -485,7 +487,9 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
                 jobs[(held_out, system)] = CctJob(split, model, out_dir, label=f"{system} on {held_out}")
                 continue
             started = time.perf_counter()
-            result = run_baseline(s, roots["plain"], split, corpora, out_dir)
+            # the SVM reads the source wavs, not the images: the plain variant's split has the same rows
+            svm_split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation, s.augmentation)
+            result = run_baseline(s, roots["plain"], svm_split, corpora, out_dir)
             if result is not None:
                 results[held_out][system] = result
                 log(f"{system} on {held_out}: UAR {result['performance']['uar']:.3f} "

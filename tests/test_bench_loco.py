@@ -89,7 +89,8 @@ def fake_run(folder: Path, truth: list[str], prediction: list[str], val_uar: flo
     from sklearn.metrics import balanced_accuracy_score
 
     (folder / "test").mkdir(parents=True)
-    pd.DataFrame({"wav": [f"w{i}.wav" for i in range(len(truth))], "truth": truth, "prediction": prediction}) \
+    wavs = [f"{folder.relative_to(folder.parents[1]).as_posix()}/w{i}.wav" for i in range(len(truth))]
+    pd.DataFrame({"wav": wavs, "truth": truth, "prediction": prediction}) \
         .to_csv(folder / "test" / "predictions.csv", index=False)
     uar = float(balanced_accuracy_score(truth, prediction))
     (folder / "test" / "performance.yaml").write_text(yaml.safe_dump({"uar": uar}))
@@ -144,6 +145,8 @@ def test_padded_images_are_compared_with_plain_ones_and_the_group_with_none(tmp_
     assert titles[1].startswith("`time_aug` against no offline group") and "`main-corpus-pad_short`" in titles[1]
     assert lines.count("| speaker_cct | 0.600 / 0.400 | 1.000 / 0.500 |") == 1     # against the plain images
     assert lines.count("| speaker_cct | 0.600 / 0.400 | 1.000 / 1.000 |") == 1     # against no group
+    # the image variants' runs name their wavs under their own datasets folder; rows pair by file name
+    assert all(p.startswith("this/") for p in results["A"]["speaker_cct"]["predictions"]["wav"])
     assert pd.read_csv(tmp_path / "main-corpus-pad_short-time_aug_vs_plain_images.csv")["difference"].tolist() \
         == pytest.approx([0.5, 0.5, 0.5])
     assert pd.read_csv(tmp_path / "main-corpus-pad_short-time_aug_vs_no_aug.csv")["difference"].tolist() \
