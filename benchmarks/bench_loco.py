@@ -9,12 +9,13 @@ trains on the others. Modes:
   checkout does not have it), with ``--validation corpus`` by default (what the split stage's
   default, ``auto``, does with two or more training corpora). Reports the UAR of each held-out
   corpus with its bootstrap 95% CI, the mean over corpora, and paired comparisons (paired
-  bootstrap on the same test rows).
+  bootstrap on the same test rows). With ``--images pad_short`` or ``--augmentation GROUP`` the
+  CCTs are also compared with the same recipe without that lever (runs of the plain main mode).
 - ``validation``: the main comparison once per ``--validation`` choice (``speakers``, ``corpus``,
   ``none``), then the choices side by side (``validation_report.md``): training rows, mean validation
   UAR beside mean held-out UAR, and paired differences between the choices on the same test rows.
 - ``ablation``: the speaker CCT with one lever switched on at a time (SpecAugment, mixup, no
-  label smoothing, log-mel mean normalisation, per-corpus / per-speaker speaker-vector
+  label smoothing, log-mel mean normalisation, short utterances padded to 3 s, per-corpus / per-speaker speaker-vector
   standardisation, a smaller or a larger model, an offline augmentation group). Each lever is
   judged on VALIDATION rows only (``--ablation_validation corpus`` by default: a whole training
   corpus validates, the honest choice across corpora). The held-out UAR is reported beside it,
@@ -30,6 +31,7 @@ calm and neutral are left out (chance UAR 1/3).
     python benchmarks/bench_loco.py --mode ablation             # 6-30 minutes per lever on two cores
     python benchmarks/bench_loco.py                             # main and ablation
     python benchmarks/bench_loco.py --mode main --jobs 2        # two trainings at once, a core each
+    python benchmarks/bench_loco.py --mode main --images pad_short --jobs 2   # padded images, 10 minutes
 
 Everything goes to ``--workdir`` (default output/bench_loco); a re-run skips finished imports,
 images, embeddings, splits, trainings and evaluations. Results: ``<workdir>/<mode>_results.csv``
