@@ -15,7 +15,8 @@ trains on the others. Modes:
   ``none``), then the choices side by side (``validation_report.md``): training rows, mean validation
   UAR beside mean held-out UAR, and paired differences between the choices on the same test rows.
 - ``ablation``: the speaker CCT with one lever switched on at a time (SpecAugment, mixup, no
-  label smoothing, log-mel mean normalisation, short utterances padded to 3 s, per-corpus / per-speaker speaker-vector
+  label smoothing, word-length time crops, log-mel mean normalisation, short utterances padded to
+  3 s, per-corpus / per-speaker speaker-vector
   standardisation, a smaller or a larger model, an offline augmentation group). Each lever is
   judged on VALIDATION rows only (``--ablation_validation corpus`` by default: a whole training
   corpus validates, the honest choice across corpora). The held-out UAR is reported beside it,
@@ -100,6 +101,8 @@ LEVERS = {lever.name: lever for lever in (
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
+    Lever("word_crops", ("--time_crop_prob", "0.5"),
+          note="half the training images replaced by 25-50% of their time axis stretched to the width"),
     Lever("pad_short", images="pad_short",
           note=f"utterances shorter than {PAD_SECONDS:g} s padded with silence (one time scale), not stretched"),
     Lever("speaker_norm_corpus", ("--speaker_norm", "corpus"),

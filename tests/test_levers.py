@@ -1,6 +1,6 @@
 """The training levers of the cross-corpus recipe: what each does, and that each is off unless asked for.
 
-Online SpecAugment (train.py), per-utterance mean normalisation of the log-mel and padding of short
+Online SpecAugment and word-length time crops (train.py), per-utterance mean normalisation of the log-mel and padding of short
 utterances to a fixed time scale (spectrogram settings), per-corpus / per-speaker standardisation of the speaker vectors (train.py, transductive
 at test time). Label smoothing and mixup are tested in test_train.py; here only their defaults.
 """
@@ -20,6 +20,8 @@ from specct.errors import InputError
 from specct.spectrogram import SpectrogramConfig, db_levels, mean_normalise, mel_power, mel_to_image, signal_to_image
 from specct.train import default_args
 from specct.train.specaugment import MaskParams, SpecAugment, from_args
+from specct.train.timecrop import CropParams, TimeCrop
+from specct.train.timecrop import from_args as time_crop_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +93,65 @@ def test_specaugment_masks_training_batches_only(tmp_path):
             break
     predict_loader(model, loader, device=torch.device("cpu"), speaker_model=False, progress=False)
     assert torch.equal(seen[-1], torch.ones(4, 3, 8, 8))
+
+
+# --------------------------------------------------------------------------- word-length time crops
+
+def test_a_crop_keeps_the_stated_columns_stretched_to_the_width_and_nothing_else():
+    columns = torch.arange(16, dtype=torch.float32).expand(2, 3, 4, 16).clone()   # each column holds its index
+    out = TimeCrop(probability=1.0).apply(columns, CropParams(start=np.array([4, 0]), width=np.array([8, 0])))
+    # image 0: columns 4..11 resized to 16 (bilinear: each kept column twice, edges clamped)
+    expected = torch.nn.functional.interpolate(columns[:1, :, :, 4:12], size=(4, 16), mode="bilinear",
+                                               align_corners=False)[0]
+    assert torch.equal(out[0], expected)
+    assert out[0].min() == 4 and out[0].max() == 11                 # nothing from outside the stretch
+    assert torch.equal(out[0, :, 0], out[0, :, 3])                 # rows (frequencies) untouched
+    assert torch.equal(out[1], columns[1])                          # width 0: kept whole
+    assert torch.equal(columns[0, 0, 0], torch.arange(16, dtype=torch.float32))   # a copy
+
+
+def test_drawn_crops_stay_in_their_fractions_follow_the_probability_and_are_seeded():
+    crop = TimeCrop(probability=0.5, min_fraction=0.25, max_fraction=0.5)
+    params = crop.draw(np.random.default_rng(0), batch=400, width=64)
+    cropped = params.width > 0
+    assert 150 < cropped.sum() < 250                                # about half
+    assert params.width[cropped].min() >= 16 and params.width[cropped].max() <= 32
+    assert (params.start + params.width <= 64).all()
+    again = crop.draw(np.random.default_rng(0), batch=400, width=64)
+    assert np.array_equal(params.start, again.start) and np.array_equal(params.width, again.width)
+    for bad in ({"probability": 1.5}, {"min_fraction": 0.0}, {"min_fraction": 0.6, "max_fraction": 0.5}):
+        with pytest.raises(ValueError, match="time crop"):
+            TimeCrop(**bad)
+
+
+def test_time_crops_are_off_unless_asked_for_and_reach_training_batches_only(tmp_path):
+    assert time_crop_from_args(default_args(tmp_path)) is None
+    assert time_crop_from_args(default_args(tmp_path, time_crop_prob=0.5)) == TimeCrop(probability=0.5)
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from specct.train.engine import predict_loader, train_one_epoch
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(1, 2)
+
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return self.head(x.mean(dim=(1, 2, 3))[:, None])
+
+    ramp = torch.arange(8, dtype=torch.float32).expand(4, 3, 8, 8).clone()
+    loader = DataLoader(TensorDataset(ramp, torch.empty(4, 0), torch.tensor([0, 1, 0, 1]), torch.arange(4)),
+                        batch_size=4)
+    model = Probe()
+    train_one_epoch(model, loader, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                    device=torch.device("cpu"), speaker_model=False, epoch=0, num_epochs=1,
+                    rng=np.random.default_rng(3), time_crop=TimeCrop(probability=1.0), progress=False)
+    assert all(not torch.equal(seen[-1][i], ramp[i]) for i in range(4))      # every training image cropped
+    predict_loader(model, loader, device=torch.device("cpu"), speaker_model=False, progress=False)
+    assert torch.equal(seen[-1], ramp)
 
 
 # --------------------------------------------------------------------------- mean normalisation

@@ -146,6 +146,16 @@ def test_torchcompile_trains_like_eager(demo_split, tmp_path):
     _assert_same_weights(_final_weights(compiled), _final_weights(eager), atol=1e-5)
 
 
+def test_time_crops_change_what_a_run_learns_and_are_recorded(demo_split, tmp_path):
+    whole = train(tiny_args(demo_split.train_dir, tmp_path / "whole", max_steps=2, **PLAIN_SGD))
+    cropped = train(tiny_args(demo_split.train_dir, tmp_path / "cropped", max_steps=2, time_crop_prob=1.0,
+                              **PLAIN_SGD))
+    assert load_checkpoint(cropped / LAST_NAME)["args"]["time_crop_prob"] == 1.0
+    assert load_checkpoint(whole / LAST_NAME)["args"]["time_crop_prob"] == 0.0
+    a, b = _final_weights(cropped), _final_weights(whole)
+    assert any(not torch.allclose(a[name], b[name]) for name in a)     # same seed, other training images
+
+
 def test_early_stopping_on_validation(demo_split, tmp_path):
     # lr 0: nothing changes, so validation never improves after the first epoch.
     out = train(tiny_args(demo_split.train_dir, tmp_path / "run", epochs=5, max_steps=1, lr=0.0, patience=1,

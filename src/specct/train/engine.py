@@ -39,7 +39,7 @@ def updates_per_epoch(loader_batches: int, max_steps: int = 0, accum_steps: int 
 def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_model: bool, epoch: int,
                     num_epochs: int, scheduler=None, num_updates: int = 0, amp: bool = False,
                     amp_dtype: str = "bfloat16", scaler: torch.amp.GradScaler | None = None, ema=None, mixup=None,
-                    rng: np.random.Generator | None = None, specaugment=None,
+                    rng: np.random.Generator | None = None, specaugment=None, time_crop=None,
                     clip_grad: float | None = None,
                     max_steps: int = 0, accum_steps: int = 1, info: DistInfo = DistInfo(),
                     progress: bool = True) -> dict:
@@ -67,6 +67,8 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
         update = (index + 1) % accum_steps == 0 or index + 1 == num_batches
         images, speaker, targets = images.to(device), speaker.to(device), targets.to(device)
         loss_targets = targets
+        if time_crop is not None:    # training images only, as the masks; cropped before masking
+            images = time_crop(images, rng)
         if specaugment is not None:  # training images only; validation and test are never masked
             images = specaugment(images, rng)
         if mixup is not None:

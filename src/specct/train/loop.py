@@ -27,6 +27,7 @@ from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
 from .specaugment import from_args as specaugment_from_args
+from .timecrop import from_args as time_crop_from_args
 
 HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
 
@@ -206,6 +207,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     specaugment = specaugment_from_args(args)   # None unless masks are asked for
     if specaugment is not None:
         log(f"online SpecAugment on training images: {specaugment}")
+    time_crop = time_crop_from_args(args)        # None unless a crop probability is asked for
+    if time_crop is not None:
+        log(f"online word-length crops of training images: {time_crop}")
     mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
     opt_kwargs = {}
     if args.opt_eps is not None:
@@ -284,6 +288,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
             train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
             epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates, amp=args.amp,
             amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
+            time_crop=time_crop,
             clip_grad=args.clip_grad,
             max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
         num_updates = stats["num_updates"]

@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="online SpecAugment: frequency masks (blanked row bands) per training image (0 = off)")
     g.add_argument("--specaugment_freq_width", type=float, default=0.1,
                    help="tallest frequency mask, as a fraction of the image height")
+    g.add_argument("--time_crop_prob", type=float, default=0.0,
+                   help="online word-length crops: probability that a training image is replaced by a random "
+                        "stretch of its columns resized to the full width (0 = off; specct.train.timecrop)")
+    g.add_argument("--time_crop_min", type=float, default=0.25,
+                   help="shortest kept stretch, as a fraction of the image width")
+    g.add_argument("--time_crop_max", type=float, default=0.5,
+                   help="longest kept stretch, as a fraction of the image width")
     g.add_argument("--speaker_norm", choices=("none", "corpus", "speaker"), default="none",
                    help="standardise the raw speaker vectors within each corpus or each speaker before the "
                         "PCA (refitted on the standardised training vectors). At evaluation the test rows are "
