@@ -474,10 +474,12 @@ def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: S
 
 def main_name(s: Settings) -> str:
     """Run and report name of the main comparison: its validation choice, its image variant unless
-    plain and its augmentation group unless none (so the runs of the reports made before those
-    options existed are reused)."""
+    plain, its augmentation group unless none, and the train.py flags added to the recipe (so the
+    runs of the reports made before those options existed are reused, and a run with added flags
+    does not overwrite the report without them)."""
+    flags = "_".join(flag.lstrip("-") for flag in s.extra_train_flags)
     return (f"main-{s.validation}" + ("" if s.images == "plain" else f"-{s.images}")
-            + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}"))
+            + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}") + (f"-{flags}" if flags else ""))
 
 
 def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[str, dict[str, dict[str, dict]]]:
@@ -539,9 +541,13 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
 
 
 def against_recipes_without_its_levers(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]]) -> list[str]:
-    """The main comparison's CCTs against the same recipe without its image variant, and without its
-    offline group, for whichever of the two this run has."""
+    """The main comparison's CCTs against the same recipe without its added train.py flags, without
+    its image variant, and without its offline group, for whichever of these this run has."""
     lines = []
+    if s.extra_train_flags:
+        flags = " ".join(s.extra_train_flags)
+        lines += against_recipe_without(s, corpora, results, replace(s, extra_train_flags=[]), "no_added_flags",
+                                        f"`{flags}`", "the recipe alone", f"`{flags}`")
     if s.images != "plain":
         lines += against_recipe_without(s, corpora, results, replace(s, images="plain"), "plain_images",
                                         f"images `{s.images}`", "plain images", "`--images`")

@@ -151,3 +151,26 @@ def test_padded_images_are_compared_with_plain_ones_and_the_group_with_none(tmp_
         == pytest.approx([0.5, 0.5, 0.5])
     assert pd.read_csv(tmp_path / "main-corpus-pad_short-time_aug_vs_no_aug.csv")["difference"].tolist() \
         == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_added_train_flags_name_their_own_report_and_are_compared_with_the_recipe_alone(tmp_path):
+    s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main", "--bootstrap", "200", "--time_crop_prob", "0.5"])
+    assert s.extra_train_flags == ["--time_crop_prob", "0.5"]
+    assert bench_loco.main_name(s) == "main-corpus-time_crop_prob_0.5"
+    alone = replace(s, extra_train_flags=[])
+    assert bench_loco.main_name(alone) == "main-corpus"                       # the recipe's report keeps its name
+    assert bench_loco.run_name(s, "speaker_cct", bench_loco.SPEAKER_MODEL) != \
+        bench_loco.run_name(alone, "speaker_cct", bench_loco.SPEAKER_MODEL)
+    truth = ["anger", "happy", "sad"] * 10
+    wrong = ["happy", "sad", "anger"] * 5 + truth[15:]
+    results = {}
+    for held_out in ("A", "B"):
+        name = bench_loco.run_name(alone, "speaker_cct", bench_loco.SPEAKER_MODEL)
+        fake_run(tmp_path / "runs" / "main-corpus" / name / held_out, truth, wrong, val_uar=0.5)
+        results[held_out] = {"speaker_cct": fake_run(tmp_path / "this" / held_out, truth, truth, val_uar=0.7)}
+
+    lines = bench_loco.against_recipes_without_its_levers(s, ["A", "B"], results)
+
+    assert lines[1].startswith("`--time_crop_prob 0.5` against the recipe alone")
+    assert "| speaker_cct | 0.700 / 0.500 | 1.000 / 0.500 |" in lines
+    assert (tmp_path / "main-corpus-time_crop_prob_0.5_vs_no_added_flags.csv").is_file()
