@@ -62,37 +62,47 @@ def test_specaugment_is_off_unless_asked_for(tmp_path):
     assert from_args(default_args(tmp_path, specaugment_time_masks=2)) == SpecAugment(time_masks=2)
 
 
-def test_specaugment_masks_training_batches_only(tmp_path):
-    """train_one_epoch masks what the model trains on; predict_loader (validation, test) never does."""
+class Probe(torch.nn.Module):
+    """A model that keeps every batch of images it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(1, 2)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.head(x.mean(dim=(1, 2, 3))[:, None])
+
+
+def seen_in_training_and_prediction(images: torch.Tensor, rng: np.random.Generator, **augment) -> tuple:
+    """What one training epoch (with ``augment``: specaugment=..., time_crop=...) and then
+    predict_loader (validation, test) hand the model, for one batch of ``images``."""
     from torch.utils.data import DataLoader, TensorDataset
 
     from specct.train.engine import predict_loader, train_one_epoch
 
-    seen = []
-
-    class Probe(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.head = torch.nn.Linear(1, 2)
-
-        def forward(self, x):
-            seen.append(x.detach().clone())
-            return self.head(x.mean(dim=(1, 2, 3))[:, None])
-
-    data = TensorDataset(torch.ones(4, 3, 8, 8), torch.empty(4, 0), torch.tensor([0, 1, 0, 1]), torch.arange(4))
-    loader = DataLoader(data, batch_size=4)
+    n = len(images)
+    loader = DataLoader(TensorDataset(images, torch.empty(n, 0), torch.arange(n) % 2, torch.arange(n)), batch_size=n)
     model = Probe()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, loader, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                    device=torch.device("cpu"), speaker_model=False, epoch=0, num_epochs=1, rng=rng,
+                    progress=False, **augment)
+    predict_loader(model, loader, device=torch.device("cpu"), speaker_model=False, progress=False)
+    return model.seen[0], model.seen[-1]
+
+
+def test_specaugment_masks_training_batches_only():
+    """train_one_epoch masks what the model trains on; predict_loader (validation, test) never does."""
     every_column = SpecAugment(time_masks=1, max_time_fraction=1.0)
     rng = np.random.default_rng(3)
-    while True:  # a draw with a non-empty mask (width 0 is possible)
-        train_one_epoch(model, loader, torch.nn.CrossEntropyLoss(), optimizer, device=torch.device("cpu"),
-                        speaker_model=False, epoch=0, num_epochs=1, rng=rng, specaugment=every_column,
-                        progress=False)
-        if (seen[-1] == 0).any():
+    for _ in range(20):  # a draw with a non-empty mask (width 0 is possible)
+        trained, predicted = seen_in_training_and_prediction(torch.ones(4, 3, 8, 8), rng, specaugment=every_column)
+        if (trained == 0).any():
             break
-    predict_loader(model, loader, device=torch.device("cpu"), speaker_model=False, progress=False)
-    assert torch.equal(seen[-1], torch.ones(4, 3, 8, 8))
+    else:
+        pytest.fail("no training batch was masked in 20 epochs")
+    assert torch.equal(predicted, torch.ones(4, 3, 8, 8))
 
 
 # --------------------------------------------------------------------------- word-length time crops
@@ -127,31 +137,11 @@ def test_drawn_crops_stay_in_their_fractions_follow_the_probability_and_are_seed
 def test_time_crops_are_off_unless_asked_for_and_reach_training_batches_only(tmp_path):
     assert time_crop_from_args(default_args(tmp_path)) is None
     assert time_crop_from_args(default_args(tmp_path, time_crop_prob=0.5)) == TimeCrop(probability=0.5)
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from specct.train.engine import predict_loader, train_one_epoch
-
-    seen = []
-
-    class Probe(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.head = torch.nn.Linear(1, 2)
-
-        def forward(self, x):
-            seen.append(x.detach().clone())
-            return self.head(x.mean(dim=(1, 2, 3))[:, None])
-
     ramp = torch.arange(8, dtype=torch.float32).expand(4, 3, 8, 8).clone()
-    loader = DataLoader(TensorDataset(ramp, torch.empty(4, 0), torch.tensor([0, 1, 0, 1]), torch.arange(4)),
-                        batch_size=4)
-    model = Probe()
-    train_one_epoch(model, loader, torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
-                    device=torch.device("cpu"), speaker_model=False, epoch=0, num_epochs=1,
-                    rng=np.random.default_rng(3), time_crop=TimeCrop(probability=1.0), progress=False)
-    assert all(not torch.equal(seen[-1][i], ramp[i]) for i in range(4))      # every training image cropped
-    predict_loader(model, loader, device=torch.device("cpu"), speaker_model=False, progress=False)
-    assert torch.equal(seen[-1], ramp)
+    trained, predicted = seen_in_training_and_prediction(ramp, np.random.default_rng(3),
+                                                         time_crop=TimeCrop(probability=1.0))
+    assert all(not torch.equal(trained[i], ramp[i]) for i in range(4))      # every training image cropped
+    assert torch.equal(predicted, ramp)
 
 
 # --------------------------------------------------------------------------- mean normalisation
