@@ -575,7 +575,7 @@ def against_recipe_without(s: Settings, corpora: list[str], results: dict[str, d
                 merged[held_out][f"{system}@{tag}"] = read_result(out_dir, out_dir / "test")
     systems = [x for x in SYSTEMS if all(f"{x}@{tag}" in merged[h] and x in merged[h] for h in corpora)]
     if not systems:
-        return ["", (f"No finished run of the same recipe with {instead} in this workdir "
+        return ["", (f"No finished run with {instead} in this workdir "
                      f"(`--mode main` without {option}) to compare {lever} with.")]
     comparisons = pd.concat([compare(merged, x, f"{x}@{tag}", list(s.classes), s) for x in systems],
                             ignore_index=True)
