@@ -207,6 +207,16 @@ def test_main_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
                    "could not download the pretrained weights .*--pretrained_path")
 
 
+@pytest.mark.parametrize("flags, reason", [(["--time_crop_prob", "2"], "time crop: probability must be in"),
+                                          (["--specaugment_time_masks", "-1"], "SpecAugment: mask counts")])
+def test_a_bad_lever_value_is_one_line(flags, reason, demo_split, tmp_path, capsys):
+    import specct.train
+
+    one_line_error(capsys, lambda: specct.train.main([str(demo_split.train_dir), "--model", TINY_MODEL,
+                                                      "--no-pretrained", "--experiment", str(tmp_path), *flags]),
+                   rf"^train.py: error: {reason}")
+
+
 @pytest.mark.parametrize("config", sorted((REPO_ROOT / "configs").rglob("*.yml")), ids=lambda p: p.name)
 def test_shipped_configs_parse(config):
     args = parse_args(["some/train_data", "-c", str(config)])

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class MaskParams:
@@ -36,12 +38,12 @@ class SpecAugment:
 
     def __post_init__(self):
         if self.time_masks < 0 or self.freq_masks < 0:
-            raise ValueError(f"SpecAugment: mask counts must be >= 0, got {self.time_masks} time and "
+            raise InputError(f"SpecAugment: mask counts must be >= 0, got {self.time_masks} time and "
                              f"{self.freq_masks} frequency masks")
         for name in ("max_time_fraction", "max_freq_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"SpecAugment: {name} must be in [0, 1], got {value}")
+                raise InputError(f"SpecAugment: {name} must be in [0, 1], got {value}")
 
     @property
     def enabled(self) -> bool:

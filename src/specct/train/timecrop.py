@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class CropParams:
@@ -35,9 +37,9 @@ class TimeCrop:
 
     def __post_init__(self):
         if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"time crop: probability must be in [0, 1], got {self.probability}")
+            raise InputError(f"time crop: probability must be in [0, 1], got {self.probability}")
         if not 0.0 < self.min_fraction <= self.max_fraction <= 1.0:
-            raise ValueError(f"time crop: need 0 < min_fraction <= max_fraction <= 1, got "
+            raise InputError(f"time crop: need 0 < min_fraction <= max_fraction <= 1, got "
                              f"{self.min_fraction} and {self.max_fraction}")
 
     @property
