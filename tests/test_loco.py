@@ -21,8 +21,10 @@ from specct import loco
 from specct.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+# One transformer block instead of seven: these tests check the orchestration, and a checkpoint with
+# its optimizer state is then about 50 MB instead of 157 MB (a dozen runs are kept at once).
 TRAIN_FLAGS = ["--input-size", "3", str(TINY_SIZE), str(TINY_SIZE), "--epochs", "1", "--max-steps", "1",
-               "--batch-size", "8", "--no-progress"]
+               "--batch-size", "8", "--no-progress", "--model_kwargs", "depth=1"]
 HELD_OUT = ["DEMOA", "DEMOB"]
 SYSTEMS = [TINY_MODEL, f"{TINY_MODEL}-fast", "cct_7_7x2_112"]
 
