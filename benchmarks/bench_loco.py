@@ -343,11 +343,11 @@ def run_ccts(s: Settings, jobs: list[CctJob]) -> list[dict]:
     one-thread trainings did 1.23-1.29x the samples/s of one two-thread training on a 2-core host:
     benchmarks/bench_jobs.py), and the runs, seeded and resumable, do not depend on what runs beside
     them."""
-    def done(job: CctJob, result: dict, seconds: str) -> None:
+    def done(job: CctJob, result: dict, elapsed: str) -> None:
         perf = result["performance"]
         low, high = perf["confidence_interval_95"]["uar"]
         log(f"{job.label or job.out_dir}: UAR {perf['uar']:.3f} [{low:.3f}-{high:.3f}], best validation UAR "
-            f"{result['val_uar']:.3f} ({seconds})")
+            f"{result['val_uar']:.3f} ({elapsed})")
 
     if s.jobs <= 1:
         results = []
@@ -495,7 +495,8 @@ def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[
                 continue
             started = time.perf_counter()
             # the SVM reads the source wavs, not the images: the plain variant's split has the same rows
-            svm_split = make_split(s, roots["plain"], "plain", held_out, corpora, s.validation, s.augmentation)
+            svm_split = split if s.images == "plain" else make_split(s, roots["plain"], "plain", held_out, corpora,
+                                                                     s.validation, s.augmentation)
             result = run_baseline(s, roots["plain"], svm_split, corpora, out_dir)
             if result is not None:
                 results[held_out][system] = result
