@@ -83,6 +83,10 @@ def test_trainings_run_side_by_side_give_what_one_at_a_time_gives(tmp_path, demo
         assert not (tmp_path / "one" / model / "bench.log").exists()
 
 
+TRUTH = ["anger", "happy", "sad"] * 10
+HALF_RIGHT = ["happy", "sad", "anger"] * 5 + TRUTH[15:]     # a prediction with half the rows right
+
+
 def fake_run(folder: Path, truth: list[str], prediction: list[str], val_uar: float) -> dict:
     """A finished run folder as evaluation leaves it (predictions, performance, training summary)."""
     import yaml
@@ -104,16 +108,14 @@ def test_an_offline_group_is_compared_with_the_same_recipe_without_one(tmp_path)
     assert bench_loco.against_recipes_without_its_levers(s, ["A", "B"], {"A": {}, "B": {}})[1].startswith(
         "No finished run")
 
-    truth = ["anger", "happy", "sad"] * 10
-    wrong = ["happy", "sad", "anger"] * 5 + truth[15:]          # half the rows right
     no_aug = replace(s, augmentation="no_aug")
     results = {}
     for held_out in ("A", "B"):
         name = bench_loco.run_name(no_aug, "speaker_cct", bench_loco.SPEAKER_MODEL)
-        fake_run(tmp_path / "runs" / "main-corpus" / name / held_out, truth, wrong, val_uar=0.5)
+        fake_run(tmp_path / "runs" / "main-corpus" / name / held_out, TRUTH, HALF_RIGHT, val_uar=0.5)
         results[held_out] = {
-            "speaker_cct": fake_run(tmp_path / "group" / "speaker" / held_out, truth, truth, val_uar=0.7),
-            "plain_cct": fake_run(tmp_path / "group" / "plain" / held_out, truth, wrong, val_uar=0.6)}
+            "speaker_cct": fake_run(tmp_path / "group" / "speaker" / held_out, TRUTH, TRUTH, val_uar=0.7),
+            "plain_cct": fake_run(tmp_path / "group" / "plain" / held_out, TRUTH, HALF_RIGHT, val_uar=0.6)}
 
     lines = bench_loco.against_recipes_without_its_levers(s, ["A", "B"], results)
 
@@ -129,14 +131,13 @@ def test_padded_images_are_compared_with_plain_ones_and_the_group_with_none(tmp_
                           "--augmentation", "time_aug", "--bootstrap", "200"])
     assert bench_loco.main_name(s) == "main-corpus-pad_short-time_aug"
     assert bench_loco.main_name(replace(s, images="plain")) == "main-corpus-time_aug"   # earlier runs keep their name
-    truth = ["anger", "happy", "sad"] * 10
-    wrong = ["happy", "sad", "anger"] * 5 + truth[15:]
     results = {}
     for held_out in ("A", "B"):
-        for without, predicted in ((replace(s, images="plain"), wrong), (replace(s, augmentation="no_aug"), truth)):
+        for without, predicted in ((replace(s, images="plain"), HALF_RIGHT),
+                                   (replace(s, augmentation="no_aug"), TRUTH)):
             name = bench_loco.run_name(without, "speaker_cct", bench_loco.SPEAKER_MODEL)
-            fake_run(tmp_path / "runs" / bench_loco.main_name(without) / name / held_out, truth, predicted, 0.4)
-        results[held_out] = {"speaker_cct": fake_run(tmp_path / "this" / held_out, truth, truth, val_uar=0.6)}
+            fake_run(tmp_path / "runs" / bench_loco.main_name(without) / name / held_out, TRUTH, predicted, 0.4)
+        results[held_out] = {"speaker_cct": fake_run(tmp_path / "this" / held_out, TRUTH, TRUTH, val_uar=0.6)}
 
     lines = bench_loco.against_recipes_without_its_levers(s, ["A", "B"], results)
 
@@ -161,13 +162,11 @@ def test_added_train_flags_name_their_own_report_and_are_compared_with_the_recip
     assert bench_loco.main_name(alone) == "main-corpus"                       # the recipe's report keeps its name
     assert bench_loco.run_name(s, "speaker_cct", bench_loco.SPEAKER_MODEL) != \
         bench_loco.run_name(alone, "speaker_cct", bench_loco.SPEAKER_MODEL)
-    truth = ["anger", "happy", "sad"] * 10
-    wrong = ["happy", "sad", "anger"] * 5 + truth[15:]
     results = {}
     for held_out in ("A", "B"):
         name = bench_loco.run_name(alone, "speaker_cct", bench_loco.SPEAKER_MODEL)
-        fake_run(tmp_path / "runs" / "main-corpus" / name / held_out, truth, wrong, val_uar=0.5)
-        results[held_out] = {"speaker_cct": fake_run(tmp_path / "this" / held_out, truth, truth, val_uar=0.7)}
+        fake_run(tmp_path / "runs" / "main-corpus" / name / held_out, TRUTH, HALF_RIGHT, val_uar=0.5)
+        results[held_out] = {"speaker_cct": fake_run(tmp_path / "this" / held_out, TRUTH, TRUTH, val_uar=0.7)}
 
     lines = bench_loco.against_recipes_without_its_levers(s, ["A", "B"], results)
 

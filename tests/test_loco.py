@@ -34,7 +34,7 @@ def workspace(demo_split, tmp_path_factory):
     root = tmp_path_factory.mktemp("loco")
     (root / "fast.yml").write_text("lr: 0.01\n")
     yield root
-    # Dozens of full-size checkpoints (a few GB): gone when this file's tests end, not at the session's.
+    # A dozen runs' checkpoints (about 1 GB): gone when this file's tests end, not at the session's.
     shutil.rmtree(root, ignore_errors=True)
 
 
