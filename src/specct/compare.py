@@ -1,19 +1,23 @@
 """Comparing systems on the same test rows: bootstrap intervals, paired tests, the results tables.
 
 Every statistic here resamples test rows (utterances) with replacement, seeded, with all draws made
-at once by numpy (no Python loop over draws):
+at once by numpy (no Python loop over draws), on the one bootstrap of :mod:`specct.metrics`: each
+draw becomes a confusion matrix, and every metric of the table (:data:`specct.metrics.METRICS`) is
+computed on the same draws.
 
-- :func:`bootstrap_uar` - percentile 95% interval of one system's UAR on one corpus;
-- :func:`paired_bootstrap` - the UAR difference of two systems on the *same* rows: each draw picks
-  one set of rows and scores both systems on it, so what the systems share (the rows' difficulty)
-  cancels. The p-value is two-sided, from the draws centred on the observed difference:
-  ``p = (1 + #{|d* - d| >= |d|}) / (B + 1)``; identical systems give p = 1;
-- :func:`stratified` versions of both for the mean over held-out corpora: rows are resampled within
-  each corpus (the corpora are fixed, their rows are the sample), and the mean of the per-corpus
-  UARs is taken in each draw.
+- :func:`bootstrap_intervals` - every metric with its percentile 95% interval, one system, one
+  corpus; :func:`bootstrap_uar` is its UAR;
+- :func:`paired_bootstrap` - the difference of a metric (UAR) of two systems on the *same* rows:
+  each draw picks one set of rows and scores both systems on it, so what the systems share (the
+  rows' difficulty) cancels. The p-value is two-sided, from the draws centred on the observed
+  difference: ``p = (1 + #{|d* - d| >= |d|}) / (B + 1)``; identical systems give p = 1;
+- :func:`stratified_intervals`, :func:`stratified_uar`, :func:`stratified_paired`: the same for the
+  mean over held-out corpora: rows are resampled within each corpus (the corpora are fixed, their
+  rows are the sample), and the mean of the per-corpus values is taken in each draw.
 
 :func:`results_table` and :func:`comparison_table` turn the ``predictions.csv`` files of a
-leave-one-corpus-out experiment into ``results.csv`` and ``comparison.csv``.
+leave-one-corpus-out experiment into ``results.csv`` and ``comparison.csv``, whose columns come from
+the metrics table; :func:`markdown_results` prints both as Markdown (results.md).
 """
 from __future__ import annotations
 
@@ -23,54 +27,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import metrics as _metrics
 from .errors import InputError
+from .metrics import (CHUNK_CELLS, Interval, Metric, confusion, confusion_draws, draw_indices,  # noqa: F401
+                      get_metric, label_codes, percentile_interval)
 
 MEAN_ROW = "mean"          # the held-out "corpus" name of the rows that average over corpora
-CHUNK_CELLS = 4_000_000    # resample indices held in memory at once (draws x rows)
-
-
-# --------------------------------------------------------------------------- draws
-
-def draw_indices(n: int, resamples: int, seed: int | np.random.Generator):
-    """Yield blocks of row indices, ``(draws, n)`` each, ``resamples`` rows in all (seeded)."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    per_block = max(1, CHUNK_CELLS // max(n, 1))
-    done = 0
-    while done < resamples:
-        size = min(per_block, resamples - done)
-        yield rng.integers(0, n, size=(size, n))
-        done += size
-
-
-def uar_of_draws(y_true: np.ndarray, correct: np.ndarray, index: np.ndarray, num_classes: int) -> np.ndarray:
-    """UAR of each draw (row of ``index``): mean recall over the classes present in that draw."""
-    truth = y_true[index]
-    hits = correct[index]
-    recalls = np.full((index.shape[0], num_classes), np.nan)
-    for c in range(num_classes):           # a loop over classes, the draws stay vectorised
-        of_class = truth == c
-        counts = of_class.sum(axis=1)
-        present = counts > 0
-        recalls[present, c] = (of_class & hits).sum(axis=1)[present] / counts[present]
-    return np.nanmean(recalls, axis=1)
-
-
-def _codes(y_true, *predictions) -> tuple[np.ndarray, list[np.ndarray], int]:
-    """Integer codes of labels (ints or class names) over the union of every label seen."""
-    values = [np.asarray(y_true)] + [np.asarray(p) for p in predictions]
-    classes = np.unique(np.concatenate(values))
-    coded = [np.searchsorted(classes, v) for v in values]
-    return coded[0], coded[1:], len(classes)
-
-
-def _uar(y: np.ndarray, correct: np.ndarray, num_classes: int) -> float:
-    return float(uar_of_draws(y, correct, np.arange(len(y))[None, :], num_classes)[0])
-
-
-def _percentile_ci(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return float(low), float(high)
+CSV_DECIMALS = 6           # the numbers of results.csv and comparison.csv are rounded to this
+RESULTS_KEYS = ["system", "held_out", "n"]
 
 
 def _p_value(draws: np.ndarray, observed: float) -> float:
@@ -79,28 +43,82 @@ def _p_value(draws: np.ndarray, observed: float) -> float:
     return float((1 + extreme.sum()) / (len(draws) + 1))
 
 
-# --------------------------------------------------------------------------- one corpus
+def _table(metrics: Sequence[str | Metric] | None) -> list[Metric]:
+    return list(_metrics.METRICS) if metrics is None else [get_metric(m) for m in metrics]
+
+
+# --------------------------------------------------------------------------- draws of every metric
 
 @dataclass(frozen=True)
-class Interval:
-    value: float
-    low: float
-    high: float
+class MetricDraws:
+    """Each metric's value (mean over groups), ``(k,)`` for k systems, and its draws ``(resamples, k)``."""
+    observed: dict[str, np.ndarray]
+    draws: dict[str, np.ndarray]
 
+
+def stratified_draws(groups: Sequence[tuple], resamples: int = 2000, seed: int | np.random.Generator = 0,
+                     metrics: Sequence[str | Metric] | None = None) -> MetricDraws:
+    """Every metric of k systems, observed and drawn, rows resampled within each group.
+
+    Each group is ``(y_true, pred_1, ..., pred_k)`` (labels of any kind, coded per group); one
+    generator draws the groups in turn, and the systems of a group share its draws (paired).
+    """
+    if not groups:
+        raise InputError("no test rows to compare")
+    chosen = _table(metrics)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    k = len(groups[0]) - 1
+    observed = {m.name: np.zeros(k) for m in chosen}
+    draws = {m.name: np.zeros((resamples, k)) for m in chosen}
+    for group in groups:
+        y, predictions, num_classes = label_codes(*group)
+        if len(y) == 0:
+            raise InputError("no test rows to compare")
+        seen = np.stack([confusion(y, p, num_classes) for p in predictions])           # (k, K, K)
+        drawn = confusion_draws(y, predictions, num_classes, resamples, rng)            # (k, B, K, K)
+        for m in chosen:
+            observed[m.name] += m(seen)
+            draws[m.name] += m(drawn).T
+    return MetricDraws({name: value / len(groups) for name, value in observed.items()},
+                       {name: value / len(groups) for name, value in draws.items()})
+
+
+# --------------------------------------------------------------------------- one system
 
 @dataclass(frozen=True)
 class PairedResult:
-    difference: float       # UAR of system minus UAR of reference
+    difference: float       # metric of system minus metric of reference (UAR unless ``metric`` says)
     low: float
     high: float
     p_value: float
     n: int
-    uar_system: float
+    uar_system: float       # the metric of each system (named for comparison.csv's UAR columns)
     uar_reference: float
+    metric: str = "uar"
 
     @property
     def significant(self) -> bool:
         return self.p_value < 0.05 and not (self.low <= 0.0 <= self.high)
+
+
+def stratified_intervals(groups: Sequence[tuple], resamples: int = 2000, seed: int = 0, confidence: float = 0.95,
+                         metrics: Sequence[str | Metric] | None = None) -> dict[str, Interval]:
+    """Every metric's mean over groups ``(y_true, y_pred)``, intervals from resampling within each group."""
+    result = stratified_draws(groups, resamples, seed, metrics)
+    return {name: Interval(float(result.observed[name][0]), *percentile_interval(result.draws[name][:, 0], confidence))
+            for name in result.observed}
+
+
+def bootstrap_intervals(y_true, y_pred, resamples: int = 2000, seed: int = 0, confidence: float = 0.95,
+                        metrics: Sequence[str | Metric] | None = None) -> dict[str, Interval]:
+    """Every metric of the table with its percentile bootstrap interval, all on the same draws."""
+    return stratified_intervals([(y_true, y_pred)], resamples, seed, confidence, metrics)
+
+
+def stratified_uar(groups: Sequence[tuple], resamples: int = 2000, seed: int = 0,
+                   confidence: float = 0.95) -> Interval:
+    """Mean UAR over groups ``(y_true, y_pred)``, interval from resampling rows within each group."""
+    return stratified_intervals(groups, resamples, seed, confidence, metrics=["uar"])["uar"]
 
 
 def bootstrap_uar(y_true, y_pred, resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> Interval:
@@ -108,54 +126,25 @@ def bootstrap_uar(y_true, y_pred, resamples: int = 2000, seed: int = 0, confiden
     return stratified_uar([(y_true, y_pred)], resamples, seed, confidence)
 
 
-def paired_bootstrap(y_true, pred_system, pred_reference, resamples: int = 2000, seed: int = 0,
-                     confidence: float = 0.95) -> PairedResult:
-    """UAR(system) - UAR(reference) on the same rows, its paired interval and two-sided p-value."""
-    return stratified_paired([(y_true, pred_system, pred_reference)], resamples, seed, confidence)
-
-
-# --------------------------------------------------------------------------- several corpora
-
-def _mean_uar_draws(groups: Sequence[tuple], resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Observed per-system mean UAR and its draws, rows resampled within each group.
-
-    Each group is ``(y_true, pred_1, ..., pred_k)``; returns ``(observed (k,), draws (resamples, k))``.
-    """
-    rng = np.random.default_rng(seed)
-    k = len(groups[0]) - 1
-    observed = np.zeros(k)
-    draws = np.zeros((resamples, k))
-    for group in groups:
-        y, predictions, num_classes = _codes(*group)
-        if len(y) == 0:
-            raise InputError("no test rows to compare")
-        correct = [p == y for p in predictions]
-        observed += [_uar(y, c, num_classes) for c in correct]
-        start = 0
-        for index in draw_indices(len(y), resamples, rng):
-            stop = start + len(index)
-            for j, c in enumerate(correct):
-                draws[start:stop, j] += uar_of_draws(y, c, index, num_classes)
-            start = stop
-    return observed / len(groups), draws / len(groups)
-
-
-def stratified_uar(groups: Sequence[tuple], resamples: int = 2000, seed: int = 0,
-                   confidence: float = 0.95) -> Interval:
-    """Mean UAR over groups ``(y_true, y_pred)``, interval from resampling rows within each group."""
-    observed, draws = _mean_uar_draws(groups, resamples, seed)
-    return Interval(float(observed[0]), *_percentile_ci(draws[:, 0], confidence))
-
+# --------------------------------------------------------------------------- two systems
 
 def stratified_paired(groups: Sequence[tuple], resamples: int = 2000, seed: int = 0,
-                      confidence: float = 0.95) -> PairedResult:
-    """Paired difference of mean UARs over groups ``(y_true, pred_system, pred_reference)``."""
-    observed, draws = _mean_uar_draws(groups, resamples, seed)
+                      confidence: float = 0.95, metric: str | Metric = "uar") -> PairedResult:
+    """Paired difference of a metric's means over groups ``(y_true, pred_system, pred_reference)``."""
+    metric = get_metric(metric)
+    result = stratified_draws(groups, resamples, seed, metrics=[metric])
+    observed, draws = result.observed[metric.name], result.draws[metric.name]
     difference = float(observed[0] - observed[1])
     diffs = draws[:, 0] - draws[:, 1]
-    low, high = _percentile_ci(diffs, confidence)
+    low, high = percentile_interval(diffs, confidence)
     return PairedResult(difference, low, high, _p_value(diffs, difference), int(sum(len(g[0]) for g in groups)),
-                        float(observed[0]), float(observed[1]))
+                        float(observed[0]), float(observed[1]), metric.name)
+
+
+def paired_bootstrap(y_true, pred_system, pred_reference, resamples: int = 2000, seed: int = 0,
+                     confidence: float = 0.95, metric: str | Metric = "uar") -> PairedResult:
+    """metric(system) - metric(reference) (UAR) on the same rows, its paired interval and two-sided p."""
+    return stratified_paired([(y_true, pred_system, pred_reference)], resamples, seed, confidence, metric)
 
 
 # --------------------------------------------------------------------------- tables
@@ -183,35 +172,52 @@ def align_predictions(predictions: Mapping[str, pd.DataFrame], held_out: str) ->
     return aligned.reset_index()
 
 
+def results_columns(metrics: Sequence[str | Metric] | None = None) -> list[str]:
+    """Columns of results.csv: system, held_out, n, then each metric of the table (its value, and
+    ``<name>_ci_low``, ``<name>_ci_high`` for one flagged ``interval``)."""
+    columns = list(RESULTS_KEYS)
+    for m in _table(metrics):
+        columns += [m.name] + ([f"{m.name}_ci_low", f"{m.name}_ci_high"] if m.interval else [])
+    return columns
+
+
+def _metric_cells(table: Sequence[Metric], intervals: Mapping[str, Interval]) -> dict:
+    cells = {}
+    for m in table:
+        cells[m.name] = intervals[m.name].value
+        if m.interval:
+            cells[f"{m.name}_ci_low"], cells[f"{m.name}_ci_high"] = intervals[m.name].low, intervals[m.name].high
+    return cells
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns rounded to :data:`CSV_DECIMALS`, so the CSV reads 0.03, not 0.030000000000000027."""
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    return frame.round({c: CSV_DECIMALS for c in floats})
+
+
 def results_table(predictions: Mapping[tuple[str, str], pd.DataFrame], systems: Sequence[str],
                   corpora: Sequence[str], resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """``results.csv``: system, held_out, n, uar, uar_ci_low/high, accuracy, macro_f1, per system and
-    held-out corpus; then each system's mean over the held-out corpora it has (CI resampled within)."""
-    from sklearn.metrics import f1_score
-
+    """``results.csv``: per system and held-out corpus, n and every metric of the table (today uar,
+    uar_ci_low/high, accuracy, macro_f1); then each system's mean over the held-out corpora it has
+    (intervals resampled within each corpus). Numbers rounded to :data:`CSV_DECIMALS`."""
+    table = _table(None)
     rows = []
     for system in systems:
-        groups = []
+        groups, total = [], 0
         for corpus in corpora:
             frame = predictions.get((system, corpus))
             if frame is None:
                 continue
             truth, predicted = frame["truth"].astype(str).to_numpy(), frame["prediction"].astype(str).to_numpy()
-            ci = bootstrap_uar(truth, predicted, resamples, seed)
-            rows.append({"system": system, "held_out": corpus, "n": len(frame), "uar": ci.value,
-                         "uar_ci_low": ci.low, "uar_ci_high": ci.high,
-                         "accuracy": float(np.mean(truth == predicted)),
-                         "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0))})
+            intervals = stratified_intervals([(truth, predicted)], resamples, seed, metrics=table)
+            rows.append({"system": system, "held_out": corpus, "n": len(frame), **_metric_cells(table, intervals)})
             groups.append((truth, predicted))
+            total += len(frame)
         if len(groups) > 1:
-            ci = stratified_uar(groups, resamples, seed)
-            mine = [r for r in rows if r["system"] == system]
-            rows.append({"system": system, "held_out": MEAN_ROW, "n": int(sum(r["n"] for r in mine)),
-                         "uar": ci.value, "uar_ci_low": ci.low, "uar_ci_high": ci.high,
-                         "accuracy": float(np.mean([r["accuracy"] for r in mine])),
-                         "macro_f1": float(np.mean([r["macro_f1"] for r in mine]))})
-    return pd.DataFrame(rows, columns=["system", "held_out", "n", "uar", "uar_ci_low", "uar_ci_high",
-                                       "accuracy", "macro_f1"])
+            intervals = stratified_intervals(groups, resamples, seed, metrics=table)
+            rows.append({"system": system, "held_out": MEAN_ROW, "n": int(total), **_metric_cells(table, intervals)})
+    return _rounded(pd.DataFrame(rows, columns=results_columns(table)))
 
 
 COMPARISON_COLUMNS = ["system", "reference", "held_out", "n", "uar_system", "uar_reference", "difference",
@@ -223,7 +229,8 @@ def comparison_table(predictions: Mapping[tuple[str, str], pd.DataFrame], system
                      seed: int = 0) -> pd.DataFrame:
     """``comparison.csv``: each system against ``reference``, per held-out corpus and over their mean.
 
-    ``significant`` is true when p < 0.05 and the paired 95% interval excludes 0; other rows are ties.
+    ``significant`` is true when p < 0.05 and the paired 95% interval excludes 0 (decided before the
+    numbers are rounded to :data:`CSV_DECIMALS`); other rows are ties.
     """
     rows = []
     for system in systems:
@@ -240,7 +247,7 @@ def comparison_table(predictions: Mapping[tuple[str, str], pd.DataFrame], system
             rows.append(_comparison_row(system, reference, corpus, [group], resamples, seed))
         if len(groups) > 1:
             rows.append(_comparison_row(system, reference, MEAN_ROW, groups, resamples, seed))
-    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    return _rounded(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
 
 
 def _comparison_row(system, reference, held_out, groups, resamples, seed) -> dict:
@@ -249,3 +256,35 @@ def _comparison_row(system, reference, held_out, groups, resamples, seed) -> dic
             "uar_system": result.uar_system, "uar_reference": result.uar_reference,
             "difference": result.difference, "ci_low": result.low, "ci_high": result.high,
             "p_value": result.p_value, "significant": bool(result.significant)}
+
+
+# --------------------------------------------------------------------------- Markdown (results.md)
+
+def _show(metric: Metric, value) -> str:
+    return "-" if value is None or pd.isna(value) else metric.show(value)
+
+
+def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> str:
+    """The results table (each metric of the table that ``results`` has, with its 95% CI where it has
+    one) and the significance table, as Markdown."""
+    shown = [m for m in _metrics.METRICS if m.name in results.columns]
+    ranged = {m.name for m in shown if {f"{m.name}_ci_low", f"{m.name}_ci_high"} <= set(results.columns)}
+    header = ["system", "held-out corpus", "n"] + [f"{m.header} (95% CI)" if m.name in ranged else m.header
+                                                  for m in shown]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (1 + len(shown))) + "|"]
+    for row in results.to_dict("records"):
+        cells = [str(row["system"]), str(row["held_out"]), str(row["n"])]
+        for m in shown:
+            cell = _show(m, row[m.name])
+            if m.name in ranged:
+                cell += f" ({_show(m, row[f'{m.name}_ci_low'])}-{_show(m, row[f'{m.name}_ci_high'])})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    if comparison is not None and len(comparison):
+        lines += ["", "| system | vs reference | held-out corpus | UAR difference (95% CI) | p | verdict |",
+                  "|---|---|---|---:|---:|---|"]
+        for row in comparison.itertuples():
+            verdict = ("**better**" if row.difference > 0 else "**worse**") if row.significant else "tie"
+            lines.append(f"| {row.system} | {row.reference} | {row.held_out} | {row.difference:+.3f} "
+                         f"({row.ci_low:+.3f} to {row.ci_high:+.3f}) | {row.p_value:.4f} | {verdict} |")
+    return "\n".join(lines) + "\n"
