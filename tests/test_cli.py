@@ -22,7 +22,7 @@ SCRIPTS = {
     "train": (["some/train_data", "--model", "cct_2_3x2_32"], "specct.train.train"),
     "eval": (["some/output"], "specct.evaluate.evaluate"),
     "predict": (["some.wav", "--model_dir", "some/output"], "specct.predict.Predictor"),
-    "run_loco": ([], "specct.loco.run_command"),
+    "run_loco": ([], "specct.loco.cli.run_command"),
     "report": (["some/experiment"], "specct.report.write_report"),
 }
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z0-9][\w-]*")

@@ -167,7 +167,7 @@ def test_systems_from_flags_and_from_an_experiment_file(tmp_path):
                                           "--datasets", "EMODB", "RAVDESS"])
     opts = loco.options_from_args(args, rest)
     assert [(s.name, s.model, s.config) for s in opts.systems] == [("a-one", "a", "x/one.yml"), ("b", "b", None)]
-    assert opts.corpora == ["EMODB", "RAVDESS"] and opts.train_args == ["--lr", "0.1"]
+    assert opts.corpora == ["EMODB", "RAVDESS"] and opts.train_flags == {"lr": 0.1}
     assert loco.experiment_name(opts) == "a-one+b" and loco.reference_system(opts) == "a-one"
     file = tmp_path / "cmp.yml"
     file.write_text("reference: speaker\nsystems:\n"
@@ -175,8 +175,7 @@ def test_systems_from_flags_and_from_an_experiment_file(tmp_path):
                     "  - {name: speaker, model: speaker_vgg_cct_7_7x2_112, config: c.yml, flags: {lr: 0.01}}\n")
     args, rest = parser.parse_known_args(["--experiment", str(file)])
     opts = loco.options_from_args(args, rest)
-    assert [(s.name, s.train_args) for s in opts.systems] == [("plain", ["--epochs", "3"]),
-                                                               ("speaker", ["--lr", "0.01"])]
+    assert [(s.name, s.flags) for s in opts.systems] == [("plain", {"epochs": 3}), ("speaker", {"lr": 0.01})]
     assert loco.experiment_name(opts) == "cmp" and loco.reference_system(opts) == "speaker"
 
 

@@ -20,7 +20,7 @@ from specct.speaker import load_pca
 from specct.train import parse_args, train
 from specct.train.losses import EmotionLoss, balanced_class_weights
 from specct.train.mixup import SpeakerMixup
-from specct.train.outputs import SUMMARY_COLUMNS, output_dir, split_parts
+from specct.runs import SUMMARY_COLUMNS, split_parts
 from script_helpers import one_line_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +228,9 @@ def test_output_folder_follows_the_split_layout(tmp_path):
     train_dir.mkdir(parents=True)
     assert split_parts(train_dir) == ("EMODB", "4_classes", "time_aug", "balanced_aug")
     args = parse_args([str(train_dir), "--model", "cct_7_7x2_112", "--pretrained"])
-    assert output_dir(args, train_dir) == Path("output/train/cct_7_7x2_112-pretrained/EMODB/4_classes/time_aug/"
+    from specct.systems import output_dir
+
+    assert output_dir(args) == Path("output/train/cct_7_7x2_112-pretrained/EMODB/4_classes/time_aug/"
                                                "balanced_aug")
 
 

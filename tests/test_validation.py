@@ -183,9 +183,9 @@ def test_split_options_are_declared_once_and_shared_by_both_scripts():
     args, train_args = loco.build_parser().parse_known_args(
         ["--validation", "corpus", "--validation_corpus", "EMODB", "--seed", "3", "--epochs", "2"])
     opts = loco.options_from_args(args, train_args)
-    fold = loco._split_options(opts, eval_dataset="RAVDESS")
+    fold = loco.split_options(opts, eval_dataset="RAVDESS")
     assert (fold.validation, fold.validation_corpus, fold.seed, fold.eval_dataset) == ("corpus", "EMODB", 3, "RAVDESS")
-    assert train_args == ["--epochs", "2"]
+    assert train_args == ["--epochs", "2"] and opts.train_flags == {"epochs": 2}
 
 
 @pytest.mark.slow

@@ -264,14 +264,14 @@ def _show(metric: Metric, value) -> str:
     return "-" if value is None or pd.isna(value) else metric.show(value)
 
 
-def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> str:
-    """The results table (each metric of the table that ``results`` has, with its 95% CI where it has
-    one) and the significance table, as Markdown."""
+def results_cells(results: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The header and the printed cells of the results table: each metric of the table that
+    ``results`` has, with its 95% CI where it has one (results.md and the report show these)."""
     shown = [m for m in _metrics.METRICS if m.name in results.columns]
     ranged = {m.name for m in shown if {f"{m.name}_ci_low", f"{m.name}_ci_high"} <= set(results.columns)}
     header = ["system", "held-out corpus", "n"] + [f"{m.header} (95% CI)" if m.name in ranged else m.header
                                                   for m in shown]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (1 + len(shown))) + "|"]
+    rows = []
     for row in results.to_dict("records"):
         cells = [str(row["system"]), str(row["held_out"]), str(row["n"])]
         for m in shown:
@@ -279,7 +279,15 @@ def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> 
             if m.name in ranged:
                 cell += f" ({_show(m, row[f'{m.name}_ci_low'])}-{_show(m, row[f'{m.name}_ci_high'])})"
             cells.append(cell)
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    return header, rows
+
+
+def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> str:
+    """The results table (:func:`results_cells`) and the significance table, as Markdown."""
+    header, rows = results_cells(results)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     if comparison is not None and len(comparison):
         lines += ["", "| system | vs reference | held-out corpus | UAR difference (95% CI) | p | verdict |",
                   "|---|---|---|---:|---:|---|"]

@@ -82,16 +82,14 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
     ``speakers`` and ``sentences`` (per corpus, speaker and emotion) size the demo corpora;
     ``train_flags`` overrides train.py flags of the model's configs/scratch recipe.
     """
-    from .checkpoint import LAST_NAME
+    from . import systems
     from .demo import generate_demo
     from .evaluate import evaluate
     from .images import preprocess_corpora
-    from .loco import training_finished
     from .predict import Predictor, format_predictions
     from .speaker import embed_corpora
     from .splits import SplitOptions, run_split_stage
-    from .train import default_args, train
-    from .train.outputs import output_dir
+    from .train import default_args
 
     started = time.perf_counter()
     workdir = Path(workdir)
@@ -124,13 +122,7 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
                  output=str(workdir / paths.OUTPUT_DIR / "train"), no_progress=not progress)
     flags.pop("data_dir", None)
     args = default_args(paths.train_data_dir(split.out_dir), **flags)
-    out_dir = output_dir(args, paths.train_data_dir(split.out_dir))
-    if training_finished(out_dir, args):
-        print(f"already trained: {out_dir}")
-    else:
-        if (out_dir / LAST_NAME).is_file():
-            args.resume = "auto"
-        train(args)
+    out_dir = systems.ensure_trained(args)
 
     _stage(f"6/7 evaluate on {held_out}")
     result = evaluate(out_dir, progress=progress, seed=seed)

@@ -1,34 +1,25 @@
-"""Emotion of new wav files, from a saved model alone.
+"""predict.py: the emotion of new wav files, from a saved run alone, whatever its kind.
 
-The chain is the one training saw: ``audio.load_trimmed`` (16 kHz mono, trimmed) -> the
-spectrogram image drawn in memory with the checkpoint's settings -> the resemblyzer vector of the
-same samples -> the model (which holds the speaker PCA) -> class probabilities.
+The chain is the one training saw (:meth:`specct.systems.TrainedSystem.predict_files`): for an
+image network, ``audio.load_trimmed`` (16 kHz mono, trimmed) -> the spectrogram image drawn in
+memory with the checkpoint's settings -> the resemblyzer vector of the same samples -> the model
+(which holds the speaker PCA) -> class probabilities; for a baseline, the same signal -> its
+feature extractor -> the saved scaler -> the classifier.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
-
-from .audio import AudioError, load_trimmed
-from .checkpoint import BEST_NAME, load_checkpoint
-from .data import image_to_tensor, spectrogram_config
+from . import systems
 from .cli import ArgumentParser
 from .errors import InputError, run_script
+from .evaluation import Prediction
+from .systems import SpeakerNormError, checkpoint_path  # noqa: F401  (where predict.py's users find them)
 from .threads import torch_threads
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-
-
-@dataclass
-class Prediction:
-    file: str
-    emotion: str | None = None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
 
 
 def collect_audio_files(inputs: Iterable[str | Path]) -> list[Path]:
@@ -43,142 +34,12 @@ def collect_audio_files(inputs: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def checkpoint_path(model: str | Path) -> Path:
-    """A training output folder (its model_best.pth.tar) or a checkpoint file."""
-    model = Path(model)
-    return model / BEST_NAME if model.is_dir() else model
-
-
-class SpeakerNormError(InputError):
-    """A model whose speaker vectors need a group's statistics, asked to classify single files."""
-
-
-class Predictor:
-    """A checkpoint ready to classify signals; loads the speaker encoder only for speaker models."""
-
-    def __new__(cls, model: str | Path, device: str = "cpu"):
-        from .baselines import is_baseline_path
-
-        if is_baseline_path(model):  # a saved baseline folder (model_best.skops): its own predictor
-            from .baselines.predict import BaselinePredictor
-
-            return BaselinePredictor(model, device)
-        return super().__new__(cls)
-
-    def __init__(self, model: str | Path, device: str = "cpu"):
-        import torch
-
-        from .models.factory import model_from_checkpoint, takes_speaker
-
-        self.state = load_checkpoint(checkpoint_path(model))
-        self.device = torch.device(device)
-        self.model = model_from_checkpoint(self.state).to(self.device)
-        self.class_names = list(self.state["class_names"])
-        self.data_config = self.state["data_config"]
-        self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
-        self.speaker_model = takes_speaker(self.model)
-        norm = (self.state.get("args") or {}).get("speaker_norm", "none")
-        if self.speaker_model and norm != "none":
-            raise SpeakerNormError(f"{checkpoint_path(model)}: trained with --speaker_norm {norm}, which standardises "
-                                   f"speaker vectors with the statistics of the test {norm}'s own vectors; "
-                                   f"classify a whole test set with eval.py instead")
-
-    def inputs_for_signal(self, signal: np.ndarray):
-        """``(image tensor (3,H,W), raw speaker vector or None)`` of one trimmed 16 kHz signal."""
-        import torch
-
-        from .spectrogram import signal_to_image
-
-        dcfg = self.data_config
-        image = image_to_tensor(signal_to_image(signal, self.spectrogram), dcfg["input_size"], dcfg["mean"],
-                                dcfg["std"], dcfg.get("interpolation", "bilinear"))
-        vector = None
-        if self.speaker_model:
-            from .speaker import embed_signal
-
-            vector = torch.from_numpy(np.asarray(embed_signal(signal), dtype=np.float32))
-        return image, vector
-
-    def probabilities(self, images, vectors) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            images = torch.stack(images).to(self.device)
-            if self.speaker_model:
-                logits = self.model((images, torch.stack(vectors).to(self.device)))
-            else:
-                logits = self.model(images)
-            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
-
-    def predict_files(self, files: Sequence[str | Path], batch_size: int = 16, progress: bool = True,
-                      echo=print) -> list[Prediction]:
-        """One Prediction per file; unusable audio gets ``error`` (one line) and the rest go on."""
-        from tqdm import tqdm
-
-        results: list[Prediction] = []
-        pending: list[tuple[Prediction, object, object]] = []
-
-        def flush():
-            if not pending:
-                return
-            probs = self.probabilities([p[1] for p in pending], [p[2] for p in pending])
-            for (result, _, _), row in zip(pending, probs):
-                result.probabilities = {name: float(v) for name, v in zip(self.class_names, row)}
-                result.emotion = self.class_names[int(np.argmax(row))]
-            pending.clear()
-
-        for path in tqdm(list(files), desc="predict", unit="file", disable=not progress, leave=False):
-            result = Prediction(file=str(path))
-            results.append(result)
-            try:
-                signal = load_trimmed(path)
-            except AudioError as exc:
-                result.error = str(exc)
-                if echo:
-                    echo(f"skip {path}: {exc}")
-                continue
-            image, vector = self.inputs_for_signal(signal)
-            pending.append((result, image, vector))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
-        return results
-
-    def export_onnx(self, path: str | Path) -> Path:
-        """Export the model as ONNX with inputs ``image`` (N,3,H,W) and, for speaker models, ``speaker``."""
-        import torch
-
-        from .fileio import atomic_path
-
-        try:
-            import onnx  # noqa: F401  (torch's exporter needs it)
-        except ImportError as exc:
-            raise InputError("ONNX export needs the onnx package: pip install 'specct[onnx]'") from exc
-        model = self.model.eval()
-        _, height, width = self.data_config["input_size"]
-        image = torch.zeros(1, 3, height, width)
-        if self.speaker_model:
-            raw_dim = int(model.speaker_input_dim)
-
-            class ImageAndSpeaker(torch.nn.Module):
-                def __init__(self, inner):
-                    super().__init__()
-                    self.inner = inner
-
-                def forward(self, image, speaker):
-                    return self.inner((image, speaker))
-
-            # eval() on the wrapper too: the exporter restores the wrapper's mode recursively afterwards,
-            # and a wrapper left in training mode would switch the predictor's model to training mode.
-            wrapped, args, names = ImageAndSpeaker(model).eval(), (image, torch.zeros(1, raw_dim)), ["image", "speaker"]
-        else:
-            wrapped, args, names = model, (image,), ["image"]
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.onnx.export(wrapped, args, str(tmp), input_names=names, output_names=["logits"],
-                              dynamic_axes={n: {0: "batch"} for n in names + ["logits"]}, dynamo=False,
-                              opset_version=17)
-        return path
+def Predictor(model: str | Path, device: str = "cpu") -> systems.TrainedSystem:  # noqa: N802 (a loader, named as a class for its users)
+    """A saved run (folder or model file) ready to classify wav files; refuses one that cannot
+    classify single files (a speaker model trained with --speaker_norm)."""
+    trained = systems.load(model, device)
+    trained.check_predicts_files()
+    return trained
 
 
 def format_predictions(results: Sequence[Prediction], class_names: Sequence[str], fmt: str = "table") -> str:

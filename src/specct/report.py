@@ -1,7 +1,7 @@
 """One self-contained report of an experiment of run_loco.py: ``report.html`` and ``report.md``.
 
-``write_report(output/loco/<experiment>)`` first gathers whatever jobs have finished (as
-``run_loco.py --collect`` does), then writes
+``write_report(output/loco/<experiment>)`` renders the tables the experiment's collection wrote
+(``run_loco.py`` and ``run_loco.py --collect`` write them; the report never collects) and writes
 
 - ``report.html``: one file, every figure embedded as a ``data:`` URI, the style inline, no script
   and no reference to anything outside the file, so it opens from a disk or a mail attachment
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,9 +28,11 @@ import pandas as pd
 import yaml
 
 from .errors import SpecctError
-from .evaluate import CONFUSION_NAME, PERFORMANCE_NAME
+from .evaluation import CONFUSION_NAME, PERFORMANCE_NAME
 from .fileio import write_text_atomic
-from .train.outputs import ARGS_NAME, CURVES_NAME
+from .loco.experiment import load_experiment, recorded_options
+from .loco.results import Collected, read_collected
+from .runs import ARGS_NAME, CURVES_NAME
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -74,12 +77,12 @@ def results_section(results: pd.DataFrame | None, comparison: pd.DataFrame | Non
     if results is None or results.empty:
         section.text = "No leave-one-corpus-out job has finished yet."
         return section
+    from .compare import results_cells
+
+    header, rows = results_cells(results)
     section.tables.append(Table(
-        "UAR with its 95% bootstrap interval; 'mean' rows average the held-out corpora "
-        "(interval from resampling rows within each corpus)",
-        ["system", "held-out corpus", "n", "UAR", "95% CI", "accuracy", "macro-F1"],
-        [[r.system, r.held_out, str(r.n), _num(r.uar), f"{_num(r.uar_ci_low)}-{_num(r.uar_ci_high)}",
-          _num(r.accuracy), _num(r.macro_f1)] for r in results.itertuples()]))
+        "Each metric with its 95% bootstrap interval where it has one; 'mean' rows average the held-out "
+        "corpora (interval from resampling rows within each corpus)", header, rows))
     if comparison is not None and not comparison.empty:
         rows, marked = [], []
         for r in comparison.itertuples():
@@ -251,7 +254,7 @@ def reproduction_section(record: dict, records: list[tuple[Path, dict]]) -> Sect
         for _, job in records:
             if job.get("command"):
                 lines.append(str(job["command"]))
-            lines.append("#   train.py " + " ".join(str(a) for a in job.get("train_argv", [])))
+            lines.append("#   train.py " + shlex.join(str(a) for a in job.get("train_command", [])))
     section.code = "\n".join(lines)
     differing = sorted({k for _, job in records for k, v in (job.get("versions") or {}).items()
                         if versions.get(k) != v})
@@ -260,27 +263,14 @@ def reproduction_section(record: dict, records: list[tuple[Path, dict]]) -> Sect
     return section
 
 
-def build_sections(folder: Path) -> tuple[str, list[Section]]:
-    from .loco import (Collected, JOBS_CSV, collect, load_experiment, options_from_record)
+def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Section]]:
+    """The report's sections, from the experiment's record and its collected tables."""
+    from .train.options import flag_tokens
 
     folder = Path(folder)
     record = load_experiment(folder)
-    options = dict(record.get("options") or {})
-    for key in ("datasets_dir", "data_dir"):   # relative paths are relative to where the experiment ran
-        if key in options and record.get("cwd") and not Path(options[key]).is_absolute():
-            options[key] = str(Path(record["cwd"]) / options[key])
-    opts = options_from_record(options)
-    opts.output, opts.experiment = str(folder.parent.parent), folder.name
-    try:
-        collected = collect(opts)
-    except SpecctError as exc:   # the corpora are not here: report what the folder already holds
-        print(f"report: not collecting again ({exc}); using the tables in {folder}")
-        collected = Collected(folder, pd.read_csv(folder / JOBS_CSV) if (folder / JOBS_CSV).is_file()
-                              else pd.DataFrame(columns=["job", "finished"]))
-        for name, attribute in (("results.csv", "results"), ("comparison.csv", "comparison"),
-                                ("pairwise.csv", "pairwise"), ("pairwise_summary.csv", "pairwise_summary")):
-            if (folder / name).is_file():
-                setattr(collected, attribute, pd.read_csv(folder / name))
+    opts = recorded_options(folder)
+    options = {"datasets_dir": opts.datasets_dir, "seed": opts.seed}
     systems = [s.name for s in opts.systems]
     corpora = [c.upper() for c in opts.corpora] if opts.corpora else sorted(
         {str(c) for c in collected.jobs.get("corpus", [])})
@@ -295,7 +285,7 @@ def build_sections(folder: Path) -> tuple[str, list[Section]]:
           f"balancing {opts.balanced}, seed {opts.seed}, {opts.bootstrap} bootstrap resamples. "
           f"Reference system: {opts.reference or systems[0]}."))
     overview.tables.append(Table("Systems", ["system", "model", "config", "extra train.py flags"],
-                                 [[s.name, s.model, s.config or "-", " ".join(s.train_args) or "-"]
+                                 [[s.name, s.model, s.config or "-", " ".join(flag_tokens(s.flags)) or "-"]
                                   for s in opts.systems]))
     sections = [overview, results_section(collected.results, collected.comparison),
                 heatmap_section(folder, systems, collected.pairwise_summary, collected.pairwise),
@@ -420,10 +410,11 @@ def render_markdown(title: str, sections: Sequence[Section], folder: Path) -> st
     return "\n".join(out)
 
 
-def write_report(folder: str | Path) -> tuple[Path, Path]:
-    """Collect the experiment in ``folder`` and write ``report.html`` and ``report.md`` beside it."""
+def write_report(folder: str | Path, collected: Collected | None = None) -> tuple[Path, Path]:
+    """``report.html`` and ``report.md`` of the experiment in ``folder``, from ``collected`` (by default
+    the tables its last collection wrote there)."""
     folder = Path(folder)
-    title, sections = build_sections(folder)
+    title, sections = build_sections(folder, collected or read_collected(folder))
     html_path, md_path = folder / REPORT_HTML, folder / REPORT_MD
     write_text_atomic(html_path, render_html(f"Experiment {title}", sections))
     write_text_atomic(md_path, render_markdown(f"Experiment {title}", sections, folder))

@@ -2,7 +2,8 @@
 
 A baseline is a ``--model`` name of train.py. It reads the same split folder (each row's wav, not
 its image), writes the same output folder (args.yaml, summary.csv, the saved model
-``model_best.skops``), and eval.py and predict.py use that folder alone.
+``model_best.skops``), and eval.py and predict.py use that folder alone, through
+:class:`specct.systems.BaselineSystem`.
 
 | name | features (default) | classifier |
 |---|---|---|
@@ -10,6 +11,7 @@ its image), writes the same output folder (args.yaml, summary.csv, the saved mod
 | ``egemaps_svm_rbf`` | egemaps | RBF SVM, C and gamma chosen on validation |
 | ``egemaps_logreg`` | egemaps | logistic regression, C chosen on validation |
 | ``compare_svm`` | compare | linear SVM |
+| ``resemblyzer_svm`` | resemblyzer (the 256-d speaker vector, from the speaker cache) | linear SVM |
 | ``ssl_linear`` | ``--features ssl:...`` (required) | linear torch head |
 | ``ssl_mlp`` | ``--features ssl:...`` (required) | one-hidden-layer torch head |
 
@@ -18,7 +20,6 @@ its image), writes the same output folder (args.yaml, summary.csv, the saved mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 MODEL_NAME = "model_best.skops"
 
@@ -36,17 +37,8 @@ BASELINES = {b.name: b for b in (
     Baseline("egemaps_logreg", "logreg", "egemaps"),
     Baseline("compare_svm", "svm_linear", "compare"),
     Baseline("compare_logreg", "logreg", "compare"),
+    Baseline("resemblyzer_svm", "svm_linear", "resemblyzer"),
     Baseline("ssl_svm", "svm_linear", None),
     Baseline("ssl_linear", "linear", None),
     Baseline("ssl_mlp", "mlp", None),
 )}
-
-
-def is_baseline(model_name: str | None) -> bool:
-    return str(model_name) in BASELINES
-
-
-def is_baseline_path(path: str | Path) -> bool:
-    """A training output folder holding a saved baseline, or such a file itself (decided by the file)."""
-    path = Path(path)
-    return (path / MODEL_NAME).is_file() if path.is_dir() else path.suffix == ".skops"

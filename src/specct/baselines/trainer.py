@@ -17,7 +17,7 @@ import pandas as pd
 from .. import data as split_data
 from ..errors import InputError
 from ..fileio import write_csv_atomic
-from ..train import outputs
+from .. import runs
 from . import BASELINES, MODEL_NAME
 from .classifiers import SKLEARN_KINDS, fit_sklearn, train_head
 from .features import FeatureSpec, features_for_wavs, parse_features
@@ -65,12 +65,12 @@ def train_baseline(args: argparse.Namespace) -> Path:
     log = (lambda *a, **k: None) if getattr(args, "quiet", False) else print
     baseline = BASELINES[args.model]
     spec = feature_spec(args)
-    train_dir = outputs.resolve_train_dir(args.data_dir)
+    train_dir = runs.resolve_train_dir(args.data_dir)
     class_names = list(split_data.read_class_names(train_dir))
     if args.num_classes is not None and args.num_classes != len(class_names):
         raise InputError(f"--num-classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
                          f"{len(class_names)} classes ({', '.join(class_names)})")
-    out_dir = outputs.output_dir(args, train_dir)
+    out_dir = runs.output_dir(args, train_dir, run_name(args))
     train_frame = read_rows(train_dir / "train.csv", class_names)
     val_frame = read_rows(train_dir / "validation.csv", class_names)
     if len(train_frame) == 0:
@@ -96,7 +96,7 @@ def train_baseline(args: argparse.Namespace) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     recorded = argparse.Namespace(**vars(args), feature_set=spec.as_dict(), scaling_transductive=scaling["transductive"],
                                   scaling_note=scaling["note"])
-    outputs.write_args(out_dir, recorded, train_dir)
+    runs.write_args(out_dir, recorded, train_dir)
     log(f"training {args.model} on {spec.name} features of {len(train_frame)} wavs ({len(val_frame)} validation), "
         f"{len(class_names)} classes, {args.scaling} scaling; output {out_dir}")
     class_weight = "balanced" if args.class_weights == "balanced" else None
@@ -105,13 +105,13 @@ def train_baseline(args: argparse.Namespace) -> Path:
         estimator, rows, best = fit_sklearn(baseline.classifier, xs_train.reshape(len(xs_train), width), y_train,
                                             xs_val.reshape(len(xs_val), width), y_val, args.svm_c, args.svm_gamma,
                                             class_weight, args.seed, log)
-        write_csv_atomic(out_dir / outputs.SUMMARY_NAME, pd.DataFrame(rows))
+        write_csv_atomic(out_dir / runs.SUMMARY_NAME, pd.DataFrame(rows))
         classifier = {"kind": "sklearn", "estimator": estimator}
         chosen = {"C": best["C"], **({"gamma": best["gamma"]} if baseline.classifier == "svm_rbf" else {})}
     else:
         head, history, best = train_head(baseline.classifier, xs_train, y_train, xs_val, y_val, len(class_names),
                                          args, log)
-        outputs.write_summary(out_dir, history)
+        runs.write_summary(out_dir, history)
         classifier = {"kind": "torch_head", "config": head.config(),
                       "state": {k: v.detach().cpu().numpy() for k, v in head.state_dict().items()}}
         chosen = {"epoch": best["epoch"]}

@@ -1,24 +1,23 @@
-"""Training: ``train(args)`` runs one training job; ``main()`` is train.py's entry point."""
+"""train.py: options, then one training job of whatever kind ``--model`` names (:mod:`specct.systems`).
+
+The image networks' own training loop is :mod:`specct.train.loop`; the baselines' is
+:mod:`specct.baselines.trainer`.
+"""
 from __future__ import annotations
 
 from urllib.error import URLError
 
 from ..errors import InputError, run_script
-from .loop import train as train_neural
 from .options import default_args, parse_args
 
 __all__ = ["train", "parse_args", "default_args", "main"]
 
 
 def train(args, on_epoch_end=None):
-    """Run one training job; a baseline name (``specct.baselines``) goes to the baseline trainer."""
-    from ..baselines import is_baseline
+    """Run one training job through the system ``args.model`` names; returns its run folder."""
+    from .. import systems
 
-    if is_baseline(args.model):
-        from ..baselines.trainer import train_baseline
-
-        return train_baseline(args)
-    return train_neural(args, on_epoch_end)
+    return systems.fit(args, on_epoch_end)
 
 
 def train_or_explain(args) -> None:

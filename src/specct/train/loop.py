@@ -18,11 +18,12 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import data as split_data
+from .. import runs
 from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from ..errors import InputError
 from ..metrics import accuracy, uar
 from ..plots import plot_curves
-from . import distributed, outputs
+from . import distributed
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
@@ -30,6 +31,11 @@ from .specaugment import from_args as specaugment_from_args
 from .timecrop import from_args as time_crop_from_args
 
 HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """A network's run folder: ``<model>-pretrained`` or ``<model>-scratch``."""
+    return f"{args.model}-{'pretrained' if args.pretrained else 'scratch'}"
 
 
 def seed_everything(*key: int) -> None:
@@ -148,12 +154,12 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     device = info.device
 
     # --- data description
-    train_dir = outputs.resolve_train_dir(args.data_dir)
+    train_dir = runs.resolve_train_dir(args.data_dir)
     class_names = split_data.read_class_names(train_dir)
     if args.num_classes is not None and args.num_classes != len(class_names):
         raise InputError(f"--num_classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
                          f"{len(class_names)} classes ({', '.join(class_names)})")
-    out_dir = outputs.output_dir(args, train_dir)
+    out_dir = runs.output_dir(args, train_dir, run_name(args))
     from ..models.factory import model_traits
 
     speaker_model = model_traits(args.model).takes_speaker  # stated by the model
@@ -257,14 +263,14 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
         best, best_epoch = state["best_metric"], int(state["best_epoch"])
         stale_epochs = int(state["stale_epochs"])
-        history = [row for row in outputs.read_summary(out_dir).to_dict("records") if row["epoch"] <= start_epoch]
+        history = [row for row in runs.read_summary(out_dir).to_dict("records") if row["epoch"] <= start_epoch]
         log(f"resumed from {resume_path} after epoch {start_epoch}")
     elif start_epoch == 0 and scheduler is not None:
         scheduler.step(0)
 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        outputs.write_args(out_dir, args, train_dir, transductive_note(args))
+        runs.write_args(out_dir, args, train_dir, transductive_note(args))
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
@@ -325,8 +331,8 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
             save_checkpoint(out_dir / LAST_NAME, state)
             if improved:
                 save_checkpoint(out_dir / BEST_NAME, inference_state(state))
-            summary = outputs.write_summary(out_dir, history)
-            plot_curves(summary, out_dir / outputs.CURVES_NAME)
+            summary = runs.write_summary(out_dir, history)
+            plot_curves(summary, out_dir / runs.CURVES_NAME)
             if writer is not None:
                 for key, val in row.items():
                     if key != "epoch":

@@ -252,3 +252,74 @@ def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
     check_spectrogram_safe(args, error)
     check_counts(args, error)
     return args
+
+
+class _FlagParser(ArgumentParser):
+    """train.py's parser with no defaults, raising an InputError instead of printing and exiting."""
+
+    def __init__(self, source: str, **kwargs):
+        super().__init__(**kwargs)
+        self.source = source
+
+    def error(self, message):
+        raise InputError(f"{self.source}: {message}")
+
+
+def given_flags(tokens: Sequence[str], source: str = "train.py flags") -> dict:
+    """The train.py flags written in ``tokens`` (as on a command line), as ``{name: value}``: only
+    those given, typed as train.py types them. Used once, where flags enter as text (run_loco.py's
+    command line, an experiment file); an unknown or bad flag is one InputError naming ``source``."""
+    parser = build_parser()
+    flags = _FlagParser(source, prog="train.py", add_help=False, argument_default=argparse.SUPPRESS)
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            kwargs = {"dest": action.dest, "default": argparse.SUPPRESS}
+            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                                   argparse._StoreConstAction)):
+                kwargs.update(action="store_const", const=action.const)
+            else:
+                kwargs.update(nargs=action.nargs, type=action.type, choices=action.choices)
+            flags.add_argument(*action.option_strings, **kwargs)
+    values, extra = flags.parse_known_args(list(tokens))
+    if extra:
+        raise InputError(f"{source}: not train.py flags: {' '.join(extra)}")
+    return vars(values)
+
+
+def training_options(data_dir: str | Path, config: str | Path | None = None, **values) -> argparse.Namespace:
+    """train.py's options as its command line would give them: the flags' defaults, then the config
+    file's values (``-c``), then ``values`` (flag names as keys), checked as train.py checks them."""
+    parser = build_parser()
+    if config:
+        parser.set_defaults(**read_config(config, parser))
+    args = parser.parse_args([str(data_dir)])
+    args.config = str(config) if config else None
+    unknown = [k for k in values if not hasattr(args, k)]
+    if unknown:
+        raise InputError(f"unknown training option(s): {', '.join(unknown)}")
+    for key, value in values.items():
+        setattr(args, key, value)
+
+    def error(message):
+        raise InputError(message)
+
+    resolve_pretrained(args, error)
+    check_spectrogram_safe(args, error)
+    check_counts(args, error)
+    return args
+
+
+def flag_tokens(values: dict) -> list[str]:
+    """``{name: value}`` as train.py command-line tokens, for printing a command."""
+    tokens: list[str] = []
+    for key, value in values.items():
+        flag = f"--{key}"
+        if value is True:
+            tokens.append(flag)
+        elif value is False:
+            tokens += ["--no_pretrained"] if key == "pretrained" else []
+        elif isinstance(value, (list, tuple)):
+            tokens += [flag, *map(str, value)]
+        elif value is not None:
+            tokens += [flag, str(value)]
+    return tokens

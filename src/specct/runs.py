@@ -1,4 +1,5 @@
-"""Where a training run writes, and the small files it keeps there (args.yaml, summary.csv)."""
+"""A training run's folder, whatever the system: where it goes and the small files every kind keeps
+there (args.yaml, summary.csv)."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..errors import MissingInputError
-from ..fileio import write_csv_atomic, write_text_atomic
-from ..paths import split_parts  # noqa: F401  (re-exported: output folders mirror the split's)
+from .errors import MissingInputError
+from .fileio import write_csv_atomic, write_text_atomic
+from .paths import split_parts
 
 SUMMARY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_uar", "lr")
 ARGS_NAME = "args.yaml"
@@ -27,27 +28,19 @@ def resolve_train_dir(data_dir: str | Path) -> Path:
     return data_dir.resolve()
 
 
-def run_name(model: str, pretrained: bool) -> str:
-    return f"{model}-{'pretrained' if pretrained else 'scratch'}"
-
-
-def output_dir(args: argparse.Namespace, train_dir: Path) -> Path:
+def output_dir(args: argparse.Namespace, train_dir: Path, run_name: str) -> Path:
+    """``--experiment`` when given, else ``<output>/<run_name>/<the split's own folders>``; the run's
+    name comes from its system (``specct.systems``)."""
     if args.experiment:
         return Path(args.experiment)
-    from ..baselines import is_baseline
-
-    if is_baseline(args.model):  # named by the baseline and its features, never pretrained/scratch
-        from ..baselines.trainer import run_name as baseline_run_name
-
-        return Path(args.output) / baseline_run_name(args) / Path(*split_parts(train_dir))
-    return Path(args.output) / run_name(args.model, args.pretrained) / Path(*split_parts(train_dir))
+    return Path(args.output) / run_name / Path(*split_parts(train_dir))
 
 
 def split_record(train_dir: Path) -> dict:
     """How the split chose its validation rows, from its split_options.json (for args.yaml)."""
     import json
 
-    from ..paths import split_info_file
+    from .paths import split_info_file
 
     path = split_info_file(Path(train_dir).parent)
     info = json.loads(path.read_text()) if path.is_file() else {}

@@ -1,0 +1,101 @@
+"""The evaluation protocol every system shares: which test rows, which metrics, which files.
+
+A system (:mod:`specct.systems`) gives class probabilities and predictions; everything else is
+here, below every kind: the test CSV of a run (``test_csv_for``), the metrics of performance.yaml
+(``classification_report``, from the metrics table of :mod:`specct.metrics`), and the files one evaluation writes (``write_evaluation``):
+
+- ``performance.yaml``: accuracy, UAR, macro and micro precision/recall/F1, per-class recall and
+  support, and seeded bootstrap 95% confidence intervals of UAR and accuracy;
+- ``conf_matrix.png``: the row-normalised confusion matrix, labelled;
+- ``predictions.csv``: file, truth, prediction and one probability column per class.
+
+``Prediction`` is one classified wav file (predict.py), whatever system classified it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import data as split_data
+from .errors import InputError, MissingInputError
+from .fileio import write_csv_atomic, write_text_atomic
+from .metrics import classification_report  # noqa: F401  (the metrics of performance.yaml)
+from .paths import eval_data_dir
+from .plots import plot_confusion_matrix
+from .runs import read_args
+
+PERFORMANCE_NAME = "performance.yaml"
+CONFUSION_NAME = "conf_matrix.png"
+PREDICTIONS_NAME = "predictions.csv"
+
+
+@dataclass
+class EvalResult:
+    output_dir: Path
+    performance: dict
+    predictions: pd.DataFrame
+
+    @property
+    def figure(self) -> Path:
+        return self.output_dir / CONFUSION_NAME
+
+
+@dataclass
+class Prediction:
+    """The emotion of one wav file, or the one-line reason it could not be classified."""
+    file: str
+    emotion: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+def test_csv_for(model_dir: Path, data_test_path: str | Path | None) -> Path:
+    """The test CSV: ``--data_test_path`` (a CSV, an eval_data folder or a split folder), else the run's split."""
+    if data_test_path is not None:
+        candidate = Path(data_test_path)
+        for path in (candidate, candidate / "test.csv", candidate / "eval_data" / "test.csv"):
+            if path.is_file():
+                return path
+        raise MissingInputError(f"{candidate}: no test.csv here (give a CSV, an eval_data or a split folder)")
+    args = read_args(model_dir)
+    train_dir = Path(args["data_dir"])
+    path = eval_data_dir(train_dir.parent) / "test.csv"
+    if not path.is_file():
+        raise MissingInputError(f"{path}: test split of {train_dir} not found (use --data_test_path)")
+    return path
+
+
+def read_test_rows(test_csv: Path, class_names: Sequence[str]) -> pd.DataFrame:
+    """The test rows; a label outside the model's classes is an error, and so is an empty split."""
+    frame = split_data.read_split(test_csv, class_names)
+    if len(frame) == 0:
+        raise InputError(f"{test_csv}: no test rows")
+    return frame
+
+
+def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[str], predicted: np.ndarray,
+                     probabilities: np.ndarray, performance: dict, progress: bool = True,
+                     note: str = "") -> EvalResult:
+    """predictions.csv, performance.yaml and the confusion matrix of one evaluation, and the one-line
+    summary; ``note`` is appended to that line."""
+    corpora = sorted(set(frame["corpus"]))
+    predictions = pd.DataFrame({"file": frame["image"], "wav": frame["wav"], "truth": frame["label"],
+                                "prediction": [class_names[i] for i in predicted]})
+    for i, name in enumerate(class_names):
+        predictions[f"prob_{name}"] = probabilities[:, i]
+    write_csv_atomic(out_dir / PREDICTIONS_NAME, predictions)
+    write_text_atomic(out_dir / PERFORMANCE_NAME, yaml.safe_dump(performance, sort_keys=False))
+    plot_confusion_matrix(np.asarray(performance["confusion_matrix"]), class_names, out_dir / CONFUSION_NAME,
+                          title=f"{'+'.join(corpora)}: UAR {performance['uar']:.3f}, "
+                                f"accuracy {performance['accuracy']:.3f}")
+    if progress:
+        low, high = performance["confidence_interval_95"]["uar"]
+        print(f"test {'+'.join(corpora)} ({len(frame)} files): accuracy {performance['accuracy']:.3f}  "
+              f"UAR {performance['uar']:.3f} [95% CI {low:.3f}-{high:.3f}]  macro-F1 {performance['macro']['f1']:.3f}"
+              f"{note}\nresults in {out_dir}")
+    return EvalResult(out_dir, performance, predictions)

@@ -1,0 +1,174 @@
+"""run_loco.py's command line: flags -> :class:`LocoOptions`, then the jobs, the tables, the report.
+
+Job commands (``--print_jobs``) name the experiment's record, not its flags: ``--from_record
+<experiment folder> --job ID`` runs one job with the options experiment.yaml holds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .. import paths
+from ..cli import ArgumentParser, add_datasets_arguments
+from ..errors import InputError, run_script
+from ..splits import LOCO_ARGUMENTS, add_split_arguments
+from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems,
+                         experiment_dir, read_experiment_file, recorded_options, system_name,
+                         write_experiment_record)
+from .jobs import Job, list_jobs, run_job, run_jobs, select_job
+from .results import Collected, collect
+
+
+class ModelAction(argparse.Action):
+    """``--model NAME`` starts a new system; a following ``-c CONFIG`` belongs to it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        systems = list(getattr(namespace, "systems", None) or [])
+        systems.append({"model": values, "config": None})
+        namespace.systems = systems
+
+
+class ConfigAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        systems = getattr(namespace, "systems", None)
+        if not systems:
+            parser.error(f"{option_string} {values}: a config belongs to the --model before it")
+        if systems[-1]["config"] is not None:
+            parser.error(f"{option_string} {values}: --model {systems[-1]['model']} has a config already")
+        systems[-1]["config"] = values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog="run_loco.py",
+        description="Several systems, each corpus held out in turn (and, with --protocol pairwise, the "
+                    "one-to-one matrix): split, train and evaluate as independent, resumable jobs, then "
+                    "results.csv, comparison.csv and heatmaps. Flags not listed here go to train.py.")
+    add_datasets_arguments(p, "corpora to hold out in turn (default: every imported corpus)",
+                           default_dir=str(paths.DATASETS_DIR))
+    g = p.add_argument_group("systems")
+    g.add_argument("--model", action=ModelAction, dest="systems", metavar="NAME",
+                   help=f"a system (repeat for several); default {DEFAULT_MODEL}")
+    g.add_argument("-c", "--config", action=ConfigAction, dest="systems", metavar="CONFIG",
+                   help="train.py config of the --model before it")
+    g.add_argument("--experiment", default=None, metavar="FILE.yml",
+                   help="YAML file listing the systems (name, model, config, flags) instead of --model")
+    g.add_argument("--reference", default=None, help="system the others are compared with (default: the first)")
+    g.add_argument("--name", default=None,
+                   help="experiment name, its folder under <output>/loco (default: the systems' names)")
+    g = p.add_argument_group("protocol and split")
+    g.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=["loco"],
+                   help="loco: each corpus held out; pairwise: train on one corpus, test on each")
+    g.add_argument("--diagonal", choices=DIAGONALS, default="kfold",
+                   help="within-corpus split of the pairwise diagonal")
+    g.add_argument("--folds", type=int, default=5, help="folds of the diagonal (0 with loso: one per speaker)")
+    add_split_arguments(g, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
+    g.add_argument("--data_dir", default=str(paths.DATA_DIR), help="where the split folders go")
+    g.add_argument("--output", default="output", help="experiments go to <output>/loco/<name>")
+    g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the CIs and tests")
+    g = p.add_argument_group("jobs")
+    g.add_argument("--print_jobs", action="store_true",
+                   help="record the experiment, print one self-contained shell command per job and exit")
+    g.add_argument("--job", default=None, metavar="ID", help="run this job only (as --print_jobs prints it)")
+    g.add_argument("--from_record", default=None, metavar="FOLDER",
+                   help="the experiment recorded in FOLDER/experiment.yaml instead of the flags above "
+                        "(what --print_jobs commands use)")
+    g.add_argument("--collect", action="store_true",
+                   help="only gather the finished jobs into the tables and list what is missing")
+    g.add_argument("--max_jobs", type=int, default=None,
+                   help="stop after running this many jobs (finished ones are skipped, not counted)")
+    g.add_argument("--report", action="store_true", help="also write report.html and report.md")
+    g.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def launcher() -> list[str]:
+    """This interpreter and run_loco.py (or ``-m specct.loco`` when called from Python)."""
+    script = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "run_loco.py" else None
+    return [sys.executable, str(script)] if script else [sys.executable, "-m", "specct.loco"]
+
+
+def shell_command(argv: Sequence[str]) -> str:
+    return f"cd {shlex.quote(os.getcwd())} && {shlex.join([*launcher(), *argv])}"
+
+
+def job_command(opts: LocoOptions, job: Job) -> str:
+    """The shell command that runs one job from the experiment's record."""
+    folder = experiment_dir(opts).resolve()
+    return shell_command(["--from_record", str(folder), "--job", job.id]
+                         + ([] if opts.progress else ["--no_progress"]))
+
+
+def options_from_args(args: argparse.Namespace, train_tokens: list[str]) -> LocoOptions:
+    """The experiment's options from run_loco.py's flags; ``train_tokens`` (the flags run_loco does
+    not know) are train.py's, read once here."""
+    from ..train.options import given_flags
+
+    systems = [SystemSpec(system_name(s["model"], s["config"]), s["model"], s["config"]) for s in args.systems or []]
+    name = args.name
+    reference = args.reference
+    if args.experiment:
+        if systems:
+            raise InputError("give the systems either with --model or in --experiment, not both")
+        systems, extra = read_experiment_file(args.experiment)
+        name = name or extra.get("name") or Path(args.experiment).stem
+        reference = reference or extra.get("reference")
+    systems = systems or [SystemSpec(DEFAULT_MODEL, DEFAULT_MODEL)]
+    check_systems(systems, "run_loco.py")
+    return LocoOptions(datasets_dir=args.datasets_dir, corpora=args.datasets, systems=systems,
+                       **{name: getattr(args, name) for name in LOCO_ARGUMENTS}, data_dir=args.data_dir,
+                       output=args.output, train_flags=given_flags(train_tokens, "run_loco.py (train.py flags)"),
+                       bootstrap=args.bootstrap, progress=not args.no_progress, experiment=name,
+                       reference=reference, protocols=list(dict.fromkeys(args.protocol)),
+                       diagonal=args.diagonal, folds=args.folds or None, max_jobs=args.max_jobs)
+
+
+def run_command(argv: Sequence[str]) -> None:
+    args, train_tokens = build_parser().parse_known_args(argv)
+    if args.from_record:
+        if train_tokens:
+            raise InputError(f"--from_record takes the experiment's flags from its record; drop "
+                             f"{' '.join(train_tokens)}")
+        opts = recorded_options(args.from_record)
+        opts.progress, opts.max_jobs = not args.no_progress, args.max_jobs
+    else:
+        opts = options_from_args(args, train_tokens)
+    if args.print_jobs:
+        jobs = list_jobs(opts)
+        write_experiment_record(opts, shell_command(argv))
+        for job in jobs:
+            print(job_command(opts, job))
+        return
+    if args.job:
+        job = select_job(list_jobs(opts), args.job)
+        write_experiment_record(opts, None)
+        run_job(opts, job, job_command(opts, job))
+        return
+    if args.collect:
+        write_experiment_record(opts, None)
+    else:
+        run_jobs(opts, shell_command(argv), lambda job: job_command(opts, job))
+    collected = collect(opts)
+    if collected.results is not None:
+        from ..compare import markdown_results
+
+        print("\n" + markdown_results(collected.results, collected.comparison))
+    if args.report:
+        from ..report import write_report
+
+        write_report(collected.folder, collected)
+
+
+def run_experiment(opts: LocoOptions, argv: Sequence[str] | None = None) -> Collected:
+    """Every unfinished job in turn (at most ``max_jobs``), then collect what has finished (from Python)."""
+    run_jobs(opts, shell_command(argv) if argv is not None else None, lambda job: job_command(opts, job))
+    return collect(opts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_script("run_loco.py", lambda: run_command(argv))

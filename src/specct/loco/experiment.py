@@ -1,0 +1,232 @@
+"""An experiment's definition and record: its systems, its options, ``experiment.yaml``.
+
+Flags for train.py enter here as text (run_loco.py's command line, an experiment file) and leave
+as values (``{name: value}``, :func:`specct.train.options.given_flags`); nothing below parses them
+again.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from .. import paths
+from ..errors import InputError, MissingInputError
+from ..fileio import write_text_atomic
+
+EXPERIMENT_FILE = "experiment.yaml"
+PROTOCOLS = ("loco", "pairwise")
+DIAGONALS = ("kfold", "loso")
+DEFAULT_MODEL = "speaker_vgg_cct_7_7x2_112"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass
+class SystemSpec:
+    """One system of an experiment: a name (its folder), a ``--model`` name, a train.py config and
+    its own train.py flags (``{name: value}``)."""
+    name: str
+    model: str
+    config: str | None = None
+    flags: dict = field(default_factory=dict)
+
+
+@dataclass
+class LocoOptions:
+    datasets_dir: str = str(paths.DATASETS_DIR)
+    corpora: list[str] | None = None          # --datasets: corpora held out in turn (default: every imported one)
+    systems: list[SystemSpec] = field(default_factory=lambda: [SystemSpec(DEFAULT_MODEL, DEFAULT_MODEL)])
+    num_classes: str = "4"
+    classes: str | None = None
+    augmentation: str = "no_aug"
+    balanced: str = "no_balanced"
+    percent_subject_validation: float = 0.25
+    validation: str = "auto"                  # auto | speakers | corpus | none (docs/splits.md)
+    validation_corpus: str | None = None
+    n_components: int = 256
+    seed: int = 0
+    data_dir: str = str(paths.DATA_DIR)
+    output: str = "output"
+    train_flags: dict = field(default_factory=dict)   # train.py flags for every system ({name: value})
+    bootstrap: int = 1000
+    progress: bool = True
+    experiment: str | None = None             # folder name under <output>/loco; default: the systems' names
+    reference: str | None = None              # system the others are compared with; default: the first
+    protocols: list[str] = field(default_factory=lambda: ["loco"])
+    diagonal: str = "kfold"                   # within-corpus split of the pairwise diagonal
+    folds: int | None = 5                     # its folds (kfold, or speaker groups with loso); None: one per speaker
+    max_jobs: int | None = None               # stop after running this many jobs (a finished job does not count)
+
+
+SPLIT_FIELDS = ("datasets_dir", "num_classes", "classes", "augmentation", "balanced",
+                "percent_subject_validation", "validation", "validation_corpus", "n_components", "seed", "data_dir")
+
+
+def system_name(model: str, config: str | None) -> str:
+    return f"{model}-{Path(config).stem}" if config else model
+
+
+def check_systems(systems: Sequence[SystemSpec], source: str) -> None:
+    if not systems:
+        raise InputError(f"{source}: no system to run")
+    names = [s.name for s in systems]
+    for name in names:
+        if not NAME_PATTERN.match(name):
+            raise InputError(f"{source}: system name {name!r} must be a plain folder name "
+                             f"(letters, digits, . _ + -)")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{source}: system {', '.join(twice)} listed twice; give each a distinct name "
+                         f"(an --experiment file names them)")
+
+
+def flags_of_entry(flags, source: str) -> dict:
+    """An experiment file's ``flags``: a list of command-line tokens, or a mapping ``flag: value``."""
+    from ..train.options import given_flags
+
+    if isinstance(flags, dict):
+        flags = [token for key, value in flags.items()
+                 for token in ([f"--{key}"] + ([] if value is True else [str(v) for v in
+                                               (value if isinstance(value, list) else [value])]))]
+    return given_flags([str(f) for f in flags or []], source)
+
+
+def read_experiment_file(path: str | Path) -> tuple[list[SystemSpec], dict]:
+    """Systems (and optional ``name``, ``reference``) of an experiment YAML file::
+
+        name: cct-vs-speaker          # optional: the folder under output/loco
+        reference: cct                # optional: default the first system
+        systems:
+          - name: cct
+            model: cct_7_7x2_112
+            config: configs/cct.yml   # optional train.py config
+            flags: [--epochs, "20"]   # optional extra train.py flags (a list, or a mapping flag: value)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: experiment file not found")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    unknown = sorted(set(content) - {"name", "reference", "systems"}) if isinstance(content, dict) else []
+    if not isinstance(content, dict) or not isinstance(content.get("systems"), list) or unknown:
+        raise InputError(f"{path}: expected keys name, reference and a list 'systems'"
+                         + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    systems = []
+    for i, entry in enumerate(content["systems"], start=1):
+        if not isinstance(entry, dict) or "model" not in entry:
+            raise InputError(f"{path}: system {i} needs at least a 'model'")
+        extra = sorted(set(entry) - {"name", "model", "config", "flags"})
+        if extra:
+            raise InputError(f"{path}: system {i} has unknown key(s) {', '.join(extra)} "
+                             f"(name, model, config, flags)")
+        systems.append(SystemSpec(str(entry.get("name") or system_name(entry["model"], entry.get("config"))),
+                                  str(entry["model"]), entry.get("config"),
+                                  flags_of_entry(entry.get("flags"), f"{path}: system {i}")))
+    check_systems(systems, str(path))
+    return systems, {k: content[k] for k in ("name", "reference") if content.get(k)}
+
+
+def experiment_name(opts: LocoOptions) -> str:
+    return opts.experiment or "+".join(s.name for s in opts.systems)
+
+
+def experiment_dir(opts: LocoOptions) -> Path:
+    return Path(opts.output) / "loco" / experiment_name(opts)
+
+
+def reference_system(opts: LocoOptions) -> str:
+    names = [s.name for s in opts.systems]
+    if opts.reference and opts.reference not in names:
+        raise InputError(f"--reference {opts.reference} is not a system of the experiment ({', '.join(names)})")
+    return opts.reference or names[0]
+
+
+def options_record(opts: LocoOptions) -> dict:
+    record = asdict(opts)
+    record.pop("progress")
+    record.pop("max_jobs")
+    return record
+
+
+def options_from_record(record: dict) -> LocoOptions:
+    record = dict(record)
+    record["systems"] = [SystemSpec(**{k: v for k, v in s.items() if k in SystemSpec.__dataclass_fields__})
+                         for s in record.get("systems", [])]
+    known = set(LocoOptions.__dataclass_fields__)
+    return LocoOptions(**{k: v for k, v in record.items() if k in known})
+
+
+def load_experiment(folder: str | Path) -> dict:
+    path = Path(folder) / EXPERIMENT_FILE
+    if not path.is_file():
+        raise MissingInputError(f"{path}: not an experiment folder of run_loco.py (no {EXPERIMENT_FILE})")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def recorded_options(folder: str | Path) -> LocoOptions:
+    """The options of the experiment recorded in ``folder``, its relative paths taken from where it ran."""
+    folder = Path(folder)
+    record = load_experiment(folder)
+    options = dict(record.get("options") or {})
+    for key in ("datasets_dir", "data_dir", "output"):
+        if key in options and record.get("cwd") and not Path(options[key]).is_absolute():
+            options[key] = str(Path(record["cwd"]) / options[key])
+    opts = options_from_record(options)
+    opts.output, opts.experiment = str(folder.parent.parent), folder.name
+    return opts
+
+
+def versions() -> dict:
+    """specct, torch, timm, numpy and python versions and the git commit of the specct source."""
+    import platform
+    import subprocess
+
+    import numpy
+    import timm
+    import torch
+
+    from .. import __version__
+
+    source = Path(__file__).resolve().parent
+    commit = "unknown"
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if dirty and commit != "unknown":
+            commit += " (with uncommitted changes)"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    found = {"specct": __version__, "torch": torch.__version__, "timm": timm.__version__,
+             "numpy": numpy.__version__, "python": platform.python_version(), "git_commit": commit}
+    return {k: str(v) for k, v in found.items()}   # torch's version is a str subclass yaml cannot write
+
+
+def write_experiment_record(opts: LocoOptions, command: str | None) -> Path:
+    """``experiment.yaml``; an existing one with other split options is an error (pick another name)."""
+    folder = experiment_dir(opts)
+    path = folder / EXPERIMENT_FILE
+    record = {"experiment": experiment_name(opts), "options": options_record(opts)}
+    if path.is_file():
+        old = yaml.safe_load(path.read_text()) or {}
+        old_options = old.get("options", {})
+        changed = [k for k in SPLIT_FIELDS if k in old_options and old_options[k] != record["options"][k]]
+        if changed:
+            raise InputError(f"{path}: experiment {experiment_name(opts)} was run with other split options "
+                             f"({', '.join(changed)}); choose another --name or another --output")
+        if command is None:
+            return path
+        for key in ("versions",):
+            record.setdefault(key, old.get(key))
+    record["command"] = command
+    record["cwd"] = os.getcwd()
+    record["versions"] = versions()
+    write_text_atomic(path, yaml.safe_dump(record, sort_keys=False))
+    return path

@@ -1,0 +1,162 @@
+"""An experiment's jobs: each (system, corpus[, fold]) trains once and is tested on one or more
+corpora, through the System interface (:mod:`specct.systems`), and resumes where it stopped."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from .. import paths, systems
+from ..errors import InputError
+from ..evaluation import PERFORMANCE_NAME
+from ..fileio import write_text_atomic
+from .experiment import (DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, experiment_dir,
+                         reference_system, versions, write_experiment_record)
+from .split_folders import ensure_cross_split, ensure_fold_split, ensure_split, fold_names
+
+JOB_RECORD = "job.yaml"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One independent unit: train one system on one split, evaluate it on one or more test sets."""
+    id: str                 # path below jobs/: loco/<system>/<HELD>, pairwise/<system>/<TRAIN>[/<fold>]
+    protocol: str           # loco, pairwise
+    system: SystemSpec
+    corpus: str             # held-out corpus (loco) or training corpus (pairwise)
+    fold: str | None        # pairwise diagonal: the within-corpus fold; None otherwise
+    folder: Path
+    tests: tuple[str, ...]  # test corpora, in the order of the test folders
+
+    @property
+    def train_dir(self) -> Path:
+        return self.folder / "train"
+
+    def test_dir(self, test_corpus: str) -> Path:
+        if self.protocol == "pairwise" and self.fold is None:
+            return self.folder / f"test-{test_corpus}"
+        return self.folder / "test"
+
+    @property
+    def finished(self) -> bool:
+        return all((self.test_dir(c) / PERFORMANCE_NAME).is_file() for c in self.tests)
+
+
+def held_out_corpora(opts: LocoOptions) -> list[str]:
+    corpora = paths.select_corpora(opts.datasets_dir, opts.corpora)
+    if len(paths.list_corpora(opts.datasets_dir)) < 2:
+        raise InputError(f"{opts.datasets_dir}: leave-one-corpus-out needs at least two corpora")
+    return corpora
+
+
+def list_jobs(opts: LocoOptions) -> list[Job]:
+    """Every job of the experiment, in the order a single process runs them."""
+    for protocol in opts.protocols:
+        if protocol not in PROTOCOLS:
+            raise InputError(f"unknown --protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    if opts.diagonal not in DIAGONALS:
+        raise InputError(f"unknown --diagonal {opts.diagonal!r}; choose from {', '.join(DIAGONALS)}")
+    check_systems(opts.systems, "run_loco.py")
+    reference_system(opts)
+    corpora = held_out_corpora(opts)
+    root = experiment_dir(opts) / "jobs"
+    jobs = []
+    if "loco" in opts.protocols:
+        for corpus in corpora:
+            for system in opts.systems:
+                job_id = f"loco/{system.name}/{corpus}"
+                jobs.append(Job(job_id, "loco", system, corpus, None, root / job_id, (corpus,)))
+    if "pairwise" in opts.protocols:
+        if len(corpora) < 2:
+            raise InputError("--protocol pairwise needs at least two corpora in --datasets")
+        for corpus in corpora:
+            for system in opts.systems:
+                job_id = f"pairwise/{system.name}/{corpus}"
+                others = tuple(c for c in corpora if c != corpus)
+                jobs.append(Job(job_id, "pairwise", system, corpus, None, root / job_id, others))
+                for fold in fold_names(opts, corpus):
+                    fold_id = f"{job_id}/{fold}"
+                    jobs.append(Job(fold_id, "pairwise", system, corpus, fold, root / fold_id, (corpus,)))
+    return jobs
+
+
+def job_splits(opts: LocoOptions, job: Job) -> tuple[Path, dict[str, Path]]:
+    """The job's train_data folder and the test CSV of each test corpus."""
+    if job.protocol == "loco":
+        split = ensure_split(opts, job.corpus)
+        return split / "train_data", {job.corpus: split / "eval_data" / "test.csv"}
+    if job.fold is not None:
+        split = ensure_fold_split(opts, job.corpus, job.fold)
+        return split / "train_data", {job.corpus: split / "eval_data" / "test.csv"}
+    split = ensure_cross_split(opts, job.corpus, job.tests)
+    # every other corpus is tested on all its rows: the test set of its own loco split
+    return split / "train_data", {c: ensure_split(opts, c) / "eval_data" / "test.csv" for c in job.tests}
+
+
+def job_flags(opts: LocoOptions, job: Job) -> dict:
+    """The train.py values of a job beyond its config: the experiment's, then the system's own."""
+    return {"model": job.system.model, "experiment": str(job.train_dir), "seed": opts.seed,
+            **opts.train_flags, **job.system.flags}
+
+
+def job_training_options(opts: LocoOptions, job: Job, train_data: Path):
+    from ..train.options import training_options
+
+    args = training_options(train_data, job.system.config, **job_flags(opts, job))
+    args.no_progress = args.no_progress or not opts.progress
+    return args
+
+
+def job_train_command(opts: LocoOptions, job: Job, train_data: Path) -> list[str]:
+    """The job's training as a train.py command line (recorded, for reading and rerunning by hand)."""
+    from ..train.options import flag_tokens
+
+    return ([str(train_data)] + (["-c", job.system.config] if job.system.config else [])
+            + flag_tokens(job_flags(opts, job)))
+
+
+def run_job(opts: LocoOptions, job: Job, command: str | None = None) -> bool:
+    """Split, train (or resume) and evaluate one job; False when it had finished earlier."""
+    from ..evaluate import evaluate
+
+    if job.finished:
+        print(f"job {job.id}: finished earlier, skipped")
+        return False
+    train_data, test_csvs = job_splits(opts, job)
+    args = job_training_options(opts, job, train_data)
+    write_text_atomic(job.folder / JOB_RECORD, yaml.safe_dump(
+        {"job": job.id, "system": asdict(job.system), "train_data": str(train_data.resolve()),
+         "tests": {c: str(p.resolve()) for c, p in test_csvs.items()}, "command": command, "cwd": os.getcwd(),
+         "train_command": job_train_command(opts, job, train_data), "versions": versions()}, sort_keys=False))
+    systems.ensure_trained(args, log=None)
+    for corpus in job.tests:
+        test_dir = job.test_dir(corpus)
+        if not (test_dir / PERFORMANCE_NAME).is_file():
+            evaluate(job.train_dir, data_test_path=test_csvs[corpus], output=test_dir, bootstrap=opts.bootstrap,
+                     seed=opts.seed, progress=opts.progress)
+    return True
+
+
+def select_job(jobs: Sequence[Job], job_id: str) -> Job:
+    for job in jobs:
+        if job.id == job_id:
+            return job
+    raise InputError(f"--job {job_id}: not a job of this experiment (see --print_jobs)")
+
+
+def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None) -> None:
+    """Every unfinished job in turn (at most ``max_jobs``). ``command`` (the experiment's shell
+    command) is recorded, and ``job_command(job)`` gives each job's own."""
+    jobs = list_jobs(opts)
+    write_experiment_record(opts, command)
+    ran = 0
+    for i, job in enumerate(jobs, start=1):
+        if opts.max_jobs is not None and ran >= opts.max_jobs and not job.finished:
+            print(f"stopped after {ran} job(s) (--max_jobs {opts.max_jobs}); run again to continue")
+            break
+        if not job.finished:
+            print(f"=== job {i}/{len(jobs)}: {job.id}")
+        ran += run_job(opts, job, job_command(job) if job_command else None)

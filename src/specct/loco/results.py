@@ -1,0 +1,154 @@
+"""An experiment's results: the finished jobs' predictions gathered into tables and figures.
+
+``collect`` reads every finished job's predictions.csv and writes ``jobs.csv``, ``results.csv``,
+``comparison.csv`` (paired bootstrap, :mod:`specct.compare`), ``results.md``, ``heatmap.png`` and
+the pairwise tables and matrices; ``read_collected`` reads those tables back (the report renders
+them and never collects).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..evaluation import PREDICTIONS_NAME
+from ..fileio import write_csv_atomic, write_text_atomic
+from .experiment import LocoOptions, experiment_dir, reference_system
+from .jobs import Job, held_out_corpora, list_jobs
+
+JOBS_CSV = "jobs.csv"
+RESULTS_CSV = "results.csv"
+COMPARISON_CSV = "comparison.csv"
+RESULTS_MD = "results.md"
+HEATMAP = "heatmap.png"
+PAIRWISE_CSV = "pairwise.csv"
+PAIRWISE_SUMMARY_CSV = "pairwise_summary.csv"
+SELF = "self"
+JOB_COLUMNS = ["job", "protocol", "system", "corpus", "fold", "finished"]
+TABLES = {"results": RESULTS_CSV, "comparison": COMPARISON_CSV, "pairwise": PAIRWISE_CSV,
+          "pairwise_summary": PAIRWISE_SUMMARY_CSV}
+
+
+@dataclass
+class Collected:
+    folder: Path
+    jobs: pd.DataFrame
+    results: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None
+    pairwise: pd.DataFrame | None = None
+    pairwise_summary: pd.DataFrame | None = None
+
+    @property
+    def missing(self) -> list[str]:
+        return list(self.jobs.loc[~self.jobs["finished"].astype(bool), "job"])
+
+
+def read_collected(folder: str | Path) -> Collected:
+    """The tables ``collect`` wrote in an experiment folder (those that exist)."""
+    folder = Path(folder)
+    jobs = (pd.read_csv(folder / JOBS_CSV, keep_default_na=False) if (folder / JOBS_CSV).is_file()
+            else pd.DataFrame(columns=JOB_COLUMNS))
+    tables = {attribute: pd.read_csv(folder / name) for attribute, name in TABLES.items() if (folder / name).is_file()}
+    return Collected(folder, jobs, **tables)
+
+
+def read_predictions(test_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(test_dir / PREDICTIONS_NAME)
+
+
+def collect(opts: LocoOptions) -> Collected:
+    """Gather the finished jobs into the experiment's tables and figures; say which jobs are missing."""
+    from ..compare import comparison_table, markdown_results, results_table
+
+    folder = experiment_dir(opts)
+    jobs = list_jobs(opts)
+    table = pd.DataFrame([{"job": j.id, "protocol": j.protocol, "system": j.system.name, "corpus": j.corpus,
+                           "fold": j.fold or "", "finished": j.finished} for j in jobs], columns=JOB_COLUMNS)
+    write_csv_atomic(folder / JOBS_CSV, table)
+    collected = Collected(folder, table)
+    systems = [s.name for s in opts.systems]
+    corpora = held_out_corpora(opts)
+    loco = {(j.system.name, j.corpus): read_predictions(j.test_dir(j.corpus))
+            for j in jobs if j.protocol == "loco" and j.finished}
+    if loco:
+        collected.results = results_table(loco, systems, corpora, opts.bootstrap, opts.seed)
+        collected.comparison = comparison_table(loco, systems, corpora, reference_system(opts),
+                                                opts.bootstrap, opts.seed)
+        write_csv_atomic(folder / RESULTS_CSV, collected.results)
+        write_csv_atomic(folder / COMPARISON_CSV, collected.comparison)
+        write_text_atomic(folder / RESULTS_MD, markdown_results(collected.results, collected.comparison))
+        plot_results_heatmap(collected.results, systems, corpora, folder / HEATMAP)
+    if "pairwise" in opts.protocols:
+        collect_pairwise(opts, jobs, collected)
+    done = int(table["finished"].sum())
+    print(f"{folder}: {done} of {len(table)} job(s) finished")
+    if collected.missing:
+        print("missing: " + " ".join(collected.missing))
+    return collected
+
+
+def collect_pairwise(opts: LocoOptions, jobs: Sequence[Job], collected: Collected) -> None:
+    """pairwise.csv (system, train, test, n, uar, CI), the matrix and heatmap of each system, and the
+    mean self (diagonal) and cross (off-diagonal) UAR of each system."""
+    from ..compare import bootstrap_uar
+    from ..plots import plot_heatmap
+
+    corpora = held_out_corpora(opts)
+    cells: dict[tuple[str, str, str], list[pd.DataFrame]] = {}
+    incomplete: set[tuple[str, str, str]] = set()
+    for job in jobs:
+        if job.protocol != "pairwise":
+            continue
+        for test in job.tests:
+            key = (job.system.name, job.corpus, test)
+            if job.finished:
+                cells.setdefault(key, []).append(read_predictions(job.test_dir(test)))
+            else:
+                incomplete.add(key)   # a diagonal cell needs every fold
+    rows = []
+    for (system, train_corpus, test_corpus), frames in cells.items():
+        if (system, train_corpus, test_corpus) in incomplete:
+            continue
+        pooled = pd.concat(frames, ignore_index=True)
+        ci = bootstrap_uar(pooled["truth"].astype(str), pooled["prediction"].astype(str), opts.bootstrap, opts.seed)
+        rows.append({"system": system, "train": train_corpus, "test": test_corpus, "n": len(pooled),
+                     "uar": ci.value, "uar_ci_low": ci.low, "uar_ci_high": ci.high,
+                     "kind": SELF if train_corpus == test_corpus else "cross"})
+    if not rows:
+        return
+    corpus_rank = {c: i for i, c in enumerate(corpora)}
+    system_rank = {x.name: i for i, x in enumerate(opts.systems)}
+    table = pd.DataFrame(rows).sort_values(["system", "train", "test"], key=lambda column: column.map(
+        system_rank if column.name == "system" else corpus_rank))
+    table = table.reset_index(drop=True)
+    summary = []
+    for system in [s.name for s in opts.systems]:
+        mine = table[table["system"] == system]
+        if mine.empty:
+            continue
+        matrix = mine.pivot(index="train", columns="test", values="uar").reindex(index=corpora, columns=corpora)
+        write_csv_atomic(collected.folder / f"pairwise_matrix_{system}.csv", matrix.reset_index())
+        plot_heatmap(matrix, collected.folder / f"pairwise_{system}.png",
+                     title=f"{system}: train on one corpus, test on each (UAR)", xlabel="test corpus",
+                     ylabel="training corpus")
+        summary.append({"system": system, "self_uar": mine.loc[mine["kind"] == SELF, "uar"].mean(),
+                        "cross_uar": mine.loc[mine["kind"] == "cross", "uar"].mean(),
+                        "self_cells": int((mine["kind"] == SELF).sum()),
+                        "cross_cells": int((mine["kind"] == "cross").sum())})
+    collected.pairwise = table
+    collected.pairwise_summary = pd.DataFrame(summary)
+    write_csv_atomic(collected.folder / PAIRWISE_CSV, table)
+    write_csv_atomic(collected.folder / PAIRWISE_SUMMARY_CSV, collected.pairwise_summary)
+
+
+def plot_results_heatmap(results: pd.DataFrame, systems: Sequence[str], corpora: Sequence[str], path: Path) -> None:
+    from ..compare import MEAN_ROW
+    from ..plots import plot_heatmap
+
+    columns = list(corpora) + ([MEAN_ROW] if (results["held_out"] == MEAN_ROW).any() else [])
+    matrix = results.pivot(index="system", columns="held_out", values="uar").reindex(index=list(systems),
+                                                                                     columns=columns)
+    plot_heatmap(matrix, path, title="UAR per system and held-out corpus (leave-one-corpus-out)",
+                 xlabel="held-out corpus", ylabel="system")

@@ -1,0 +1,115 @@
+"""The split folders an experiment's jobs read, made once and shared (one process at a time)."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pandas as pd
+
+from .. import paths
+from ..errors import InputError, MissingInputError
+from ..labels import class_set_name
+from ..splits import LOCO_ARGUMENTS
+from .experiment import LocoOptions
+
+
+@contextlib.contextmanager
+def split_lock(folder: Path) -> Iterator[None]:
+    """One process at a time makes the splits below ``folder`` (jobs of an array may start together)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".split.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def split_complete(split: Path) -> bool:
+    """A split folder is complete once split_options.json, written last, is there."""
+    return (split / "split_options.json").is_file()
+
+
+def run_split(split_options) -> None:
+    """The split stage; its plain errors (a corpus with too few speakers, a missing folder) become
+    one-line InputError / MissingInputError, so that run_loco.py exits with their reason."""
+    from ..errors import SpecctError
+    from ..splits import run_split_stage
+
+    try:
+        run_split_stage(split_options)
+    except SpecctError:
+        raise
+    except FileNotFoundError as exc:
+        raise MissingInputError(str(exc)) from exc
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def split_options(opts: LocoOptions, **overrides):
+    """The fold's SplitOptions, built from the split options of the experiment (declared once, in
+    specct.splits: LOCO_ARGUMENTS)."""
+    from ..splits import SplitOptions
+
+    return SplitOptions(**{**{name: getattr(opts, name) for name in LOCO_ARGUMENTS},
+                           "datasets_dir": opts.datasets_dir, "output_dir": opts.data_dir, **overrides})
+
+
+def ensure_split(opts: LocoOptions, held_out: str) -> Path:
+    """The leave-one-corpus-out split of ``held_out`` (shared by every system), made if missing."""
+    classes_name = class_set_name(opts.num_classes, opts.classes)
+    split = paths.split_dir(opts.data_dir, held_out, classes_name, opts.augmentation, opts.balanced)
+    if not split_complete(split):
+        with split_lock(Path(opts.data_dir)):
+            if not split_complete(split):
+                run_split(split_options(opts, eval_dataset=held_out))
+    else:   # never reuse a split made with another validation choice, seed or PCA width
+        from ..splits import check_recorded_choices
+
+        check_recorded_choices(split, split_options(opts, eval_dataset=held_out))
+    return split
+
+
+def ensure_cross_split(opts: LocoOptions, corpus: str, others: Sequence[str]) -> Path:
+    """A split that trains and validates on ``corpus`` alone (its test rows are not used)."""
+    output_dir = Path(opts.data_dir) / "pairwise" / f"train-{corpus}"
+    classes_name = class_set_name(opts.num_classes, opts.classes)
+    split = paths.split_dir(output_dir, others[0], classes_name, opts.augmentation, opts.balanced)
+    if not split_complete(split):
+        with split_lock(Path(opts.data_dir)):
+            if not split_complete(split):
+                run_split(split_options(opts, eval_dataset=others[0], train_datasets=[corpus],
+                                        output_dir=str(output_dir)))
+    return split
+
+
+def make_fold_splits(opts: LocoOptions, corpus: str) -> Path:
+    """Every within-corpus fold of ``corpus`` (the pairwise diagonal), made if missing; their base folder."""
+    from ..splits import protocol_folder
+
+    base = Path(opts.data_dir) / corpus / protocol_folder(opts.diagonal, opts.folds)
+    if not (base / "folds.csv").is_file():
+        with split_lock(Path(opts.data_dir)):
+            if not (base / "folds.csv").is_file():   # folds.csv is written after every fold
+                run_split(split_options(opts, eval_dataset=corpus, protocol=opts.diagonal, folds=opts.folds))
+    return base
+
+
+def fold_names(opts: LocoOptions, corpus: str) -> list[str]:
+    """The diagonal's folds of a corpus: K of them with ``--folds K``; one per usable speaker
+    otherwise, which only the split knows (it is made here if missing)."""
+    if opts.folds:
+        return [f"fold-{i:02d}" for i in range(1, opts.folds + 1)]
+    return list(pd.read_csv(make_fold_splits(opts, corpus) / "folds.csv")["fold"])
+
+
+def ensure_fold_split(opts: LocoOptions, corpus: str, fold: str) -> Path:
+    """One within-corpus fold of the pairwise diagonal."""
+    base = make_fold_splits(opts, corpus)
+    split = base / fold / class_set_name(opts.num_classes, opts.classes) / opts.augmentation / opts.balanced
+    if not split_complete(split):
+        raise MissingInputError(f"{split}: no such fold of {corpus} (see {base / 'folds.csv'})")
+    return split

@@ -1,0 +1,144 @@
+"""The one interface of every kind of system specct trains, evaluates and compares.
+
+A :class:`System` is a kind (image networks, feature baselines, ...): it knows which ``--model``
+names are its own, trains one from train.py's options into a run folder, says whether a run folder
+holds a finished training, and loads one back. A loaded run is a :class:`TrainedSystem`: its class
+names, its scores on the rows of a split CSV, its predictions for wav files, and its record (what
+performance.yaml says about it). Evaluation and prediction see nothing else, so a new kind is one
+subclass of each and one :func:`specct.systems.register_system` call.
+"""
+from __future__ import annotations
+
+import argparse
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..audio import AudioError, load_trimmed
+from ..errors import InputError
+from ..evaluation import Prediction
+
+
+@dataclass
+class ScoreSettings:
+    """How to score split rows: batch size, loader workers, device threads, progress bars."""
+    batch_size: int = 64
+    workers: int = 0
+    threads: int | None = None
+    progress: bool = True
+    source: str = ""             # the CSV the rows come from, named in errors
+
+
+@dataclass
+class Scores:
+    """Class probabilities ``(rows, classes)`` and the predicted class of each row, with what the
+    evaluation must say about how they were made (``record``) and a note for its summary line."""
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    record: dict = field(default_factory=dict)
+    note: str = ""
+
+
+class TrainedSystem(ABC):
+    """A finished run, loaded: what evaluation and prediction use."""
+    class_names: list[str]
+
+    @abstractmethod
+    def record(self) -> dict:
+        """performance.yaml's fields about the model: ``model``, ``checkpoint``, ``checkpoint_epoch``, ..."""
+
+    @abstractmethod
+    def score(self, frame: pd.DataFrame, settings: ScoreSettings) -> Scores:
+        """Scores of the rows of a split CSV (as read by ``specct.data.read_split``)."""
+
+    @abstractmethod
+    def inputs_of_signal(self, signal: np.ndarray):
+        """What :meth:`classify` needs of one trimmed 16 kHz signal."""
+
+    @abstractmethod
+    def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and predicted class indices of a batch of :meth:`inputs_of_signal` results."""
+
+    def predict_batch_size(self, batch_size: int) -> int | None:
+        """Files classified at once; None: every file of the call together."""
+        return batch_size
+
+    def check_predicts_files(self) -> None:
+        """Raise where the run cannot classify single files (predict.py), say why."""
+
+    def export_onnx(self, path: str | Path) -> Path:
+        raise InputError("--export_onnx: only the neural models export to ONNX")
+
+    def predict_files(self, files: Sequence[str | Path], batch_size: int = 16, progress: bool = True,
+                      echo=print) -> list[Prediction]:
+        """One Prediction per file; unusable audio gets ``error`` (one line) and the rest go on."""
+        from tqdm import tqdm
+
+        results: list[Prediction] = []
+        pending: list[tuple[Prediction, object]] = []
+        at_once = self.predict_batch_size(batch_size)
+
+        def flush():
+            if not pending:
+                return
+            probabilities, predicted = self.classify([inputs for _, inputs in pending], echo)
+            for (result, _), row, index in zip(pending, probabilities, predicted):
+                result.probabilities = {name: float(v) for name, v in zip(self.class_names, row)}
+                result.emotion = self.class_names[int(index)]
+            pending.clear()
+
+        for path in tqdm(list(files), desc="predict", unit="file", disable=not progress, leave=False):
+            result = Prediction(file=str(path))
+            results.append(result)
+            try:
+                signal = load_trimmed(path)
+            except AudioError as exc:
+                result.error = str(exc)
+                if echo:
+                    echo(f"skip {path}: {exc}")
+                continue
+            pending.append((result, self.inputs_of_signal(signal)))
+            if at_once is not None and len(pending) >= at_once:
+                flush()
+        flush()
+        return results
+
+
+class System(ABC):
+    """A kind of system: trains from train.py's options, recognises and loads its run folders."""
+    kind: str = ""
+    saved_name: str = ""                  # the file a finished run keeps, e.g. model_best.skops
+    saved_suffixes: tuple[str, ...] = ()  # a saved model given as a file
+
+    @abstractmethod
+    def handles(self, model_name: str) -> bool:
+        """True when ``--model model_name`` is one of this kind's."""
+
+    @abstractmethod
+    def run_name(self, args: argparse.Namespace) -> str:
+        """The run's folder name under ``<output>`` (without ``--experiment``)."""
+
+    @abstractmethod
+    def fit(self, args: argparse.Namespace, on_epoch_end=None) -> Path:
+        """Train on ``args.data_dir``; returns the run folder."""
+
+    @abstractmethod
+    def is_trained(self, out_dir: Path, args: argparse.Namespace) -> bool:
+        """True when ``out_dir`` holds a finished training with these options."""
+
+    @abstractmethod
+    def load(self, path: str | Path, device: str = "cpu", checkpoint: str | None = None) -> TrainedSystem:
+        """A run folder (or a saved model file), loaded."""
+
+    def prepare_resume(self, out_dir: Path, args: argparse.Namespace) -> None:
+        """Set ``args`` so that an unfinished training in ``out_dir`` continues (default: starts again)."""
+
+    def recognises(self, path: Path) -> bool:
+        """A run folder holding this kind's saved model, or such a file."""
+        if path.is_dir():
+            return bool(self.saved_name) and (path / self.saved_name).is_file()
+        return any(path.name.endswith(suffix) for suffix in self.saved_suffixes)

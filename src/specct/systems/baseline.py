@@ -1,0 +1,97 @@
+"""Feature baselines (openSMILE, frozen SSL and speaker vectors + a classifier, :mod:`specct.baselines`):
+trained by :mod:`specct.baselines.trainer`, saved as one skops file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..baselines import BASELINES, MODEL_NAME
+from .base import Scores, ScoreSettings, System, TrainedSystem
+
+
+class TrainedBaseline(TrainedSystem):
+    """A saved baseline: its feature extractor (made on first use), scaler and classifier."""
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        from ..baselines.model import load_model, model_path
+
+        self.path = model_path(path)
+        self.model = load_model(path)
+        self.device = "cpu" if device == "auto" else device
+        self.class_names = list(self.model.class_names)
+        self._extractor = None
+
+    @property
+    def extractor(self):
+        if self._extractor is None:
+            self._extractor = self.model.extractor(self.device)
+        return self._extractor
+
+    def record(self) -> dict:
+        from ..baselines.trainer import scaling_record
+
+        info = self.model.info
+        return {"model": self.model.model_name, "checkpoint": str(self.path.resolve()),
+                "checkpoint_epoch": int(info.get("hyperparameters", {}).get("epoch", 0)),
+                "features": self.model.spec.as_dict(), "scaling": scaling_record(self.model.scaler.mode),
+                "hyperparameters": info.get("hyperparameters", {})}
+
+    def score(self, frame, settings: ScoreSettings) -> Scores:
+        from ..baselines.features import features_for_wavs
+        from ..baselines.trainer import scaling_groups
+
+        features = features_for_wavs(frame["wav"], self.model.spec)
+        groups = scaling_groups(frame, self.model.scaler.mode)
+        note = "  (transductive scaling)" if self.model.scaler.transductive else ""
+        return Scores(self.model.probabilities(features, groups), self.model.predict(features, groups), note=note)
+
+    def predict_batch_size(self, batch_size: int) -> int | None:
+        return None    # transductive scaling takes the files of one call as one group
+
+    def inputs_of_signal(self, signal: np.ndarray):
+        return self.model.features_of_signal(self.extractor, signal)
+
+    def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
+        """With transductive scaling (corpus/speaker) the files of one call are one group, scaled by
+        their own statistics from two files on (one file alone gets the pooled training statistics)."""
+        features = np.stack(inputs)
+        groups = None
+        if self.model.scaler.transductive and len(inputs) > 1:
+            groups = ["given files"] * len(inputs)
+            if echo:
+                echo(f"note: {self.model.scaler.mode} scaling is transductive; the {len(inputs)} files given "
+                     f"are scaled together by their own statistics")
+        return self.model.probabilities(features, groups), self.model.predict(features, groups)
+
+    def export_onnx(self, path):
+        from ..errors import InputError
+
+        raise InputError("--export_onnx: only the neural models export to ONNX, not the baselines")
+
+
+class BaselineSystem(System):
+    """The names of :data:`specct.baselines.BASELINES`."""
+    kind = "baseline"
+    saved_name = MODEL_NAME
+    saved_suffixes = (".skops",)
+
+    def handles(self, model_name: str) -> bool:
+        return str(model_name) in BASELINES
+
+    def run_name(self, args: argparse.Namespace) -> str:
+        from ..baselines.trainer import run_name
+
+        return run_name(args)
+
+    def fit(self, args: argparse.Namespace, on_epoch_end=None) -> Path:
+        from ..baselines.trainer import train_baseline
+
+        return train_baseline(args)
+
+    def is_trained(self, out_dir: Path, args: argparse.Namespace) -> bool:
+        return (Path(out_dir) / MODEL_NAME).is_file()   # written last, atomically
+
+    def load(self, path, device: str = "cpu", checkpoint: str | None = None) -> TrainedBaseline:
+        return TrainedBaseline(path, device)

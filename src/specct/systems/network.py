@@ -1,0 +1,184 @@
+"""Image networks, plain and speaker-fused (any timm or specct model name): trained by
+:mod:`specct.train.loop`, saved as self-describing checkpoints (:mod:`specct.checkpoint`)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from ..errors import InputError
+from .base import Scores, ScoreSettings, System, TrainedSystem
+
+
+class SpeakerNormError(InputError):
+    """A model whose speaker vectors need a group's statistics, asked to classify single files."""
+
+
+def checkpoint_path(model: str | Path, checkpoint: str | None = None) -> Path:
+    """A training output folder (its model_best.pth.tar, or ``checkpoint``) or a checkpoint file."""
+    model = Path(model)
+    return model / (checkpoint or BEST_NAME) if model.is_dir() else model
+
+
+class TrainedNetwork(TrainedSystem):
+    """A checkpoint ready to score split rows and signals; the speaker encoder only for speaker models."""
+
+    def __init__(self, path: str | Path, device: str = "cpu", checkpoint: str | None = None):
+        import torch
+
+        from ..data import spectrogram_config
+        from ..models.factory import model_from_checkpoint, takes_speaker
+
+        self.path = checkpoint_path(path, checkpoint)
+        self.state = load_checkpoint(self.path)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model_from_checkpoint(self.state).to(self.device)
+        self.class_names = list(self.state["class_names"])
+        self.data_config = self.state["data_config"]
+        self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
+        self.speaker_model = takes_speaker(self.model)
+        self.speaker_norm = (self.state.get("args") or {}).get("speaker_norm", "none")
+
+    def record(self) -> dict:
+        return {"model": self.state["model_name"], "checkpoint": str(self.path.resolve()),
+                "checkpoint_epoch": int(self.state.get("epoch", 0))}
+
+    def score(self, frame, settings: ScoreSettings) -> Scores:
+        from torch.utils.data import DataLoader
+
+        from .. import data as split_data
+        from ..threads import torch_threads
+        from ..train.engine import predict_loader, softmax
+
+        vectors = split_data.raw_speaker_vectors(frame) if self.speaker_model else None
+        record = {}
+        if self.speaker_model and self.speaker_norm != "none":
+            from ..speaker import standardise_by_group
+
+            # TRANSDUCTIVE: the test rows' own (unlabelled) vectors give their group's statistics
+            vectors = standardise_by_group(vectors, frame[self.speaker_norm], frame["wav"])
+            record["transductive"] = (f"speaker vectors standardised per {self.speaker_norm} with the statistics "
+                                      f"of the test rows' own unlabelled vectors")
+        dcfg = self.data_config
+        dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
+                                          source=settings.source, interpolation=dcfg.get("interpolation", "bilinear"))
+        loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers)
+        with torch_threads(settings.threads):
+            logits, _ = predict_loader(self.model, loader, device=self.device, speaker_model=self.speaker_model,
+                                       progress=settings.progress, desc="test")
+        probabilities = softmax(logits)
+        return Scores(probabilities, probabilities.argmax(axis=1), record)
+
+    def check_predicts_files(self) -> None:
+        if self.speaker_model and self.speaker_norm != "none":
+            raise SpeakerNormError(f"{self.path}: trained with --speaker_norm {self.speaker_norm}, which standardises "
+                                   f"speaker vectors with the statistics of the test {self.speaker_norm}'s own "
+                                   f"vectors; classify a whole test set with eval.py instead")
+
+    def inputs_of_signal(self, signal: np.ndarray):
+        """``(image tensor (3,H,W), raw speaker vector or None)`` of one trimmed 16 kHz signal."""
+        import torch
+
+        from ..data import image_to_tensor
+        from ..spectrogram import signal_to_image
+
+        dcfg = self.data_config
+        image = image_to_tensor(signal_to_image(signal, self.spectrogram), dcfg["input_size"], dcfg["mean"],
+                                dcfg["std"], dcfg.get("interpolation", "bilinear"))
+        vector = None
+        if self.speaker_model:
+            from ..speaker import embed_signal
+
+            vector = torch.from_numpy(np.asarray(embed_signal(signal), dtype=np.float32))
+        return image, vector
+
+    inputs_for_signal = inputs_of_signal
+
+    def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            images = torch.stack([image for image, _ in inputs]).to(self.device)
+            if self.speaker_model:
+                logits = self.model((images, torch.stack([vector for _, vector in inputs]).to(self.device)))
+            else:
+                logits = self.model(images)
+            probabilities = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return probabilities, probabilities.argmax(axis=1)
+
+    def export_onnx(self, path: str | Path) -> Path:
+        """Export the model as ONNX with inputs ``image`` (N,3,H,W) and, for speaker models, ``speaker``."""
+        import torch
+
+        from ..fileio import atomic_path
+
+        try:
+            import onnx  # noqa: F401  (torch's exporter needs it)
+        except ImportError as exc:
+            raise InputError("ONNX export needs the onnx package: pip install 'specct[onnx]'") from exc
+        model = self.model.eval()
+        _, height, width = self.data_config["input_size"]
+        image = torch.zeros(1, 3, height, width)
+        if self.speaker_model:
+            raw_dim = int(model.speaker_input_dim)
+
+            class ImageAndSpeaker(torch.nn.Module):
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, image, speaker):
+                    return self.inner((image, speaker))
+
+            # eval() on the wrapper too: the exporter restores the wrapper's mode recursively afterwards,
+            # and a wrapper left in training mode would switch the predictor's model to training mode.
+            wrapped, args, names = ImageAndSpeaker(model).eval(), (image, torch.zeros(1, raw_dim)), ["image", "speaker"]
+        else:
+            wrapped, args, names = model, (image,), ["image"]
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.onnx.export(wrapped, args, str(tmp), input_names=names, output_names=["logits"],
+                              dynamic_axes={n: {0: "batch"} for n in names + ["logits"]}, dynamo=False,
+                              opset_version=17)
+        return path
+
+
+class NetworkSystem(System):
+    """Every model name no other kind claims: a timm model, a specct model, ``speaker_<timm name>``."""
+    kind = "network"
+    saved_name = BEST_NAME
+    saved_suffixes = (".pth.tar", ".pth", ".pt")
+
+    def handles(self, model_name: str) -> bool:
+        return True
+
+    def run_name(self, args: argparse.Namespace) -> str:
+        from ..train.loop import run_name
+
+        return run_name(args)
+
+    def fit(self, args: argparse.Namespace, on_epoch_end=None) -> Path:
+        from ..train.loop import train
+
+        return train(args, on_epoch_end)
+
+    def is_trained(self, out_dir: Path, args: argparse.Namespace) -> bool:
+        """True when last.pth.tar holds the final epoch or an early stop of the same schedule."""
+        last = Path(out_dir) / LAST_NAME
+        if not last.is_file():
+            return False
+        state = load_checkpoint(last)
+        stopped_early = bool(args.patience) and int(state.get("stale_epochs", 0)) >= args.patience
+        same_schedule = int(state.get("args", {}).get("epochs", args.epochs)) == args.epochs
+        return same_schedule and (int(state["epoch"]) >= int(state.get("num_epochs", args.epochs)) or stopped_early)
+
+    def prepare_resume(self, out_dir: Path, args: argparse.Namespace) -> None:
+        if (Path(out_dir) / LAST_NAME).is_file():
+            args.resume = "auto"
+
+    def load(self, path, device: str = "cpu", checkpoint: str | None = None) -> TrainedNetwork:
+        return TrainedNetwork(path, device, checkpoint)
