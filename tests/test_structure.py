@@ -77,9 +77,18 @@ def test_no_import_cycle_inside_the_package():
 
 
 def test_one_dispatch_between_kinds():
-    """Only specct.systems chooses between the kinds: nothing else reads the baselines' name table
-    (the package ``specct.baselines``) to decide what a model is."""
-    graph = module_graph()
-    readers = sorted(name for name, imported in graph.items() if "specct.baselines" in imported
-                     and not name.startswith(("specct.baselines", "specct.systems")))
-    assert readers == [], f"modules outside systems/ and baselines/ that read specct.baselines: {readers}"
+    """Only specct.systems chooses between the kinds: no other module outside the baselines reads
+    their name table or their saved file's name to decide what a model or a folder is."""
+    telling = {"BASELINES", "MODEL_NAME", "is_baseline", "is_baseline_path"}
+    readers = []
+    for path in (SRC / "specct").rglob("*.py"):
+        parts = path.relative_to(SRC / "specct").parts
+        if parts[0] in ("baselines", "systems"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("baselines"):
+                readers += [f"{path.name}: {a.name}" for a in node.names if a.name in telling]
+            if isinstance(node, ast.Constant) and node.value == "model_best.skops":
+                readers.append(f"{path.name}: 'model_best.skops'")
+    assert readers == [], f"modules outside systems/ and baselines/ that tell the kinds apart: {readers}"

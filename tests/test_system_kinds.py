@@ -141,3 +141,41 @@ def test_an_unfinished_baseline_job_is_not_trained_again(demo_split, tmp_path, c
     out = capsys.readouterr().out
     assert saved.stat().st_mtime_ns == before                  # not trained again
     assert (job / "test" / PERFORMANCE_NAME).is_file() and "training egemaps_svm" not in out
+
+
+def error_rate(confusions: np.ndarray) -> np.ndarray:
+    """Share of rows predicted wrong, from confusion matrices (..., K, K)."""
+    total = confusions.sum(axis=(-2, -1))
+    right = np.trace(confusions, axis1=-2, axis2=-1)
+    return 1.0 - right / np.maximum(total, 1)
+
+
+@pytest.fixture
+def error_rate_metric():
+    from specct import metrics
+
+    metric = metrics.register_metric(name="error_rate", function=error_rate, format="{:.3f}",
+                                     direction="lower", interval=True, label="error rate")
+    yield metric
+    metrics.unregister_metric("error_rate")
+
+
+@pytest.mark.slow
+def test_a_metric_added_to_the_table_reaches_every_output(majority_kind, error_rate_metric, demo_split, tmp_path):
+    from specct import loco
+
+    argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", "DEMOA", "DEMOB", "--model", "majority",
+            "--data_dir", str(tmp_path / "data"), "--output", str(tmp_path / "output"), "--bootstrap", "50",
+            "--no_progress", "--report"]
+    assert loco.main(argv) == 0
+    folder = tmp_path / "output" / "loco" / "majority"
+    results = pd.read_csv(folder / loco.RESULTS_CSV)
+    assert {"error_rate", "error_rate_ci_low", "error_rate_ci_high"} <= set(results.columns)
+    per_corpus = results[results["held_out"] != "mean"]
+    assert np.allclose(per_corpus["error_rate"], 1 - per_corpus["accuracy"], atol=1e-6)
+    assert (per_corpus["error_rate_ci_low"] <= per_corpus["error_rate"]).all()
+    assert "error rate (95% CI)" in (folder / loco.RESULTS_MD).read_text()
+    page = (folder / "report.html").read_text()
+    assert "error rate (95% CI)" in page
+    shown = f"{per_corpus['error_rate'].iloc[0]:.3f}"
+    assert shown in page
