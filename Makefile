@@ -44,4 +44,4 @@ bench: setup
 	$(PY) benchmarks/bench_jobs.py
 
 variants: setup
-	$(PY) -m specct.models.variants > Variants.md
+	$(PY) -m specct.variants > Variants.md

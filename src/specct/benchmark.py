@@ -32,9 +32,9 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .cct import ConvTokenizer, set_fused_attn
-from .factory import create_model, takes_speaker
-from .linear import set_onednn_linear
+from .models.cct import ConvTokenizer, set_fused_attn
+from .models.factory import create_model, takes_speaker
+from .models.linear import set_onednn_linear
 from .variants import count_gmacs
 
 __all__ = ['PATHS', 'REFERENCE', 'Measurement', 'run_benchmark', 'format_results', 'matmul_peak', 'host_description']
