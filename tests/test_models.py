@@ -13,7 +13,7 @@ from timm.models import get_pretrained_cfg
 
 import specct.models  # noqa: F401  (registers the models)
 from specct.models import FUSIONS, SpeakerCCT, set_fused_attn
-from specct.models.cct import summarise_keys
+from specct.models.layers import summarise_keys
 from specct.models.linear import Linear, onednn_available, set_onednn_linear
 from specct.variants import config_file
 
@@ -302,12 +302,12 @@ def test_no_random_numbers_drawn_without_dropout():
 
 
 def test_cpu_attention_dropout_drops_the_masked_weights_and_rescales(monkeypatch):
-    from specct.models import cct
+    from specct.models import layers
     torch.manual_seed(0)
-    attention = cct.Attention(dim=16, num_heads=2, attn_drop=0.25).train()
+    attention = layers.Attention(dim=16, num_heads=2, attn_drop=0.25).train()
     x = torch.randn(3, 5, 16)
     mask = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(1)) < 0.25
-    monkeypatch.setattr(cct, 'dropout_mask', lambda shape, rate, device: mask)
+    monkeypatch.setattr(layers, 'dropout_mask', lambda shape, rate, device: mask)
 
     q, k, v = attention.qkv(x).reshape(3, 5, 3, 2, 8).permute(2, 0, 3, 1, 4)
     weights = (q @ k.transpose(-2, -1) / 8 ** 0.5).softmax(dim=-1)
@@ -317,7 +317,7 @@ def test_cpu_attention_dropout_drops_the_masked_weights_and_rescales(monkeypatch
 
 
 def test_dropout_mask_has_the_rate_and_follows_the_seed():
-    from specct.models.cct import dropout_mask
+    from specct.models.layers import dropout_mask
     shape = (7, 6, 101, 97)  # an element count not divisible by four
     torch.manual_seed(3)
     first = dropout_mask(shape, 0.1, torch.device('cpu'))
@@ -332,7 +332,7 @@ def test_dropout_mask_has_the_rate_and_follows_the_seed():
 
 
 def test_attention_dropout_must_be_below_one():
-    from specct.models.cct import Attention
+    from specct.models.layers import Attention
     with pytest.raises(ValueError, match='attention dropout'):
         Attention(dim=16, num_heads=2, attn_drop=1.)
 
@@ -460,7 +460,7 @@ def test_a_failing_onednn_call_switches_the_layer_to_f_linear(monkeypatch):
 
 
 def test_attention_paths_have_their_own_names():
-    from specct.models.cct import Attention
+    from specct.models.layers import Attention
     attention = Attention(dim=16, num_heads=2, attn_drop=0.1)
     x = torch.randn(2, 5, 16)
     assert attention.fused_attn and attention.cpu_dropout_attn

@@ -32,8 +32,9 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .models.cct import ConvTokenizer, set_fused_attn
+from .models.cct import ConvTokenizer
 from .models.factory import create_model, takes_speaker
+from .models.layers import set_fused_attn
 from .models.linear import set_onednn_linear
 from .variants import count_gmacs
 

@@ -22,8 +22,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .fileio import write_text_atomic
 from .models import FAMILIES, speaker_cct
-from .models.cct import CCT, set_fused_attn
+from .models.cct import CCT
 from .models.factory import takes_speaker
+from .models.layers import set_fused_attn
 from .models.linear import set_onednn_linear
 
 __all__ = ['variant_rows', 'render_markdown', 'count_gmacs', 'config_file']

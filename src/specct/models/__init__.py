@@ -5,8 +5,9 @@ One module per family; FAMILIES lists them (Variants.md and the tests read it). 
 is its file, one line here, and its test (docs/models.md).
 """
 from . import cct, cnn_lstm, cnn_transformer, dcnn_blstm_attn, speaker_cct  # noqa: F401  (register the models)
-from .cct import CCT, checkpoint_filter_fn, resize_pos_embed, set_fused_attn
+from .cct import CCT, checkpoint_filter_fn, resize_pos_embed
 from .factory import create_model, model_from_checkpoint, takes_speaker
+from .layers import set_fused_attn
 from .speaker_cct import FUSIONS, SpeakerCCT
 from .speaker_fusion import FUSIONS as SPEAKER_FUSIONS
 from .speaker_fusion import SpeakerModel

@@ -21,21 +21,20 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from typing import Dict, Iterable, List, Literal, Optional, Set, Tuple, Union
+from typing import Dict, List, Literal, Optional, Set, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import DropPath, resample_abs_pos_embed, to_2tuple, use_fused_attn
+from timm.layers import resample_abs_pos_embed, to_2tuple
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .layers import Block, dropout_or_identity, init_weights, sinusoidal_embedding, summarise_keys, sync_input_size
 from .linear import Linear
 
 __all__ = [
-    'CCT', 'Attention', 'Block', 'ConvTokenizer', 'TransformerClassifier',
-    'checkpoint_filter_fn', 'dropout_mask', 'resize_pos_embed', 'set_fused_attn', 'IMAGENET_CHECKPOINT_URL',
+    'CCT', 'ConvTokenizer', 'TransformerClassifier',
+    'checkpoint_filter_fn', 'resize_pos_embed', 'IMAGENET_CHECKPOINT_URL',
 ]
 
 _logger = logging.getLogger(__name__)
@@ -44,114 +43,6 @@ CHECKPOINT_ROOT = 'https://shi-labs.com/projects/cct/checkpoints'
 IMAGENET_CHECKPOINT_URL = f'{CHECKPOINT_ROOT}/pretrained/cct_14_7x2_224_imagenet.pth'
 
 PosEmbedKind = Literal['learnable', 'sine', 'none']
-
-
-def _dropout(rate: float) -> nn.Module:
-    # A zero-rate dropout is an identity: no module call, no random numbers drawn.
-    return nn.Dropout(rate) if rate > 0 else nn.Identity()
-
-
-def dropout_mask(shape: torch.Size, rate: float, device: torch.device) -> torch.Tensor:
-    """Boolean mask of the entries to drop, each True with probability `rate` (to 1/65536).
-
-    Drawn as 16-bit integers, four from each 64-bit random number: a quarter of the generator
-    calls of F.dropout (one float each), whose mask was about 15% of a CPU training step.
-    Seeded by torch's generator like any other random op.
-    """
-    count = math.prod(shape)
-    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, None)
-    lanes = words.view(torch.int16)[:count].view(shape)
-    return lanes < round(rate * 65536) - 32768
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with three named paths, as timm's `fused_attn` plus one:
-
-    - `fused_attn` (default): F.scaled_dot_product_attention;
-    - `cpu_dropout_attn` (default): training on CPU with attention dropout, where SDPA has no
-      fused kernel (its generic path is slower) and F.dropout's mask costs more than the
-      attention matmuls: the explicit product with the cheap `dropout_mask`;
-    - otherwise the explicit softmax(QK^T/sqrt(d))V of the original code, kept for comparison.
-      The compiler sees this one for CPU dropout too, since `random_` would split its graph.
-    """
-
-    def __init__(self, dim: int, num_heads: int = 8, attn_drop: float = 0., proj_drop: float = 0.):
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'embedding width {dim} is not divisible by {num_heads} heads')
-        if not 0. <= attn_drop < 1.:
-            raise ValueError(f'attention dropout must be in [0, 1), not {attn_drop}')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim ** -0.5
-        self.fused_attn = use_fused_attn()
-        self.cpu_dropout_attn = True
-        self.attn_drop = attn_drop
-        self.qkv = Linear(dim, dim * 3, bias=False)
-        self.proj = Linear(dim, dim)
-        self.proj_drop = _dropout(proj_drop)
-
-    def path(self, x: torch.Tensor, drop: float) -> str:
-        """'cpu_dropout', 'fused' or 'explicit': the computation this call takes."""
-        if drop > 0. and x.is_cpu and self.cpu_dropout_attn:
-            return 'explicit' if torch.compiler.is_compiling() else 'cpu_dropout'
-        return 'fused' if self.fused_attn else 'explicit'
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, tokens, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        drop = self.attn_drop if self.training else 0.
-        path = self.path(x, drop)
-        if path == 'fused':
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-        elif path == 'cpu_dropout':
-            attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-            attn = attn.masked_fill(dropout_mask(attn.shape, drop, attn.device), 0.)
-            x = attn @ (v * (1. / (1. - drop)))
-        else:
-            attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-            x = F.dropout(attn, p=drop) @ v if drop > 0 else attn @ v
-        x = x.transpose(1, 2).reshape(batch, tokens, dim)
-        return self.proj_drop(self.proj(x))
-
-    def extra_repr(self) -> str:
-        return (f'num_heads={self.num_heads}, fused_attn={self.fused_attn}, '
-                f'cpu_dropout_attn={self.cpu_dropout_attn}, attn_drop={self.attn_drop}')
-
-
-class Block(nn.Module):
-    """CCT encoder layer (SHI-Labs `TransformerEncoderLayer`).
-
-    Unlike a plain pre-norm block, `norm1` normalises the residual stream itself after the
-    attention step; the pretrained weights were trained that way, so it stays.
-    """
-
-    def __init__(
-            self,
-            dim: int,
-            num_heads: int,
-            mlp_ratio: float = 4.,
-            drop: float = 0.,
-            attn_drop: float = 0.,
-            drop_path: float = 0.,
-    ):
-        super().__init__()
-        hidden = int(dim * mlp_ratio)
-        self.pre_norm = nn.LayerNorm(dim)
-        self.self_attn = Attention(dim, num_heads=num_heads, attn_drop=attn_drop, proj_drop=drop)
-        self.linear1 = Linear(dim, hidden)
-        self.dropout1 = _dropout(drop)
-        self.norm1 = nn.LayerNorm(dim)
-        self.linear2 = Linear(hidden, dim)
-        self.dropout2 = _dropout(drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.self_attn(self.pre_norm(x)))
-        x = self.norm1(x)
-        x = x + self.drop_path(self.dropout2(self.linear2(self.dropout1(F.gelu(self.linear1(x))))))
-        return x
 
 
 class ConvTokenizer(nn.Module):
@@ -204,28 +95,6 @@ class ConvTokenizer(nn.Module):
         return self.conv_layers(x).flatten(2).transpose(1, 2)
 
 
-def sinusoidal_embedding(num_tokens: int, dim: int) -> torch.Tensor:
-    """The fixed sine/cosine table of CCT's `*_sine` variants, shape (1, num_tokens, dim)."""
-    position = torch.arange(num_tokens, dtype=torch.float64)[:, None]
-    rate = 10000 ** (2 * (torch.arange(dim) // 2).double() / dim)
-    table = position / rate
-    table[:, 0::2] = torch.sin(table[:, 0::2])
-    table[:, 1::2] = torch.cos(table[:, 1::2])
-    return table.float().unsqueeze(0)
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Conv2d):
-        nn.init.kaiming_normal_(module.weight)
-
-
 class TransformerClassifier(nn.Module):
     """Everything after the tokenizer: positions, blocks, final norm, sequence pooling, head."""
 
@@ -256,7 +125,7 @@ class TransformerClassifier(nn.Module):
             self.positional_emb = nn.Parameter(sinusoidal_embedding(num_tokens, embed_dim), requires_grad=False)
         else:
             self.positional_emb = None
-        self.dropout = _dropout(drop_rate)
+        self.dropout = dropout_or_identity(drop_rate)
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList([
             Block(embed_dim, num_heads, mlp_ratio, drop=drop_rate, attn_drop=attn_drop_rate, drop_path=rates[i])
@@ -345,7 +214,7 @@ class CCT(nn.Module):
             attn_drop_rate=attn_drop_rate,
             drop_path_rate=drop_path_rate,
         )
-        self.apply(_init_weights)
+        self.apply(init_weights)
         if self.tokenizer.channels_last:
             self.tokenizer.to(memory_format=torch.channels_last)
 
@@ -373,7 +242,7 @@ class CCT(nn.Module):
             raise ValueError(f'CCT pools by sequence pooling only, not {global_pool!r}')
         self.num_classes = num_classes
         fc = Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        _init_weights(fc)
+        init_weights(fc)
         self.classifier.fc = fc
 
     def _check_image(self, x: torch.Tensor) -> None:
@@ -394,16 +263,6 @@ class CCT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-
-def set_fused_attn(model: nn.Module, enabled: bool = True, cpu_dropout: bool | None = None) -> nn.Module:
-    """Switch every attention layer of `model` between its fast paths (SDPA, and the cheap CPU
-    dropout unless `cpu_dropout` says otherwise) and the original explicit computation."""
-    for module in model.modules():
-        if isinstance(module, Attention):
-            module.fused_attn = enabled
-            module.cpu_dropout_attn = enabled if cpu_dropout is None else cpu_dropout
-    return model
 
 
 # --- foreign checkpoints -----------------------------------------------------------------
@@ -428,30 +287,6 @@ def resize_pos_embed(
     return resample_abs_pos_embed(
         posemb, new_size=list(new_grid), old_size=list(old_grid), num_prefix_tokens=0,
         interpolation='bilinear', antialias=False)
-
-
-def _ranges(numbers: Iterable[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2,5'."""
-    numbers, spans = sorted(numbers), []
-    for n in numbers:
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    return ','.join(f'{a}' if a == b else f'{a}-{b}' for a, b in spans)
-
-
-def summarise_keys(keys: Iterable[str]) -> str:
-    """Short text for a list of state-dict keys: 'classifier.blocks.7-13, speaker_proj, speaker_pos_emb'."""
-    groups: Dict[str, set] = {}
-    for key in keys:
-        block = re.match(r'(.*\.blocks)\.(\d+)\.', key)
-        if block:
-            groups.setdefault(block.group(1), set()).add(int(block.group(2)))
-        else:
-            groups.setdefault(key.rsplit('.', 1)[0] if key.endswith(('.weight', '.bias')) else key, set())
-    parts = [f'{label}.{_ranges(index)}' if index else label for label, index in groups.items()]
-    return ', '.join(parts) if parts else 'none'
 
 
 def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
@@ -497,15 +332,6 @@ def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: nn.Module) 
 
 
 # --- construction ------------------------------------------------------------------------
-
-def sync_input_size(model: nn.Module) -> nn.Module:
-    """Make `pretrained_cfg['input_size']` describe the model as built (img_size may be overridden),
-    because data pipelines read the input size from it."""
-    cfg = dict(model.pretrained_cfg)
-    cfg['input_size'] = (model.in_chans, *model.img_size)
-    model.pretrained_cfg = model.default_cfg = cfg
-    return model
-
 
 def _create_cct(variant: str, pretrained: bool = False, **kwargs) -> CCT:
     model = build_model_with_cfg(

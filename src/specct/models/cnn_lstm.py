@@ -19,8 +19,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import to_2tuple
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .cct import _dropout, _init_weights, sync_input_size
-from .cnn_transformer import feature_grid
+from .layers import dropout_or_identity, feature_grid, init_weights, sync_input_size
 from .linear import Linear
 from .speaker_fusion import speaker_model, with_speaker_cfgs
 
@@ -82,10 +81,10 @@ class CNNLSTM(nn.Module):
                                       for i in range(len(conv_widths))])
         self.lstm = nn.LSTM(conv_widths[-1], lstm_hidden, num_layers=lstm_layers, batch_first=True)
         self.num_features = self.head_hidden_size = lstm_hidden
-        self.head_drop = _dropout(drop_rate)
+        self.head_drop = dropout_or_identity(drop_rate)
         self.head = Linear(lstm_hidden, num_classes) if num_classes > 0 else nn.Identity()
-        self.blocks.apply(_init_weights)
-        _init_weights(self.head)
+        self.blocks.apply(init_weights)
+        init_weights(self.head)
         self.arch_summary = (f'conv {"-".join(map(str, conv_widths))}, LSTM {lstm_hidden} over '
                              f'{self.grid_size[1]} frames, {global_pool} step')
 
@@ -99,7 +98,7 @@ class CNNLSTM(nn.Module):
             self.global_pool = global_pool
         self.num_classes = num_classes
         self.head = Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        _init_weights(self.head)
+        init_weights(self.head)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image batch -> LSTM outputs over the frames (B, frames, lstm_hidden)."""

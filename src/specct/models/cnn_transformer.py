@@ -23,7 +23,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, to_2tuple
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .cct import Attention, _dropout, _init_weights, sinusoidal_embedding, sync_input_size
+from .layers import Attention, dropout_or_identity, feature_grid, init_weights, sinusoidal_embedding, sync_input_size
 from .linear import Linear
 from .speaker_fusion import speaker_model, with_speaker_cfgs
 
@@ -46,15 +46,6 @@ class ConvStage(nn.Sequential):
         super().__init__(*layers)
 
 
-def feature_grid(img_size: Tuple[int, int], pools: Sequence[Pool]) -> Tuple[int, int]:
-    """(frequency rows, time steps) after the stages' pooling (the convs keep the size)."""
-    rows, steps = img_size
-    for pool in pools:
-        if pool is not None:
-            rows, steps = rows // pool[0], steps // pool[1]
-    return rows, steps
-
-
 class EncoderLayer(nn.Module):
     """Post-norm transformer encoder layer: x = norm1(x + attn(x)); x = norm2(x + ff(x)), ReLU."""
 
@@ -64,9 +55,9 @@ class EncoderLayer(nn.Module):
         self.self_attn = Attention(dim, num_heads=num_heads, attn_drop=attn_drop, proj_drop=drop)
         self.norm1 = nn.LayerNorm(dim)
         self.linear1 = Linear(dim, ff_dim)
-        self.dropout = _dropout(drop)
+        self.dropout = dropout_or_identity(drop)
         self.linear2 = Linear(ff_dim, dim)
-        self.dropout2 = _dropout(drop)
+        self.dropout2 = dropout_or_identity(drop)
         self.norm2 = nn.LayerNorm(dim)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -132,11 +123,11 @@ class CNNTransformer(nn.Module):
         self.blocks = nn.ModuleList([
             EncoderLayer(embed_dim, num_heads, ff_dim, drop=drop_rate, attn_drop=attn_drop_rate, drop_path=rates[i])
             for i in range(depth)])
-        self.head_drop = _dropout(drop_rate)
+        self.head_drop = dropout_or_identity(drop_rate)
         self.head = Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self.arch_summary = (f'conv {"-".join(map(str, conv_widths))}, {depth} x {embed_dim} ({num_heads} heads), '
                              f'{steps} steps')
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def get_classifier(self) -> nn.Module:
         return self.head
@@ -144,7 +135,7 @@ class CNNTransformer(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         self.num_classes = num_classes
         self.head = Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        _init_weights(self.head)
+        init_weights(self.head)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image batch -> encoded sequence along time (B, steps, D)."""

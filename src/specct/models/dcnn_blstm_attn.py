@@ -28,7 +28,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import to_2tuple
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .cct import _dropout, _init_weights, summarise_keys, sync_input_size
+from .layers import dropout_or_identity, init_weights, summarise_keys, sync_input_size
 from .linear import Linear
 from .speaker_fusion import speaker_model, with_speaker_cfgs
 
@@ -117,10 +117,10 @@ class DCNNBLSTMAttention(nn.Module):
         self.lstm = nn.LSTM(embed_dim, lstm_hidden, batch_first=True, bidirectional=True)
         self.num_features = self.head_hidden_size = 2 * lstm_hidden
         self.attention_pool = AttentionPool(self.num_features, attn_dim)
-        self.head_drop = _dropout(drop_rate)
+        self.head_drop = dropout_or_identity(drop_rate)
         self.head = Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.attention_pool.apply(_init_weights)
-        _init_weights(self.head)
+        self.attention_pool.apply(init_weights)
+        init_weights(self.head)
         self.arch_summary = (f'AlexNet on {len(self.starts)} segments of {segment_width} px '
                              f'({"fc7" if fc_dims else "conv"} {embed_dim}), BLSTM 2 x {lstm_hidden}')
 
@@ -138,7 +138,7 @@ class DCNNBLSTMAttention(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         self.num_classes = num_classes
         self.head = Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        _init_weights(self.head)
+        init_weights(self.head)
 
     def segments(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B * S, C, *segment_size), segments in time order per image."""

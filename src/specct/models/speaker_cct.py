@@ -30,9 +30,8 @@ import torch
 import torch.nn as nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .cct import (
-    CCT, CCT_14, CCT_14_FIRST_7, TOKENIZER_7x2, checkpoint_filter_fn, spectrogram_cfg, sync_input_size,
-)
+from .cct import CCT, CCT_14, CCT_14_FIRST_7, TOKENIZER_7x2, checkpoint_filter_fn, spectrogram_cfg
+from .layers import sync_input_size
 from .speaker_fusion import SpeakerFusion, SpeakerInput, split_inputs
 
 __all__ = ['SpeakerCCT', 'SpeakerFusion', 'FUSIONS']

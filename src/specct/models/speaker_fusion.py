@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .cct import Block, _init_weights
+from .layers import Block, init_weights
 from .linear import Linear
 
 __all__ = ['SpeakerInput', 'SpeakerFusion', 'SpeakerModel', 'FUSIONS', 'speaker_model', 'with_speaker_cfgs',
@@ -59,7 +59,7 @@ class SpeakerInput:
             self.register_buffer('speaker_pca_mean', torch.zeros(speaker_raw_dim))
             self.register_buffer('speaker_pca_components', torch.eye(speaker_dim, speaker_raw_dim))
         self.speaker_proj = Linear(speaker_dim, width) if speaker_dim != width else nn.Identity()
-        self.speaker_proj.apply(_init_weights)
+        self.speaker_proj.apply(init_weights)
 
     @property
     def speaker_input_dim(self) -> int:
@@ -108,7 +108,7 @@ class SpeakerFusion(nn.Module):
         # No dropout or stochastic depth here, as in the paper's model.
         self.blocks = nn.ModuleList([Block(dim, num_heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
-        self.blocks.apply(_init_weights)
+        self.blocks.apply(init_weights)
 
     def forward(self, emotion: torch.Tensor, speaker: torch.Tensor) -> torch.Tensor:
         x = torch.stack((emotion, speaker), dim=1) + self.positional_emb
@@ -161,7 +161,7 @@ class SpeakerModel(SpeakerInput, nn.Module):
 
     def _new_head(self, num_classes: int) -> nn.Module:
         head = Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        head.apply(_init_weights)
+        head.apply(init_weights)
         return head
 
     @property
