@@ -237,21 +237,7 @@ def check_counts(args: argparse.Namespace, error) -> None:
 
 def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
     """The flags' defaults as a namespace, for calling :func:`specct.train.train` from Python."""
-    args = build_parser().parse_args([str(data_dir)])
-    args.config = None
-    unknown = [k for k in overrides if not hasattr(args, k)]
-    if unknown:
-        raise TypeError(f"unknown training option(s): {', '.join(unknown)}")
-    for key, value in overrides.items():
-        setattr(args, key, value)
-
-    def error(message):
-        raise InputError(message)
-
-    resolve_pretrained(args, error)
-    check_spectrogram_safe(args, error)
-    check_counts(args, error)
-    return args
+    return training_options(data_dir, None, **overrides)
 
 
 class _FlagParser(ArgumentParser):
@@ -295,8 +281,8 @@ def training_options(data_dir: str | Path, config: str | Path | None = None, **v
     args = parser.parse_args([str(data_dir)])
     args.config = str(config) if config else None
     unknown = [k for k in values if not hasattr(args, k)]
-    if unknown:
-        raise InputError(f"unknown training option(s): {', '.join(unknown)}")
+    if unknown:   # a programming error (names come from code or from given_flags), not bad input
+        raise TypeError(f"unknown training option(s): {', '.join(unknown)}")
     for key, value in values.items():
         setattr(args, key, value)
 
