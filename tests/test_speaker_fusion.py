@@ -64,7 +64,7 @@ def test_old_speaker_cct_checkpoint_still_loads_and_predicts_the_same(tmp_path):
     image, speaker = inputs_for(model, batch=3)
     with torch.no_grad():
         expected = torch.softmax(model((image, speaker)), dim=-1).numpy()
-    got = predictor.probabilities(list(image), list(speaker))
+    got, _ = predictor.classify(list(zip(image, speaker)))
     assert (got == expected).all()
 
 
