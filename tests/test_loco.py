@@ -294,13 +294,13 @@ def test_the_report_opens_from_a_file_in_a_headless_browser(experiment, tmp_path
     # 1 heatmap + 6 confusion matrices + 6 training curves + 3 speaker maps
     assert len(dom["images"]) == 1 + 6 + 6 + 3
     rows = {t["caption"].split(":")[0].split(";")[0]: t["rows"] for t in dom["tables"]}
-    assert rows["UAR with its 95% bootstrap interval"] == 9     # 3 systems x (2 corpora + mean)
+    assert rows["Each metric with its 95% bootstrap interval where it has one"] == 9  # 3 systems x (2 corpora + mean)
     assert rows["Significance"] == 6                           # 2 systems x (2 corpora + mean)
     assert rows["Systems"] == 3 and rows["Versions when the experiment was run"] >= 4
     comparison = pd.read_csv(folder / loco.COMPARISON_CSV)
     assert dom["real"] == int(comparison["significant"].sum())  # real differences marked, others ties
     text = markdown.read_text()
-    assert "| system | held-out corpus | n | UAR | 95% CI |" in text and "| verdict |" in text
+    assert "| system | held-out corpus | n | UAR (95% CI) | accuracy | macro-F1 |" in text and "| verdict |" in text
     assert text.count("| tie |") + text.count("| **real: ") == 6
     assert "--job loco/" in report.read_text() and "git_commit" in report.read_text()
     assert "Transductive normalisation" in text and "None: no job used the unlabelled test audio" in text
