@@ -338,3 +338,11 @@ def test_report_finds_transductive_options_at_any_depth():
     assert transductive_options(args) == [("scaling.transductive", True),
                                           ("nested.deeper.transductive_speaker_norm", "speaker")]
     assert transductive_options({"scaling": {"mode": "standard", "transductive": False}}) == []
+
+
+def test_a_record_from_before_flags_were_values_is_read():
+    record = {"train_args": ["--epochs", "2"],
+              "systems": [{"name": "a", "model": "cct_7_7x2_112", "config": None, "train_args": ["--lr", "0.1"]}]}
+    opts = loco.options_from_record(record)
+    assert opts.train_flags == {"epochs": 2}
+    assert [(s.name, s.flags) for s in opts.systems] == [("a", {"lr": 0.1})]

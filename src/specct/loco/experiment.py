@@ -155,9 +155,20 @@ def options_record(opts: LocoOptions) -> dict:
 
 
 def options_from_record(record: dict) -> LocoOptions:
+    """The options experiment.yaml records; a record from before flags were values (``train_args``,
+    command-line tokens) is read too."""
+    from ..train.options import given_flags
+
     record = dict(record)
-    record["systems"] = [SystemSpec(**{k: v for k, v in s.items() if k in SystemSpec.__dataclass_fields__})
-                         for s in record.get("systems", [])]
+    if "train_args" in record and "train_flags" not in record:
+        record["train_flags"] = given_flags(record.pop("train_args") or [], "experiment.yaml: train_args")
+    systems = []
+    for entry in record.get("systems", []):
+        entry = dict(entry)
+        if "train_args" in entry and "flags" not in entry:
+            entry["flags"] = given_flags(entry.pop("train_args") or [], f"experiment.yaml: system {entry.get('name')}")
+        systems.append(SystemSpec(**{k: v for k, v in entry.items() if k in SystemSpec.__dataclass_fields__}))
+    record["systems"] = systems
     known = set(LocoOptions.__dataclass_fields__)
     return LocoOptions(**{k: v for k, v in record.items() if k in known})
 
