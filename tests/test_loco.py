@@ -183,6 +183,8 @@ def test_systems_from_flags_and_from_an_experiment_file(tmp_path):
     (["-c", "x.yml"], "belongs to the --model before it"),
     (["--model", "a", "--model", "a"], "listed twice"),
     (["--model", "a", "--reference", "b"], "not a system"),
+    (["--model", "a", "--no_such_flag"], "not train.py flags: --no_such_flag"),
+    (["--model", "a", "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
     (["--datasets", "NOPE"], "NOPE not imported"),
     (["--model", TINY_MODEL, "--protocol", "pairwise", "--datasets", "DEMOA", "DEMOB",
       "--job", f"pairwise/{TINY_MODEL}/DEMOA/fold-01"], "--folds 5 is more than the 4 speakers of DEMOA"),
