@@ -43,7 +43,7 @@ def test_prediction_sees_what_training_saw(predictor, demo_split):
     """The in-memory image and speaker vector of a wav equal the saved image and the stored vector."""
     row = pd.read_csv(demo_split.test_csv).iloc[0]
     signal = load_trimmed(row["wav"])
-    image, vector = predictor.inputs_for_signal(signal)
+    image, vector = predictor.inputs_of_signal(signal)
     from PIL import Image
 
     dcfg = predictor.data_config

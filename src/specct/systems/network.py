@@ -96,8 +96,6 @@ class TrainedNetwork(TrainedSystem):
             vector = torch.from_numpy(np.asarray(embed_signal(signal), dtype=np.float32))
         return image, vector
 
-    inputs_for_signal = inputs_of_signal
-
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
