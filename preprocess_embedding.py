@@ -11,7 +11,7 @@ import argparse
 
 from specct.cli import ArgumentParser, add_datasets_arguments
 from specct.errors import run_script
-from specct.speaker import run_embedding_stage
+from specct.stages.embedding import run_embedding_stage
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@
     python preprocess_features.py --features compare --datasets EMODB    # openSMILE ComParE_2016 (6373 values)
     python preprocess_features.py --features ssl:facebook/wav2vec2-base --layer 8
     python preprocess_features.py --features ssl:/models/wavlm-base-plus --layer all   # offline: a local directory
+    python preprocess_features.py --features resemblyzer                  # the speaker vectors (<C>_speaker/embeddings.npz)
 
 Resumes where it stopped; bad audio is listed with a reason in <C>_features/skipped_<set>.csv.
 See docs/baselines.md.
@@ -19,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_datasets_arguments(p, "corpora to process (default: all imported)")
     p.add_argument("--features", default="egemaps",
-                   help="egemaps, compare or ssl:<hub name or local model directory> (default egemaps)")
+                   help="egemaps, compare, resemblyzer (the speaker vectors) or "
+                        "ssl:<hub name or local model directory> (default egemaps)")
     p.add_argument("--layer", default="all",
                    help="SSL only: hidden layer to pool (0 = feature encoder output), or all (default all)")
     p.add_argument("--device", default="cpu", help="SSL only: cpu or cuda (default cpu)")
@@ -31,11 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
-    from specct.baselines import features
+    from specct.stages.features import run_features_stage
 
-    features.extract_corpora(args.datasets_dir, args.datasets, args.features, args.layer, device=args.device,
-                             progress=not args.no_progress, overwrite=args.overwrite,
-                             offline=True if args.offline else None)
+    run_features_stage(args.datasets_dir, args.datasets, args.features, args.layer, device=args.device,
+                       progress=not args.no_progress, overwrite=args.overwrite,
+                       offline=True if args.offline else None)
 
 
 def main(argv=None) -> int:

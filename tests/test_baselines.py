@@ -1,4 +1,5 @@
-"""Baselines: openSMILE and frozen SSL features, scaling, and baselines through train/eval/predict."""
+"""Baselines: openSMILE, speaker-vector and frozen SSL features, the shared vector loop, scaling, and
+baselines through train/eval/predict."""
 from __future__ import annotations
 
 import csv
@@ -99,6 +100,95 @@ def test_script_refuses_bad_options_in_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("preprocess_features.py: error:") and "egemaps" in err and "\n" not in err
+
+
+# --------------------------------------------------------------------------- the shared vector loop
+
+class KilledAfter:
+    """An extractor that gives the real eGeMAPS vectors, and dies (like a killed process) on call k + 1."""
+
+    def __init__(self, k: int | None = None):
+        from specct.baselines.features import OpenSmileExtractor
+
+        self.real = OpenSmileExtractor("egemaps")
+        self.feature_names, self.k, self.signals = self.real.feature_names, k, []
+
+    def __call__(self, signal):
+        if self.k is not None and len(self.signals) == self.k:
+            raise KeyboardInterrupt("killed")
+        self.signals.append(len(signal))
+        return self.real(signal)
+
+
+@pytest.fixture(scope="module")
+def demo_corpus(tmp_path_factory) -> Path:
+    """One demo corpus (2 speakers x 4 emotions x 1 sentence = 8 wavs) plus one empty wav."""
+    from specct.demo import CORE_EMOTIONS, generate_demo
+
+    root = tmp_path_factory.mktemp("demo_one_corpus")
+    generate_demo(root, seed=0, corpora=["DEMOA"], speakers=2, sentences=1, emotions=CORE_EMOTIONS, progress=False)
+    (paths.wav_dir(root, "DEMOA") / "anger_DEMOA_09_empty.wav").write_bytes(b"")
+    return root
+
+
+def test_vector_loop_resumes_after_a_kill_without_recomputing_and_lists_bad_audio(demo_corpus, tmp_path,
+                                                                                  monkeypatch):
+    from specct import vectors
+    from specct.baselines.features import extract_corpus, store_for
+
+    root = tmp_path / "datasets"
+    shutil.copytree(demo_corpus, root)
+    spec = parse_features("egemaps")
+    good = sorted(w.stem for w in paths.wav_dir(root, "DEMOA").glob("*.wav") if w.stat().st_size)
+    assert len(good) == 8
+    monkeypatch.setattr(vectors, "CHECKPOINT_SECONDS", 0.0)   # checkpoint after every file
+
+    killed = KilledAfter(k=3)
+    with pytest.raises(KeyboardInterrupt):
+        extract_corpus(root, "DEMOA", spec, extractor=killed, progress=False)
+    # the checkpoints hold the 3 finished vectors (the empty wav is skipped, not counted)
+    names, first, _, meta = read_features_file(features_path(root, "DEMOA", spec))
+    assert names == good[:3] and first.shape == (3, 88) and meta["features"] == spec.as_dict()
+    assert not list(features_path(root, "DEMOA", spec).parent.glob(".*.tmp*"))
+
+    rerun = KilledAfter()
+    summary = extract_corpus(root, "DEMOA", spec, extractor=rerun, progress=False)
+    assert (summary.extracted, summary.reused, summary.skipped, summary.files) == (5, 3, 1, 9)
+    assert len(rerun.signals) == 5                               # the first 3 were not extracted again
+    names, features, feature_names, _ = read_features_file(features_path(root, "DEMOA", spec))
+    assert names == good and len(feature_names) == 88
+    np.testing.assert_array_equal(features[:3], first)           # kept as checkpointed
+    reasons = skipped(skipped_path(root, "DEMOA", spec))
+    assert list(reasons) == ["anger_DEMOA_09_empty.wav"] and "empty" in reasons["anger_DEMOA_09_empty.wav"]
+
+    # the vectors are those of a run that was never interrupted
+    clean = tmp_path / "clean"
+    shutil.copytree(demo_corpus, clean)
+    extract_corpus(clean, "DEMOA", spec, extractor=KilledAfter(), progress=False)
+    np.testing.assert_allclose(read_features_file(features_path(clean, "DEMOA", spec))[1], features, rtol=1e-6)
+    # and the lookup finds them by wav path, through the same store
+    wavs = [paths.wav_dir(root, "DEMOA") / f"{n}.wav" for n in good[::-1]]
+    np.testing.assert_array_equal(vectors.vectors_for_wavs(wavs, store_for(spec)), features[::-1])
+
+
+def test_resemblyzer_features_are_the_speaker_cache(demo_split, monkeypatch):
+    """--features resemblyzer reads (and would fill) <C>_speaker/embeddings.npz: nothing is embedded twice."""
+    from specct import speaker
+    from specct.baselines.features import features_for_wavs, make_extractor
+
+    spec = parse_features("resemblyzer")
+    assert features_path(demo_split.datasets, "DEMOA", spec) == speaker.embeddings_path(demo_split.datasets, "DEMOA")
+    monkeypatch.setattr(speaker, "embed_prepared", lambda *a, **k: pytest.fail("embedded a second time"))
+    summaries = extract_corpora(demo_split.datasets, features="resemblyzer", progress=False)
+    assert [s.extracted for s in summaries] == [0, 0, 0]
+    assert all(s.reused == s.files > 0 for s in summaries)
+    monkeypatch.undo()
+    wavs = sorted(paths.wav_dir(demo_split.datasets, "DEMOC").glob("*.wav"))[:2]
+    cached = features_for_wavs(wavs, spec)
+    np.testing.assert_array_equal(cached, speaker.embeddings_for_wavs(wavs))
+    fresh = make_extractor(spec)(audio.load_trimmed(wavs[0]))  # new audio: speaker.embed_signal
+    assert fresh.shape == (256,)
+    np.testing.assert_allclose(fresh, cached[0], atol=1e-5)
 
 
 # --------------------------------------------------------------------------- scaling
@@ -272,6 +362,35 @@ def test_ssl_head_trains_evaluates_and_predicts(demo_split, tiny_ssl_dir, tmp_pa
     wav = Path(pd.read_csv(demo_split.test_csv)["wav"].iloc[0])
     [prediction] = Predictor(out_dir).predict_files([wav], progress=False, echo=None)
     assert prediction.emotion in result.performance["class_names"]
+
+
+def test_resemblyzer_svm_trains_on_the_speaker_cache_beats_chance_and_predicts(demo_split, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from specct import speaker
+    from specct.evaluate import evaluate
+    from specct.predict import Predictor
+    from specct.train import train
+
+    # training and evaluation read the vectors the speaker stage cached; the encoder never runs
+    monkeypatch.setattr(speaker, "embed_prepared", lambda *a, **k: pytest.fail("embedded a second time"))
+    out_dir = train(baseline_args(demo_split.train_dir, tmp_path / "run", "resemblyzer_svm"))
+    args = yaml.safe_load((out_dir / "args.yaml").read_text())
+    assert args["feature_set"]["name"] == "resemblyzer" and (out_dir / "model_best.skops").is_file()
+    result = evaluate(out_dir, output=tmp_path / "test", bootstrap=50, progress=False)
+    performance = result.performance
+    print("resemblyzer_svm UAR on the demo split:", round(performance["uar"], 3))
+    assert performance["test_corpora"] == ["DEMOC"] and performance["features"]["name"] == "resemblyzer"
+    assert len(performance["class_names"]) == 4 and performance["uar"] > 0.25   # chance is 0.25
+    monkeypatch.undo()
+
+    # a wav through the folder alone: speaker.embed_signal, then the same scaler and SVM
+    predictions = pd.read_csv(tmp_path / "test" / "predictions.csv")
+    wavs = [Path(w) for w in predictions["wav"].iloc[:3]]
+    results = Predictor(out_dir).predict_files(wavs, progress=False, echo=None)
+    assert [r.emotion for r in results] == list(predictions["prediction"].iloc[:3])
+    for r in results:
+        assert r.error is None and abs(sum(r.probabilities.values()) - 1.0) < 1e-5
 
 
 def test_ssl_model_without_features_is_refused_in_one_line(demo_split, tmp_path):

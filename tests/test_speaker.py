@@ -135,6 +135,48 @@ def test_resume_embeds_only_missing_files_and_drops_stale_ones(embedded, tmp_pat
     assert again.embedded == 0 and again.reused == len(before)
 
 
+def test_killed_embedding_resumes_from_its_checkpoint_without_re_embedding(embedded, tmp_path, monkeypatch):
+    """The shared vector loop (specct.vectors) under the speaker encoder: a run killed after two
+    batches has saved them; the rerun embeds only the rest and gives the vectors of a clean run."""
+    from specct import vectors
+
+    root = copy_datasets(embedded, tmp_path / "datasets")
+    clean = speaker.load_embeddings(root, "RAVDESS")
+    speaker.embeddings_path(root, "RAVDESS").unlink()
+    monkeypatch.setattr(vectors, "CHECKPOINT_SECONDS", 0.0)   # checkpoint after every batch
+    real, batches = speaker.embed_prepared, []
+
+    def dies_on_third_batch(prepared, device="cpu"):
+        if len(batches) == 2:
+            raise KeyboardInterrupt("killed")
+        batches.append(len(prepared))
+        return real(prepared, device)
+
+    monkeypatch.setattr(speaker, "embed_prepared", dies_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        speaker.embed_corpus(root, "RAVDESS", batch_size=3, progress=False)
+    saved = speaker.load_embeddings(root, "RAVDESS")
+    assert list(saved) == sorted(clean)[:6]                      # two batches of three, on disk
+
+    def counted(prepared, device="cpu"):
+        batches.append(len(prepared))
+        return real(prepared, device)
+
+    batches.clear()
+    monkeypatch.setattr(speaker, "embed_prepared", counted)
+    summary = speaker.embed_corpus(root, "RAVDESS", batch_size=3, progress=False)
+    assert (summary.embedded, summary.reused, summary.skipped) == (len(clean) - 6, 6, 0)
+    assert sum(batches) == len(clean) - 6                        # the saved six were not embedded again
+    after = speaker.load_embeddings(root, "RAVDESS")
+    assert list(after) == sorted(clean)
+    for name in sorted(clean)[:6]:
+        np.testing.assert_array_equal(after[name], saved[name])
+    for name in clean:
+        np.testing.assert_allclose(after[name], clean[name], atol=1e-5)
+    skipped = (paths.speaker_dir(root, "RAVDESS") / "skipped.csv").read_text().splitlines()
+    assert skipped == ["file,reason"]
+
+
 def test_bad_audio_is_skipped_with_a_reason(embedded, tmp_path):
     root = tmp_path / "datasets"
     wav_folder = paths.wav_dir(root, "BAD")
@@ -262,6 +304,7 @@ def test_embedding_runs_with_the_default_threads_unless_threads_is_given(flag, e
     import torch
 
     from specct import threads
+    from specct.vectors import VectorSummary
 
     monkeypatch.setattr(threads, "available_cores", lambda: 6)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -270,7 +313,7 @@ def test_embedding_runs_with_the_default_threads_unless_threads_is_given(flag, e
 
     def fake_embed(datasets_dir, corpus, *args):
         seen.append(torch.get_num_threads())
-        return speaker.CorpusEmbeddingSummary(corpus)
+        return VectorSummary(corpus)
 
     monkeypatch.setattr(speaker, "embed_corpus", fake_embed)
     before = torch.get_num_threads()

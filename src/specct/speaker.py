@@ -1,8 +1,11 @@
-"""Speaker vectors: resemblyzer embeddings per utterance, their storage, and the PCA fitted on them.
+"""Speaker vectors: the resemblyzer encoder, its vectors per utterance, and the PCA fitted on them.
 
 Storage: ``datasets/<C>/<C>_speaker/embeddings.npz`` holds ``names`` (canonical basenames, the wav
 name without ``.wav``) and ``embeddings`` (N x 256 float32, unit norm). Files the encoder cannot use
-are listed with a reason in ``<C>_speaker/skipped.csv``; the split stage drops their images.
+are listed with a reason in ``<C>_speaker/skipped.csv``; the split stage drops their images. The file,
+the resumable loop that fills it (``embed_corpus``) and the lookup (``embeddings_for_wavs``) are the
+shared ones of :mod:`specct.vectors`, with ``STORE`` describing this file. The stage around them (PCA
+of a held-out protocol, 2-D maps) is :mod:`specct.stages.embedding`.
 
 Signal: every vector is computed on ``audio.load_trimmed`` (16 kHz mono, silence trimmed at both
 ends), the same samples the spectrograms see. resemblyzer's own ``preprocess_wav`` is then applied,
@@ -19,7 +22,6 @@ unless the user asks for the paper's choice (``fit_on_all``), which is announced
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -28,8 +30,10 @@ import numpy as np
 
 from .errors import InputError, MissingInputError, SpecctError
 from . import audio, paths
-from .fileio import SkipList, atomic_path, remove_stale_temporaries
+from .fileio import atomic_path
 from .threads import torch_threads
+from .vectors import (Extraction, VectorStore, VectorSummary, VectorTable, extract_corpora, extract_corpus,
+                      read_table, vectors_for_wavs, write_table)
 
 EMBEDDING_DIM = 256
 EMBEDDINGS_FILE = "embeddings.npz"
@@ -37,7 +41,6 @@ SKIPPED_FILE = "skipped.csv"
 MIN_VOICED_SECONDS = 0.1   # below this the voice-activity trim is not trusted (see module docstring)
 PARTIAL_RATE = 1.3         # resemblyzer's defaults for cutting an utterance into 1.6 s windows
 PARTIAL_MIN_COVERAGE = 0.75
-CHECKPOINT_SECONDS = 60.0  # rewrite the npz at least this often, so an interrupted run resumes
 
 
 class MissingEmbeddingError(SpecctError, LookupError):
@@ -136,161 +139,73 @@ def embed_signal(signal: np.ndarray, device: str = "cpu") -> np.ndarray:
 
 # --------------------------------------------------------------------------- storage
 
+# The speaker vectors as one store of specct.vectors: datasets/<C>/<C>_speaker/embeddings.npz
+STORE = VectorStore(file=EMBEDDINGS_FILE, folder=paths.speaker_dir, array="embeddings", skipped=SKIPPED_FILE,
+                    what="speaker vectors", command="preprocess_embedding.py", width=EMBEDDING_DIM, ndim=2,
+                    missing_error=MissingEmbeddingError, bar="embed", verb="embedded")
+
+
 def embeddings_path(datasets_dir: str | Path, corpus: str) -> Path:
-    return paths.speaker_dir(datasets_dir, corpus) / EMBEDDINGS_FILE
+    return STORE.path(datasets_dir, corpus)
 
 
 def read_embeddings_file(path: str | Path) -> tuple[list[str], np.ndarray]:
     """``(names, N x 256 matrix)`` from one embeddings.npz; a clear error for a damaged file."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            names = [str(n) for n in data["names"]]
-            vectors = np.asarray(data["embeddings"], dtype=np.float32)
-    except FileNotFoundError:
-        raise MissingInputError(f"{path}: no speaker embeddings (run preprocess_embedding.py)") from None
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable embeddings file ({type(exc).__name__}: {exc})") from None
-    if vectors.ndim != 2 or vectors.shape[0] != len(names):
-        raise InputError(f"{path}: {len(names)} names but embeddings of shape {vectors.shape}")
-    return names, vectors
+    vectors = read_table(path, STORE).vectors
+    names = list(vectors)   # in file order
+    return names, (np.stack([vectors[n] for n in names]) if names else np.zeros((0, EMBEDDING_DIM), np.float32))
 
 
 def write_embeddings_file(path: str | Path, vectors: dict[str, np.ndarray]) -> None:
     """Write name -> vector as embeddings.npz, sorted by name, atomically."""
-    names = sorted(vectors)
-    matrix = np.stack([vectors[n] for n in names]).astype(np.float32) if names \
-        else np.zeros((0, EMBEDDING_DIM), np.float32)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, names=np.array(names, dtype=str), embeddings=matrix)
+    write_table(path, STORE, VectorTable(dict(vectors)))
 
 
 def load_embeddings(datasets_dir: str | Path, corpus: str) -> dict[str, np.ndarray]:
     """basename -> (256,) vector for one corpus."""
-    names, vectors = read_embeddings_file(embeddings_path(datasets_dir, corpus))
-    return dict(zip(names, vectors))
-
-
-_FILE_CACHE: dict[Path, tuple[float, dict[str, np.ndarray]]] = {}
-
-
-def _cached_vectors(path: Path) -> dict[str, np.ndarray]:
-    """Embeddings of one file, re-read only when the file changes (training asks once per row)."""
-    mtime = path.stat().st_mtime if path.exists() else -1.0
-    cached = _FILE_CACHE.get(path)
-    if cached is None or cached[0] != mtime:
-        names, vectors = read_embeddings_file(path)
-        _FILE_CACHE[path] = (mtime, dict(zip(names, vectors)))
-    return _FILE_CACHE[path][1]
+    return read_table(embeddings_path(datasets_dir, corpus), STORE).vectors
 
 
 def embedding_file_for_wav(wav_path: str | Path) -> Path:
     """``datasets/<C>/<C>_wav/x.wav`` -> ``datasets/<C>/<C>_speaker/embeddings.npz``."""
-    wav_path = Path(wav_path)
-    corpus_folder = wav_path.parent.parent
-    return paths.speaker_dir(corpus_folder.parent, corpus_folder.name) / EMBEDDINGS_FILE
+    return STORE.path_for_wav(wav_path)
 
 
 def embeddings_for_wavs(wav_paths: Iterable[str | Path]) -> np.ndarray:
     """The raw (N x 256) vectors of wav files, found from each wav's place in the datasets layout."""
-    rows = []
-    for wav in wav_paths:
-        wav = Path(wav)
-        vectors = _cached_vectors(embedding_file_for_wav(wav))
-        vector = vectors.get(wav.stem)
-        if vector is None:
-            raise MissingEmbeddingError(
-                f"{wav}: no speaker vector in {embedding_file_for_wav(wav)} "
-                f"(skipped by the encoder, or run preprocess_embedding.py)")
-        rows.append(vector)
-    return np.stack(rows) if rows else np.zeros((0, EMBEDDING_DIM), np.float32)
+    return vectors_for_wavs(wav_paths, STORE)
 
 
 # --------------------------------------------------------------------------- embedding a corpus
 
-@dataclass
-class CorpusEmbeddingSummary:
-    corpus: str
-    files: int = 0
-    embedded: int = 0
-    reused: int = 0
-    skipped: int = 0
-    pruned: int = 0
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        rate = f", {self.embedded / self.seconds:.1f} files/s" if self.embedded and self.seconds else ""
-        return (f"{self.corpus}: {self.files} wavs, {self.embedded} embedded, {self.reused} already done, "
-                f"{self.skipped} skipped, {self.pruned} stale removed ({self.seconds:.1f} s{rate})")
+def extraction(device: str = "cpu", batch_size: int = 32) -> Extraction:
+    """The encoder in the shape of the shared vector loop: resemblyzer's preprocessing per file (bad
+    audio is skipped there), then one forward pass per ``batch_size`` utterances."""
+    if batch_size < 1:
+        raise InputError(f"--batch_size must be at least 1, got {batch_size}")
+    return Extraction(prepare=prepare_for_encoder, batch=lambda prepared: embed_prepared(prepared, device),
+                      batch_size=batch_size)
 
 
 def embed_corpus(datasets_dir: str | Path, corpus: str, device: str = "cpu", batch_size: int = 32,
-                 progress: bool = True, overwrite: bool = False) -> CorpusEmbeddingSummary:
+                 progress: bool = True, overwrite: bool = False) -> VectorSummary:
     """Embed every wav of one corpus that has no vector yet; resumes after an interruption."""
-    from tqdm import tqdm
-
-    if batch_size < 1:
-        raise InputError(f"--batch_size must be at least 1, got {batch_size}")
-    corpus = corpus.upper()
-    wavs = sorted(paths.wav_dir(datasets_dir, corpus).glob("*.wav"))
-    summary = CorpusEmbeddingSummary(corpus, files=len(wavs))
-    out_path = embeddings_path(datasets_dir, corpus)
-    if out_path.parent.is_dir():
-        remove_stale_temporaries(out_path.parent)   # left by a killed run; never a finished file
-    vectors = {} if overwrite or not out_path.exists() else load_embeddings(datasets_dir, corpus)
-    present = {w.stem for w in wavs}
-    stale = [n for n in vectors if n not in present]   # wav renamed or removed since
-    for name in stale:
-        del vectors[name]
-    summary.pruned = len(stale)
-    todo = [w for w in wavs if w.stem not in vectors]
-    summary.reused = len(wavs) - len(todo)
-    skips = SkipList(out_path.parent / SKIPPED_FILE, echo=tqdm.write if progress else None)
-
-    start = last_save = time.perf_counter()
-    bar = tqdm(total=len(todo), desc=f"embed {corpus}", unit="file", disable=not progress)
-    for first in range(0, len(todo), batch_size):
-        chunk, ready = todo[first:first + batch_size], []
-        for wav in chunk:
-            try:
-                ready.append((wav.stem, prepare_for_encoder(audio.load_trimmed(wav))))
-            except audio.AudioError as exc:
-                skips.add(wav.name, str(exc))
-        if ready:
-            batch = embed_prepared([w for _, w in ready], device)
-            vectors.update({name: vec for (name, _), vec in zip(ready, batch)})
-            summary.embedded += len(ready)
-        bar.update(len(chunk))
-        if time.perf_counter() - last_save > CHECKPOINT_SECONDS:
-            write_embeddings_file(out_path, vectors)
-            last_save = time.perf_counter()
-    bar.close()
-    if todo or stale or not out_path.exists():
-        write_embeddings_file(out_path, vectors)
-    if todo or not skips.path.exists():   # a run that retried nothing keeps the old skip list
-        skips.write()
-    summary.skipped = len(skips)
-    summary.seconds = time.perf_counter() - start
-    return summary
+    made = extraction(device, batch_size)   # a bad batch size is refused before any work; the encoder loads on use
+    return extract_corpus(datasets_dir, corpus, STORE, lambda: made, progress, overwrite)
 
 
 def embed_corpora(datasets_dir: str | Path, datasets: Sequence[str] | None = None, device: str = "cpu",
                   batch_size: int = 32, progress: bool = True, overwrite: bool = False,
-                  threads: int | None = None) -> list[CorpusEmbeddingSummary]:
+                  threads: int | None = None) -> list[VectorSummary]:
     """Embed every corpus (or those named); prints one summary line per corpus.
 
     ``threads``: CPU threads for the network during this call (None: ``threads.default_threads()``,
     half the available cores, so that the speed holds when other work shares the machine).
     """
     corpora = paths.select_corpora(datasets_dir, datasets)
-    summaries = []
     with torch_threads(threads):
-        for corpus in corpora:
-            summary = embed_corpus(datasets_dir, corpus, device, batch_size, progress, overwrite)
-            print(summary.line())
-            summaries.append(summary)
-    return summaries
+        return extract_corpora(corpora, lambda corpus: embed_corpus(datasets_dir, corpus, device, batch_size,
+                                                                    progress, overwrite))
 
 
 # --------------------------------------------------------------------------- PCA
@@ -407,41 +322,3 @@ def pca_corpora_for(datasets_dir: str | Path, eval_dataset: str | None, fit_on_a
     if not rest:
         raise InputError(f"no corpus left to fit the PCA on once {held_out} is held out")
     return rest
-
-
-LEAK_WARNING = ("WARNING: --fit_on_all fits the PCA on every corpus, the held-out test corpus included. "
-                "This reproduces the paper but leaks test information into training; "
-                "results are not a clean cross-corpus estimate.")
-
-
-def run_embedding_stage(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: Sequence[str] | None = None,
-                        device: str = "cpu", batch_size: int = 32, n_components: int = 256,
-                        eval_dataset: str | None = None, fit_on_all: bool = False,
-                        encoder_dir: str | Path = paths.ENCODER_DIR, save_2d: bool = False,
-                        images_dir: str | Path = "images", overwrite: bool = False, seed: int = 0,
-                        threads: int | None = None, progress: bool = True) -> dict:
-    """What ``preprocess_embedding.py`` does: embed, then optionally fit and save a PCA and draw maps."""
-    # a wrong --eval_dataset is refused before the minutes of embedding, not after
-    wants_pca = bool(eval_dataset or fit_on_all)
-    pca_corpora = pca_corpora_for(datasets_dir, eval_dataset, fit_on_all, datasets) if wants_pca else []
-    summaries = embed_corpora(datasets_dir, datasets, device, batch_size, progress, overwrite, threads)
-    result: dict = {"summaries": summaries, "pca_path": None, "plots": []}
-    if wants_pca:
-        corpora = pca_corpora
-        if fit_on_all:
-            print(LEAK_WARNING)
-        pca = fit_pca_on_corpora(datasets_dir, corpora, n_components)
-        out = save_pca(default_pca_path(encoder_dir, pca.n_components, corpora), pca)
-        kept = float(pca.explained_variance_ratio.sum())
-        print(f"PCA to {pca.n_components} components on {'+'.join(pca.corpora)} "
-              f"({kept:.1%} of the variance) saved to {out}")
-        result["pca_path"] = out
-    else:
-        print("No PCA fitted here: preprocess_split_dataset.py fits one per split on its training speakers.")
-    if save_2d:
-        from .embedding_plot import plot_corpus_speakers
-
-        for s in summaries:
-            result["plots"].append(plot_corpus_speakers(datasets_dir, s.corpus, images_dir, seed=seed))
-            print(f"speaker map of {s.corpus} saved to {result['plots'][-1]}")
-    return result

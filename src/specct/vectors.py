@@ -1,0 +1,271 @@
+"""Per-utterance vectors cached per corpus: one file layout, one resumable extractor loop, one lookup.
+
+Two stages compute one vector per wav and keep them beside the corpus: the speaker vectors
+(:mod:`specct.speaker`, ``datasets/<C>/<C>_speaker/embeddings.npz``) and the baseline features
+(:mod:`specct.baselines.features`, ``datasets/<C>/<C>_features/<set>.npz``). Both are a
+:class:`VectorStore` here, and both run :func:`extract_corpus`.
+
+File (``.npz``, read without pickle): ``names`` (canonical basenames, the wav name without ``.wav``,
+sorted) and the vectors under ``VectorStore.array`` (``embeddings`` or ``features``: N x D float32,
+or N x layers x D). A *described* store (the features) also holds ``feature_names`` (D) and ``meta``
+(a JSON string saying what made the vectors); an existing file whose meta does not match
+``VectorStore.identity`` is refused rather than extended. Files that cannot be used are listed with
+a one-line reason in the store's skip list (``skipped.csv``, ``skipped_<set>.csv``) beside it.
+
+The loop (:func:`extract_corpus`): every wav of ``datasets/<C>/<C>_wav`` without a vector is read with
+``audio.load_trimmed``, prepared one by one (an :class:`~specct.audio.AudioError` skips the file with
+its message), and turned into vectors in batches. The file is rewritten atomically at least every
+``CHECKPOINT_SECONDS``, so a killed run loses at most that much work and a rerun extracts only what
+is missing; vectors of wavs that no longer exist are dropped. A progress bar runs meanwhile, and the
+result is a :class:`VectorSummary` with its one summary line.
+
+Lookup (:func:`vectors_for_wavs`): the cached vectors of a list of wav paths, each found from the wav's
+place in the datasets layout; files are read once and re-read only when they change.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import audio, paths
+from .errors import InputError, MissingInputError
+from .fileio import SkipList, atomic_path, remove_stale_temporaries
+
+CHECKPOINT_SECONDS = 60.0   # rewrite the cache at least this often while extracting
+
+
+# --------------------------------------------------------------------------- the layout
+
+@dataclass(frozen=True)
+class VectorStore:
+    """One kind of cached per-utterance vector: where its file lives in a corpus and what it holds."""
+    file: str                                   # "embeddings.npz", "<set>.npz"
+    folder: Callable[[str | Path, str], Path]   # (datasets_dir, corpus) -> the corpus folder holding it
+    array: str                                  # key of the vectors in the file: "embeddings", "features"
+    skipped: str                                # skip-list file name beside it
+    what: str                                   # in messages: "speaker vectors", "egemaps features"
+    command: str                                # what makes it: "preprocess_embedding.py", ...
+    described: bool = False                     # also feature_names and meta (JSON)
+    identity: Mapping | None = field(default=None, compare=False, hash=False)   # meta an existing file must hold
+    width: int | None = None                    # D of an empty file, when there are no feature names
+    ndim: int | None = None                     # required ndim of the N x ... array, if fixed
+    missing_error: type = MissingInputError     # raised for a wav without a vector
+    label: str = ""                             # after the corpus in the summary line
+    bar: str = ""                               # before the corpus on the progress bar
+    verb: str = "extracted"                     # in the summary line: "12 extracted", "12 embedded"
+
+    def path(self, datasets_dir: str | Path, corpus: str) -> Path:
+        return self.folder(datasets_dir, corpus) / self.file
+
+    def skipped_path(self, datasets_dir: str | Path, corpus: str) -> Path:
+        return self.folder(datasets_dir, corpus) / self.skipped
+
+    def path_for_wav(self, wav_path: str | Path) -> Path:
+        """``datasets/<C>/<C>_wav/x.wav`` -> this store's file of corpus ``<C>``."""
+        corpus_folder = Path(wav_path).parent.parent
+        return self.path(corpus_folder.parent, corpus_folder.name)
+
+    def empty_width(self, feature_names: Sequence[str] | None) -> int:
+        return len(feature_names) if feature_names else int(self.width or 0)
+
+
+@dataclass
+class VectorTable:
+    """The content of one cache file: name -> vector, and for a described store its feature names and meta."""
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    feature_names: list[str] | None = None
+    meta: dict | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.vectors)
+
+
+def write_table(path: str | Path, store: VectorStore, table: VectorTable) -> None:
+    """Write a cache file atomically, names sorted (a kill leaves the previous file whole)."""
+    names = table.names
+    matrix = np.stack([table.vectors[n] for n in names]).astype(np.float32) if names \
+        else np.zeros((0, store.empty_width(table.feature_names)), np.float32)
+    arrays = {"names": np.array(names, dtype=str), store.array: matrix}
+    if store.described:
+        arrays["feature_names"] = np.array(list(table.feature_names or []), dtype=str)
+        arrays["meta"] = np.array(json.dumps(table.meta or {}))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def read_table(path: str | Path, store: VectorStore) -> VectorTable:
+    """One cache file; a missing or damaged file is a one-line error naming it."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = [str(n) for n in data["names"]]
+            matrix = np.asarray(data[store.array], dtype=np.float32)
+            feature_names = [str(n) for n in data["feature_names"]] if store.described else None
+            meta = json.loads(str(data["meta"])) if store.described else None
+    except FileNotFoundError:
+        raise MissingInputError(f"{path}: no {store.what} (run {store.command})") from None
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable {store.what} file ({type(exc).__name__}: {exc})") from None
+    if matrix.shape[0:1] != (len(names),) or (store.ndim is not None and matrix.ndim != store.ndim):
+        raise InputError(f"{path}: {len(names)} names but {store.array} of shape {matrix.shape}")
+    return VectorTable(dict(zip(names, matrix)), feature_names, meta)
+
+
+# --------------------------------------------------------------------------- lookup
+
+_FILE_CACHE: dict[Path, tuple[float, VectorTable]] = {}
+
+
+def cached_table(path: str | Path, store: VectorStore) -> VectorTable:
+    """A cache file, read once and again only when it changes (training asks row by row)."""
+    path = Path(path)
+    mtime = path.stat().st_mtime if path.exists() else -1.0
+    cached = _FILE_CACHE.get(path)
+    if cached is None or cached[0] != mtime:
+        _FILE_CACHE[path] = (mtime, read_table(path, store))
+    return _FILE_CACHE[path][1]
+
+
+def vector_for_wav(wav_path: str | Path, store: VectorStore) -> np.ndarray:
+    """The cached vector of one wav; a one-line error when its corpus or the wav itself has none."""
+    wav = Path(wav_path)
+    path = store.path_for_wav(wav)
+    if not path.exists():
+        corpus = wav.parent.parent.name
+        raise MissingInputError(f"{path}: no {store.what} of {corpus} (run {store.command} --datasets {corpus})")
+    vector = cached_table(path, store).vectors.get(wav.stem)
+    if vector is None:
+        raise store.missing_error(f"{wav}: no {store.what} in {path} (skipped, see {store.skipped}; "
+                                  f"or added since: run {store.command})")
+    return vector
+
+
+def vectors_for_wavs(wav_paths: Iterable[str | Path], store: VectorStore) -> np.ndarray:
+    """The cached vectors of wav files, stacked in their order (N x D, or N x layers x D)."""
+    rows = [vector_for_wav(wav, store) for wav in wav_paths]
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, int(store.width or 0)), np.float32)
+
+
+# --------------------------------------------------------------------------- the extractor loop
+
+@dataclass
+class Extraction:
+    """How the loop turns trimmed signals into vectors.
+
+    ``prepare`` runs on each signal (an AudioError skips that file, its message the reason);
+    ``batch`` turns up to ``batch_size`` prepared items into one vector each (a network pass over
+    several utterances at once). ``feature_names`` and ``meta`` go into a described store's file.
+    """
+    prepare: Callable[[np.ndarray], object]
+    batch: Callable[[list], Sequence[np.ndarray]] = list
+    batch_size: int = 1
+    feature_names: Sequence[str] = ()
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class VectorSummary:
+    """What one corpus run did; ``line()`` is the summary printed after it."""
+    corpus: str
+    label: str = ""
+    files: int = 0
+    extracted: int = 0
+    reused: int = 0
+    skipped: int = 0
+    pruned: int = 0
+    seconds: float = 0.0
+    verb: str = "extracted"
+
+    @property
+    def embedded(self) -> int:
+        return self.extracted
+
+    @property
+    def files_per_second(self) -> float:
+        return self.extracted / self.seconds if self.extracted and self.seconds else 0.0
+
+    def line(self) -> str:
+        rate = f", {self.files_per_second:.1f} files/s" if self.extracted and self.seconds else ""
+        label = f" {self.label}" if self.label else ""
+        return (f"{self.corpus}{label}: {self.files} wavs, {self.extracted} {self.verb}, {self.reused} already done, "
+                f"{self.skipped} skipped, {self.pruned} stale removed ({self.seconds:.1f} s{rate})")
+
+
+def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, extraction: Callable[[], Extraction],
+                   progress: bool = True, overwrite: bool = False) -> VectorSummary:
+    """Give every wav of one corpus a vector in ``store``; resumes after a kill.
+
+    ``extraction`` is called (at most once) only when there is something to compute, so a run with
+    nothing left to do loads no model. ``overwrite`` recomputes every vector.
+    """
+    from tqdm import tqdm
+
+    corpus = corpus.upper()
+    wavs = sorted(paths.wav_dir(datasets_dir, corpus).glob("*.wav"))
+    summary = VectorSummary(corpus, store.label, files=len(wavs), verb=store.verb)
+    out_path = store.path(datasets_dir, corpus)
+    if out_path.parent.is_dir():
+        remove_stale_temporaries(out_path.parent)   # left by a killed run; never a finished file
+    loaded = out_path.exists() and not overwrite
+    table = read_table(out_path, store) if loaded else VectorTable()
+    if loaded and store.identity is not None:
+        made_for = {key: (table.meta or {}).get(key) for key in store.identity}
+        if made_for != dict(store.identity):
+            raise InputError(f"{out_path}: made for {made_for}, not {dict(store.identity)} "
+                             f"(remove it or pass --overwrite)")
+    present = {w.stem for w in wavs}
+    stale = [n for n in table.vectors if n not in present]   # wav renamed or removed since
+    for name in stale:
+        del table.vectors[name]
+    summary.pruned = len(stale)
+    todo = [w for w in wavs if w.stem not in table.vectors]
+    summary.reused = len(wavs) - len(todo)
+    skips = SkipList(out_path.parent / store.skipped, echo=tqdm.write if progress else None)
+
+    start = last_save = time.perf_counter()
+    if todo or not loaded:
+        made = extraction()
+        table.feature_names, table.meta = list(made.feature_names), dict(made.meta)
+        step = max(1, int(made.batch_size))
+        bar = tqdm(total=len(todo), desc=f"{store.bar} {corpus}".strip(), unit="file", disable=not progress)
+        for first in range(0, len(todo), step):
+            chunk, ready = todo[first:first + step], []
+            for wav in chunk:
+                try:
+                    ready.append((wav.stem, made.prepare(audio.load_trimmed(wav))))
+                except audio.AudioError as exc:
+                    skips.add(wav.name, str(exc))
+            if ready:
+                table.vectors.update(zip([name for name, _ in ready], made.batch([item for _, item in ready])))
+                summary.extracted += len(ready)
+            bar.update(len(chunk))
+            if time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
+                write_table(out_path, store, table)
+                last_save = time.perf_counter()
+        bar.close()
+    if todo or stale or not out_path.exists():
+        write_table(out_path, store, table)
+    if todo or not skips.path.exists():   # a run that retried nothing keeps the old skip list
+        skips.write()
+    summary.skipped = len(skips)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def extract_corpora(corpora: Sequence[str], extract_one: Callable[[str], VectorSummary],
+                    echo: Callable[[str], object] | None = print) -> list[VectorSummary]:
+    """``extract_one`` on each corpus in turn, echoing its summary line as soon as it is done."""
+    summaries = []
+    for corpus in corpora:
+        summary = extract_one(corpus)
+        if echo:
+            echo(summary.line())
+        summaries.append(summary)
+    return summaries
