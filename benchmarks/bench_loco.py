@@ -1,43 +1,29 @@
 """Leave-one-corpus-out benchmark of the training recipe for models without pretrained weights.
 
-Holds each corpus of ``--corpora`` out in turn (default EMODB, RAVDESS actors 1-4, TUREVDB) and
-trains on the others. Modes:
+Holds each corpus of ``--corpora`` out in turn (default EMODB, RAVDESS actors 1-4, TUREVDB), classes
+anger, happy and sad (the ones the three share; chance UAR 1/3). The corpora are imported from
+``../shared/corpora`` and drawn as images here; splits, trainings, evaluations, tables and statistics
+are the experiment engine's (:mod:`specct.loco`, :mod:`specct.compare`), one ``--seed`` for every
+split and training. Each comparison is one or more experiments under ``<workdir>/loco/``. Modes:
 
-- ``main``: three systems on the same split of every fold (same seed, same train / validation /
-  test rows): the speaker CCT from scratch (configs/scratch), the plain CCT with the same recipe,
-  and the eGeMAPS + SVM baseline (``--model egemaps_svm``; skipped with a message where this
-  checkout does not have it), with ``--validation corpus`` by default (what the split stage's
-  default, ``auto``, does with two or more training corpora). Reports the UAR of each held-out
-  corpus with its bootstrap 95% CI, the mean over corpora, and paired comparisons (paired
-  bootstrap on the same test rows). With ``--images pad_short`` or ``--augmentation GROUP`` the
-  CCTs are also compared with the same recipe without that lever (runs of the plain main mode).
-- ``validation``: the main comparison once per ``--validation`` choice (``speakers``, ``corpus``,
-  ``none``), then the choices side by side (``validation_report.md``): training rows, mean validation
-  UAR beside mean held-out UAR, and paired differences between the choices on the same test rows.
-- ``ablation``: the speaker CCT with one lever switched on at a time (SpecAugment, mixup, no
-  label smoothing, word-length time crops, log-mel mean normalisation, short utterances padded to
-  3 s, per-corpus / per-speaker speaker-vector
-  standardisation, a smaller or a larger model, an offline augmentation group). Each lever is
-  judged on VALIDATION rows only (``--ablation_validation corpus`` by default: a whole training
-  corpus validates, the honest choice across corpora). The held-out UAR is reported beside it,
-  never used to choose.
-
-Class set: the classes the three corpora share, anger, happy and sad (``--classes``). TurEV-DB
-has no neutral class, and its calm is not RAVDESS's neutral; merging them would be a guess, so
-calm and neutral are left out (chance UAR 1/3).
+- ``main``: the speaker CCT from scratch (configs/scratch, the reference), the plain CCT with the
+  same recipe and the eGeMAPS + SVM baseline on the same split of every fold, validation
+  ``corpus`` by default: UAR per held-out corpus with its bootstrap 95% CI, the mean over corpora,
+  paired bootstrap against the speaker CCT. With ``--images pad_short``, ``--augmentation GROUP``
+  or added train.py flags the CCTs are also compared with the runs of the recipe without them.
+- ``validation``: the main comparison under each ``--validation`` choice, then the choices side by
+  side: training rows, mean validation UAR beside mean held-out UAR, paired differences.
+- ``ablation``: the speaker CCT with one lever at a time, judged on VALIDATION rows only (mean gain
+  and each fold's own gain over the base); the held-out UAR is reported, never used to choose.
 
     python benchmarks/bench_loco.py --quick                     # smoke run, a few minutes
     python benchmarks/bench_loco.py --mode main                 # about 20 minutes on two cores
     python benchmarks/bench_loco.py --mode validation           # about an hour on two cores
     python benchmarks/bench_loco.py --mode ablation             # 6-30 minutes per lever on two cores
-    python benchmarks/bench_loco.py                             # main and ablation
-    python benchmarks/bench_loco.py --mode main --jobs 2        # two trainings at once, a core each
-    python benchmarks/bench_loco.py --mode main --images pad_short --jobs 2   # padded images, 10 minutes
+    python benchmarks/bench_loco.py --mode main --images pad_short --jobs 2   # two jobs at once, a core each
 
-Everything goes to ``--workdir`` (default output/bench_loco); a re-run skips finished imports,
-images, embeddings, splits, trainings and evaluations. Results: ``<workdir>/<mode>_results.csv``
-and ``<workdir>/<mode>_report.md`` (the main mode's named after its validation choice:
-``main-corpus_report.md``).
+A re-run skips finished imports, images, features, splits, trainings and evaluations. Reports:
+``<workdir>/<mode>_report.md`` and ``<mode>_results.csv`` (main: ``main-corpus_report.md``).
 """
 from __future__ import annotations
 
@@ -45,16 +31,19 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
+import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from specct import paths
+from specct.compare import comparison_table, markdown_results, results_table
+from specct.loco import (LocoOptions, SystemSpec, collect, experiment_dir, list_jobs, run_job, run_jobs,
+                         write_experiment_record)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPECCT_SHARED", REPO_ROOT.parent / "shared")) / "corpora"
@@ -64,6 +53,7 @@ DEFAULT_SOURCES = {"EMODB": SHARED / "emodb" / "wav", "RAVDESS": SHARED / "ravde
 SHARED_CLASSES = ("anger", "happy", "sad")
 SPEAKER_MODEL, PLAIN_MODEL, BASELINE_MODEL = "speaker_vgg_cct_7_7x2_112", "cct_7_7x2_112", "egemaps_svm"
 SYSTEMS = {"speaker_cct": SPEAKER_MODEL, "plain_cct": PLAIN_MODEL, "egemaps_svm": BASELINE_MODEL}
+CCTS = ("speaker_cct", "plain_cct")
 VALIDATION_CHOICES = ("speakers", "corpus", "none")
 
 
@@ -81,7 +71,6 @@ class Lever:
 # segment length in speech emotion work; it is not chosen on any corpus of this benchmark.
 PAD_SECONDS = 3.0
 IMAGE_VARIANTS = {"plain": {}, "mean_norm": {"mean_norm": True}, "pad_short": {"min_seconds": PAD_SECONDS}}
-
 KEEP_MARGIN = 0.02              # a lever is kept when it beats the base's validation UAR by this much
 
 
@@ -93,7 +82,6 @@ def is_kept(gain: float) -> bool:
 # The ablation's base is the scratch recipe as it was before the ablation: SpecAugment, which the
 # ablation switched on in configs/scratch, is off again, so every lever is measured against one base.
 ABLATION_BASE_FLAGS = ("--specaugment_time_masks", "0", "--specaugment_freq_masks", "0")
-
 LEVERS = {lever.name: lever for lever in (
     Lever("base", note="configs/scratch recipe without SpecAugment"),
     Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"),
@@ -118,154 +106,106 @@ LEVERS = {lever.name: lever for lever in (
 )}
 
 
-@dataclass
-class Settings:
-    workdir: Path
-    corpora: list[str]
-    sources: dict[str, Path]
-    classes: tuple[str, ...]
-    image_size: int
-    epochs: int
-    validation: str
-    ablation_validation: str
-    augmentation: str
-    seed: int
-    bootstrap: int
-    levers: list[str]
-    mode: str = "both"
-    jobs: int = 1                   # CCT trainings at once, each with its share of the cores
-    quick: bool = False
-    files_per_group: int = 0        # quick: keep this many wavs per corpus, speaker and emotion
-    extra_train_flags: list[str] = field(default_factory=list)
-    images: str = "plain"           # image variant of the main comparison (a key of IMAGE_VARIANTS)
+def replace(s: argparse.Namespace, **changes) -> argparse.Namespace:
+    """The settings (parse's namespace) with some of them changed."""
+    return argparse.Namespace(**{**vars(s), **changes})
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-# --------------------------------------------------------------------------- data stages
+# --------------------------------------------------------------------------- data preparation (the benchmark's own)
 
-def canonical(name: str) -> str | None:
-    from specct.corpora import UnknownCorpusError, canonical_corpus_name
-
-    try:
-        return canonical_corpus_name(name)
-    except UnknownCorpusError:
-        return None
-
-
-def import_corpora(s: Settings) -> list[str]:
-    """Import each corpus once into <workdir>/imported; returns the corpora available."""
-    from specct.corpora import CorpusError
+def import_corpora(s) -> list[str]:
+    """Import each corpus once into <workdir>/imported (one already there is used as it is)."""
+    from specct.corpora import CorpusError, canonical_corpus_name
     from specct.prepare import import_corpus
 
-    root = s.workdir / "imported"
-    ready = []
+    root, ready = s.workdir / "imported", []
     for name in s.corpora:
-        corpus = canonical(name)
-        if corpus is None:
-            log(f"{name}: no importer in this checkout (the corpus importer may not be merged yet): skipped")
+        if any(paths.wav_dir(root, name).glob("*.wav")):
+            ready.append(name)
             continue
-        if paths.wav_dir(root, corpus).is_dir() and any(paths.wav_dir(root, corpus).glob("*.wav")):
-            ready.append(corpus)
-            continue
-        source = s.sources.get(corpus, s.sources.get(name.upper()))
+        source = s.sources.get(name)
         if source is None or not Path(source).exists():
-            log(f"{corpus}: source folder {source} not found (pass --sources {corpus}=PATH): skipped")
+            log(f"{name}: source folder {source} not found (pass --sources {name}=PATH): skipped")
             continue
-        log(f"importing {corpus} from {source}")
+        log(f"importing {name} from {source}")
         for folder in [Path(source), *sorted(p for p in Path(source).iterdir() if p.is_dir())]:
             try:   # the corpus folder, or the one folder inside it that the importer expects
-                import_corpus(corpus, folder, root, progress=False)
-                ready.append(corpus)
+                import_corpus(canonical_corpus_name(name), folder, root, progress=False)
+                ready.append(name)
                 break
             except CorpusError as exc:
                 reason = exc
         else:
-            log(f"{corpus}: import failed ({reason}): skipped")
+            log(f"{name}: import failed ({reason}): skipped")
     return ready
 
 
-def link_corpora(s: Settings, corpora: list[str], variant: str) -> Path:
-    """A datasets folder for one image variant: its own image folders, the imported wavs linked (all
-    of them, or with --quick a few per speaker and emotion) and the speaker vectors shared."""
+def datasets_root(s, variant: str) -> Path:
+    return s.workdir / ("datasets_quick" if s.quick else "datasets") / variant
+
+
+def link_corpora(s, variant: str) -> Path:
+    """One image variant's datasets folder: the imported wavs linked (all, or with --quick a few per
+    speaker and emotion), its own images."""
     from specct.naming import parse_name
 
-    root = s.workdir / ("datasets_quick" if s.quick else "datasets") / variant
-    for corpus in corpora:
-        wav_dir = paths.wav_dir(root, corpus)
+    root = datasets_root(s, variant)
+    for corpus in s.corpora:
+        wav_dir, source = paths.wav_dir(root, corpus), paths.wav_dir(s.workdir / "imported", corpus).resolve()
         if wav_dir.exists():
             continue
-        source = paths.wav_dir(s.workdir / "imported", corpus).resolve()
         paths.corpus_dir(root, corpus).mkdir(parents=True, exist_ok=True)
         if not s.files_per_group:
             wav_dir.symlink_to(source, target_is_directory=True)
             continue
-        tmp = wav_dir.with_name(wav_dir.name + ".partial")
+        tmp, kept = wav_dir.with_name(wav_dir.name + ".partial"), {}
         tmp.mkdir(exist_ok=True)
-        kept: dict[tuple[str, str], int] = {}
         for wav in sorted(source.glob("*.wav")):
             name = parse_name(wav)
             key = (name.speaker, name.emotion)
-            if name.emotion in s.classes and kept.get(key, 0) < s.files_per_group:
+            if name.emotion in s.classes and kept.get(key, 0) < s.files_per_group and not (tmp / wav.name).exists():
                 kept[key] = kept.get(key, 0) + 1
                 (tmp / wav.name).symlink_to(wav)
         tmp.rename(wav_dir)
     return root
 
 
-def share_speaker_vectors(source_root: Path, root: Path, corpora: list[str]) -> None:
-    """Image variants reuse the speaker vectors of the plain variant (same wavs)."""
-    for corpus in corpora:
-        target = paths.speaker_dir(root, corpus)
-        if not target.exists():
-            target.symlink_to(paths.speaker_dir(source_root, corpus).resolve(), target_is_directory=True)
-
-
-def prepare_datasets(s: Settings, corpora: list[str], variants: set[str], augmentations: set[str]) -> dict[str, Path]:
-    """Images (and the augmented images of the groups asked for) and speaker vectors of every variant."""
+def prepare_datasets(s, variants: set[str], augmentations: set[str], features: bool) -> None:
+    """Images of every variant (with the offline groups asked for); speaker vectors and (for the SVM)
+    eGeMAPS features of the plain variant, which the other variants link (same wavs)."""
+    from specct.baselines.features import extract_corpora
     from specct.images import preprocess_corpora
     from specct.speaker import embed_corpora
     from specct.spectrogram import SpectrogramConfig
 
-    roots = {}
     augs = sorted(a for a in augmentations if a != "no_aug") or ["none"]
     for variant in ["plain", *sorted(variants - {"plain"})]:
-        root = link_corpora(s, corpora, variant)
-        cfg = SpectrogramConfig(size=(s.image_size, s.image_size), **IMAGE_VARIANTS[variant])
+        root = link_corpora(s, variant)
         log(f"spectrogram images ({variant}, {s.image_size} px, augmentations: {' '.join(augs)})")
-        preprocess_corpora(root, datasets=corpora, augmentations=augs, config=cfg, workers=min(2, os.cpu_count() or 1),
+        preprocess_corpora(root, datasets=s.corpora, augmentations=augs, workers=min(2, os.cpu_count() or 1),
+                           config=SpectrogramConfig(size=(s.image_size,) * 2, **IMAGE_VARIANTS[variant]),
                            seed=s.seed, progress=False)
         if variant == "plain":
-            log("speaker vectors")
-            embed_corpora(root, datasets=corpora, progress=False)
-        else:
-            share_speaker_vectors(roots["plain"], root, corpora)
-        roots[variant] = root
-    return roots
+            embed_corpora(root, datasets=s.corpora, progress=False)
+            if features:
+                extract_corpora(root, datasets=s.corpora, features="egemaps", progress=False)
+        for corpus, folder in [(c, f) for c in s.corpora for f in (paths.speaker_dir, paths.features_dir)]:
+            target, source = folder(root, corpus), folder(datasets_root(s, "plain"), corpus)
+            if variant != "plain" and source.exists() and not target.exists() and not target.is_symlink():
+                target.symlink_to(source.resolve(), target_is_directory=True)
 
 
-def make_split(s: Settings, datasets: Path, variant: str, held_out: str, corpora: list[str], validation: str,
-               augmentation: str = "no_aug") -> Path:
-    """The fold's split folder (made once; every system of the fold uses it)."""
-    from specct.splits import SplitOptions, check_recorded_choices, run_split_stage
+# --------------------------------------------------------------------------- experiments of the engine
 
-    opts = SplitOptions(eval_dataset=held_out, classes=",".join(s.classes), augmentation=augmentation,
-                        validation=validation, train_datasets=[c for c in corpora if c != held_out], seed=s.seed,
-                        datasets_dir=str(datasets), output_dir=str(s.workdir / "data" / f"{variant}-{validation}"),
-                        n_components=64 if s.quick else 256)
-    from specct.labels import class_set_name
+def train_tokens(s) -> list[str]:
+    """train.py flags of every CCT: image size, epochs, the quick step cap, then the added flags."""
+    return (["--input_size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs), "--no_progress"]
+            + (["--max_steps", "2"] if s.quick else []) + list(s.extra_train_flags))
 
-    split = paths.split_dir(opts.output_dir, held_out, class_set_name(classes=opts.classes), augmentation,
-                            opts.balanced)
-    if (paths.train_data_dir(split) / "train.csv").is_file():
-        check_recorded_choices(split, opts)
-        return split
-    return run_split_stage(opts)[0].out_dir
-
-
-# --------------------------------------------------------------------------- training and evaluation
 
 def config_for(model: str) -> str:
     from specct.pipeline import scratch_config
@@ -273,50 +213,27 @@ def config_for(model: str) -> str:
     return str(scratch_config(model))
 
 
-def run_name(s: Settings, system: str, model: str) -> str:
-    """A CCT's run folder is named after its recipe (scratch config and extra flags), so a changed
-    recipe trains anew instead of reusing a finished run of the old one."""
-    if system == "egemaps_svm":
-        return system
-    recipe = Path(config_for(model)).read_bytes() + " ".join(train_flags(s)).encode()
-    return f"{system}-{hashlib.sha1(recipe).hexdigest()[:8]}"
+def recipe(s) -> str:
+    """The recipe's hash (scratch configs, train.py flags, seed) in each experiment's name: a changed
+    recipe trains anew instead of reusing the finished jobs of the old one."""
+    configs = b"".join(Path(config_for(m)).read_bytes() for m in (SPEAKER_MODEL, PLAIN_MODEL))
+    return hashlib.sha1(configs + f"{shlex.join(train_tokens(s))} seed {s.seed}".encode()).hexdigest()[:8]
 
 
-def train_flags(s: Settings) -> list[str]:
-    flags = ["--input_size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs),
-             "--seed", str(s.seed), "--no_progress"]
-    if s.quick:
-        flags += ["--max_steps", "2"]
-    return flags + list(s.extra_train_flags)
+def cct(s, name: str, model: str, extra: tuple[str, ...] = ()) -> SystemSpec:
+    from specct.train.options import given_flags
+
+    return SystemSpec(name, model, config_for(model), given_flags([*train_tokens(s), *extra], "bench_loco.py"))
 
 
-def run_cct(s: Settings, split: Path, model: str, out_dir: Path, extra: tuple[str, ...] = ()) -> dict:
-    """Train (or resume, or skip when finished) and evaluate one CCT; returns performance and history."""
-    from specct.evaluate import PERFORMANCE_NAME, evaluate
-    from specct.loco import training_finished
-    from specct.train import parse_args, train
-
-    test_dir = out_dir / "test"
-    args = parse_args([str(paths.train_data_dir(split)), "-c", config_for(model), "--model", model,
-                       "--experiment", str(out_dir), *train_flags(s), *extra])
-    if not (test_dir / PERFORMANCE_NAME).is_file():
-        if not training_finished(out_dir, args):
-            if (out_dir / "last.pth.tar").is_file():
-                args.resume = "auto"
-            train(args)
-        evaluate(out_dir, output=test_dir, bootstrap=s.bootstrap, seed=s.seed, progress=False)
-    return read_result(out_dir, test_dir)
-
-
-@dataclass(frozen=True)
-class CctJob:
-    """One CCT to train and evaluate: its split, model, run folder, extra train.py flags, and its name
-    in the log."""
-    split: Path
-    model: str
-    out_dir: Path
-    extra: tuple[str, ...] = ()
-    label: str = ""
+def experiment(s, name: str, systems: list[SystemSpec], images: str, augmentation: str, validation: str) -> LocoOptions:
+    """One engine experiment; experiments of the same images and validation choice share their
+    splits (``<workdir>/data/<images>-<validation>``, made once under a lock)."""
+    return LocoOptions(datasets_dir=str(datasets_root(s, images)), corpora=list(s.corpora), systems=systems,
+                       classes=",".join(s.classes), augmentation=augmentation, validation=validation,
+                       n_components=64 if s.quick else 256, seed=s.seed, output=str(s.workdir),
+                       data_dir=str(s.workdir / "data" / f"{images}-{validation}"), bootstrap=s.bootstrap,
+                       progress=False, experiment=f"{name}-{recipe(s)}")
 
 
 def _start_worker(threads: int) -> None:
@@ -326,371 +243,215 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_job_logged(s: Settings, job: CctJob) -> dict:
-    """A worker's job, its training output in <run>/bench.log, line by line (two trainings at once would
-    interleave)."""
+def _run_job_logged(opts: LocoOptions, job) -> bool:
+    """A worker's job, its output in <job>/bench.log (two jobs at once would interleave)."""
     import contextlib
 
-    job.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(job.out_dir / "bench.log", "a", buffering=1) as out, contextlib.redirect_stdout(out), \
+    job.folder.mkdir(parents=True, exist_ok=True)
+    with open(job.folder / "bench.log", "a", buffering=1) as out, contextlib.redirect_stdout(out), \
             contextlib.redirect_stderr(out):
-        return run_cct(s, job.split, job.model, job.out_dir, job.extra)
+        return run_job(opts, job)
 
 
-def run_ccts(s: Settings, jobs: list[CctJob]) -> list[dict]:
-    """Every job's result, in order. With ``--jobs N`` N trainings run at once, each with 1/N of the
-    cores: batch-8 steps of these small models leave two threads of one process partly idle (two
-    one-thread trainings did 1.23-1.29x the samples/s of one two-thread training on a 2-core host:
-    benchmarks/bench_jobs.py), and the runs, seeded and resumable, do not depend on what runs beside
-    them."""
-    def done(job: CctJob, result: dict, elapsed: str) -> None:
-        perf = result["performance"]
-        low, high = perf["confidence_interval_95"]["uar"]
-        log(f"{job.label or job.out_dir}: UAR {perf['uar']:.3f} [{low:.3f}-{high:.3f}], best validation UAR "
-            f"{result['val_uar']:.3f} ({elapsed})")
-
+def run_experiments(s, experiments: list[LocoOptions]) -> None:
+    """Every unfinished job, one after the other (:func:`specct.loco.run_jobs`), or with ``--jobs N``
+    N of them at once (:func:`specct.loco.run_job` in N processes, 1/N of the cores each: two
+    one-thread trainings did 1.23-1.29x the samples/s of one two-thread training on a 2-core host,
+    benchmarks/bench_jobs.py). Jobs are independent and seeded, and shared splits are locked."""
+    command = shlex.join([sys.executable, *sys.argv])
     if s.jobs <= 1:
-        results = []
-        for job in jobs:
-            started = time.perf_counter()
-            results.append(run_cct(s, job.split, job.model, job.out_dir, job.extra))
-            done(job, results[-1], f"{time.perf_counter() - started:.0f} s")
-        return results
+        for opts in experiments:
+            run_jobs(opts, command)
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from specct.threads import available_cores
 
-    threads = max(1, available_cores() // s.jobs)
-    log(f"{len(jobs)} trainings, {s.jobs} at once with {threads} thread(s) each; each one's output in "
-        f"<run folder>/bench.log")
-    started = time.perf_counter()
+    for opts in experiments:
+        write_experiment_record(opts, command)
+    pending = [(opts, job) for opts in experiments for job in list_jobs(opts) if not job.finished]
+    threads, started = max(1, available_cores() // s.jobs), time.perf_counter()
+    log(f"{len(pending)} jobs, {s.jobs} at once with {threads} thread(s) each; each one's output in <job>/bench.log")
     with ProcessPoolExecutor(s.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                              initargs=(threads,)) as pool:
-        futures = [pool.submit(_run_job_logged, s, job) for job in jobs]
-        results = []
-        for job, future in zip(jobs, futures):
-            results.append(future.result())
-            done(job, results[-1], f"{time.perf_counter() - started:.0f} s since the trainings began")
-    return results
+        for job, future in [(job, pool.submit(_run_job_logged, opts, job)) for opts, job in pending]:
+            future.result()
+            log(f"{job.id}: UAR {held_out_uar(job):.3f} ({time.perf_counter() - started:.0f} s since the jobs began)")
 
 
-def run_baseline(s: Settings, datasets: Path, split: Path, corpora: list[str], out_dir: Path) -> dict | None:
-    """eGeMAPS + SVM through the same scripts a user runs; None (with a message) where unavailable."""
-    from specct.evaluate import PERFORMANCE_NAME
-
-    test_dir = out_dir / "test"
-    if (test_dir / PERFORMANCE_NAME).is_file():
-        return read_result(out_dir, test_dir)
-    features = REPO_ROOT / "preprocess_features.py"
-    if not features.is_file():
-        log("eGeMAPS + SVM baseline: preprocess_features.py is not in this checkout (baselines not merged yet): "
-            "skipped")
-        return None
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    commands = [
-        [sys.executable, str(features), "--features", "egemaps", "--datasets_dir", str(datasets),
-         "--datasets", *corpora],
-        [sys.executable, str(REPO_ROOT / "train.py"), str(paths.train_data_dir(split)), "--model", BASELINE_MODEL,
-         "--experiment", str(out_dir), "--seed", str(s.seed),
-         # without validation rows nothing chooses C: scikit-learn's default, stated in the report
-         *(["--svm_c", "1.0"] if s.validation == "none" else [])],
-        [sys.executable, str(REPO_ROOT / "eval.py"), str(out_dir), "--output", str(test_dir),
-         "--bootstrap", str(s.bootstrap), "--seed", str(s.seed)],
-    ]
-    for command in commands:
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            log(f"eGeMAPS + SVM baseline: {Path(command[1]).name} failed ({reason[0]}): skipped")
-            return None
-    return read_result(out_dir, test_dir)
+def finished_jobs(opts: LocoOptions) -> dict:
+    """``{(system, held-out corpus): job}`` of an experiment's finished jobs (none where never run)."""
+    if not experiment_dir(opts).is_dir() or not Path(opts.datasets_dir).is_dir():
+        return {}
+    return {(j.system.name, j.corpus): j for j in list_jobs(opts) if j.finished}
 
 
-def read_result(out_dir: Path, test_dir: Path) -> dict:
+def predictions(job) -> pd.DataFrame:
+    """A job's predictions with rows named by their source wav, so that two experiments' runs pair
+    row by row (each image variant has its own image files of the same wavs)."""
+    frame = pd.read_csv(job.test_dir(job.corpus) / "predictions.csv")
+    return frame.assign(file=frame["wav"].map(lambda p: Path(p).name))
+
+
+def held_out_uar(job) -> float:
     import yaml
 
-    from specct.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
-
-    performance = yaml.safe_load((test_dir / PERFORMANCE_NAME).read_text())
-    predictions = pd.read_csv(test_dir / PREDICTIONS_NAME)
-    summary_path = out_dir / "summary.csv"
-    summary = pd.read_csv(summary_path) if summary_path.is_file() else pd.DataFrame()
-    best_val = float(summary["val_uar"].max()) if "val_uar" in summary and summary["val_uar"].notna().any() \
-        else float("nan")
-    return {"performance": performance, "predictions": predictions, "val_uar": best_val}
+    return float(yaml.safe_load((job.test_dir(job.corpus) / "performance.yaml").read_text())["uar"])
 
 
-# --------------------------------------------------------------------------- comparisons
-
-def aligned(a: pd.DataFrame, b: pd.DataFrame, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Truth and both systems' predictions on the same test rows (matched by the source wav's file name,
-    which names its corpus and speaker: each image variant links the wavs from its own folder)."""
-    index = {name: i for i, name in enumerate(classes)}
-    a, b = (x.assign(wav=x["wav"].map(lambda path: Path(path).name)) for x in (a, b))
-    merged = a[["wav", "truth", "prediction"]].merge(b[["wav", "prediction"]], on="wav", suffixes=("_a", "_b"))
-    if len(merged) != len(a) or len(merged) != len(b):
-        raise ValueError(f"the two systems were tested on different rows ({len(a)} / {len(b)} / {len(merged)} shared)")
-    return (merged["truth"].map(index).to_numpy(), merged["prediction_a"].map(index).to_numpy(),
-            merged["prediction_b"].map(index).to_numpy())
+def best_val_uar(job) -> float:
+    """The best validation UAR of a job's training (NaN without validation rows)."""
+    summary = pd.read_csv(job.train_dir / "summary.csv") if (job.train_dir / "summary.csv").is_file() else {}
+    return float(summary["val_uar"].max()) if "val_uar" in summary and summary["val_uar"].notna().any() else np.nan
 
 
-def compare(results: dict[str, dict[str, dict]], a: str, b: str, classes, s: Settings) -> pd.DataFrame:
-    """Paired bootstrap of UAR(a) - UAR(b) per held-out corpus, and of the mean over corpora (rows
-    resampled within each corpus, the same draws for both systems): specct.compare."""
-    from specct.compare import paired_bootstrap, stratified_paired
-
-    rows, groups = [], []
-    for i, held_out in enumerate(sorted(results)):
-        if a not in results[held_out] or b not in results[held_out]:
-            continue
-        group = aligned(results[held_out][a]["predictions"], results[held_out][b]["predictions"], classes)
-        groups.append(group)
-        r = paired_bootstrap(*group, resamples=s.bootstrap, seed=s.seed + i)
-        rows.append({"comparison": f"{a} - {b}", "held_out": held_out, "n": r.n, "difference": r.difference,
-                     "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value})
-    if len(groups) > 1:
-        r = stratified_paired(groups, resamples=s.bootstrap, seed=s.seed)
-        rows.append({"comparison": f"{a} - {b}", "held_out": "mean", "n": r.n, "difference": r.difference,
-                     "ci_low": r.low, "ci_high": r.high, "p_value": r.p_value})
-    return pd.DataFrame(rows)
+def mean_over(jobs: dict, key: str, corpora, value) -> float:
+    return float(np.mean([value(jobs[(key, h)]) for h in corpora]))
 
 
-def mean_with_ci(results: dict[str, dict[str, dict]], system: str, classes, s: Settings) -> tuple[float, float, float]:
-    """Mean UAR over held-out corpora, its interval from resampling rows within each corpus."""
-    from specct.compare import stratified_uar
-
-    groups = []
-    for held_out in sorted(results):
-        if system not in results[held_out]:
-            return float("nan"), float("nan"), float("nan")
-        p = results[held_out][system]["predictions"]
-        groups.append((p["truth"].astype(str).to_numpy(), p["prediction"].astype(str).to_numpy()))
-    interval = stratified_uar(groups, resamples=s.bootstrap, seed=s.seed)
-    return interval.value, interval.low, interval.high
+def paired(s, jobs: dict, pairs: list[tuple[str, str]], title: str, csv: str) -> list[str]:
+    """Paired bootstrap (:func:`specct.compare.comparison_table`) of UAR(a) - UAR(b) per held-out
+    corpus and over their mean, for each pair with every fold finished; saved to ``csv``, as Markdown."""
+    preds = {key: predictions(job) for key, job in jobs.items()}
+    tables = [comparison_table(preds, [a, b], s.corpora, b, s.bootstrap, s.seed) for a, b in pairs
+              if all((x, h) in preds for x in (a, b) for h in s.corpora)]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    table.to_csv(s.workdir / csv, index=False)
+    lines = ["", title, "", "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
+    return lines + [f"| {r.system} - {r.reference} | {r.held_out} | {r.difference:+.3f} | {r.ci_low:+.3f} to "
+                    f"{r.ci_high:+.3f} | {r.p_value:.3f} |" for r in table.itertuples()]
 
 
 # --------------------------------------------------------------------------- modes
 
-def main_name(s: Settings) -> str:
-    """Run and report name of the main comparison: its validation choice, its image variant unless
-    plain, its augmentation group unless none, and the train.py flags added to the recipe (so the
-    runs of the reports made before those options existed are reused, and a run with added flags
-    does not overwrite the report without them)."""
+def main_name(s) -> str:
+    """Report name of the main comparison: its validation choice, its image variant unless plain, its
+    augmentation group unless none, and the train.py flags added to the recipe."""
     flags = "_".join(flag.lstrip("-") for flag in s.extra_train_flags)
     return (f"main-{s.validation}" + ("" if s.images == "plain" else f"-{s.images}")
             + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}") + (f"-{flags}" if flags else ""))
 
 
-def main_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> tuple[str, dict[str, dict[str, dict]]]:
-    results: dict[str, dict[str, dict]] = {held_out: {} for held_out in corpora}
-    jobs: dict[tuple[str, str], CctJob] = {}
-    for held_out in corpora:
-        log(f"=== main, fold: test on {held_out}, train on {' '.join(c for c in corpora if c != held_out)}")
-        split = make_split(s, roots[s.images], s.images, held_out, corpora, s.validation, s.augmentation)
-        for system, model in SYSTEMS.items():
-            out_dir = s.workdir / "runs" / main_name(s) / run_name(s, system, model) / held_out
-            if system != "egemaps_svm":
-                jobs[(held_out, system)] = CctJob(split, model, out_dir, label=f"{system} on {held_out}")
-                continue
-            started = time.perf_counter()
-            # the SVM reads the source wavs, not the images: the plain variant's split has the same rows
-            svm_split = split if s.images == "plain" else make_split(s, roots["plain"], "plain", held_out, corpora,
-                                                                     s.validation, s.augmentation)
-            result = run_baseline(s, roots["plain"], svm_split, corpora, out_dir)
-            if result is not None:
-                results[held_out][system] = result
-                log(f"{system} on {held_out}: UAR {result['performance']['uar']:.3f} "
-                    f"({time.perf_counter() - started:.0f} s)")
-    for (held_out, system), result in zip(jobs, run_ccts(s, list(jobs.values()))):
-        results[held_out][system] = result
-    results = {held_out: {system: fold[system] for system in SYSTEMS if system in fold}
-               for held_out, fold in results.items()}
-    classes = list(s.classes)
-    table = []
-    for held_out in corpora:
-        for system, result in results[held_out].items():
-            perf = result["performance"]
-            low, high = perf["confidence_interval_95"]["uar"]
-            table.append({"system": system, "held_out": held_out, "n": perf["samples"], "uar": perf["uar"],
-                          "uar_ci_low": low, "uar_ci_high": high, "accuracy": perf["accuracy"],
-                          "macro_f1": perf["macro"]["f1"], "best_val_uar": result["val_uar"]})
-    table = pd.DataFrame(table)
-    comparisons = pd.concat([compare(results, "speaker_cct", other, classes, s)
-                             for other in ("plain_cct", "egemaps_svm")], ignore_index=True)
-    table.to_csv(s.workdir / f"{main_name(s)}_results.csv", index=False)
-    comparisons.to_csv(s.workdir / f"{main_name(s)}_comparisons.csv", index=False)
-    lines = [f"Leave-one-corpus-out, classes {', '.join(classes)} (chance UAR {1 / len(classes):.2f}), "
-             f"{s.image_size} px, {s.epochs} epochs, validation `{s.validation}`, images `{s.images}`, offline "
-             f"augmentation `{s.augmentation}` (image models only; the SVM reads one row per source wav), "
-             f"seed {s.seed}.", "",
-             "| system | " + " | ".join(corpora) + " | mean (95% CI) |",
-             "|---|" + "---:|" * (len(corpora) + 1)]
-    for system in SYSTEMS:
-        if table.empty or system not in set(table["system"]):
-            lines.append(f"| {system} | " + " | ".join("skipped" for _ in corpora) + " | - |")
-            continue
-        cells = []
-        for held_out in corpora:
-            row = table[(table["system"] == system) & (table["held_out"] == held_out)].iloc[0]
-            cells.append(f"{row.uar:.3f} ({row.uar_ci_low:.3f}-{row.uar_ci_high:.3f})")
-        mean, low, high = mean_with_ci(results, system, classes, s)
-        lines.append(f"| {system} | " + " | ".join(cells) + f" | {mean:.3f} ({low:.3f}-{high:.3f}) |")
-    lines += comparison_lines(comparisons, "Paired bootstrap of the UAR difference on the same test rows:")
-    lines += against_recipes_without_its_levers(s, corpora, results)
-    return "\n".join(lines) + "\n", results
+def main_experiment(s) -> LocoOptions:
+    # without validation rows nothing chooses C: scikit-learn's default
+    svm = SystemSpec("egemaps_svm", BASELINE_MODEL, None, {"svm_c": 1.0} if s.validation == "none" else {})
+    return experiment(s, main_name(s), [cct(s, "speaker_cct", SPEAKER_MODEL), cct(s, "plain_cct", PLAIN_MODEL), svm],
+                      s.images, s.augmentation, s.validation)
 
 
-def against_recipes_without_its_levers(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]]) -> list[str]:
-    """The main comparison's CCTs against the same recipe without its added train.py flags, without
-    its image variant, and without its offline group, for whichever of these this run has."""
+def main_report(s, opts: LocoOptions) -> str:
+    """The engine's results.csv (UAR per corpus with its CI, the stratified mean) and comparison.csv
+    (paired bootstrap against the speaker CCT), each job's best validation UAR beside them."""
+    collected, jobs = collect(opts), finished_jobs(opts)
+    results = collected.results.assign(best_val_uar=[
+        mean_over(jobs, r.system, [r.held_out] if r.held_out != "mean" else s.corpora, best_val_uar)
+        for r in collected.results.itertuples()])
+    results.to_csv(s.workdir / f"{main_name(s)}_results.csv", index=False)
+    collected.comparison.to_csv(s.workdir / f"{main_name(s)}_comparisons.csv", index=False)
+    means = results[results["held_out"] == "mean"]
+    return "\n".join([
+        f"Leave-one-corpus-out, classes {', '.join(s.classes)} (chance UAR {1 / len(s.classes):.2f}), {s.image_size} "
+        f"px, {s.epochs} epochs, validation `{s.validation}`, images `{s.images}`, offline augmentation "
+        f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), seed {s.seed} for every fold; "
+        f"experiment `{collected.folder}`.", "", markdown_results(collected.results, collected.comparison),
+        "Mean best validation UAR: " + ", ".join(f"{r.system} {r.best_val_uar:.3f}" for r in means.itertuples()) + ".",
+        *against_recipes_without_its_levers(s, opts)]) + "\n"
+
+
+def against_recipes_without_its_levers(s, opts: LocoOptions) -> list[str]:
+    """The CCTs against the same recipe without its added train.py flags, its image variant, its
+    offline group (each where this run has one): validation UAR, which may choose, beside the
+    paired held-out difference on the same test rows, which is reported only."""
+    flags = " ".join(s.extra_train_flags)
+    levers = [(replace(s, extra_train_flags=[]), "no_added_flags", f"`{flags}`", "the recipe alone", f"`{flags}`"),
+              (replace(s, images="plain"), "plain_images", f"images `{s.images}`", "plain images", "`--images`"),
+              (replace(s, augmentation="no_aug"), "no_aug", f"`{s.augmentation}`", "no offline group",
+               "`--augmentation`")]
     lines = []
-    if s.extra_train_flags:
-        flags = " ".join(s.extra_train_flags)
-        lines += against_recipe_without(s, corpora, results, replace(s, extra_train_flags=[]), "no_added_flags",
-                                        f"`{flags}`", "the recipe alone", f"`{flags}`")
-    if s.images != "plain":
-        lines += against_recipe_without(s, corpora, results, replace(s, images="plain"), "plain_images",
-                                        f"images `{s.images}`", "plain images", "`--images`")
-    if s.augmentation != "no_aug":
-        lines += against_recipe_without(s, corpora, results, replace(s, augmentation="no_aug"), "no_aug",
-                                        f"`{s.augmentation}`", "no offline group", "`--augmentation`")
+    for without, tag, lever, instead, option in [x for x, on in zip(levers, (
+            flags, s.images != "plain", s.augmentation != "no_aug")) if on]:
+        mine, theirs = finished_jobs(opts), finished_jobs(main_experiment(without))
+        systems = [x for x in CCTS if all((x, h) in mine and (x, h) in theirs for h in s.corpora)]
+        if not systems:
+            lines += ["", f"No finished run with {instead} in this workdir (`--mode main` without {option}) to "
+                          f"compare {lever} with."]
+            continue
+        jobs = {**mine, **{(f"{x}@{tag}", h): theirs[(x, h)] for x in systems for h in s.corpora}}
+        lines += ["", f"{lever} against {instead}, same recipe otherwise (runs of `{main_name(without)}`):", "",
+                  "| system | mean best validation UAR, with / without | mean held-out UAR, with / without |",
+                  "|---|---:|---:|"]
+        for x in systems:
+            val, held = ([mean_over(jobs, key, s.corpora, f) for key in (x, f"{x}@{tag}")]
+                         for f in (best_val_uar, held_out_uar))
+            lines.append(f"| {x} | {val[0]:.3f} / {val[1]:.3f} | {held[0]:.3f} / {held[1]:.3f} |")
+        lines += paired(s, jobs, [(x, f"{x}@{tag}") for x in systems], "Paired bootstrap of the held-out UAR "
+                        "difference (reported, not used to choose), same test rows:", f"{main_name(s)}_vs_{tag}.csv")
     return lines
 
 
-def against_recipe_without(s: Settings, corpora: list[str], results: dict[str, dict[str, dict]], without: Settings,
-                           tag: str, lever: str, instead: str, option: str) -> list[str]:
-    """Each CCT of this run against the same recipe without one of its levers (the main comparison run
-    with ``without``'s settings, where its runs are finished in this workdir): mean best validation
-    UAR, which is what may choose between them, beside the paired held-out difference on the same
-    test rows, which is reported only. ``tag`` names the other runs' systems and the csv."""
-    from specct.evaluate import PERFORMANCE_NAME
+def validation_mode(s) -> list[tuple[str, str]]:
+    """The main comparison under each validation choice, then the choices side by side."""
+    from specct.loco.split_folders import ensure_split
 
-    merged = {held_out: dict(fold) for held_out, fold in results.items()}
-    for held_out in corpora:
-        for system, model in SYSTEMS.items():
-            if system == "egemaps_svm":
-                continue
-            out_dir = s.workdir / "runs" / main_name(without) / run_name(without, system, model) / held_out
-            if (out_dir / "test" / PERFORMANCE_NAME).is_file():
-                merged[held_out][f"{system}@{tag}"] = read_result(out_dir, out_dir / "test")
-    systems = [x for x in SYSTEMS if all(f"{x}@{tag}" in merged[h] and x in merged[h] for h in corpora)]
-    if not systems:
-        return ["", (f"No finished run with {instead} in this workdir "
-                     f"(`--mode main` without {option}) to compare {lever} with.")]
-    comparisons = pd.concat([compare(merged, x, f"{x}@{tag}", list(s.classes), s) for x in systems],
-                            ignore_index=True)
-    comparisons.to_csv(s.workdir / f"{main_name(s)}_vs_{tag}.csv", index=False)
-    lines = ["", f"{lever} against {instead}, same recipe otherwise (runs of `{main_name(without)}`):",
-             "", "| system | mean best validation UAR, with / without | mean held-out UAR, with / without |",
-             "|---|---:|---:|"]
-    for x in systems:
-        val = [np.mean([merged[h][key]["val_uar"] for h in corpora]) for key in (x, f"{x}@{tag}")]
-        held = [np.mean([merged[h][key]["performance"]["uar"] for h in corpora]) for key in (x, f"{x}@{tag}")]
-        lines.append(f"| {x} | {val[0]:.3f} / {val[1]:.3f} | {held[0]:.3f} / {held[1]:.3f} |")
-    return lines + comparison_lines(comparisons, "Paired bootstrap of the held-out UAR difference (reported, not "
-                                                 "used to choose), same test rows:")
-
-
-def comparison_lines(comparisons: pd.DataFrame, title: str) -> list[str]:
-    """The markdown table of paired comparisons (rows of ``compare``), under ``title``."""
-    lines = ["", title, "", "| comparison | held-out | difference | 95% CI | p |", "|---|---|---:|---:|---:|"]
-    for row in comparisons.itertuples():
-        lines.append(f"| {row.comparison} | {row.held_out} | {row.difference:+.3f} | "
-                     f"{row.ci_low:+.3f} to {row.ci_high:+.3f} | {row.p_value:.3f} |")
-    return lines
-
-
-def validation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> list[tuple[str, str]]:
-    """The main comparison under each validation choice, then the choices side by side: training rows,
-    validation UAR beside held-out UAR (how well each choice's validation predicts an unseen corpus),
-    and paired differences between the choices on the same test rows."""
-    reports, merged, train_rows = [], {}, {}
-    for choice in VALIDATION_CHOICES:
-        sc = replace(s, validation=choice)
-        text, results = main_mode(sc, corpora, roots)
-        reports.append((main_name(sc), text))
-        for held_out, fold in results.items():
-            merged.setdefault(held_out, {}).update({f"{system}@{choice}": r for system, r in fold.items()})
-            split = make_split(sc, roots[s.images], s.images, held_out, corpora, choice, s.augmentation)
-            train_rows[(choice, held_out)] = len(pd.read_csv(paths.train_data_dir(split) / "train.csv"))
-    classes = list(s.classes)
-    lines = [f"Validation choices side by side: leave-one-corpus-out, classes {', '.join(classes)}, "
-             f"{s.image_size} px, {s.epochs} epochs, seed {s.seed}. Training rows per fold: "
-             + "; ".join(f"`{c}` " + " / ".join(str(train_rows[(c, h)]) for h in corpora) for c in VALIDATION_CHOICES)
-             + f" ({' / '.join(corpora)} held out).", "",
+    choices = {c: replace(s, validation=c) for c in VALIDATION_CHOICES}
+    experiments = {c: main_experiment(sc) for c, sc in choices.items()}
+    run_experiments(s, list(experiments.values()))
+    reports = [(main_name(choices[c]), main_report(choices[c], opts)) for c, opts in experiments.items()]
+    jobs = {(f"{x}@{c}", h): job for c, opts in experiments.items() for (x, h), job in finished_jobs(opts).items()}
+    rows = {c: " / ".join(str(len(pd.read_csv(ensure_split(opts, h) / "train_data" / "train.csv"))) for h in s.corpora)
+            for c, opts in experiments.items()}
+    keys = [f"{x}@{c}" for x in SYSTEMS for c in VALIDATION_CHOICES if all((f"{x}@{c}", h) in jobs for h in s.corpora)]
+    means = results_table({k: predictions(j) for k, j in jobs.items()}, keys, s.corpora, s.bootstrap, s.seed)
+    means = means[means["held_out"] == "mean"].set_index("system")
+    lines = [f"Validation choices side by side: leave-one-corpus-out, classes {', '.join(s.classes)}, {s.image_size} "
+             f"px, {s.epochs} epochs, seed {s.seed}. Training rows per fold: "
+             + "; ".join(f"`{c}` {r}" for c, r in rows.items()) + f" ({' / '.join(s.corpora)} held out).", "",
              "| system | validation | mean best validation UAR | mean held-out UAR (95% CI) | validation - held-out |",
              "|---|---|---:|---:|---:|"]
-    rows = []
-    for system in SYSTEMS:
-        for choice in VALIDATION_CHOICES:
-            key = f"{system}@{choice}"
-            if not all(key in merged[h] for h in corpora):
-                continue
-            val = float(np.mean([merged[h][key]["val_uar"] for h in corpora]))
-            mean, low, high = mean_with_ci(merged, key, classes, s)
-            rows.append({"system": system, "validation": choice, "mean_val_uar": val, "mean_held_out_uar": mean,
-                         "ci_low": low, "ci_high": high})
-            gap = "-" if np.isnan(val) else f"{val - mean:+.3f}"
-            lines.append(f"| {system} | {choice} | {'-' if np.isnan(val) else f'{val:.3f}'} | "
-                         f"{mean:.3f} ({low:.3f}-{high:.3f}) | {gap} |")
-    pairs = (("corpus", "speakers"), ("none", "speakers"), ("none", "corpus"))
-    comparisons = pd.concat([compare(merged, f"{system}@{a}", f"{system}@{b}", classes, s)
-                             for system in ("speaker_cct", "plain_cct") for a, b in pairs], ignore_index=True)
-    pd.DataFrame(rows).to_csv(s.workdir / "validation_results.csv", index=False)
-    comparisons.to_csv(s.workdir / "validation_comparisons.csv", index=False)
-    lines += comparison_lines(comparisons, "Paired bootstrap of the held-out UAR difference between validation "
-                                           "choices, same test rows:")
+    table = []
+    for key in keys:
+        (system, choice), val, m = key.split("@"), mean_over(jobs, key, s.corpora, best_val_uar), means.loc[key]
+        table.append({"system": system, "validation": choice, "mean_val_uar": val, "mean_held_out_uar": m.uar,
+                      "ci_low": m.uar_ci_low, "ci_high": m.uar_ci_high})
+        lines.append(f"| {system} | {choice} | {'-' if np.isnan(val) else f'{val:.3f}'} | {m.uar:.3f} "
+                     f"({m.uar_ci_low:.3f}-{m.uar_ci_high:.3f}) | {'-' if np.isnan(val) else f'{val - m.uar:+.3f}'} |")
+    pd.DataFrame(table).to_csv(s.workdir / "validation_results.csv", index=False)
+    pairs = [(f"{x}@{a}", f"{x}@{b}") for x in CCTS for a, b in (("corpus", "speakers"), ("none", "speakers"),
+                                                                 ("none", "corpus"))]
+    lines += paired(s, jobs, pairs, "Paired bootstrap of the held-out UAR difference between validation choices, "
+                                    "same test rows:", "validation_comparisons.csv")
     return reports + [("validation", "\n".join(lines) + "\n")]
 
 
-def ablation_settings(s: Settings) -> dict:
-    """What makes two ablation rows comparable (rows of other settings are not merged into one table)."""
-    return {"validation": s.ablation_validation, "image_size": s.image_size, "epochs": s.epochs, "seed": s.seed}
+def lever_experiment(s, lever: Lever) -> LocoOptions:
+    system = cct(s, lever.name, SPEAKER_MODEL, ABLATION_BASE_FLAGS + lever.flags)
+    return experiment(s, f"ablation-{s.ablation_validation}-{lever.name}", [system], lever.images, lever.augmentation,
+                      s.ablation_validation)
 
 
-def with_earlier_levers(table: pd.DataFrame, results_csv: Path, s: Settings) -> pd.DataFrame:
-    """``table`` (this invocation's ablation rows) with the rows of the other levers that an earlier
-    invocation wrote to ``results_csv`` under the same settings, in the order of ``LEVERS``: one
-    table grows lever by lever, and a lever run again replaces its old rows."""
-    if not results_csv.is_file():
-        return table
-    earlier = pd.read_csv(results_csv)
-    same = pd.Series(True, index=earlier.index)
-    for key, value in ablation_settings(s).items():
-        same &= (earlier[key].astype(str) == str(value)) if key in earlier else False
-    earlier = earlier[same & ~earlier["lever"].isin(s.levers) & earlier["lever"].isin(list(LEVERS))]
-    table = pd.concat([earlier, table], ignore_index=True)
-    return table.sort_values("lever", key=lambda col: col.map(list(LEVERS).index), kind="stable")
-
-
-def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> str:
-    if s.ablation_validation == "corpus" and len(corpora) < 3:
+def ablation_mode(s) -> str:
+    """One experiment per lever (levers of the same images and group share their splits); the table
+    holds every lever finished in this workdir with this recipe, so it grows lever by lever."""
+    if s.ablation_validation == "corpus" and len(s.corpora) < 3:
         log("ablation: --validation corpus needs two training corpora per fold; with two corpora in all, "
             "the levers are judged on validation speakers instead")
         s = replace(s, ablation_validation="speakers")
-    arms, jobs = [], []
-    for name in s.levers:
-        lever = LEVERS[name]
-        for held_out in corpora:
-            split = make_split(s, roots[lever.images], lever.images, held_out, corpora, s.ablation_validation,
-                               lever.augmentation)
-            out_dir = s.workdir / "runs" / f"ablation-{s.ablation_validation}" / lever.name / held_out
-            arms.append((lever, held_out))
-            jobs.append(CctJob(split, SPEAKER_MODEL, out_dir, ABLATION_BASE_FLAGS + lever.flags,
-                               label=f"ablation {lever.name} on {held_out}"))
-    rows = [{"lever": lever.name, "held_out": held_out, "val_uar": result["val_uar"],
-             "held_out_uar": result["performance"]["uar"], "note": lever.note, **ablation_settings(s)}
-            for (lever, held_out), result in zip(arms, run_ccts(s, jobs))]
-    results_csv = s.workdir / "ablation_results.csv"
-    table = with_earlier_levers(pd.DataFrame(rows), results_csv, s)
-    table.to_csv(results_csv, index=False)
+    run_experiments(s, [lever_experiment(s, LEVERS[name]) for name in s.levers])
+    rows = []
+    for lever in LEVERS.values():
+        jobs = finished_jobs(lever_experiment(s, lever))
+        rows += [{"lever": lever.name, "held_out": h, "val_uar": best_val_uar(jobs[(lever.name, h)]),
+                  "held_out_uar": held_out_uar(jobs[(lever.name, h)]), "note": lever.note,
+                  "validation": s.ablation_validation, "image_size": s.image_size, "epochs": s.epochs, "seed": s.seed}
+                 for h in s.corpora if all((lever.name, c) in jobs for c in s.corpora)]
+    table = pd.DataFrame(rows)
+    table.to_csv(s.workdir / "ablation_results.csv", index=False)
     means = table.groupby("lever", sort=False)[["val_uar", "held_out_uar"]].mean()
     base = means.loc["base", "val_uar"] if "base" in means.index else float("nan")
-    lines = [f"Ablation of the speaker CCT recipe, judged on validation rows (`--validation "
-             f"{s.ablation_validation}`), {s.image_size} px, {s.epochs} epochs, seed {s.seed}. A lever is kept when "
-             f"its mean validation UAR beats the base by at least {KEEP_MARGIN}; the held-out UAR is reported, "
-             f"not used.", "",
+    lines = [f"Ablation of the speaker CCT recipe, judged on validation rows (`--validation {s.ablation_validation}`), "
+             f"{s.image_size} px, {s.epochs} epochs, seed {s.seed} for every fold. A lever is kept when its mean "
+             f"validation UAR beats the base by at least {KEEP_MARGIN}; the held-out UAR is reported, not used.", "",
              "| lever | what | mean validation UAR | vs base | kept | mean held-out UAR (reported only) |",
              "|---|---|---:|---:|---|---:|"]
     for lever, row in means.iterrows():
@@ -702,9 +463,8 @@ def ablation_mode(s: Settings, corpora: list[str], roots: dict[str, Path]) -> st
 
 
 def per_fold_lines(table: pd.DataFrame) -> list[str]:
-    """Each fold's validation gain over the base. The mean above pools folds, and one fold's
-    validation corpus can be another fold's test corpus; a fold's own gain is measured on its own
-    validation corpus only, never on its test corpus, so the decision it gives is free of that."""
+    """Each fold's validation gain over the base, on the fold's own validation corpus only (one fold's
+    validation corpus can be another fold's test corpus; the pooled mean mixes them)."""
     gains = table.pivot_table(index="lever", columns="held_out", values="val_uar", sort=False)
     if "base" not in gains.index:
         return []
@@ -720,13 +480,13 @@ def per_fold_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def parse(argv=None) -> Settings:
+def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--mode", choices=("main", "validation", "ablation", "both"), default="both",
                    help="validation: the main comparison under each --validation choice, side by side")
-    p.add_argument("--workdir", default=str(REPO_ROOT / "output" / "bench_loco"))
-    p.add_argument("--corpora", nargs="+", default=list(DEFAULT_CORPORA), help="corpora held out in turn")
+    p.add_argument("--workdir", type=Path, default=REPO_ROOT / "output" / "bench_loco")
+    p.add_argument("--corpora", nargs="+", type=str.upper, default=list(DEFAULT_CORPORA), help="held out in turn")
     p.add_argument("--sources", nargs="*", default=[], metavar="CORPUS=PATH",
                    help="corpus folders as distributed (default: ../shared/corpora/<corpus>)")
     p.add_argument("--classes", nargs="+", default=list(SHARED_CLASSES), help="class set")
@@ -736,36 +496,27 @@ def parse(argv=None) -> Settings:
                    help="validation rows of the main comparison (corpus: what the split stage's default, auto, "
                         "does with two or more training corpora)")
     p.add_argument("--augmentation", choices=("no_aug", "time_aug", "freq_aug", "time_freq_aug"), default="no_aug",
-                   help="offline augmentation group of the main comparison's split (the ablation's levers set "
-                        "their own)")
+                   help="offline augmentation group of the main comparison (the levers set their own)")
     p.add_argument("--images", choices=list(IMAGE_VARIANTS), default="plain",
-                   help="image variant of the main comparison's CCTs (pad_short: utterances shorter than "
-                        f"{PAD_SECONDS:g} s padded with silence; the ablation's levers set their own)")
+                   help=f"image variant of the main comparison (pad_short: utterances shorter than {PAD_SECONDS:g} s "
+                        "padded with silence; the levers set their own)")
     p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
                    help="validation rows on which the levers are judged")
-    p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=None, help="default: all (quick: two)")
+    p.add_argument("--seed", type=int, default=0, help="the one seed of every split and every training")
     p.add_argument("--jobs", type=int, default=1,
-                   help="CCT trainings at once, each with its share of the cores (2 on a 2-core host: about 1.25x "
-                        "the throughput, benchmarks/bench_jobs.py; the results do not depend on it)")
+                   help="jobs at once, each in its own process with its share of the cores (2 on a 2-core host: "
+                        "about 1.25x the throughput, benchmarks/bench_jobs.py; the results do not depend on it)")
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 3 files per speaker and emotion, 32 px, 1 epoch of 2 steps, 100 resamples, "
-                        "two levers")
-    args, extra = p.parse_known_args(argv)
-    sources = dict(DEFAULT_SOURCES)
-    for item in args.sources:
-        key, _, value = item.partition("=")
-        sources[key.upper()] = Path(value)
-    s = Settings(workdir=Path(args.workdir), corpora=[c.upper() for c in args.corpora], sources=sources,
-                 classes=tuple(args.classes), image_size=args.image_size, epochs=args.epochs,
-                 validation=args.validation, ablation_validation=args.ablation_validation,
-                 augmentation=args.augmentation, seed=args.seed,
-                 bootstrap=args.bootstrap, levers=["base", *[x for x in args.levers if x != "base"]],
-                 mode=args.mode, jobs=args.jobs, extra_train_flags=extra, images=args.images)
-    if args.quick:
-        s = replace(s, quick=True, files_per_group=3, image_size=32, epochs=1, bootstrap=100,
-                    workdir=Path(args.workdir) / "quick", levers=["base", "specaugment"])
+                        "levers base and specaugment")
+    s, s.extra_train_flags = p.parse_known_args(argv)
+    s.sources = {**DEFAULT_SOURCES, **{k.upper(): Path(v) for k, _, v in (x.partition("=") for x in s.sources)}}
+    s.levers = ["base", *[x for x in s.levers or (["specaugment"] if s.quick else LEVERS) if x != "base"]]
+    s.files_per_group = 3 if s.quick else 0
+    if s.quick:
+        s = replace(s, image_size=32, epochs=1, bootstrap=100, workdir=s.workdir / "quick")
     return s
 
 
@@ -773,28 +524,29 @@ def main(argv=None) -> int:
     s = parse(argv)
     started = time.perf_counter()
     s.workdir.mkdir(parents=True, exist_ok=True)
-    corpora = import_corpora(s)
-    if len(corpora) < 2:
-        raise SystemExit(f"bench_loco: need at least two corpora, have {', '.join(corpora) or 'none'}")
-    run_main, run_ablation = s.mode in ("main", "both"), s.mode in ("ablation", "both")
-    levers = [LEVERS[n] for n in s.levers] if run_ablation else []
-    augmentations = {lv.augmentation for lv in levers} | ({s.augmentation} if s.mode != "ablation" else set())
-    variants = {"plain", *(lv.images for lv in levers)} | ({s.images} if s.mode != "ablation" else set())
-    roots = prepare_datasets(s, corpora, variants, augmentations)
+    s.corpora = import_corpora(s)
+    if len(s.corpora) < 2:
+        raise SystemExit(f"bench_loco: need at least two corpora, have {', '.join(s.corpora) or 'none'}")
+    levers = [LEVERS[n] for n in s.levers] if s.mode in ("ablation", "both") else []
+    main_too = s.mode != "ablation"
+    prepare_datasets(s, {"plain", *(lv.images for lv in levers)} | ({s.images} if main_too else set()),
+                     {lv.augmentation for lv in levers} | ({s.augmentation} if main_too else set()), features=main_too)
     reports = []
-    if run_main:
-        reports.append((main_name(s), main_mode(s, corpora, roots)[0]))
+    if s.mode in ("main", "both"):
+        opts = main_experiment(s)
+        run_experiments(s, [opts])
+        reports.append((main_name(s), main_report(s, opts)))
     if s.mode == "validation":
-        reports += validation_mode(s, corpora, roots)
-    if run_ablation:
-        reports.append(("ablation", ablation_mode(s, corpora, roots)))
+        reports += validation_mode(s)
+    if levers:
+        reports.append(("ablation", ablation_mode(s)))
     minutes = (time.perf_counter() - started) / 60
     host = f"{os.cpu_count()} CPU(s) visible, load average {os.getloadavg()[0]:.1f} at the end"
     for mode, text in reports:
         text += f"\nRun of {time.strftime('%Y-%m-%d %H:%M')}: {minutes:.1f} min in all ({host}).\n"
         (s.workdir / f"{mode}_report.md").write_text(text)
         print(f"\n## {mode}\n\n{text}")
-    print(json.dumps({"corpora": corpora, "minutes": round(minutes, 1), "workdir": str(s.workdir)}))
+    print(json.dumps({"corpora": s.corpora, "minutes": round(minutes, 1), "workdir": str(s.workdir)}))
     return 0
 
 
