@@ -96,3 +96,17 @@ class SkipList:
         writer.writerow(["file", "reason"])
         writer.writerows(self.rows)
         write_text_if_changed(self.path, buffer.getvalue())
+
+
+def read_yaml(path: str | Path, error: type[Exception], what: str, missing: type[Exception] | None = None):
+    """A YAML file's content (``{}`` when empty). A missing file is one ``missing`` (default ``error``)
+    naming it as ``what``; a malformed one is one ``error`` with the parser's first line."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise (missing or error)(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc

@@ -16,7 +16,7 @@ import yaml
 
 from .. import paths
 from ..errors import InputError, MissingInputError
-from ..fileio import write_text_atomic
+from ..fileio import read_yaml, write_text_atomic
 
 EXPERIMENT_FILE = "experiment.yaml"
 PROTOCOLS = ("loco", "pairwise")
@@ -107,12 +107,7 @@ def read_experiment_file(path: str | Path) -> tuple[list[SystemSpec], dict]:
             flags: [--epochs, "20"]   # optional extra train.py flags (a list, or a mapping flag: value)
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: experiment file not found")
-    try:
-        content = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    content = read_yaml(path, InputError, "experiment file", missing=MissingInputError)
     unknown = sorted(set(content) - {"name", "reference", "systems"}) if isinstance(content, dict) else []
     if not isinstance(content, dict) or not isinstance(content.get("systems"), list) or unknown:
         raise InputError(f"{path}: expected keys name, reference and a list 'systems'"

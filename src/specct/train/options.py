@@ -13,6 +13,7 @@ import yaml
 
 from ..cli import ArgumentParser
 from ..errors import InputError, SpecctError
+from ..fileio import read_yaml
 
 
 class ConfigError(SpecctError, ValueError):
@@ -173,12 +174,7 @@ def parse_model_kwargs(items) -> dict:
 def read_config(path: str | Path, parser: argparse.ArgumentParser) -> dict:
     """Flag defaults from a YAML file; unknown keys are an error, naming the file and key."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    values = read_yaml(path, ConfigError, "config file")
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of flag names to values")
     known = {a.dest for a in parser._actions}
