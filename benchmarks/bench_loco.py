@@ -1,29 +1,20 @@
 """Leave-one-corpus-out benchmark of the training recipe for models without pretrained weights.
 
-Holds each corpus of ``--corpora`` out in turn (default EMODB, RAVDESS actors 1-4, TUREVDB), classes
-anger, happy and sad (the ones the three share; chance UAR 1/3). The corpora are imported from
-``../shared/corpora`` and drawn as images here; splits, trainings, evaluations, tables and statistics
-are the experiment engine's (:mod:`specct.loco`, :mod:`specct.compare`), one ``--seed`` for every
-split and training. Each comparison is one or more experiments under ``<workdir>/loco/``. Modes:
-
-- ``main``: the speaker CCT from scratch (configs/scratch, the reference), the plain CCT with the
-  same recipe and the eGeMAPS + SVM baseline on the same split of every fold, validation
-  ``corpus`` by default: UAR per held-out corpus with its bootstrap 95% CI, the mean over corpora,
-  paired bootstrap against the speaker CCT. With ``--images pad_short``, ``--augmentation GROUP``
-  or added train.py flags the CCTs are also compared with the runs of the recipe without them.
-- ``validation``: the main comparison under each ``--validation`` choice, then the choices side by
-  side: training rows, mean validation UAR beside mean held-out UAR, paired differences.
-- ``ablation``: the speaker CCT with one lever at a time, judged on VALIDATION rows only (mean gain
-  and each fold's own gain over the base); the held-out UAR is reported, never used to choose.
+Holds each of ``--corpora`` out in turn (default EMODB, RAVDESS actors 1-4, TUREVDB; classes anger, happy,
+sad, the ones the three share: chance UAR 1/3). Importing the corpora (``../shared/corpora``) and drawing
+the image variants are this script's; splits, trainings, evaluations, tables and statistics are the
+engine's (:mod:`specct.loco` experiments under ``<workdir>/loco/``, :mod:`specct.compare`), one ``--seed``
+for every split and training. ``main``: speaker CCT (reference), plain CCT and eGeMAPS + SVM on the same
+split of every fold, UAR with 95% CI per corpus and over their mean, paired bootstrap; with ``--images``,
+``--augmentation`` or added train.py flags the CCTs also face the recipe without them. ``validation``: the
+main comparison per ``--validation`` choice, side by side. ``ablation``: one lever at a time, judged on
+validation rows only (``is_kept``), held-out UAR reported beside it.
 
     python benchmarks/bench_loco.py --quick                     # smoke run, a few minutes
     python benchmarks/bench_loco.py --mode main                 # about 20 minutes on two cores
-    python benchmarks/bench_loco.py --mode validation           # about an hour on two cores
-    python benchmarks/bench_loco.py --mode ablation             # 6-30 minutes per lever on two cores
-    python benchmarks/bench_loco.py --mode main --images pad_short --jobs 2   # two jobs at once, a core each
+    python benchmarks/bench_loco.py --mode ablation --jobs 2    # two jobs at once, a core each
 
-A re-run skips finished imports, images, features, splits, trainings and evaluations. Reports:
-``<workdir>/<mode>_report.md`` and ``<mode>_results.csv`` (main: ``main-corpus_report.md``).
+A re-run skips what has finished. Reports: ``<workdir>/<mode>_report.md``, ``<mode>_results.csv``.
 """
 from __future__ import annotations
 
@@ -39,11 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from specct import paths
 from specct.compare import comparison_table, markdown_results, results_table
-from specct.loco import (LocoOptions, SystemSpec, collect, experiment_dir, list_jobs, run_job, run_jobs,
-                         write_experiment_record)
+from specct.loco import LocoOptions, SystemSpec, collect, experiment_dir, list_jobs, run_job, write_experiment_record
+from specct.loco.jobs import run_jobs
+from specct.loco.split_folders import ensure_split
+from specct.naming import parse_name
+from specct.threads import available_cores
+from specct.train.options import given_flags
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPECCT_SHARED", REPO_ROOT.parent / "shared")) / "corpora"
@@ -106,8 +102,7 @@ LEVERS = {lever.name: lever for lever in (
 )}
 
 
-def replace(s: argparse.Namespace, **changes) -> argparse.Namespace:
-    """The settings (parse's namespace) with some of them changed."""
+def replace(s: argparse.Namespace, **changes) -> argparse.Namespace:   # the settings, some changed
     return argparse.Namespace(**{**vars(s), **changes})
 
 
@@ -123,24 +118,20 @@ def import_corpora(s) -> list[str]:
     from specct.prepare import import_corpus
 
     root, ready = s.workdir / "imported", []
-    for name in s.corpora:
-        if any(paths.wav_dir(root, name).glob("*.wav")):
-            ready.append(name)
-            continue
-        source = s.sources.get(name)
-        if source is None or not Path(source).exists():
-            log(f"{name}: source folder {source} not found (pass --sources {name}=PATH): skipped")
-            continue
-        log(f"importing {name} from {source}")
-        for folder in [Path(source), *sorted(p for p in Path(source).iterdir() if p.is_dir())]:
-            try:   # the corpus folder, or the one folder inside it that the importer expects
+    for name, source in [(c, s.sources.get(c)) for c in s.corpora]:
+        reason = f"source folder {source} not found (pass --sources {name}=PATH)"
+        folders = [Path(source), *sorted(p for p in Path(source).iterdir() if p.is_dir())] if source and \
+            Path(source).exists() and not any(paths.wav_dir(root, name).glob("*.wav")) else []
+        for folder in folders:   # the corpus folder, or the one folder inside it that the importer expects
+            try:
                 import_corpus(canonical_corpus_name(name), folder, root, progress=False)
-                ready.append(name)
                 break
             except CorpusError as exc:
-                reason = exc
+                reason = f"import failed ({exc})"
+        if any(paths.wav_dir(root, name).glob("*.wav")):
+            ready.append(name)
         else:
-            log(f"{name}: import failed ({reason}): skipped")
+            log(f"{name}: {reason}: skipped")
     return ready
 
 
@@ -151,8 +142,6 @@ def datasets_root(s, variant: str) -> Path:
 def link_corpora(s, variant: str) -> Path:
     """One image variant's datasets folder: the imported wavs linked (all, or with --quick a few per
     speaker and emotion), its own images."""
-    from specct.naming import parse_name
-
     root = datasets_root(s, variant)
     for corpus in s.corpora:
         wav_dir, source = paths.wav_dir(root, corpus), paths.wav_dir(s.workdir / "imported", corpus).resolve()
@@ -164,8 +153,7 @@ def link_corpora(s, variant: str) -> Path:
             continue
         tmp, kept = wav_dir.with_name(wav_dir.name + ".partial"), {}
         tmp.mkdir(exist_ok=True)
-        for wav in sorted(source.glob("*.wav")):
-            name = parse_name(wav)
+        for wav, name in [(w, parse_name(w)) for w in sorted(source.glob("*.wav"))]:
             key = (name.speaker, name.emotion)
             if name.emotion in s.classes and kept.get(key, 0) < s.files_per_group and not (tmp / wav.name).exists():
                 kept[key] = kept.get(key, 0) + 1
@@ -208,7 +196,7 @@ def train_tokens(s) -> list[str]:
 
 
 def config_for(model: str) -> str:
-    from specct.pipeline import scratch_config
+    from specct.pipeline import scratch_config   # slow to import: not for --help
 
     return str(scratch_config(model))
 
@@ -221,8 +209,6 @@ def recipe(s) -> str:
 
 
 def cct(s, name: str, model: str, extra: tuple[str, ...] = ()) -> SystemSpec:
-    from specct.train.options import given_flags
-
     return SystemSpec(name, model, config_for(model), given_flags([*train_tokens(s), *extra], "bench_loco.py"))
 
 
@@ -266,8 +252,6 @@ def run_experiments(s, experiments: list[LocoOptions]) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from specct.threads import available_cores
-
     for opts in experiments:
         write_experiment_record(opts, command)
     pending = [(opts, job) for opts in experiments for job in list_jobs(opts) if not job.finished]
@@ -295,8 +279,6 @@ def predictions(job) -> pd.DataFrame:
 
 
 def held_out_uar(job) -> float:
-    import yaml
-
     return float(yaml.safe_load((job.test_dir(job.corpus) / "performance.yaml").read_text())["uar"])
 
 
@@ -392,8 +374,6 @@ def against_recipes_without_its_levers(s, opts: LocoOptions) -> list[str]:
 
 def validation_mode(s) -> list[tuple[str, str]]:
     """The main comparison under each validation choice, then the choices side by side."""
-    from specct.loco.split_folders import ensure_split
-
     choices = {c: replace(s, validation=c) for c in VALIDATION_CHOICES}
     experiments = {c: main_experiment(sc) for c, sc in choices.items()}
     run_experiments(s, list(experiments.values()))

@@ -1,5 +1,7 @@
-"""The leave-one-corpus-out benchmark as a client of the experiment engine: its comparisons run real
-(tiny) trainings on demo corpora through specct.loco; the benchmark itself runs on the shared corpora."""
+"""The leave-one-corpus-out benchmark as a client of the experiment engine, on two small demo corpora
+(quick settings, one-block models): the main comparison, the ablation, padded images against plain
+ones, side-by-side jobs, one seed for every fold, and re-runs that repeat nothing."""
+import shutil
 import sys
 from pathlib import Path
 
@@ -9,138 +11,121 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import bench_loco
-
-from specct.loco import list_jobs
-from specct.loco.split_folders import ensure_split
+import bench_loco  # noqa: E402
 
 CORPORA = ["DEMOA", "DEMOB"]
+SEED = 3
+FLAGS = ["--quick", "--corpora", *CORPORA, "--validation", "speakers", "--bootstrap", "50", "--seed", str(SEED),
+         "--model_kwargs", "depth=1"]
 
 
-def settings(workdir: Path, *flags: str):
-    """--quick settings on two demo corpora (validation speakers: one training corpus per fold)."""
-    s = bench_loco.parse(["--workdir", str(workdir), "--quick", "--corpora", *CORPORA, "--validation", "speakers",
-                          "--bootstrap", "50", *flags])
-    s.corpora = bench_loco.import_corpora(s)
-    return s
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """Demo corpora where the benchmark keeps its imported ones, drawn and embedded once."""
+def demo_workdir(root: Path) -> Path:
+    """A workdir whose imported corpora are demo corpora (quick runs live in <workdir>/quick)."""
     from specct.demo import CORE_EMOTIONS, generate_demo
 
-    root = tmp_path_factory.mktemp("bench_loco")
-    generate_demo(root / "quick" / "imported", seed=0, speakers=4, sentences=2, emotions=CORE_EMOTIONS,
-                  corpora=CORPORA, progress=False)
-    bench_loco.prepare_datasets(settings(root), {"plain"}, {"no_aug"}, features=True)
+    generate_demo(root / "quick" / "imported", seed=0, corpora=CORPORA, speakers=4, sentences=2,
+                  emotions=CORE_EMOTIONS, progress=False)
     return root
 
 
-def job_predictions(opts) -> dict:
-    return {job.id: pd.read_csv(job.test_dir(job.corpus) / "predictions.csv")
-            for job in list_jobs(opts)}
+def experiment_folder(workdir: Path, prefix: str) -> Path:
+    [folder] = [p for p in (workdir / "loco").iterdir() if p.name.startswith(prefix)]
+    return folder
 
 
-@pytest.mark.slow
-def test_main_comparison_runs_through_the_engine_with_one_seed_for_every_fold(workdir):
-    s = settings(workdir)
-    opts = bench_loco.main_experiment(s)
-    bench_loco.run_experiments(s, [opts])
-    report = bench_loco.main_report(s, opts)
+def job_files(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.suffix in (".tar", ".skops", ".yaml")
+            and p.name not in ("job.yaml", "experiment.yaml")}
 
-    results = pd.read_csv(s.workdir / "main-speakers_results.csv")
-    assert set(results["system"]) == {"speaker_cct", "plain_cct", "egemaps_svm"}
-    assert sorted(set(results["held_out"])) == ["DEMOA", "DEMOB", "mean"]
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """Main and ablation (one job at a time), then the main comparison on padded images, two jobs at once."""
+    workdir = demo_workdir(tmp_path_factory.mktemp("bench_loco"))
+    assert bench_loco.main(["--workdir", str(workdir), *FLAGS]) == 0
+    assert bench_loco.main(["--workdir", str(workdir), *FLAGS, "--mode", "main", "--images", "pad_short",
+                            "--jobs", "2"]) == 0
+    yield workdir / "quick"
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_main_comparison_goes_through_the_engine_with_one_seed_for_every_fold(bench):
+    results = pd.read_csv(bench / "main-speakers-model_kwargs_depth=1_results.csv")
+    assert list(results["system"]) == [s for s in bench_loco.SYSTEMS for _ in range(3)]
+    assert list(results["held_out"]) == [*CORPORA, "mean"] * 3
+    assert (results["uar_ci_low"] <= results["uar"] + 1e-12).all() and (results["uar"] <= results["uar_ci_high"]).all()
     assert results["best_val_uar"].between(0, 1).all()
-    comparisons = pd.read_csv(s.workdir / "main-speakers_comparisons.csv")
-    assert set(comparisons["reference"]) == {"speaker_cct"} and len(comparisons) == 2 * 3
-    assert "| speaker_cct | DEMOA |" in report and "seed 0 for every fold" in report
-    # run_loco's convention: every fold's split and every training take the one --seed
+    comparisons = pd.read_csv(bench / "main-speakers-model_kwargs_depth=1_comparisons.csv")
+    assert set(comparisons["reference"]) == {"speaker_cct"}
+    assert list(comparisons["system"]) == ["plain_cct"] * 3 + ["egemaps_svm"] * 3
+    folder = experiment_folder(bench, "main-speakers-model_kwargs")
     for corpus in CORPORA:
-        split = ensure_split(opts, corpus)
-        assert yaml.safe_load((split / "split_options.json").read_text())["seed"] == s.seed
-    seeds = {yaml.safe_load((job.train_dir / "args.yaml").read_text())["seed"] for job in list_jobs(opts)}
-    assert seeds == {s.seed}
+        split = bench / "data" / "plain-speakers" / corpus / "anger-happy-sad_classes" / "no_aug" / "no_balanced"
+        assert yaml.safe_load((split / "split_options.json").read_text())["seed"] == SEED   # not SEED + fold
+        files = []
+        for system in bench_loco.SYSTEMS:
+            job = folder / "jobs" / "loco" / system / corpus
+            assert yaml.safe_load((job / "train" / "args.yaml").read_text())["seed"] == SEED
+            files.append(set(pd.read_csv(job / "test" / "predictions.csv")["file"]))
+        assert files[0] == files[1] == files[2] and len(files[0]) == 24    # one shared split per fold
+    report = (bench / "main-speakers-model_kwargs_depth=1_report.md").read_text()
+    assert "| egemaps_svm | speaker_cct | mean |" in report and f"seed {SEED} for every fold" in report
 
 
-@pytest.mark.slow
-def test_jobs_side_by_side_give_what_one_at_a_time_gives(workdir):
-    """--jobs 2: the same jobs in two processes with a core each; same predictions, each its own log."""
-    import shutil
-
-    from specct.loco import experiment_dir
-
-    s = settings(workdir)
-    opts = bench_loco.main_experiment(s)
-    bench_loco.run_experiments(s, [opts])
-    mine = job_predictions(opts)
-    shutil.rmtree(experiment_dir(opts) / "jobs")                # the same jobs again, two at a time
-    bench_loco.run_experiments(bench_loco.replace(s, jobs=2), [opts])
-    theirs = job_predictions(opts)
-    assert mine.keys() == theirs.keys() and len(mine) == 6
-    for job_id in mine:
-        assert mine[job_id]["prediction"].tolist() == theirs[job_id]["prediction"].tolist()
-        probabilities = [c for c in mine[job_id].columns if c.startswith("prob_")]
-        assert (mine[job_id][probabilities] - theirs[job_id][probabilities]).abs().to_numpy().max() < 1e-5
-    logs = [job.folder / "bench.log" for job in list_jobs(opts)]
-    assert all(log.is_file() for log in logs)
-    assert any("training speaker_vgg_cct_7_7x2_112" in log.read_text() for log in logs)
+def test_ablation_keeps_a_lever_by_its_validation_gain_only(bench):
+    table = pd.read_csv(bench / "ablation_results.csv")
+    assert list(table["lever"]) == ["base", "base", "specaugment", "specaugment"]
+    means = table.groupby("lever")["val_uar"].mean()
+    gain = means["specaugment"] - means["base"]
+    report = (bench / "ablation_report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| specaugment | 2 time"))
+    assert f"| {gain:+.3f} | {'yes' if bench_loco.is_kept(gain) else 'no'} |" in row
+    folds = table.pivot(index="lever", columns="held_out", values="val_uar")
+    kept = sum(bench_loco.is_kept(folds.loc["specaugment", h] - folds.loc["base", h]) for h in CORPORA)
+    assert f"| {kept} of 2 |" in next(line for line in report.splitlines() if line.startswith("| specaugment | ")
+                                      and "of 2" in line)
 
 
-@pytest.mark.slow
-def test_added_train_flags_are_compared_with_the_recipe_alone(workdir):
-    s = settings(workdir)
-    alone = bench_loco.main_experiment(s)
-    bench_loco.run_experiments(s, [alone])
-    crops = settings(workdir, "--time_crop_prob", "0.5")
-    assert bench_loco.main_name(crops) == "main-speakers-time_crop_prob_0.5"
-    opts = bench_loco.main_experiment(crops)
-    assert opts.experiment != alone.experiment                  # another recipe trains anew
-    bench_loco.run_experiments(crops, [opts])
-
-    lines = bench_loco.against_recipes_without_its_levers(crops, opts)
-
-    assert any(line.startswith("`--time_crop_prob 0.5` against the recipe alone") for line in lines)
-    assert sum(line.startswith(("| speaker_cct |", "| plain_cct |")) for line in lines) == 2
-    saved = pd.read_csv(crops.workdir / "main-speakers-time_crop_prob_0.5_vs_no_added_flags.csv")
+def test_padded_images_face_plain_ones_on_the_same_rows_two_jobs_at_once(bench):
+    report = (bench / "main-speakers-pad_short-model_kwargs_depth=1_report.md").read_text()
+    assert "images `pad_short` against plain images" in report
+    assert "| speaker_cct - speaker_cct@plain_images | mean |" in report
+    saved = pd.read_csv(bench / "main-speakers-pad_short-model_kwargs_depth=1_vs_plain_images.csv")
     assert list(saved["held_out"]) == [*CORPORA, "mean"] * 2
-    assert saved["ci_low"].le(saved["difference"]).all() and saved["difference"].le(saved["ci_high"]).all()
+    padded, plain = experiment_folder(bench, "main-speakers-pad_short"), experiment_folder(bench, "main-speakers-model")
+    for corpus in CORPORA:
+        assert (padded / "jobs" / "loco" / "speaker_cct" / corpus / "bench.log").is_file()   # a worker's own log
+        # the SVM reads the same wavs and the shared features: same predictions, rows paired by wav
+        svm = [pd.read_csv(f / "jobs" / "loco" / "egemaps_svm" / corpus / "test" / "predictions.csv")
+               for f in (padded, plain)]
+        names = [frame.assign(wav=frame["wav"].map(lambda p: Path(p).name)).sort_values("wav") for frame in svm]
+        assert names[0]["wav"].tolist() == names[1]["wav"].tolist()
+        assert names[0]["prediction"].tolist() == names[1]["prediction"].tolist()
 
 
-def test_a_lever_without_its_counterpart_says_so(tmp_path):
-    s = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main", "--augmentation", "time_freq_aug"])
-    s.corpora = ["A", "B"]
-    lines = bench_loco.against_recipes_without_its_levers(s, bench_loco.main_experiment(s))
-    assert lines[1].startswith("No finished run with no offline group")
-
-
-def test_main_comparison_is_named_after_its_levers(tmp_path):
-    plain = bench_loco.parse(["--workdir", str(tmp_path), "--mode", "main"])
-    assert bench_loco.main_name(plain) == "main-corpus"
-    assert bench_loco.main_name(bench_loco.replace(plain, augmentation="freq_aug")) == "main-corpus-freq_aug"
-    assert bench_loco.main_name(bench_loco.replace(plain, images="pad_short", augmentation="time_aug")) \
-        == "main-corpus-pad_short-time_aug"
-
-
-def per_fold_table(**gains) -> pd.DataFrame:
-    rows = []
-    for lever, values in {"base": (0.5, 0.5, 0.5), **gains}.items():
-        rows += [{"lever": lever, "held_out": h, "val_uar": v} for h, v in zip(("EMODB", "RAVDESS", "TUREVDB"), values)]
-    return pd.DataFrame(rows)
+def test_a_rerun_repeats_no_job_and_side_by_side_jobs_give_the_same_results(bench, tmp_path):
+    before = job_files(bench / "loco")
+    assert bench_loco.main(["--workdir", str(bench.parent), *FLAGS, "--mode", "ablation"]) == 0
+    assert job_files(bench / "loco") == before
+    other = demo_workdir(tmp_path)
+    assert bench_loco.main(["--workdir", str(other), *FLAGS, "--mode", "ablation", "--jobs", "2"]) == 0
+    columns = ["lever", "held_out", "val_uar", "held_out_uar"]
+    pd.testing.assert_frame_equal(pd.read_csv(other / "quick" / "ablation_results.csv")[columns],
+                                  pd.read_csv(bench / "ablation_results.csv")[columns])
 
 
 def test_per_fold_gains_are_each_folds_own_validation_gain():
-    lines = bench_loco.per_fold_lines(per_fold_table(time_aug=(0.6, 0.5, 0.5)))
-    assert next(line for line in lines if line.startswith("| time_aug")) == "| time_aug | +0.100 | +0.000 | +0.000 | 1 of 3 |"
-    assert bench_loco.is_kept(0.02) and not bench_loco.is_kept(0.019)
+    table = pd.DataFrame([{"lever": lever, "held_out": h, "val_uar": 0.5} for lever in ("base", "time_aug")
+                          for h in ("EMODB", "RAVDESS", "TUREVDB")])
+    table.loc[(table.lever == "time_aug") & (table.held_out == "EMODB"), "val_uar"] = 0.6
+    time_aug = next(line for line in bench_loco.per_fold_lines(table) if line.startswith("| time_aug"))
+    assert time_aug == "| time_aug | +0.100 | +0.000 | +0.000 | 1 of 3 |"
 
 
-def test_every_levers_images_are_drawn_with_its_own_settings():
-    from specct.spectrogram import SpectrogramConfig
-
-    configs = {lever.name: SpectrogramConfig(size=(64, 64), **bench_loco.IMAGE_VARIANTS[lever.images])
-               for lever in bench_loco.LEVERS.values()}
-    assert configs["pad_short"].min_seconds == bench_loco.PAD_SECONDS and not configs["pad_short"].mean_norm
-    assert configs["mean_norm"].mean_norm and configs["mean_norm"].min_seconds is None
-    assert configs["base"] == configs["specaugment"] == SpectrogramConfig(size=(64, 64))
+def test_main_comparison_is_named_after_its_levers(tmp_path):
+    parse = bench_loco.parse
+    assert bench_loco.main_name(parse(["--workdir", str(tmp_path), "--mode", "main"])) == "main-corpus"
+    assert bench_loco.main_name(parse(["--images", "pad_short", "--augmentation", "time_aug", "--time_crop_prob",
+                                       "0.5"])) == "main-corpus-pad_short-time_aug-time_crop_prob_0.5"
+    s = parse(["--quick"])
+    assert (s.image_size, s.epochs, s.levers, s.workdir.name) == (32, 1, ["base", "specaugment"], "quick")
