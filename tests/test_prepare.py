@@ -275,3 +275,24 @@ def test_cli_exit_status(tmp_path, capsys):
             script.main(argv + ["--datasets_dir", out])
         assert stop.value.code == 2
         assert message in capsys.readouterr().err
+
+
+# --- import_once: what an experiment's own import stage calls -----------------------------------
+
+def test_import_once_imports_then_uses_what_is_there(emodb_like, tmp_path):
+    datasets = tmp_path / "datasets"
+    assert prepare.import_once("emodb", emodb_like, datasets, progress=False) is None
+    imported = wav_files(datasets, "EMODB")
+    assert len(imported) == 12
+    # A second call reads nothing from the source (it may be gone by now) and rewrites nothing.
+    assert prepare.import_once("EMODB", tmp_path / "gone", datasets, progress=False) is None
+    assert wav_files(datasets, "EMODB") == imported
+
+
+def test_import_once_says_why_a_corpus_is_missing(tmp_path):
+    datasets = tmp_path / "datasets"
+    assert "not found" in prepare.import_once("emodb", tmp_path / "nowhere", datasets, progress=False)
+    assert "unknown corpus" in prepare.import_once("no_such_corpus", tmp_path, datasets, progress=False)
+    (tmp_path / "empty").mkdir()
+    assert "EMODB" in prepare.import_once("emodb", tmp_path / "empty", datasets, progress=False)
+    assert not any((datasets / "EMODB" / "EMODB_wav").glob("*.wav"))

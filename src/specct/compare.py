@@ -283,11 +283,16 @@ def results_cells(results: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence], left: int = 1) -> list[str]:
+    """The lines of a Markdown table: the first ``left`` columns left-aligned, the others (numbers)
+    right-aligned."""
+    return (["| " + " | ".join(header) + " |", "|" + "---|" * left + "---:|" * (len(header) - left)]
+            + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
 def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> str:
     """The results table (:func:`results_cells`) and the significance table, as Markdown."""
-    header, rows = results_cells(results)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    lines = markdown_table(*results_cells(results), left=2)
     if comparison is not None and len(comparison):
         lines += ["", "| system | vs reference | held-out corpus | UAR difference (95% CI) | p | verdict |",
                   "|---|---|---|---:|---:|---|"]

@@ -144,6 +144,30 @@ def import_corpus(corpus: str, source_dir: str | Path, datasets_dir: str | Path 
     return summary
 
 
+def import_once(corpus: str, source_dir: str | Path | None, datasets_dir: str | Path, **kwargs) -> str | None:
+    """Import ``corpus`` unless ``datasets_dir`` already holds its wavs (then they are used as they are);
+    ``source_dir`` may be the corpus folder or the folder around it (a download unpacked into a folder
+    of its own), so the folders directly inside it are tried too. None when the wavs are there, else why not."""
+    if any(paths.wav_dir(datasets_dir, corpus).glob("*.wav")):
+        return None
+    try:
+        name = canonical_corpus_name(corpus)
+    except CorpusError as exc:
+        return str(exc)
+    if source_dir is None or not Path(source_dir).is_dir():
+        return f"source folder {source_dir} not found"
+    reason = f"no {name} wavs found in {source_dir}"
+    for folder in [Path(source_dir), *sorted(p for p in Path(source_dir).iterdir() if p.is_dir())]:
+        try:
+            import_corpus(name, folder, datasets_dir, **kwargs)
+        except CorpusError as exc:
+            reason = f"import failed ({exc})"
+            continue
+        if any(paths.wav_dir(datasets_dir, name).glob("*.wav")):
+            return None
+    return reason
+
+
 @dataclass
 class _ImportRun:
     """State of one import: the manifest rows, the skip list, and which names this run produced."""

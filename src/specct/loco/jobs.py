@@ -2,7 +2,9 @@
 corpora, through the System interface (:mod:`specct.systems`), and resumes where it stopped."""
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -160,3 +162,46 @@ def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None) ->
         if not job.finished:
             print(f"=== job {i}/{len(jobs)}: {job.id}")
         ran += run_job(opts, job, job_command(job) if job_command else None)
+
+
+def _run_job_in_worker(opts: LocoOptions, job: Job, threads: int, log_name: str) -> bool:
+    """One job in a worker process, with its share of the cores and its output in ``<job>/<log_name>``
+    (jobs running side by side would interleave their output on one terminal)."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)    # evaluation's thread default reads it
+    torch.set_num_threads(threads)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    with open(job.folder / log_name, "a", buffering=1) as out, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(out):
+        return run_job(opts, job)
+
+
+def run_experiments(experiments: Sequence[LocoOptions], command: str | None = None, workers: int = 1,
+                    log_name: str = "job.log", on_finished=None) -> None:
+    """Every unfinished job of ``experiments``: in turn (:func:`run_jobs`), or with ``workers`` > 1 that
+    many at once, each in its own process with 1/workers of the cores (two one-thread trainings did
+    1.23-1.29x the samples/s of one two-thread training on a 2-core host, benchmarks/bench_jobs.py).
+    Jobs are independent and seeded and shared splits are locked, so the results do not depend on
+    ``workers``. ``on_finished(job, seconds)`` is called as each job of the pool ends."""
+    if workers <= 1:
+        for opts in experiments:
+            run_jobs(opts, command)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..threads import available_cores
+
+    for opts in experiments:
+        write_experiment_record(opts, command)
+    pending = [(opts, job) for opts in experiments for job in list_jobs(opts) if not job.finished]
+    threads, started = max(1, available_cores() // workers), time.perf_counter()
+    print(f"{len(pending)} job(s), {workers} at once with {threads} thread(s) each; each one's output in "
+          f"<job>/{log_name}", flush=True)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [(job, pool.submit(_run_job_in_worker, opts, job, threads, log_name)) for opts, job in pending]
+        for job, future in futures:
+            future.result()
+            if on_finished is not None:
+                on_finished(job, time.perf_counter() - started)

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
+import yaml
 
-from ..evaluation import PREDICTIONS_NAME
+from ..evaluation import PERFORMANCE_NAME, PREDICTIONS_NAME
 from ..fileio import write_csv_atomic, write_text_atomic
 from .experiment import LocoOptions, experiment_dir, reference_system
 from .jobs import Job, held_out_corpora, list_jobs
@@ -56,6 +58,32 @@ def read_collected(folder: str | Path) -> Collected:
 
 def read_predictions(test_dir: Path) -> pd.DataFrame:
     return pd.read_csv(test_dir / PREDICTIONS_NAME)
+
+
+def finished_jobs(opts: LocoOptions) -> dict[tuple[str, str], Job]:
+    """``{(system, corpus): job}`` of an experiment's finished loco jobs (empty where it never ran)."""
+    if not experiment_dir(opts).is_dir() or not Path(opts.datasets_dir).is_dir():
+        return {}
+    return {(j.system.name, j.corpus): j for j in list_jobs(opts) if j.protocol == "loco" and j.finished}
+
+
+def held_out_predictions(job: Job) -> pd.DataFrame:
+    """A loco job's predictions on its held-out corpus, with ``file`` (the source wav's name), by which
+    runs of two experiments on the same wavs (other image variants, other image files) pair row by row."""
+    frame = read_predictions(job.test_dir(job.corpus))
+    return frame.assign(file=frame["wav"].map(lambda wav: Path(wav).name))
+
+
+def held_out_uar(job: Job) -> float:
+    """A finished loco job's UAR on its held-out corpus (its performance.yaml)."""
+    return float(yaml.safe_load((job.test_dir(job.corpus) / PERFORMANCE_NAME).read_text())["uar"])
+
+
+def best_validation_uar(job: Job) -> float:
+    """The best validation UAR of a job's training (its summary.csv); NaN without validation rows."""
+    summary = job.train_dir / "summary.csv"
+    values = pd.read_csv(summary).get("val_uar") if summary.is_file() else None
+    return float(values.max()) if values is not None and values.notna().any() else float(np.nan)
 
 
 def collect(opts: LocoOptions) -> Collected:
