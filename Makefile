@@ -5,13 +5,13 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup browser test demo bench variants clean-demo
+.PHONY: setup browser test demo clean-demo bench variants help
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser  ## install the package, its test and ssl extras and torch into .venv
 
 # Headless Chromium for the test that opens report.html in a real browser (Debian's package).
 # Installed only where it is missing and apt-get exists; elsewhere that one test skips, saying why.
-browser:
+browser:  ## headless Chromium for the report.html browser test, where apt-get can install it
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  ! command -v apt-get >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq chromium; } || \
@@ -30,18 +30,28 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import resemblyzer, timm, librosa, specct"
 	touch $(STAMP)
 
-test: setup
+test: setup  ## the test suite (about 4 minutes on 2 cores)
 	$(PY) -m pytest -q tests
 
 # Demo corpora -> spectrograms -> speaker embeddings -> split -> train -> eval -> predict, on the CPU.
-demo: setup
-	$(PY) -m specct.pipeline --workdir .
+DEMO_DIR = output/demo
 
-bench: setup
+demo: setup  ## the whole pipeline on synthetic demo corpora, CPU only, into output/demo/
+	$(PY) -m specct.pipeline --workdir $(DEMO_DIR)
+
+clean-demo:  ## remove output/demo/ (what make demo wrote) and nothing else
+	rm -rf $(DEMO_DIR)
+
+bench: setup  ## the speed benchmarks of docs/performance.md
 	$(PY) benchmarks/bench_spectrograms.py
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_embedding.py
 	$(PY) benchmarks/bench_jobs.py
 
-variants: setup
+variants: setup  ## regenerate Variants.md, the table of registered models
 	$(PY) -m specct.variants > Variants.md
+
+# One line per target: the text after "##" on its rule.
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "  make %-11s %s\n", $$1, $$2}'

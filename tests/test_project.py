@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 
 tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
 
@@ -33,15 +32,7 @@ def test_generated_folders_explain_themselves():
         assert len(text.split()) > 10, folder
 
 
-def test_environment_yml_names_the_same_dependencies_as_pyproject():
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_name(r) for r in project["dependencies"]} | {_name(r) for r in project["optional-dependencies"]["test"]}
-    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
-    assert any(str(d).startswith("python=3.11") for d in env["dependencies"] if isinstance(d, str))
-    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    listed = {_name(r) for r in pip_section if not r.startswith("-e")}
-    assert listed == declared
-    assert "-e ." in pip_section, "the conda environment must install the project itself"
+# environment.yml against pyproject.toml: tests/test_packaging.py.
 
 
 def test_project_requires_python_310():

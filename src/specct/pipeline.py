@@ -5,6 +5,7 @@ generate demo corpora -> spectrogram images -> speaker embeddings -> leave-one-c
 -> predict one held-out wav from the saved model alone.
 
     python -m specct.pipeline [--workdir .] [--held_out DEMOC] [--epochs N]
+        [--speakers 5] [--sentences 5] [--image_size 64]    # smaller: a quicker, rougher demo
 
 Every stage writes where the stand-alone scripts would (``<workdir>/datasets``, ``data``,
 ``output``) and skips work already done, so a second run is quick.
@@ -23,7 +24,7 @@ from .errors import InputError, run_script
 DEMO_MODEL = "speaker_vgg_cct_7_7x2_112"
 DEMO_IMAGE_SIZE = 64
 # The recipe for training from scratch that a user without weights starts from (docs/training.md).
-SCRATCH_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "scratch"
+SCRATCH_CONFIGS = Path(__file__).resolve().parent / "configs" / "scratch"  # package data (configs/ links here)
 # The frequency augmentations (pitch, frequency masks, telephone band) stand in for the channel
 # of an unseen corpus: without them the model learns the training corpora's microphones.
 DEMO_AUGMENTATION = "freq_aug"
@@ -153,9 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default=DEMO_MODEL)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None, help="spectrogram processes (default: all cores)")
+    parser.add_argument("--image_size", type=int, default=DEMO_IMAGE_SIZE, help="spectrogram image side, pixels")
+    parser.add_argument("--speakers", type=int, default=5, help="speakers per demo corpus")
+    parser.add_argument("--sentences", type=int, default=5, help="sentences per speaker and emotion")
     args = parser.parse_args(argv)
-    return run_script("python -m specct.pipeline", lambda: run_demo(args.workdir, args.seed, args.held_out, args.model,
-                                                                    args.epochs, workers=args.workers))
+    return run_script("python -m specct.pipeline", lambda: run_demo(
+        args.workdir, args.seed, args.held_out, args.model, args.epochs, image_size=args.image_size,
+        workers=args.workers, speakers=args.speakers, sentences=args.sentences))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from .models.linear import set_onednn_linear
 __all__ = ['variant_rows', 'render_markdown', 'count_gmacs', 'config_file']
 
 MODULES = FAMILIES
-REPO_ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = {
     'in1k': 'ImageNet-1k',
     'cifar10_300e': 'CIFAR-10 (300 epochs)',
@@ -70,7 +69,7 @@ def config_file(name: str) -> Optional[str]:
     `configs/scratch/<name>.yml` (the `speaker_` variant uses the plain one, with --model), else
     the CCT recipes; None for the CIFAR/Flowers reference variants."""
     for candidate in (name, name[len('speaker_'):] if name.startswith('speaker_') else None):
-        if candidate and (REPO_ROOT / 'configs' / 'scratch' / f'{candidate}.yml').is_file():
+        if candidate and (Path(__file__).resolve().parent / 'configs' / 'scratch' / f'{candidate}.yml').is_file():
             return f'configs/scratch/{candidate}.yml'
     if name not in timm.list_models(module=['cct', 'speaker_cct']):
         return None
