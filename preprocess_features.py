@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Utterance features of the baselines, cached per corpus in datasets/<C>/<C>_features/<set>.npz.
 
     python preprocess_features.py --features egemaps                     # openSMILE eGeMAPSv02 (88 values)
@@ -8,42 +9,12 @@
 
 Resumes where it stopped; bad audio is listed with a reason in <C>_features/skipped_<set>.csv.
 See docs/baselines.md.
+
+The same as ``specct features`` (src/specct/commands/features.py).
 """
-import argparse
+import sys
 
-from specct.cli import ArgumentParser, add_datasets_arguments
-from specct.errors import run_script
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="preprocess_features.py", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_datasets_arguments(p, "corpora to process (default: all imported)")
-    p.add_argument("--features", default="egemaps",
-                   help="egemaps, compare, resemblyzer (the speaker vectors) or "
-                        "ssl:<hub name or local model directory> (default egemaps)")
-    p.add_argument("--layer", default="all",
-                   help="SSL only: hidden layer to pool (0 = feature encoder output), or all (default all)")
-    p.add_argument("--device", default="cpu", help="SSL only: cpu or cuda (default cpu)")
-    p.add_argument("--offline", action="store_true",
-                   help="SSL only: never contact the hub (also set by HF_HUB_OFFLINE=1)")
-    p.add_argument("--overwrite", action="store_true", help="extract every file again, not only the missing ones")
-    p.add_argument("--no_progress", action="store_true", help="no progress bars")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
-    from specct.stages.features import run_features_stage
-
-    run_features_stage(args.datasets_dir, args.datasets, args.features, args.layer, device=args.device,
-                       progress=not args.no_progress, overwrite=args.overwrite,
-                       offline=True if args.offline else None)
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_script("preprocess_features.py", lambda: run(args))
-
+from specct.commands.features import main, build_parser  # noqa: F401
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -1,61 +1,16 @@
+#!/usr/bin/env python
 """Draw the plain and augmented mel-spectrogram images of every imported corpus.
 
     python preprocess_spectrograms.py --datasets_dir ./datasets --augmentations time_freq_aug
 
 Writes datasets/<C>/<C>_img/<stem>.png and datasets/<C>/<C>_augmented/<stem>_<aug>.png;
 existing images are kept unless --overwrite, so a stopped run resumes.
+
+The same as ``specct spectrograms`` (src/specct/commands/spectrograms.py).
 """
-from __future__ import annotations
+import sys
 
-import argparse
-
-from specct.cli import ArgumentParser, add_datasets_arguments
-from specct.errors import run_script
-from specct.augment import AUGMENTATION_GROUPS, AUGMENTATIONS
-from specct.colormaps import CMAPS
-from specct.images import preprocess_corpora
-from specct.spectrogram import WINDOWS, SpectrogramConfig
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_datasets_arguments(parser, "corpora to process (default: all imported)")
-    parser.add_argument("--augmentations", nargs="*", default=None,
-                        help=f"augmentations or groups (default: all): {' '.join(AUGMENTATIONS)} | "
-                             f"{' '.join(AUGMENTATION_GROUPS)} | none")
-    parser.add_argument("--size", nargs=2, type=int, default=(224, 224), metavar=("H", "W"),
-                        help="image height and width in pixels (default: 224 224)")
-    parser.add_argument("--n_mels", type=int, default=128, help="mel bands (default: 128)")
-    parser.add_argument("--window", choices=sorted(WINDOWS), default="hamm", help="analysis window (default: hamm)")
-    parser.add_argument("--cmap", choices=CMAPS, default="magma", help="colour map (default: magma)")
-    parser.add_argument("--mean_norm", action="store_true",
-                        help="subtract each mel band's mean over the utterance before drawing (per-utterance "
-                             "mean normalisation of the log-mel; recorded in spectrogram.json, so predict.py "
-                             "draws the same way; default off)")
-    parser.add_argument("--min_seconds", type=float, default=None, metavar="S",
-                        help="pad utterances shorter than S seconds with silence to S before drawing, so that "
-                             "a second spans the same width in each of them (recorded in spectrogram.json; "
-                             "default: every utterance stretched to the width)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the augmentations (default: 0)")
-    parser.add_argument("--overwrite", action="store_true", help="redraw images that already exist")
-    parser.add_argument("--dry_run", action="store_true", help="list the work, write nothing")
-    return parser.parse_args(argv)
-
-
-def run(args: argparse.Namespace) -> None:
-    config = SpectrogramConfig(window=args.window, n_mels=args.n_mels, cmap=args.cmap, size=tuple(args.size),
-                               mean_norm=args.mean_norm, min_seconds=args.min_seconds)
-    preprocess_corpora(args.datasets_dir, datasets=args.datasets,
-                       augmentations=["none"] if args.augmentations == [] else args.augmentations,
-                       workers=args.workers, seed=args.seed, overwrite=args.overwrite,
-                       dry_run=args.dry_run, config=config)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_script("preprocess_spectrograms.py", lambda: run(args))
-
+from specct.commands.spectrograms import main, parse_args, build_parser  # noqa: F401
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -14,11 +14,11 @@ from specct.errors import SpecctError
 
 # Every user-facing script, with the arguments that get it past parsing into its work.
 SCRIPTS = {
-    "prepare_corpus": (["emodb", "some/folder"], "import_corpus"),
-    "preprocess_spectrograms": ([], "preprocess_corpora"),
-    "preprocess_embedding": ([], "run_embedding_stage"),
+    "prepare_corpus": (["emodb", "some/folder"], "specct.commands.prepare.import_corpus"),
+    "preprocess_spectrograms": ([], "specct.commands.spectrograms.preprocess_corpora"),
+    "preprocess_embedding": ([], "specct.commands.embed.run_embedding_stage"),
     "preprocess_features": ([], "specct.baselines.features.extract_corpora"),
-    "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "run_split_stage"),
+    "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "specct.commands.split.run_split_stage"),
     "train": (["some/train_data", "--model", "cct_2_3x2_32"], "specct.train.train"),
     "eval": (["some/output"], "specct.evaluate.evaluate"),
     "predict": (["some.wav", "--model_dir", "some/output"], "specct.predict.Predictor"),

@@ -4,17 +4,75 @@ One rule for flag names: the documented spelling uses underscores (``--datasets_
 ``--batch_size``), as the original preprocessing scripts did; the hyphen spelling of timm's
 ``train.py`` (``--batch-size``) is accepted everywhere too, without a second line in ``--help``.
 Two rules for meaning: ``--datasets_dir`` is always the folder of imported corpora, ``--datasets``
-always a space-separated list of corpus names; every list is space-separated.
+always a space-separated list of corpus names; every list is space-separated. An older spelling
+of a flag stays accepted as a hidden alias (:func:`add_alias`); docs/cli.md lists the vocabulary.
+
+Every flag's help shows its default once: :class:`HelpFormatter` appends ``(default: X)`` unless
+the help already says what the default is. ``specct <subcommand>`` names the parser it runs
+through :func:`command_name`, so its usage and errors read ``specct train`` rather than ``train.py``.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+# The prog the next top-level parser takes (set by ``specct <subcommand>``; empty otherwise).
+_next_prog: list[str] = []
+
+
+@contextmanager
+def command_name(prog: str) -> Iterator[None]:
+    """Inside, the first :class:`ArgumentParser` built with ``--help`` is named ``prog`` (its own
+    prog, e.g. ``train.py``, is what a top-level script shows)."""
+    _next_prog[:] = [prog]
+    try:
+        yield
+    finally:
+        _next_prog.clear()
+
+
+SWITCHES = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,
+            argparse._CountAction, argparse._HelpAction, argparse._VersionAction)
+
+
+def format_default(value) -> str:
+    """A default as it is typed on the command line: lists space-separated."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to a flag's help, once: not when the help already says "default",
+    not when the default is None (the help says what happens then), not for an on/off switch
+    (``--no_pretrained``'s stored value is no default a user types)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.default in (None, argparse.SUPPRESS) or isinstance(action, SWITCHES)
+                or "default" in text.lower() or not (action.option_strings or action.nargs in ("?", "*"))):
+            return text
+        # the help is a %-template (argparse expands %(prog)s ...): the default's own % stays literal
+        return f"{text} (default: {format_default(action.default).replace('%', '%%')})"
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """:class:`HelpFormatter` that keeps the description's line breaks (a script's docstring)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An ``argparse.ArgumentParser`` that also accepts ``--a-b`` for a flag declared as ``--a_b``."""
+    """An ``argparse.ArgumentParser`` that also accepts ``--a-b`` for a flag declared as ``--a_b``,
+    shows each default once (:class:`HelpFormatter`) and takes the name ``specct <subcommand>``
+    gives it (:func:`command_name`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        if self.add_help and _next_prog:
+            self.prog = _next_prog.pop()
 
     def parse_known_args(self, args: Sequence[str] | None = None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
@@ -40,3 +98,42 @@ def add_datasets_arguments(parser: argparse.ArgumentParser, datasets_help: str, 
     parser.add_argument("--datasets_dir", default=default_dir,
                         help=f"folder of imported corpora, <CORPUS>/<CORPUS>_wav (default {default_dir})")
     parser.add_argument("--datasets", nargs="+", default=None, metavar="CORPUS", help=datasets_help)
+
+
+def add_alias(container, alias: str, of: str) -> argparse.Action:
+    """``alias`` parses exactly as the flag ``of`` (same destination, type, choices), unlisted in
+    ``--help``: an older spelling that keeps old commands working. ``container``: a parser or group."""
+    action = container._option_string_actions[of]
+    hidden = copy.copy(action)
+    hidden.option_strings = [alias]
+    hidden.help = argparse.SUPPRESS
+    hidden.default = argparse.SUPPRESS
+    hidden.required = False
+    return container._add_action(hidden)
+
+
+def add_progress_argument(parser, help: str = "no progress bars") -> None:
+    """``--no_progress``, the one name of the switch on every command that draws progress bars."""
+    parser.add_argument("--no_progress", action="store_true", help=help)
+
+
+MODEL_DIR_REQUIRED = "the model folder is required: give it as MODEL_DIR or as --model_dir MODEL_DIR"
+
+
+def add_model_dir_arguments(parser, help: str) -> None:
+    """A trained model's folder, given either way: positionally (``eval.py RUN``) or ``--model_dir RUN``;
+    :func:`model_dir_of` reads it back."""
+    parser.add_argument("model_folder", nargs="?", default=None, metavar="MODEL_DIR", help=f"{help} (or --model_dir)")
+    parser.add_argument("--model_dir", default=None, help="the same as the positional MODEL_DIR")
+
+
+def model_dir_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The model folder :func:`add_model_dir_arguments` parsed (stored in ``args.model_dir``); one
+    error when it is missing or given twice, differently."""
+    given = list(dict.fromkeys(v for v in (getattr(args, "model_folder", None), args.model_dir) if v))
+    if not given:
+        parser.error(MODEL_DIR_REQUIRED)
+    if len(given) > 1:
+        parser.error(f"two model folders given ({given[0]} and --model_dir {given[1]}): give one")
+    args.model_dir = given[0]
+    return given[0]

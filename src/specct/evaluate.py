@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import systems
 from .checkpoint import BEST_NAME
-from .cli import ArgumentParser
+from .cli import ArgumentParser, add_model_dir_arguments, add_progress_argument, model_dir_of
 from .errors import run_script
 from .evaluation import (CONFUSION_NAME, PERFORMANCE_NAME, PREDICTIONS_NAME, EvalResult,  # noqa: F401
                          classification_report, read_test_rows, test_csv_for, write_evaluation)
@@ -38,25 +38,30 @@ def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, ou
                             performance, progress, scores.note)
 
 
-def main(argv=None) -> int:
-    import argparse
-
-    parser = ArgumentParser(prog="eval.py", description="Evaluate a trained model on its test corpus.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("model_dir", help="training output folder (holds args.yaml and the saved model)")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="eval.py", description="Evaluate a trained model on its test corpus.")
+    add_model_dir_arguments(parser, "training output folder (holds args.yaml and the saved model)")
     parser.add_argument("--data_test_path", default=None,
                         help="test CSV, eval_data folder or split folder; default: the run's own split")
     parser.add_argument("--output", default=None, help="results folder; default output/test/<run>")
-    parser.add_argument("--checkpoint", default=BEST_NAME, help="checkpoint file name inside model_dir")
-    parser.add_argument("--batch_size", "-b", type=int, default=64)
-    parser.add_argument("--workers", "-j", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--checkpoint", default=BEST_NAME, help="checkpoint file name inside the model folder")
+    parser.add_argument("--batch_size", "-b", type=int, default=64, help="test images per forward pass")
+    parser.add_argument("--workers", "-j", type=int, default=0, help="data loading processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: half the cores available, which keeps the speed "
                              "when other work shares the machine)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    add_progress_argument(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    return run_script("eval.py", lambda: evaluate(args.model_dir, args.data_test_path, args.output, args.checkpoint,
-                                                  args.batch_size, args.workers, args.device, args.bootstrap,
-                                                  args.seed, threads=args.threads))
+    model_dir = model_dir_of(args, parser)
+    return run_script(parser.prog, lambda: evaluate(model_dir, args.data_test_path, args.output, args.checkpoint,
+                                                    args.batch_size, args.workers, args.device, args.bootstrap,
+                                                    args.seed, progress=not args.no_progress,
+                                                    threads=args.threads))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import systems
-from .cli import ArgumentParser
+from .cli import MODEL_DIR_REQUIRED, ArgumentParser, add_progress_argument
 from .errors import InputError, run_script
 from .evaluation import Prediction
 from .systems import SpeakerNormError, checkpoint_path  # noqa: F401  (where predict.py's users find them)
@@ -73,24 +73,42 @@ def format_predictions(results: Sequence[Prediction], class_names: Sequence[str]
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="predict.py", description="Emotion of wav files from a trained model.")
-    parser.add_argument("inputs", nargs="*", help="wav files or folders of them")
-    parser.add_argument("--model_dir", required=True,
+    parser.add_argument("inputs", nargs="*", metavar="[MODEL_DIR] WAV",
+                        help="the model folder first, unless --model_dir gives it; then wav files or folders of them")
+    parser.add_argument("--model_dir", default=None,
                         help="training output folder (its model_best.pth.tar) or a checkpoint file")
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="table (aligned columns), csv or json, on stdout")
+    parser.add_argument("--batch_size", type=int, default=16, help="wav files per forward pass")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: half the cores available, which keeps the speed "
                              "when other work shares the machine)")
     parser.add_argument("--export_onnx", metavar="FILE", default=None, help="also export the model to ONNX")
+    add_progress_argument(parser, "no progress bar (there is none either when stderr is not a terminal)")
+    return parser
+
+
+def parse_args(argv=None):
+    """predict.py's flags; the model folder is ``--model_dir`` or else the first positional path."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.model_dir is None:
+        if not args.inputs:
+            parser.error(MODEL_DIR_REQUIRED)
+        args.model_dir = args.inputs.pop(0)
     if not args.inputs and not args.export_onnx:
         parser.error("give wav files or folders (or --export_onnx FILE)")
+    args.prog = parser.prog
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     outcome: list[int] = []
-    run_script("predict.py", lambda: outcome.append(run(args)))
+    run_script(args.prog, lambda: outcome.append(run(args)))
     return outcome[0]
 
 
@@ -111,7 +129,7 @@ def _classify(args) -> int:
     files = collect_audio_files(args.inputs)
     if not files:
         raise InputError("no audio files found in the given inputs")
-    results = predictor.predict_files(files, args.batch_size, progress=sys.stderr.isatty(),
+    results = predictor.predict_files(files, args.batch_size, progress=sys.stderr.isatty() and not getattr(args, "no_progress", False),
                                       echo=lambda line: print(line, file=sys.stderr))
     print(format_predictions(results, predictor.class_names, args.format))
     failed = sum(r.error is not None for r in results)

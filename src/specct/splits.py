@@ -62,6 +62,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .cli import add_alias
 from .errors import InputError, MissingInputError, SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
@@ -135,7 +136,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
                                      help="custom class list, e.g. happy sad (overrides --num_classes)")),
     "augmentation": (("--augmentation",), dict(
         choices=["no_aug", "time_aug", "freq_aug", "time_freq_aug"],
-        help="augmented images of training speakers to add")),
+        help="the group of offline-augmented images of the training speakers this split trains on (not "
+             "--augmentations of preprocess_spectrograms.py, which chooses the kinds of image to draw)")),
     "balanced": (("--balanced",), dict(choices=BALANCE_MODES, help="balancing of the training set")),
     "validation": (("--validation",), dict(
         choices=VALIDATION_CHOICES,
@@ -151,7 +153,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
         nargs="+", help="training corpora (default: every imported corpus but the test one)")),
     "seed": (("--seed",), dict(type=int, help="seed of every random choice")),
     "datasets_dir": (("--datasets_dir",), dict(help="imported corpora")),
-    "output_dir": (("--output_dir",), dict(help="where split folders go")),
+    "output_dir": (("--data_dir",), dict(help="where split folders go, <data_dir>/<EVAL>/... (the folder "
+                                               "train.py and run_loco.py call --data_dir)")),
     "protocol": (("--protocol",), dict(
         choices=PROTOCOLS,
         help="loco: leave one corpus out; loso / kfold: speaker-independent folds in one corpus")),
@@ -167,6 +170,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
         help="accept a --pca_file fitted on the test corpus (the paper's choice; leaks the test corpus)")),
     "encoder_dir": (("--encoder_dir",), dict(help="where --pca_file names are looked up")),
 }
+# Older spellings of split options, still accepted (hidden from --help).
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = {"output_dir": ("--output_dir",)}
 # The split options a leave-one-corpus-out run passes to every fold's split.
 LOCO_ARGUMENTS = ("num_classes", "classes", "augmentation", "balanced", "validation",
                   "percent_subject_validation", "validation_corpus", "n_components", "seed")
@@ -180,8 +185,11 @@ def add_split_arguments(parser, names: Sequence[str] = tuple(SPLIT_ARGUMENTS)):
         kwargs = dict(kwargs)
         if name in defaults and kwargs.get("action") != "store_true":
             kwargs["default"] = defaults[name]
-            kwargs["help"] = f"{kwargs['help']} (default {defaults[name]})"
+            if defaults[name] is not None and "default" not in kwargs["help"]:  # each default said once
+                kwargs["help"] = f"{kwargs['help']} (default {defaults[name]})"
         parser.add_argument(*flags, dest=name, **kwargs)
+        for alias in SPLIT_ALIASES.get(name, ()):
+            add_alias(parser, alias, flags[0])
     return parser
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import paths
-from ..cli import ArgumentParser, add_datasets_arguments
+from ..cli import ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument
 from ..errors import InputError, run_script
 from ..splits import LOCO_ARGUMENTS, add_split_arguments
 from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems,
@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a system (repeat for several); default {DEFAULT_MODEL}")
     g.add_argument("-c", "--config", action=ConfigAction, dest="systems", metavar="CONFIG",
                    help="train.py config of the --model before it")
-    g.add_argument("--experiment", default=None, metavar="FILE.yml",
-                   help="YAML file listing the systems (name, model, config, flags) instead of --model")
+    g.add_argument("--experiment_file", default=None, metavar="FILE.yml",
+                   help="YAML file listing the systems (name, model, config, flags) instead of --model "
+                        "(--experiment, its older name, still works; train.py's --experiment is an output folder)")
+    add_alias(g, "--experiment", "--experiment_file")
     g.add_argument("--reference", default=None, help="system the others are compared with (default: the first)")
     g.add_argument("--name", default=None,
                    help="experiment name, its folder under <output>/loco (default: the systems' names)")
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="within-corpus split of the pairwise diagonal")
     g.add_argument("--folds", type=int, default=5, help="folds of the diagonal (0 with loso: one per speaker)")
     add_split_arguments(g, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
-    g.add_argument("--data_dir", default=str(paths.DATA_DIR), help="where the split folders go")
+    g.add_argument("--data_dir", default=str(paths.DATA_DIR),
+                   help="where the split folders go (the --data_dir of preprocess_split_dataset.py)")
     g.add_argument("--output", default="output", help="experiments go to <output>/loco/<name>")
     g.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the CIs and tests")
     g = p.add_argument_group("jobs")
@@ -82,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_jobs", type=int, default=None,
                    help="stop after running this many jobs (finished ones are skipped, not counted)")
     g.add_argument("--report", action="store_true", help="also write report.html and report.md")
-    g.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_progress_argument(g)
     return p
 
 
@@ -111,11 +114,11 @@ def options_from_args(args: argparse.Namespace, train_tokens: list[str]) -> Loco
     systems = [SystemSpec(system_name(s["model"], s["config"]), s["model"], s["config"]) for s in args.systems or []]
     name = args.name
     reference = args.reference
-    if args.experiment:
+    if args.experiment_file:
         if systems:
-            raise InputError("give the systems either with --model or in --experiment, not both")
-        systems, extra = read_experiment_file(args.experiment)
-        name = name or extra.get("name") or Path(args.experiment).stem
+            raise InputError("give the systems either with --model or in --experiment_file, not both")
+        systems, extra = read_experiment_file(args.experiment_file)
+        name = name or extra.get("name") or Path(args.experiment_file).stem
         reference = reference or extra.get("reference")
     systems = systems or [SystemSpec(DEFAULT_MODEL, DEFAULT_MODEL)]
     check_systems(systems, "run_loco.py")

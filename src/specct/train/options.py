@@ -11,7 +11,7 @@ from typing import Sequence
 
 import yaml
 
-from ..cli import ArgumentParser
+from ..cli import ArgumentParser, add_progress_argument
 from ..errors import InputError, SpecctError
 from ..fileio import read_yaml
 
@@ -22,8 +22,7 @@ class ConfigError(SpecctError, ValueError):
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
-        prog="train.py", description="Train a spectrogram emotion classifier on a leave-one-corpus-out split.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        prog="train.py", description="Train a spectrogram emotion classifier on a leave-one-corpus-out split.")
     p.add_argument("data_dir", nargs="?", default=None,
                    help="train_data folder of a split (data/<EVAL>/<n>_classes/<aug>/<balance>/train_data), "
                         "or the split folder holding it")
@@ -58,24 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("optimizer and schedule")
     g.add_argument("--opt", default="adamw", help="timm optimizer name")
-    g.add_argument("--opt_eps", type=float, default=None)
-    g.add_argument("--opt_betas", type=float, nargs="+", default=None)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight_decay", type=float, default=0.05)
+    g.add_argument("--opt_eps", type=float, default=None, help="optimizer epsilon; default: the optimizer's own")
+    g.add_argument("--opt_betas", type=float, nargs="+", default=None,
+                   help="optimizer betas, e.g. 0.9 0.999; default: the optimizer's own")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (momentum optimizers only)")
+    g.add_argument("--weight_decay", type=float, default=0.05, help="weight decay")
     g.add_argument("--clip_grad", type=float, default=None, help="clip gradient norm at this value")
-    g.add_argument("--lr", type=float, default=5e-5)
+    g.add_argument("--lr", type=float, default=5e-5, help="learning rate after the warm-up")
     g.add_argument("--sched", default="cosine", help="timm scheduler name")
     g.add_argument("--sched_on_updates", action="store_true", help="step the schedule every update")
-    g.add_argument("--warmup_lr", type=float, default=1e-6)
-    g.add_argument("--min_lr", type=float, default=1e-6)
-    g.add_argument("--warmup_epochs", type=int, default=0)
-    g.add_argument("--cooldown_epochs", type=int, default=0)
-    g.add_argument("--decay_epochs", type=float, default=None)
-    g.add_argument("--decay_rate", type=float, default=0.1)
+    g.add_argument("--warmup_lr", type=float, default=1e-6, help="learning rate at the start of the warm-up")
+    g.add_argument("--min_lr", type=float, default=1e-6, help="lowest learning rate the schedule reaches")
+    g.add_argument("--warmup_epochs", type=int, default=0, help="epochs of linear warm-up from --warmup_lr")
+    g.add_argument("--cooldown_epochs", type=int, default=0, help="epochs at --min_lr after the schedule ends")
+    g.add_argument("--decay_epochs", type=float, default=None,
+                   help="epochs between decays of --sched step or multistep (needed by them)")
+    g.add_argument("--decay_rate", type=float, default=0.1, help="factor of each decay (step and plateau schedulers)")
     g.add_argument("--patience_epochs", type=int, default=10, help="patience of the plateau scheduler")
-    g.add_argument("--epochs", type=int, default=50)
-    g.add_argument("--batch_size", "-b", type=int, default=32)
-    g.add_argument("--validation_batch_size", "-vb", type=int, default=None)
+    g.add_argument("--epochs", type=int, default=50, help="training epochs (fewer with --patience)")
+    g.add_argument("--batch_size", "-b", type=int, default=32, help="training images per batch")
+    g.add_argument("--validation_batch_size", "-vb", type=int, default=None,
+                   help="images per validation batch (default: --batch_size)")
     g.add_argument("--grad_accum_steps", type=int, default=1,
                    help="accumulate gradients over this many batches per update (effective batch = this x batch-size)")
 
@@ -88,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accepted for timm configs; must be 0: a pasted patch would mix time and frequency regions")
     g.add_argument("--class_weights", choices=("none", "balanced"), default="none",
                    help="weight classes inversely to their training frequency")
-    g.add_argument("--loss", choices=("ce", "focal"), default="ce")
-    g.add_argument("--focal_gamma", type=float, default=2.0)
+    g.add_argument("--loss", choices=("ce", "focal"), default="ce", help="ce: cross-entropy; focal: focal loss")
+    g.add_argument("--focal_gamma", type=float, default=2.0, help="focusing exponent of --loss focal")
     g.add_argument("--specaugment_time_masks", type=int, default=0,
                    help="online SpecAugment: time masks (blanked column bands) per training image (0 = off)")
     g.add_argument("--specaugment_time_width", type=float, default=0.1,
@@ -111,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "standardised with their own statistics: TRANSDUCTIVE (uses the unlabelled test "
                         "audio's vectors); recorded in args.yaml and performance.yaml")
     g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
-    g.add_argument("--model_ema_decay", type=float, default=0.998)
+    g.add_argument("--model_ema_decay", type=float, default=0.998, help="decay of --model_ema's average")
 
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--seed", type=int, default=42, help="seed of every random draw in training (initial weights, batch order, mixup, masks)")
     g.add_argument("--workers", "-j", type=int, default=0, help="data loading processes")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 on CPU)")
@@ -129,13 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many epochs without validation improvement (0 = never)")
     g.add_argument("--output", default="output/train", help="base folder of training outputs")
     g.add_argument("--experiment", default=None,
-                   help="output folder; default "
+                   help="output folder (run_loco.py's experiment YAML file is another flag); default "
                         "<output>/<model>-<pretrained|scratch>/<EVAL>/<n>_classes/<aug>/<balance>")
     g.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from a checkpoint (default: last.pth.tar of the output folder)")
     g.add_argument("--log_tensorboard", action="store_true", help="also log to TensorBoard, if installed")
     g.add_argument("--max_steps", type=int, default=0, help="cap on updates per epoch (0 = all; for smoke runs)")
-    g.add_argument("--no_progress", action="store_true", help="no progress bars")
+    add_progress_argument(g)
     return p
 
 

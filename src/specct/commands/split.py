@@ -1,0 +1,29 @@
+"""Train / validation / test split files, speaker-independent and checked for leakage.
+
+    specct split --eval_dataset EMODB --num_classes 4          (or: python preprocess_split_dataset.py ...)
+    specct split --eval_dataset EMODB --augmentation time_aug --balanced undersampling
+    specct split --eval_dataset EMODB --protocol kfold --folds 5   # inside EMODB
+    specct split --eval_dataset EMODB --validation corpus          # validate on a corpus
+
+Leave-one-corpus-out writes <data_dir>/<EVAL>/<n>_classes/<aug>/<balance>/{train_data,eval_data};
+within-corpus protocols write one such folder per fold under <data_dir>/<CORPUS>/<protocol>/fold-NN/.
+See docs/splits.md.
+"""
+from __future__ import annotations
+
+from ..cli import ArgumentParser, RawDescriptionHelpFormatter
+from ..errors import run_script
+from ..splits import add_split_arguments, run_split_stage, split_options_from
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="preprocess_split_dataset.py", description=__doc__,
+                       formatter_class=RawDescriptionHelpFormatter)
+    add_split_arguments(p)  # every split option, declared once in specct.splits
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_script(parser.prog, lambda: run_split_stage(split_options_from(args)))
