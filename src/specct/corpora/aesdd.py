@@ -22,6 +22,7 @@ NAME = re.compile(r"^([a-z])(\d{2})\s*\((\d+)\)([a-z]?)$", re.IGNORECASE)
 
 class Aesdd(CorpusImporter):
     name = "AESDD"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "AESDD: Greek, acted, anger disgust fear happiness sadness (speakers added over time)"
     layout = ("anger/ disgust/ fear/ happiness/ sadness/ folders of wavs named like 'a03 (4).wav' "
               "(emotion letter, utterance, speaker in brackets, optional take letter)")

@@ -25,6 +25,7 @@ SPEAKERS = range(1, 66)
 
 class Ased(CorpusImporter):
     name = "ASED"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "ASED v1: Amharic, 65 speakers, neutral fearful happy sad angry (2474 files)"
     layout = ("01Neutral/ 02Fearful/ 03Happy/ 04Sad/ 05Angry/ of wavs named like a5-03-01-02-50.wav "
               "(emotion letter + folder number, sentence, repetition, gender 01 f / 02 m, speaker)")

@@ -52,6 +52,7 @@ class CorpusImporter:
     layout: ClassVar[str] = ""       # one line: the folder layout and file names it expects
     options: ClassVar[Mapping[str, str]] = {}  # corpus-specific keyword options -> help text
     audio_suffixes: ClassVar[tuple[str, ...]] = (".wav",)
+    emotions: ClassVar[frozenset[str]] = frozenset()  # every canonical emotion its labels map to
 
     def __init__(self, source_dir: str | Path, **options):
         unknown = sorted(set(options) - set(self.options))

@@ -39,6 +39,7 @@ def folder_key(name: str) -> str:
 
 class Cafe(CorpusImporter):
     name = "CAFE"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "CaFE: Canadian French, 12 actors, 6 emotions x 2 intensities + neutral"
     layout = ("<Emotion>/<Faible|Fort>/ folders (Neutre/ has none) of wavs or aiffs named like "
               "Colère/Faible/01-C-1-1.wav (actor, emotion letter, intensity, sentence)")

@@ -36,6 +36,7 @@ def read_demographics(source_dir: Path) -> dict[str, str]:
 
 class CremaD(CorpusImporter):
     name = "CREMAD"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "CREMA-D: US English, 91 actors of varied age and ethnicity, 6 emotions (7442 files)"
     layout = "AudioWAV/ (or any folder) of wavs named like 1001_DFA_ANG_XX.wav; VideoDemographics.csv optional"
 

@@ -21,6 +21,7 @@ NAME = re.compile(r"^(\d{2})([a-z]\d{2})([A-Z])([a-z])$")
 
 class EmoDB(CorpusImporter):
     name = "EMODB"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "Berlin EmoDB: German, 10 actors, 7 emotions incl. boredom (535 files)"
     layout = "flat folder of wavs named like 03a01Fa.wav (speaker, text, emotion letter, version)"
 

@@ -18,6 +18,7 @@ NAME = re.compile(r"^([mw])(\d{2})([a-z])(\d{2})$", re.IGNORECASE)
 
 class EmoUerj(CorpusImporter):
     name = "EMOUERJ"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "emoUERJ: Brazilian Portuguese, 8 actors, 4 emotions (377 files)"
     layout = "wavs named like w04a11.wav (gender m/w, actor 01-04, emotion h/a/s/n, recording), any folders"
 

@@ -18,6 +18,7 @@ NAME = re.compile(r"^([a-z]{3})-([fm][1-3])-([a-z]\d)$", re.IGNORECASE)
 
 class Emovo(CorpusImporter):
     name = "EMOVO"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "EMOVO: Italian, 6 actors, 7 emotions (588 files)"
     layout = "actor folders f1..m3 (or flat) of wavs named like dis-f1-b1.wav (emotion-actor-sentence)"
 

@@ -21,6 +21,7 @@ NAME = re.compile(r"^(\d{4})_(\d{6})$")
 
 class Esd(CorpusImporter):
     name = "ESD"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "ESD: 10 Mandarin + 10 English speakers, 5 emotions (35000 files)"
     layout = "<speaker>/<Emotion>/[train|evaluation|test/]<speaker>_<number>.wav, e.g. 0011/Angry/0011_000351.wav"
 

@@ -41,6 +41,7 @@ def read_labels(source_dir: Path) -> dict[str, str]:
 
 class Iemocap(CorpusImporter):
     name = "IEMOCAP"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "IEMOCAP: US English dyadic sessions, 10 actors, labels from EmoEvaluation files"
     layout = "Session1..5/dialog/EmoEvaluation/*.txt (labels) and Session1..5/sentences/wav/<dialog>/<utt>.wav"
     options = {"merge_excited": "IEMOCAP only: label 'exc' (excited) as happy instead of excited"}

@@ -18,6 +18,7 @@ NAME = re.compile(r"^([fm]\d{2})_([a-z]+)_(\d{2})$")
 
 class Jtes(CorpusImporter):
     name = "JTES"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "JTES: Japanese, 100 speakers (50 F, 50 M), 4 emotions (20000 files)"
     layout = "wav/<speaker>/<emotion>/ folders of wavs named like f01_ang_01.wav (speaker_emotion_sentence)"
 

@@ -23,6 +23,7 @@ NAME = re.compile(r"^([A-Za-z]+)_([A-Za-z])_([AB])_(.+)$")
 
 class Mesd(CorpusImporter):
     name = "MESD"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "MESD: Mexican Spanish single words, adult and child voices, 6 emotions (864 files)"
     layout = "flat folder of wavs named like Anger_C_A_abajo.wav (emotion_voice_corpus_word); speaker = voice type"
 

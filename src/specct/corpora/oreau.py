@@ -24,6 +24,7 @@ NAME = re.compile(r"^(\d{2})([A-Za-z0-9]{3})([A-Za-z])([A-Za-z0-9])$")
 
 class Oreau(CorpusImporter):
     name = "OREAU"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "Oréau: French, acted, 7 emotions"
     layout = "OréauFR_01/<m|f>/<session>/ wavs whose stem is speaker(2) sentence(3) emotion letter(1) + 1 char"
 

@@ -27,6 +27,7 @@ AUDIO_ONLY, SPEECH, SONG = "03", "01", "02"
 
 class Ravdess(CorpusImporter):
     name = "RAVDESS"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "RAVDESS speech: North-American English, 24 actors, 8 emotions incl. calm"
     layout = "Actor_XX/ folders (or flat) of wavs named like 03-01-05-01-02-01-12.wav (7 numeric fields)"
     options = {"merge_calm": "TUREVDB and RAVDESS: label calm as neutral (default: keep calm)"}

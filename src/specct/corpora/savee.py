@@ -22,6 +22,7 @@ IN_FOLDER = re.compile(r"^([a-z]+)(\d{2})$")
 
 class Savee(CorpusImporter):
     name = "SAVEE"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "SAVEE: British English, 4 male speakers (DC JE JK KL), 7 emotions (480 files)"
     layout = "AudioData/DC/a01.wav or flat DC_a01.wav (a d f h n sa su + sentence number)"
 

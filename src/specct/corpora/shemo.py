@@ -22,6 +22,7 @@ NAME = re.compile(r"^([A-Z])(\d{2})([A-Z])(\d{2,})$")
 
 class Shemo(CorpusImporter):
     name = "SHEMO"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "ShEMO: Persian radio plays, 87 speakers, 6 emotions (3000 files)"
     layout = ("female/ and male/ folders (or flat) of wavs named like F03S02.wav "
               "(gender, speaker, emotion letter A H N S W F, number)")

@@ -19,6 +19,7 @@ NAME = re.compile(r"^([MF])_(\d+)_([A-Za-z]+)_S_(\d+)_([A-Za-z]+)_(\d+)$")
 
 class Subesco(CorpusImporter):
     name = "SUBESCO"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "SUBESCO: Bangla, 20 speakers (10 F, 10 M), 7 emotions (7000 files)"
     layout = "wavs named like F_01_OISHI_S_1_ANGRY_1.wav (gender_number_name_S_sentence_emotion_take), any folders"
 

@@ -21,6 +21,7 @@ NAME = re.compile(r"^([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)$")
 
 class Tess(CorpusImporter):
     name = "TESS"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "Toronto Emotional Speech Set: Canadian English, 2 actresses, 7 emotions (2800 files)"
     layout = "wavs named like OAF_back_angry.wav (speaker_word_emotion; ps = pleasant surprise), any folders"
 

@@ -29,6 +29,7 @@ NAME = re.compile(r"^(\d{4})_([a-z]{2})_([a-z]+\d*)$", re.IGNORECASE)
 
 class TurEVDB(CorpusImporter):
     name = "TUREVDB"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "TurEV-DB: Turkish single words, 6 speakers, angry calm happy sad (1735 files, 44.1 kHz)"
     layout = ("'Sound Source/{Angry,Calm,Happy,Sad}/' (or the emotion folders directly) of wavs named like "
               "1157_kz_acik.wav (speaker, tag, word); folder = emotion")

@@ -19,6 +19,7 @@ NAME = re.compile(r"^S([MF])(\d+)_F(\d+)_([A-Z])(\d+)$")
 
 class Urdu(CorpusImporter):
     name = "URDU"
+    emotions = frozenset(EMOTIONS.values())   # every label the corpus can give
     description = "URDU: spontaneous Urdu speech from talk shows, 4 emotions (400 files)"
     layout = "Angry/ Happy/ Neutral/ Sad/ folders of wavs named like SM1_F10_A010.wav (speaker_file_emotion+number)"
 

@@ -16,7 +16,7 @@ from .baseline import BaselineSystem, TrainedBaseline
 from .network import NetworkSystem, SpeakerNormError, TrainedNetwork, checkpoint_path
 
 __all__ = ["System", "TrainedSystem", "Scores", "ScoreSettings", "SYSTEMS", "register_system",
-           "unregister_system", "system_for_model", "system_for_output", "load", "output_dir", "fit",
+           "unregister_system", "system_for_model", "check_model", "system_for_output", "load", "output_dir", "fit",
            "ensure_trained", "BaselineSystem", "NetworkSystem", "TrainedBaseline", "TrainedNetwork",
            "SpeakerNormError", "checkpoint_path"]
 
@@ -35,6 +35,20 @@ def unregister_system(system: System) -> None:
 
 def system_for_model(model_name: str) -> System:
     return next(s for s in SYSTEMS if s.handles(str(model_name)))
+
+
+def check_model(model_name: str) -> None:
+    """One line (InputError) when no kind can build ``model_name``, with the nearest name any kind knows."""
+    from ..errors import InputError
+
+    try:
+        system_for_model(model_name).check_model(model_name)
+    except InputError as exc:
+        import difflib
+
+        known = [name for system in SYSTEMS for name in system.model_names()]
+        close = difflib.get_close_matches(str(model_name), known, n=1)
+        raise InputError(f"{exc}" + (f"; did you mean {close[0]!r}?" if close else "")) from None
 
 
 def system_for_output(path: str | Path) -> System:

@@ -137,6 +137,18 @@ class System(ABC):
     def prepare_resume(self, out_dir: Path, args: argparse.Namespace) -> None:
         """Set ``args`` so that an unfinished training in ``out_dir`` continues (default: starts again)."""
 
+    def check_model(self, model_name: str) -> None:
+        """Raise InputError (one line) when ``model_name`` cannot be built; checked before a study runs."""
+
+    def model_names(self) -> list[str]:
+        """The names this kind knows (for the nearest name in an error)."""
+        return []
+
+    def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
+        """The per-utterance vector sets ``(features, layer)`` the model reads beside the split, made by
+        the features stage (the speaker vectors, which every split needs, are not listed)."""
+        return []
+
     def recognises(self, path: Path) -> bool:
         """A run folder holding this kind's saved model, or such a file."""
         if path.is_dir():

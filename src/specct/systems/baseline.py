@@ -80,6 +80,17 @@ class BaselineSystem(System):
     def handles(self, model_name: str) -> bool:
         return str(model_name) in BASELINES
 
+    def model_names(self) -> list[str]:
+        return list(BASELINES)
+
+    def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
+        features = flags.get("features") or BASELINES[model_name].features
+        if not features:
+            from ..errors import InputError
+
+            raise InputError(f"{model_name} needs its features named (features: ssl:<model>, docs/baselines.md)")
+        return [] if features == "resemblyzer" else [(features, flags.get("layer"))]
+
     def run_name(self, args: argparse.Namespace) -> str:
         from ..baselines.trainer import run_name
 

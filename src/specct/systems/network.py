@@ -154,6 +154,17 @@ class NetworkSystem(System):
     def handles(self, model_name: str) -> bool:
         return True
 
+    def check_model(self, model_name: str) -> None:
+        import timm
+
+        if not timm.is_model(model_name):    # specct's own models are registered in timm
+            raise InputError(f"unknown model {model_name!r}: neither a baseline nor a timm model (docs/models.md)")
+
+    def model_names(self) -> list[str]:
+        import timm
+
+        return timm.list_models()
+
     def run_name(self, args: argparse.Namespace) -> str:
         from ..train.loop import run_name
 

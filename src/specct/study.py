@@ -1,0 +1,509 @@
+"""A whole study from one experiment file: ``specct run study.yml``.
+
+The file names the corpora (folders as distributed, imported once), the class set, the
+spectrogram, speaker and split settings, the seed, the protocols and the systems; ``specct run``
+runs every stage that is missing, in order, and ends with one line naming report.html::
+
+    name: my-study                  # the study's folder: <output>/<name>/
+    corpora:                        # CORPUS: folder as distributed, or {source: FOLDER, options: {...}},
+      EMODB: /data/emodb/wav        # or "demo" for a built-in demo corpus (DEMOA, DEMOB, DEMOC)
+      RAVDESS: /data/ravdess
+    classes: [anger, happy, sad]    # or num_classes: 4 (anger, happy, neutral, sad), 3, all
+    spectrogram: {size: 64}         # and any SpectrogramConfig field (n_mels, cmap, mean_norm, ...)
+    seed: 0
+    systems:                        # as run_loco.py's experiment files
+      - name: speaker_cct
+        model: speaker_vgg_cct_7_7x2_112
+        config: configs/scratch/speaker_vgg_cct_7-7x2_112.yml
+      - {name: egemaps_svm, model: egemaps_svm}
+
+Optional keys: ``output`` (default ``output``), ``datasets_dir`` (default ``<output>/<name>/datasets``;
+point several studies at one to import and draw once), ``demo`` (``speakers``, ``sentences``, ``seed``
+of the demo corpora), ``speaker`` (``n_components`` of the split's PCA), ``split`` (``validation``,
+``validation_corpus``, ``percent_subject_validation``, ``augmentation``, ``balanced``), ``train_flags``
+(train.py flags for every system, a list or a mapping), ``protocols`` (``[loco]``, ``[loco, pairwise]``),
+``reference``, ``bootstrap``, ``report`` (default true).
+
+Stages (each resumes by itself, so a run after a kill redoes nothing finished): import, images,
+speaker vectors, features (the ones the baselines read), jobs (splits, trainings, evaluations:
+:mod:`specct.loco`), tables, report. The file is checked whole before anything is written: an
+unknown key, a missing folder, an unknown corpus or model, a class no corpus has, a missing config
+file are each one line naming the key or path and what is allowed. Relative paths are read from
+the working directory; a ``configs/...`` path not found there is read from the installed package.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import shlex
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from . import paths
+from .errors import InputError, MissingInputError, run_script
+from .fileio import read_yaml
+
+STUDY_KEYS = ("name", "output", "datasets_dir", "corpora", "demo", "classes", "num_classes", "spectrogram",
+              "speaker", "split", "seed", "protocols", "train_flags", "systems", "reference", "bootstrap", "report")
+SPLIT_KEYS = ("validation", "validation_corpus", "percent_subject_validation", "augmentation", "balanced")
+SPEAKER_KEYS = ("n_components",)
+DEMO_KEYS = ("speakers", "sentences", "seed")
+DEMO_SOURCE = "demo"
+STAGES = ("import", "images", "speaker vectors", "features", "jobs", "tables", "report")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class CorpusEntry:
+    name: str                     # canonical name (the folder under datasets/)
+    source: Path | None           # folder as distributed; None for a demo corpus
+    options: dict = field(default_factory=dict)   # the importer's corpus options (e.g. merge_calm)
+
+    @property
+    def demo(self) -> bool:
+        return self.source is None
+
+
+@dataclass
+class Study:
+    """An experiment file, checked: everything a run needs, nothing read from disk yet but the file."""
+    file: str
+    name: str
+    workdir: Path
+    datasets_dir: Path
+    corpora: list[CorpusEntry]
+    spectrogram: dict
+    augmentations: list[str]          # offline augmentations drawn beside the plain images
+    demo: dict
+    report: bool
+    loco: object                      # specct.loco.LocoOptions
+
+    @property
+    def corpus_names(self) -> list[str]:
+        return [c.name for c in self.corpora]
+
+
+@dataclass
+class Stage:
+    name: str
+    state: str                        # what exists: "done", or what is left
+    run: Callable[[], object]
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+
+@dataclass
+class StudyResult:
+    """What a study produced: the tables as DataFrames and where its files are."""
+    folder: Path
+    results: object                   # pandas.DataFrame or None (no loco job finished)
+    comparison: object
+    report: Path | None
+
+
+# --------------------------------------------------------------------------- reading the file
+
+def _mapping(value, where: str, allowed: Sequence[str]) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a mapping of {', '.join(allowed)}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r}{_did_you_mean(unknown[0], allowed)}; "
+                         f"allowed: {', '.join(allowed)}")
+    return dict(value)
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _corpora(value, where: str) -> list[CorpusEntry]:
+    from .corpora import CORPORA, CorpusError, canonical_corpus_name
+    from .demo import DEMO_CORPORA
+
+    if not isinstance(value, dict) or not value:
+        raise InputError(f"{where}: expected a mapping CORPUS: folder (or 'demo'), at least two corpora")
+    entries = []
+    for name, spec in value.items():
+        key = f"{where}.{name}"
+        if str(name).upper() in DEMO_CORPORA:
+            if spec != DEMO_SOURCE:
+                raise InputError(f"{key}: a demo corpus takes the value 'demo', not {spec!r}")
+            entries.append(CorpusEntry(str(name).upper(), None))
+            continue
+        try:
+            canonical = canonical_corpus_name(name)
+        except CorpusError as exc:
+            raise InputError(f"{key}: {exc} (or a demo corpus: {', '.join(DEMO_CORPORA)})") from None
+        spec = spec if isinstance(spec, dict) else {"source": spec}
+        spec = _mapping(spec, key, ("source", "options"))
+        if not spec.get("source"):
+            raise InputError(f"{key}: needs the corpus folder as distributed (source)")
+        options = _mapping(spec.get("options"), f"{key}.options", list(CORPORA[canonical].options))
+        entries.append(CorpusEntry(canonical, Path(str(spec["source"])), {k: bool(v) for k, v in options.items()}))
+    names = [e.name for e in entries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{where}: {twice[0]} listed twice")
+    if len(entries) < 2:
+        raise InputError(f"{where}: leave-one-corpus-out needs at least two corpora, got {len(entries)}")
+    return entries
+
+
+def _corpus_emotions(entry: CorpusEntry, demo_seed: int) -> set[str]:
+    from .corpora import CORPORA
+    from .demo import corpus_profile
+
+    if entry.demo:
+        return set(corpus_profile(entry.name, demo_seed).emotions)
+    return set(CORPORA[entry.name].emotions)
+
+
+def _check_classes(content: dict, corpora: list[CorpusEntry], demo_seed: int) -> tuple[str, str | None]:
+    from .labels import class_set
+
+    if "classes" in content and "num_classes" in content:
+        raise InputError("classes and num_classes: give one of them")
+    classes = content.get("classes")
+    if isinstance(classes, (list, tuple)):
+        classes = ",".join(str(c) for c in classes)
+    num_classes = str(content.get("num_classes", "4"))
+    try:
+        names, mapping = class_set(num_classes, classes)
+    except InputError as exc:
+        raise InputError(f"{'classes' if classes else 'num_classes'}: {exc}") from None
+    having = {c.name: {mapping[e] for e in _corpus_emotions(c, demo_seed) if e in mapping} for c in corpora}
+    for name in names:
+        if not any(name in given for given in having.values()):
+            raise InputError(f"{'classes' if classes else 'num_classes'}: no corpus of this study has {name!r} "
+                             f"({', '.join(f'{c}: {sorted(g)}' for c, g in having.items())})")
+    return num_classes, classes
+
+
+def resolve_config(config: str | None, where: str) -> str | None:
+    """A train.py config named in the file: from the working directory, else (``configs/...``) from the
+    installed package, which ships configs/."""
+    if config is None:
+        return None
+    for candidate in (Path(config), PACKAGE_DIR / config):
+        if candidate.is_file():
+            read_yaml(candidate, InputError, "train.py config")
+            return str(candidate)
+    raise MissingInputError(f"{where}: config file {config} not found")
+
+
+def _systems(value, reference, where: str) -> list:
+    from . import systems
+    from .loco.experiment import SystemSpec, check_systems, flags_of_entry, system_name
+
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where}: expected a list of systems (name, model, config, flags), at least one")
+    specs = []
+    for i, entry in enumerate(value, start=1):
+        key = f"{where}[{i}]"
+        entry = _mapping(entry, key, ("name", "model", "config", "flags"))
+        if not entry.get("model"):
+            raise InputError(f"{key}: needs a model")
+        try:
+            systems.check_model(str(entry["model"]))
+        except InputError as exc:
+            raise InputError(f"{key}.model: {exc}") from None
+        config = resolve_config(entry.get("config"), f"{key}.config")
+        name = str(entry.get("name") or system_name(str(entry["model"]), entry.get("config")))
+        specs.append(SystemSpec(name, str(entry["model"]), config, flags_of_entry(entry.get("flags"), key)))
+    check_systems(specs, where)
+    if reference is not None and reference not in [s.name for s in specs]:
+        raise InputError(f"reference: {reference!r} is not a system of this study ({', '.join(s.name for s in specs)})")
+    return specs
+
+
+def _seed(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{where}: expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _spectrogram(value) -> tuple[dict, list[str]]:
+    from .augment import AUGMENTATION_GROUPS, AUGMENTATIONS
+    from .spectrogram import SpectrogramConfig
+
+    allowed = [f.name for f in fields(SpectrogramConfig) if f.name != "sample_rate"] + ["augmentations"]
+    settings = _mapping(value, "spectrogram", allowed)
+    augmentations = settings.pop("augmentations", None)
+    if augmentations is not None:
+        augmentations = [augmentations] if isinstance(augmentations, str) else list(augmentations)
+        unknown = [a for a in augmentations if a not in AUGMENTATIONS and a not in AUGMENTATION_GROUPS]
+        if unknown:
+            raise InputError(f"spectrogram.augmentations: unknown {unknown[0]!r}; choose from "
+                             f"{', '.join([*AUGMENTATION_GROUPS, *AUGMENTATIONS])}")
+    if "size" in settings:
+        size = settings["size"]
+        settings["size"] = (size, size) if isinstance(size, int) else tuple(size)
+    try:
+        SpectrogramConfig(**settings)
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"spectrogram: {exc}") from None
+    return settings, augmentations
+
+
+def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
+    """Check an experiment file (a path, or its content as a mapping) whole; writes nothing."""
+    from .loco.experiment import LocoOptions, NAME_PATTERN, flags_of_entry, PROTOCOLS
+
+    if isinstance(source, Mapping):
+        content, file = dict(source), where or "experiment"
+    else:
+        file = str(source)
+        content = read_yaml(Path(source), InputError, "experiment file", missing=MissingInputError)
+    if not isinstance(content, dict):
+        raise InputError(f"{file}: expected a mapping of {', '.join(STUDY_KEYS)}")
+    unknown = sorted(set(content) - set(STUDY_KEYS))
+    if unknown:
+        raise InputError(f"{file}: unknown key {unknown[0]!r}{_did_you_mean(unknown[0], STUDY_KEYS)}; "
+                         f"allowed: {', '.join(STUDY_KEYS)}")
+    name = str(content.get("name") or (Path(file).stem if not isinstance(source, Mapping) else ""))
+    if not NAME_PATTERN.match(name):
+        raise InputError(f"{file}: name {name!r} must be a plain folder name (letters, digits, . _ + -)")
+    demo = _mapping(content.get("demo"), "demo", DEMO_KEYS)
+    for key, value in demo.items():
+        _seed(value, f"demo.{key}")
+    corpora = _corpora(content.get("corpora"), "corpora")
+    seed = _seed(content.get("seed", 0), "seed")
+    num_classes, classes = _check_classes(content, corpora, demo.get("seed", 0))
+    spectrogram, augmentations = _spectrogram(content.get("spectrogram"))
+    split = _mapping(content.get("split"), "split", SPLIT_KEYS)
+    speaker = _mapping(content.get("speaker"), "speaker", SPEAKER_KEYS)
+    protocols = content.get("protocols", ["loco"])
+    if not isinstance(protocols, list) or not protocols or any(p not in PROTOCOLS for p in protocols):
+        raise InputError(f"protocols: expected a list of {', '.join(PROTOCOLS)}, got {protocols!r}")
+    reference = content.get("reference")
+    systems = _systems(content.get("systems"), reference, "systems")
+    output = Path(str(content.get("output", paths.OUTPUT_DIR)))
+    workdir = output / name
+    datasets_dir = Path(str(content.get("datasets_dir") or workdir / paths.DATASETS_DIR))
+    for entry in corpora:
+        imported = any(paths.wav_dir(datasets_dir, entry.name).glob("*.wav"))
+        if not entry.demo and not imported and not entry.source.is_dir():
+            raise MissingInputError(f"corpora.{entry.name}: folder {entry.source} not found")
+    augmentation = split.get("augmentation", "no_aug")
+    if augmentations is None:     # draw what the split trains on, nothing more
+        augmentations = [] if augmentation == "no_aug" else [augmentation]
+    try:
+        loco = LocoOptions(datasets_dir=str(datasets_dir), corpora=[e.name for e in corpora], systems=systems,
+                           num_classes=num_classes, classes=classes, seed=seed, data_dir=str(workdir / paths.DATA_DIR),
+                           output=str(workdir), train_flags=flags_of_entry(content.get("train_flags"), "train_flags"),
+                           bootstrap=_seed(content.get("bootstrap", 1000), "bootstrap"), experiment=name,
+                           reference=reference, protocols=list(protocols),
+                           n_components=_seed(speaker.get("n_components", 256), "speaker.n_components"), **split)
+    except TypeError as exc:
+        raise InputError(f"split: {exc}") from None
+    return Study(file, name, workdir, datasets_dir, corpora, spectrogram, augmentations, demo,
+                 bool(content.get("report", True)), loco)
+
+
+# --------------------------------------------------------------------------- the stages
+
+def _wavs(study: Study, corpus: str) -> list[Path]:
+    return sorted(paths.wav_dir(study.datasets_dir, corpus).glob("*.wav"))
+
+
+def feature_sets(study: Study) -> list[tuple[str, object]]:
+    """The (features, layer) the systems read beside the split, each once (their kinds say which)."""
+    from . import systems
+
+    wanted = []
+    for system in study.loco.systems:
+        flags = {**study.loco.train_flags, **system.flags}
+        for vector_set in systems.system_for_model(system.model).vector_sets(system.model, flags):
+            if vector_set not in wanted:
+                wanted.append(vector_set)
+    return wanted
+
+
+def _missing_vectors(study: Study, store) -> int:
+    from .vectors import cached_table
+
+    missing = 0
+    for corpus in study.corpus_names:
+        table = store.path(study.datasets_dir, corpus)
+        done = set(cached_table(table, store).names) if table.is_file() else set()
+        skipped = store.skipped_path(study.datasets_dir, corpus)
+        if skipped.is_file():
+            done |= {line.split(",")[0] for line in skipped.read_text().splitlines()[1:]}
+        missing += sum(wav.name not in done and wav.stem not in done for wav in _wavs(study, corpus))
+    return missing
+
+
+def _state(left: int, what: str) -> str:
+    return "done" if left == 0 else f"{left} {what} to do"
+
+
+def _import_stage(study: Study, progress: bool) -> Stage:
+    from .demo import generate_demo
+    from .prepare import import_once
+
+    missing = [c for c in study.corpora if not _wavs(study, c.name)]
+
+    def run():
+        demo = [c.name for c in study.corpora if c.demo]
+        if demo:    # writes the demo corpora that are missing; files already there are left as they are
+            generate_demo(study.datasets_dir, corpora=demo, progress=progress, **study.demo)
+        for entry in (c for c in study.corpora if not c.demo):
+            reason = import_once(entry.name, entry.source, study.datasets_dir, progress=progress, **entry.options)
+            if reason:
+                raise InputError(f"corpora.{entry.name}: {reason}")
+
+    return Stage("import", _state(len(missing), "corpora"), run)
+
+
+def _spectrogram_config(study: Study):
+    from .spectrogram import SpectrogramConfig
+
+    return SpectrogramConfig(**study.spectrogram)
+
+
+def _images_stage(study: Study, progress: bool) -> Stage:
+    from .augment import resolve_augmentations
+    from .images import plan_corpus, preprocess_corpora
+
+    names = resolve_augmentations(study.augmentations)
+    left = sum(len(plan_corpus(study.datasets_dir, c, names)[0]) for c in study.corpus_names)
+    return Stage("images", _state(left, "wavs"), lambda: preprocess_corpora(
+        study.datasets_dir, datasets=study.corpus_names, augmentations=study.augmentations,
+        config=_spectrogram_config(study), seed=study.loco.seed, progress=progress))
+
+
+def _speaker_stage(study: Study, progress: bool) -> Stage:
+    from .speaker import STORE, embed_corpora
+
+    return Stage("speaker vectors", _state(_missing_vectors(study, STORE), "wavs"),
+                 lambda: embed_corpora(study.datasets_dir, datasets=study.corpus_names, progress=progress))
+
+
+def _features_stage(study: Study, progress: bool) -> Stage:
+    from .baselines.features import extract_corpora, parse_features, store_for
+
+    sets = feature_sets(study)
+    left = sum(_missing_vectors(study, store_for(parse_features(f, layer))) for f, layer in sets)
+
+    def run():
+        for features, layer in sets:
+            extract_corpora(study.datasets_dir, datasets=study.corpus_names, features=features, layer=layer,
+                            progress=progress)
+
+    return Stage("features", "none needed" if not sets else _state(left, "wavs"), run)
+
+
+def _jobs_stage(study: Study, command: str) -> Stage:
+    from .loco import list_jobs, run_jobs
+    from .loco.cli import job_command
+
+    opts = study.loco
+    if all(_wavs(study, c) for c in study.corpus_names):
+        left = sum(not job.finished for job in list_jobs(opts))
+    else:
+        left = len(opts.systems) * len(study.corpora) * (1 + ("pairwise" in opts.protocols) * len(study.corpora))
+    return Stage("jobs", _state(left, "jobs"), lambda: run_jobs(opts, command, lambda job: job_command(opts, job)))
+
+
+def plan(study: Study, progress: bool = True, command: str | None = None) -> list[Stage]:
+    """The stages in order, each with what exists now (what comes after the import is counted once
+    the corpora are there)."""
+    from .loco import experiment_dir
+
+    folder = experiment_dir(study.loco)
+    stages = [_import_stage(study, progress)]
+    if all(_wavs(study, c) for c in study.corpus_names):
+        stages += [_images_stage(study, progress), _speaker_stage(study, progress), _features_stage(study, progress)]
+    else:
+        stages += [Stage(name, "after the import", lambda: None) for name in ("images", "speaker vectors", "features")]
+    stages.append(_jobs_stage(study, command or f"specct run {shlex.quote(study.file)}"))
+    stages.append(Stage("tables", "done" if (folder / "results.csv").is_file() else "after the jobs", lambda: None))
+    if study.report:
+        stages.append(Stage("report", "done" if (folder / "report.html").is_file() else "after the tables",
+                            lambda: None))
+    return stages
+
+
+def _collect_and_report(study: Study, report: bool) -> StudyResult:
+    from .loco import collect
+    from .report import write_report
+
+    collected = collect(study.loco)
+    html = write_report(collected.folder, collected)[0] if report else None
+    return StudyResult(collected.folder, collected.results, collected.comparison, html)
+
+
+def run_study(source: str | Path | Mapping, dry_run: bool = False, until: str | None = None,
+              progress: bool = True, print_jobs: bool = False, command: str | None = None) -> StudyResult | None:
+    """Every stage of a study that is missing, in order; ``until``: stop after that stage;
+    ``print_jobs``: prepare the corpora, then print the job commands instead of running them."""
+    study = read_study(source)
+    if until is not None and until not in STAGES:
+        raise InputError(f"--until {until}: choose one of {', '.join(STAGES)}")
+    if dry_run:
+        for stage in plan(study, progress, command):
+            print(f"{stage.name:<16} {stage.state}")
+        return None
+    study.workdir.mkdir(parents=True, exist_ok=True)
+    last = "features" if print_jobs else until
+    for name in STAGES[:STAGES.index("jobs") + 1]:
+        # planned afresh before each stage: what the images stage has to do is known after the import
+        stage = next(s for s in plan(study, progress, command) if s.name == name)
+        print(f"=== {stage.name}: {stage.state}", flush=True)
+        if not stage.done:
+            stage.run()
+        if name == last:
+            break
+    if print_jobs:
+        from .loco import list_jobs, write_experiment_record
+        from .loco.cli import job_command
+
+        write_experiment_record(study.loco, command)
+        for job in list_jobs(study.loco):
+            print(job_command(study.loco, job))
+        return None
+    if last is not None and STAGES.index(last) <= STAGES.index("jobs"):
+        return None
+    result = _collect_and_report(study, report=study.report and until != "tables")
+    print(f"report: {result.report}" if result.report else f"tables: {result.folder}")
+    return result
+
+
+def run_experiment(source: str | Path | Mapping, progress: bool = False) -> StudyResult:
+    """A study from Python (a notebook): ``specct.run_experiment("study.yml").results`` is a DataFrame."""
+    return run_study(source, progress=progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cli import ArgumentParser
+
+    p = ArgumentParser(prog="specct run", description="Run a whole study from one experiment file: import, "
+                       "images, speaker vectors, features, splits, jobs, tables, report; what exists is kept.")
+    p.add_argument("experiment_file", help="the study's YAML file (docs/experiments.md)")
+    p.add_argument("--dry_run", action="store_true",
+                   help="print the stages, what exists and what will run; run nothing")
+    p.add_argument("--until", choices=STAGES, default=None, help="stop after this stage")
+    p.add_argument("--print_jobs", action="store_true",
+                   help="prepare the corpora, then print one shell command per job (for a cluster) instead of running")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    command = shlex.join(["specct", "run", *argv])
+    return run_script("specct run", lambda: run_study(args.experiment_file, args.dry_run, args.until,
+                                                      not args.no_progress, args.print_jobs, command))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
