@@ -55,7 +55,7 @@ def shown_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 def test_every_subcommand_prints_its_own_help(sub, monkeypatch, capsys):
     _, text = help_of(sub, monkeypatch, capsys)
     assert text.startswith(f"usage: specct {sub}")
-    assert cli._next_prog == []   # the name was taken, or dropped when the command ended
+    assert cli._next_prog == [] and cli._running == []   # dropped when the command ended
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
@@ -103,6 +103,10 @@ def test_a_subcommand_error_names_the_subcommand(tmp_path, capsys):
     # the top-level script keeps its own name
     one_line_error(capsys, lambda: load_script("preprocess_split_dataset").main(argv),
                    r"^preprocess_split_dataset.py: error: .*none")
+    one_line_error(capsys, lambda: commands.main(["loco", "--datasets_dir", str(tmp_path / "none")]),
+                   r"^specct loco: error: .*none")
+    one_line_error(capsys, lambda: commands.main(["eval", str(tmp_path)]), r"^specct eval: error: ")
+    assert cli.program_name("run_loco.py") == "run_loco.py"   # outside the dispatcher
 
 
 def test_the_scripts_are_the_subcommands():

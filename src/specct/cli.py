@@ -19,19 +19,29 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-# The prog the next top-level parser takes (set by ``specct <subcommand>``; empty otherwise).
+# The prog the next top-level parser takes, and the name of the command running (both set by
+# ``specct <subcommand>``; empty otherwise).
 _next_prog: list[str] = []
+_running: list[str] = []
 
 
 @contextmanager
 def command_name(prog: str) -> Iterator[None]:
     """Inside, the first :class:`ArgumentParser` built with ``--help`` is named ``prog`` (its own
-    prog, e.g. ``train.py``, is what a top-level script shows)."""
+    prog, e.g. ``train.py``, is what a top-level script shows), and :func:`program_name` is ``prog``."""
     _next_prog[:] = [prog]
+    _running[:] = [prog]
     try:
         yield
     finally:
         _next_prog.clear()
+        _running.clear()
+
+
+def program_name(default: str) -> str:
+    """The name errors should give: ``specct <subcommand>`` while the dispatcher runs one, else
+    ``default`` (the script's own name, e.g. ``run_loco.py``)."""
+    return _running[0] if _running else default
 
 
 SWITCHES = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import paths
-from ..cli import ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument
+from ..cli import ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument, program_name
 from ..errors import InputError, run_script
 from ..splits import LOCO_ARGUMENTS, add_split_arguments
 from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems,
@@ -174,4 +174,4 @@ def run_experiment(opts: LocoOptions, argv: Sequence[str] | None = None) -> Coll
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run_script("run_loco.py", lambda: run_command(argv))
+    return run_script(program_name("run_loco.py"), lambda: run_command(argv))
