@@ -504,18 +504,20 @@ def test_models_compile_whole_in_training(name):
     assert explanation.graph_break_count == 0, explanation.break_reasons
 
 
-def test_import_specct_registers_the_models_and_stays_cheap():
-    """`import specct` is enough for timm.create_model (as with timm plugins); audio and speaker
-    libraries are not loaded by it."""
+def test_import_specct_models_registers_them_and_import_specct_stays_light():
+    """`import specct.models` is enough for timm.create_model (as with timm plugins) and loads no audio or
+    speaker library; `import specct` alone loads not even torch (the `specct` command's --help)."""
     import os
     import subprocess
     import sys
 
-    code = ("import sys, timm, specct; "
+    code = ("import sys, specct; print(sorted(m for m in ('torch', 'timm') if m in sys.modules)); "
+            "import timm, specct.models; "
             "print('speaker_vgg_cct_14_7x2_224' in timm.list_models(), 'cct_14_7x2_224' in timm.list_models()); "
             "print(sorted(m for m in ('librosa', 'resemblyzer', 'sklearn', 'pandas') if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    registered, loaded = done.stdout.splitlines()
+    light, registered, loaded = done.stdout.splitlines()
+    assert light == "[]"
     assert registered == "True True"
     assert loaded == "[]"

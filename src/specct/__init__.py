@@ -1,17 +1,28 @@
 """specct: cross-corpus speech emotion recognition with spectrogram images and Compact Convolutional Transformers.
 
-Importing the package registers its models in timm's registry, as timm plugins do::
+Importing ``specct.models`` registers the models in timm's registry, as timm plugins do::
 
-    import specct, timm
+    import specct.models, timm
     model = timm.create_model('speaker_vgg_cct_14_7x2_224', num_classes=4)
 
-The import stays cheap: the model files need only torch and timm; audio (librosa), speaker
-embedding (resemblyzer) and table (pandas, scikit-learn) libraries load with the stages that use them.
+``import specct`` itself loads nothing heavy (the ``specct`` command answers ``--help`` before torch
+is imported); submodules load on first use (``specct.models``, ``specct.loco``, ...), and audio,
+speaker-embedding and table libraries with the stages that use them.
 """
 
 __version__ = "0.1.0"
 
-from . import models  # noqa: E402,F401  (registers the CCT and Speaker-CCT models in timm)
+
+def __getattr__(name: str):
+    """``specct.<submodule>`` without importing it first, as before the package import became light."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def run_experiment(source, progress: bool = False):

@@ -14,8 +14,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .errors import SpecctError
 from .fileio import atomic_path
 
@@ -31,6 +29,8 @@ class CheckpointError(SpecctError, ValueError):
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` atomically: a killed run never leaves a half-written checkpoint."""
+    import torch   # on use: eval.py and predict.py answer --help without it
+
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -38,6 +38,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`, with one-line errors for bad files."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")

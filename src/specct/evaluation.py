@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import data as split_data
 from .errors import InputError, MissingInputError
 from .fileio import write_csv_atomic, write_text_atomic
 from .metrics import classification_report  # noqa: F401  (the metrics of performance.yaml)
@@ -72,6 +71,8 @@ def test_csv_for(model_dir: Path, data_test_path: str | Path | None) -> Path:
 
 def read_test_rows(test_csv: Path, class_names: Sequence[str]) -> pd.DataFrame:
     """The test rows; a label outside the model's classes is an error, and so is an empty split."""
+    from . import data as split_data   # torch: not for the scripts' --help
+
     frame = split_data.read_split(test_csv, class_names)
     if len(frame) == 0:
         raise InputError(f"{test_csv}: no test rows")

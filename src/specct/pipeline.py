@@ -147,20 +147,24 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m specct.pipeline", description=__doc__.split("\n\n")[0])
+    from .cli import add_progress_argument, program_name
+
+    prog = program_name("python -m specct.pipeline")
+    parser = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", default=".", help="folder holding datasets/, data/ and output/")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the demo corpora, the split and the training")
     parser.add_argument("--held_out", default="DEMOC", help="demo corpus to test on")
-    parser.add_argument("--model", default=DEMO_MODEL)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--model", default=DEMO_MODEL, help="model to train (its configs/scratch recipe)")
+    parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default: {DEMO_EPOCHS})")
     parser.add_argument("--workers", type=int, default=None, help="spectrogram processes (default: all cores)")
     parser.add_argument("--image_size", type=int, default=DEMO_IMAGE_SIZE, help="spectrogram image side, pixels")
     parser.add_argument("--speakers", type=int, default=5, help="speakers per demo corpus")
     parser.add_argument("--sentences", type=int, default=5, help="sentences per speaker and emotion")
+    add_progress_argument(parser)
     args = parser.parse_args(argv)
-    return run_script("python -m specct.pipeline", lambda: run_demo(
+    return run_script(prog, lambda: run_demo(
         args.workdir, args.seed, args.held_out, args.model, args.epochs, image_size=args.image_size,
-        workers=args.workers, speakers=args.speakers, sentences=args.sentences))
+        workers=args.workers, speakers=args.speakers, sentences=args.sentences, progress=not args.no_progress))
 
 
 if __name__ == "__main__":

@@ -157,11 +157,15 @@ class NetworkSystem(System):
     def check_model(self, model_name: str) -> None:
         import timm
 
+        from .. import models  # noqa: F401  (registers specct's models in timm)
+
         if not timm.is_model(model_name):    # specct's own models are registered in timm
             raise InputError(f"unknown model {model_name!r}: neither a baseline nor a timm model (docs/models.md)")
 
     def model_names(self) -> list[str]:
         import timm
+
+        from .. import models  # noqa: F401
 
         return timm.list_models()
 
