@@ -153,7 +153,7 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
         nargs="+", help="training corpora (default: every imported corpus but the test one)")),
     "seed": (("--seed",), dict(type=int, help="seed of every random choice")),
     "datasets_dir": (("--datasets_dir",), dict(help="imported corpora")),
-    "output_dir": (("--data_dir",), dict(help="where split folders go, <data_dir>/<EVAL>/... (the folder "
+    "output_dir": (("--data_dir",), dict(metavar="DATA_DIR", help="where split folders go, <data_dir>/<EVAL>/... (the folder "
                                                "train.py and run_loco.py call --data_dir)")),
     "protocol": (("--protocol",), dict(
         choices=PROTOCOLS,
