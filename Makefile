@@ -47,6 +47,7 @@ bench: setup  ## the speed benchmarks of docs/performance.md
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_embedding.py
 	$(PY) benchmarks/bench_jobs.py
+	$(PY) benchmarks/bench_stats.py
 
 variants: setup  ## regenerate Variants.md, the table of registered models
 	$(PY) -m specct.variants > Variants.md

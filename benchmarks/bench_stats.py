@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     print(f"results_table     {middle - start:7.2f} s")
     print(f"comparison_table  {end - middle:7.2f} s")
     print(f"total             {end - start:7.2f} s   (target: under 10 s on 2 cores)")
-    print(f"host: {cpu_model()}, {cores()} core(s) available ({os.cpu_count()} on the machine)")
+    load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    print(f"host: {cpu_model()}, {cores()} core(s) available ({os.cpu_count()} on the machine){load}")
     return 0
 
 

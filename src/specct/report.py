@@ -106,6 +106,9 @@ def heatmap_section(folder: Path, systems: Sequence[str], pairwise_summary: pd.D
     if (folder / "heatmap.png").is_file():
         section.figures.append(Figure("leave-one-corpus-out: UAR per system and held-out corpus",
                                       folder / "heatmap.png"))
+    if (folder / "seeds.png").is_file():     # several training seeds: each seed's UAR beside their mean
+        section.figures.append(Figure("leave-one-corpus-out: UAR of each training seed beside the mean over seeds",
+                                      folder / "seeds.png"))
     for system in systems:
         path = folder / f"pairwise_{system}.png"
         if path.is_file():

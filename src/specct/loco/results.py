@@ -180,3 +180,37 @@ def plot_results_heatmap(results: pd.DataFrame, systems: Sequence[str], corpora:
                                                                                      columns=columns)
     plot_heatmap(matrix, path, title="UAR per system and held-out corpus (leave-one-corpus-out)",
                  xlabel="held-out corpus", ylabel="system")
+
+
+def plot_seed_spread(results: pd.DataFrame, path: str | Path) -> Path | None:
+    """``seeds.png``: the spread of UAR over training seeds, one row per system and held-out corpus of
+    ``results`` (results.csv with ``uar_per_seed``; its mean rows too), each seed's UAR a dot beside
+    the mean over seeds (a bar) and its 95% interval (a line). Rows without per-seed values are left
+    out; without any, nothing is written (returns None)."""
+    from ..plots import _pyplot, _save
+
+    if "uar_per_seed" not in results.columns:
+        return None
+    rows = []
+    for row in results.to_dict("records"):
+        text = row["uar_per_seed"]
+        if text is None or (isinstance(text, float) and np.isnan(text)) or str(text).strip() == "":
+            continue
+        rows.append((f"{row['system']} | {row['held_out']}", [float(v) for v in str(text).split(";")], row))
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.32 * len(rows)))
+    for y, (_, values, row) in enumerate(rows):
+        if {"uar_ci_low", "uar_ci_high"} <= set(row) and not pd.isna(row["uar_ci_low"]):
+            ax.plot([row["uar_ci_low"], row["uar_ci_high"]], [y, y], color="0.75", linewidth=2, zorder=1)
+        ax.plot([row["uar"]] * 2, [y - 0.3, y + 0.3], color="black", linewidth=2, zorder=2,
+                label="mean over seeds (line: 95% CI)" if y == 0 else None)
+        ax.scatter(values, [y] * len(values), s=22, color="tab:blue", alpha=0.8, zorder=3,
+                   label="one seed" if y == 0 else None)
+    ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="UAR", title="UAR of each training seed (leave-one-corpus-out)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
