@@ -6,6 +6,10 @@ The fixture (``tests/fixtures/behaviour/*.csv``) was written by this file with
 demo folder, so the files compare byte for byte. On the host that recorded them (``host.txt``) the
 test asks for byte-identical files; on another CPU the float kernels may sum in another order, so
 there the predicted classes must match and each probability within 1e-3.
+
+``egemaps_svm`` refits on training + validation rows by default since the fixture was recorded; its
+case trains with ``--no_refit``, the model of before, which must stay the same. That the default
+(refit) differs from it and saw more rows is tested at the end of this file.
 """
 from __future__ import annotations
 
@@ -49,7 +53,8 @@ def recorded_runs(demo_split, tmp_path_factory):
     texts = {}
     for name, model in SYSTEMS.items():
         run_dir = out / "train" / name
-        flags = {"no_progress": True} if model == "egemaps_svm" else {**TINY_FLAGS, "epochs": 2, "max_steps": 3}
+        flags = ({"no_progress": True, "refit": False} if model == "egemaps_svm"     # --no_refit: the model of before
+                 else {**TINY_FLAGS, "epochs": 2, "max_steps": 3})
         train(default_args(demo_split.train_dir, model=model, experiment=str(run_dir), seed=0, **flags))
         test_dir = out / "test" / name
         evaluate(run_dir, output=test_dir, bootstrap=50, seed=0, progress=False)
@@ -75,3 +80,18 @@ def test_predictions_are_those_recorded_before_the_refactor(recorded_runs, name)
     assert got[["file", "wav", "truth", "prediction"]].equals(want[["file", "wav", "truth", "prediction"]])
     probs = [c for c in want.columns if c.startswith("prob_")]
     assert (got[probs] - want[probs]).abs().to_numpy().max() < 1e-3
+
+
+def test_egemaps_svm_refit_by_default_differs_from_the_recorded_model_and_saw_more_rows(recorded_runs, demo_split,
+                                                                                      tmp_path):
+    from specct.baselines.model import load_model
+    from specct.evaluate import evaluate
+    from specct.train import default_args, train
+
+    run_dir = train(default_args(demo_split.train_dir, model="egemaps_svm", experiment=str(tmp_path / "refit"),
+                                 seed=0, no_progress=True))
+    evaluate(run_dir, output=tmp_path / "test", bootstrap=50, seed=0, progress=False)
+    got = relative_csv(tmp_path / "test" / "predictions.csv", demo_split.root)
+    assert got != (FIXTURES / "egemaps_svm.csv").read_text()
+    info = load_model(run_dir).info
+    assert info["refit"] and info["fitted_rows"] == info["train_rows"] + info["validation_rows"] > info["train_rows"]

@@ -97,6 +97,17 @@ def fit_sklearn(kind: str, x_train, y_train, x_val, y_val, c_grid: Sequence[floa
     return best_est, rows, best
 
 
+def refit_sklearn(kind: str, best: dict, x, y, class_weight: str | None, seed: int):
+    """The candidate ``best`` (a row of :func:`fit_sklearn`) fitted again on ``x``, ``y``
+    (training + validation rows)."""
+    from threadpoolctl import threadpool_limits
+
+    gamma = parse_gamma(best["gamma"]) if kind == "svm_rbf" else "scale"
+    estimator = make_estimator(kind, float(best["C"]), gamma, class_weight, seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return estimator.fit(x, y)
+
+
 class FeatureHead(nn.Module):
     """Linear (``hidden=0``) or one-hidden-layer classifier of utterance features.
 
@@ -131,7 +142,10 @@ def head_probabilities(head: FeatureHead, x: np.ndarray) -> np.ndarray:
 
 
 def train_head(kind: str, x_train, y_train, x_val, y_val, num_classes: int, args, log=print):
-    """Train a FeatureHead with train.py's options; returns ``(head with the best weights, history, best row)``."""
+    """Train a FeatureHead with train.py's options; returns ``(head with the best weights, history, best row)``.
+
+    Without validation rows (the refit on training + validation rows) every epoch of ``args.epochs``
+    is trained and the last is kept."""
     from ..train.losses import EmotionLoss, balanced_class_weights
 
     torch.manual_seed(args.seed)
@@ -158,21 +172,25 @@ def train_head(kind: str, x_train, y_train, x_val, y_val, num_classes: int, args
             loss.backward()
             optimizer.step()
             total, seen = total + loss.item() * len(pick), seen + len(pick)
-        probs = head_probabilities(head, x_val)
-        predicted = probs.argmax(axis=1)
-        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
-               "val_loss": float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None)))),
-               "val_accuracy": accuracy(y_val, predicted), "val_uar": uar(y_val, predicted), "lr": args.lr}
+        row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_loss": float("nan"),
+               "val_accuracy": float("nan"), "val_uar": float("nan"), "lr": args.lr}
+        if len(y_val):
+            probs = head_probabilities(head, x_val)
+            predicted = probs.argmax(axis=1)
+            row.update(val_loss=float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None)))),
+                       val_accuracy=accuracy(y_val, predicted), val_uar=uar(y_val, predicted))
         history.append(row)
         value = row["val_loss"] if args.eval_metric == "loss" else row[f"val_{args.eval_metric}"]
-        improved = best is None or (value > best[1] if higher else value < best[1])
+        improved = (best is None or not len(y_val)  # no validation rows: the last epoch is kept
+                    or (value > best[1] if higher else value < best[1]))
         if improved:
             best, stale = (row, value), 0
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
         else:
             stale += 1
-        log(f"epoch {epoch + 1}/{args.epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
-            f"val_uar {row['val_uar']:.3f}{'  *best*' if improved else ''}")
+        scores = (f"val_loss {row['val_loss']:.4f}  val_uar {row['val_uar']:.3f}{'  *best*' if improved else ''}"
+                  if len(y_val) else "no validation")
+        log(f"epoch {epoch + 1}/{args.epochs}  train_loss {row['train_loss']:.4f}  {scores}")
         if args.patience and stale >= args.patience:
             log(f"early stop: no validation {args.eval_metric} improvement for {args.patience} epochs")
             break

@@ -3,8 +3,11 @@
 Rows: the split's train.csv and validation.csv, one row per source wav (augmented images of a wav
 share its features, so they add nothing here). Features: the cached vectors of those wavs. Scaling:
 fitted on training rows only. Hyper-parameters and the head's best epoch: chosen on validation
-rows only. Output, in the run's folder: args.yaml, summary.csv (one row per grid candidate, or per
-epoch of the torch head), model_best.skops.
+rows only. Refit (the default; ``--no_refit`` keeps the first fit): the chosen hyper-parameters (or
+the head's chosen epoch count, from the same seed) are fitted again, scaler included, on the
+training + validation rows, and that is the saved model. Output, in the run's folder: args.yaml,
+summary.csv (one row per grid candidate, or per epoch of the torch head, of the choice on
+validation), model_best.skops.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from ..errors import InputError
 from ..fileio import write_csv_atomic
 from .. import runs
 from . import BASELINES, MODEL_NAME
-from .classifiers import SKLEARN_KINDS, fit_sklearn, train_head
+from .classifiers import SKLEARN_KINDS, fit_sklearn, refit_sklearn, train_head
 from .features import FeatureSpec, features_for_wavs, parse_features
 from .model import BaselineModel, save_model
 from .scaling import FeatureScaler
@@ -53,6 +56,11 @@ def scaling_record(mode: str) -> dict:
     return {"mode": mode, "transductive": transductive,
             "note": TRANSDUCTIVE_NOTE.format(unit=mode) if transductive else
             "inductive: every row scaled by the pooled training statistics"}
+
+
+def refit_wanted(args: argparse.Namespace) -> bool:
+    """A baseline refits unless ``--no_refit`` (``refit`` False); None, the flag's default, means yes."""
+    return getattr(args, "refit", None) is not False
 
 
 def read_rows(path: Path, class_names) -> pd.DataFrame:
@@ -93,9 +101,11 @@ def train_baseline(args: argparse.Namespace) -> Path:
     if scaling["transductive"]:
         log(f"WARNING: --scaling {args.scaling} is {scaling['note']}")
 
+    refit = refit_wanted(args)
+    union = refit and len(val_frame) > 0     # no validation rows: the one fit already saw every row
     out_dir.mkdir(parents=True, exist_ok=True)
-    recorded = argparse.Namespace(**vars(args), feature_set=spec.as_dict(), scaling_transductive=scaling["transductive"],
-                                  scaling_note=scaling["note"])
+    recorded = argparse.Namespace(**{**vars(args), "refit": refit}, feature_set=spec.as_dict(),
+                                  scaling_transductive=scaling["transductive"], scaling_note=scaling["note"])
     runs.write_args(out_dir, recorded, train_dir)
     log(f"training {args.model} on {spec.name} features of {len(train_frame)} wavs ({len(val_frame)} validation), "
         f"{len(class_names)} classes, {args.scaling} scaling; output {out_dir}")
@@ -115,11 +125,41 @@ def train_baseline(args: argparse.Namespace) -> Path:
         classifier = {"kind": "torch_head", "config": head.config(),
                       "state": {k: v.detach().cpu().numpy() for k, v in head.state_dict().items()}}
         chosen = {"epoch": best["epoch"]}
+    fitted_frame = train_frame
+    if union:
+        # The chosen hyper-parameters again, on training + validation rows: the scaler is fitted anew
+        # on the union (so the saved model is one pipeline), then the classifier on its scaled rows.
+        fitted_frame = pd.concat([train_frame, val_frame], ignore_index=True)
+        x_all, y_all = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+        scaler = FeatureScaler(args.scaling).fit(x_all)
+        xs_all = scaler.transform(x_all, scaling_groups(fitted_frame, args.scaling))
+        log(f"refit on {len(train_frame)} train + {len(val_frame)} validation rows")
+        if baseline.classifier in SKLEARN_KINDS:
+            estimator = refit_sklearn(baseline.classifier, best, xs_all.reshape(len(xs_all), xs_all[0].size), y_all,
+                                      class_weight, args.seed)
+            classifier = {"kind": "sklearn", "estimator": estimator}
+        else:
+            fixed = argparse.Namespace(**{**vars(args), "epochs": int(best["epoch"]), "patience": 0})
+            head, _, _ = train_head(baseline.classifier, xs_all, y_all, xs_all[:0], y_all[:0], len(class_names),
+                                    fixed, log)
+            classifier = {"kind": "torch_head", "config": head.config(),
+                          "state": {k: v.detach().cpu().numpy() for k, v in head.state_dict().items()}}
     info = {"hyperparameters": chosen, "validation": {k: best[k] for k in ("val_uar", "val_accuracy", "val_loss")},
             "train_rows": int(len(train_frame)), "validation_rows": int(len(val_frame)),
-            "train_corpora": sorted(set(train_frame["corpus"])), "scaling": scaling, "seed": int(args.seed)}
+            "train_corpora": sorted(set(train_frame["corpus"])), "scaling": scaling, "seed": int(args.seed),
+            "refit": bool(union), "fitted_rows": int(len(fitted_frame)),
+            "fitted_corpora": sorted(set(fitted_frame["corpus"]))}
     model = BaselineModel(args.model, class_names, spec, scaler, classifier, info)
     save_model(out_dir / MODEL_NAME, model)
-    log(f"done: {', '.join(f'{k} {v}' for k, v in chosen.items())} chosen on validation "
-        f"(val_uar {best['val_uar']:.4f}); {out_dir / MODEL_NAME}")
+    picked = ", ".join(f"{k} {v}" for k, v in chosen.items())
+    if len(val_frame) == 0:
+        fit_text = (f"{picked} as given (no validation rows: nothing to choose on and nothing to refit), "
+                    f"fitted on {len(train_frame)} training rows")
+    elif union:
+        fit_text = (f"{picked} chosen on validation (val_uar {best['val_uar']:.4f}), refit on "
+                    f"{len(fitted_frame)} train + validation rows")
+    else:
+        fit_text = (f"{picked} chosen on validation (val_uar {best['val_uar']:.4f}), fitted on "
+                    f"{len(train_frame)} training rows (--no_refit)")
+    log(f"done: {fit_text}; {out_dir / MODEL_NAME}")
     return out_dir

@@ -36,7 +36,11 @@ class TrainedBaseline(TrainedSystem):
         return {"model": self.model.model_name, "checkpoint": str(self.path.resolve()),
                 "checkpoint_epoch": int(info.get("hyperparameters", {}).get("epoch", 0)),
                 "features": self.model.spec.as_dict(), "scaling": scaling_record(self.model.scaler.mode),
-                "hyperparameters": info.get("hyperparameters", {})}
+                "hyperparameters": info.get("hyperparameters", {}),
+                # refit: fitted again on training + validation rows after the choice (models saved before
+                # the refit existed have no such key: they were fitted on the training rows)
+                "refit": bool(info.get("refit", False)),
+                "fitted_rows": int(info.get("fitted_rows", info.get("train_rows", 0)))}
 
     def score(self, frame, settings: ScoreSettings) -> Scores:
         from ..baselines.features import features_for_wavs

@@ -4,16 +4,22 @@ checkpoints and early stopping.
 Reproducibility: every epoch reseeds torch, numpy and Python from ``(seed, epoch, rank)`` and
 shuffles with a sampler seeded the same way, so a run resumed from ``last.pth.tar`` replays the
 remaining epochs exactly as an uninterrupted run would.
+
+``--refit`` (:mod:`specct.train.refit`) runs this loop twice: on the training rows with validation
+into ``before_refit/``, then, with a :class:`~specct.train.refit.RefitPlan`, on the training +
+validation rows for the chosen epoch count into the run folder.
 """
 from __future__ import annotations
 
 import argparse
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -139,16 +145,31 @@ def transductive_note(args) -> dict:
                             f"statistics of their own (unlabelled) {norm}'s vectors"}
 
 
+@dataclass
+class Trained:
+    """What one pass of the loop leaves: its folder, the epoch kept as model_best, whether it validated."""
+    out_dir: Path
+    best_epoch: int
+    validated: bool
+
+
 def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None = None) -> Path:
     """Run training as the flags say; returns the output folder."""
+    args.refit = bool(args.refit)   # None (the flag's default) is off for the networks
     info = distributed.setup(args.device)
     try:
-        return _train(args, info, on_epoch_end)
+        if args.refit:
+            from .refit import train_with_refit
+
+            return train_with_refit(args, info, on_epoch_end)
+        return _train(args, info, on_epoch_end).out_dir
     finally:
         distributed.cleanup()
 
 
-def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
+def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Trained:
+    """One pass of the loop; with ``refit`` (a RefitPlan) on training + validation rows, without
+    validation, for ``refit.epochs`` epochs of the same schedule."""
     log = print if info.is_main else (lambda *a, **k: None)
     progress = not args.no_progress
     device = info.device
@@ -167,6 +188,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
     if len(train_frame) == 0:
         raise InputError(f"{train_dir / 'train.csv'}: no training rows")
+    if refit is not None:   # the validation rows join the training rows; nothing is validated
+        train_frame = pd.concat([train_frame, val_frame], ignore_index=True)
+        val_frame = val_frame.iloc[:0]
     # No validation rows (a split made with --validation none, or one where no corpus could give any):
     # train the fixed number of epochs, no early stopping, and keep the last epoch as model_best.
     validate = len(val_frame) > 0
@@ -180,6 +204,10 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         from ..speaker import load_pca
 
         pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
+        if refit is not None and args.speaker_norm == "none":
+            from .refit import union_pca
+
+            pca = union_pca(pca, train_frame, train_vectors, train_dir)
     if speaker_model and args.speaker_norm != "none":
         train_vectors, val_vectors, pca = standardise_speaker_vectors(args.speaker_norm, train_frame, train_vectors,
                                                                       val_frame, val_vectors, pca)
@@ -267,24 +295,45 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
         log(f"resumed from {resume_path} after epoch {start_epoch}")
     elif start_epoch == 0 and scheduler is not None:
         scheduler.step(0)
+    # The refit stops after the chosen epoch count (of the same schedule); its checkpoints say so, so
+    # that last.pth.tar reads as finished only once the refit is.
+    stop_epoch = min(num_epochs, refit.epochs) if refit is not None else num_epochs
 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        runs.write_args(out_dir, args, train_dir, transductive_note(args))
+        runs.write_args(out_dir, args, train_dir, {**transductive_note(args),
+                                                   **(refit.record() if refit is not None else {})})
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
                   "takes_speaker": speaker_model, "eval_metric": args.eval_metric,
-                  "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
+                  "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
+                  **({"refit": refit.details()} if refit is not None else {})}
+
+    def checkpoint(epoch: int, row: dict, targets) -> dict:
+        return {**base_state, "epoch": epoch, "num_epochs": stop_epoch, "num_updates": num_updates,
+                "state_dict": model.state_dict(),
+                "state_dict_ema": ema.module.state_dict() if ema is not None else None,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng_state(),
+                "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
+                "metrics": row, "val_samples": int(len(targets))}
+
+    if refit is not None and start_epoch == 0 and info.is_main:
+        # epoch 0 of the refit: a kill from here on resumes the refit (ensure_trained sees last.pth.tar)
+        save_checkpoint(out_dir / LAST_NAME, checkpoint(0, {}, []))
     log(f"training {args.model} on {len(train_set)} images ({len(val_set)} validation), "
         f"{len(class_names)} classes, {info.world_size} process(es) on {device}; output {out_dir}")
-    if not validate:
+    if refit is not None:
+        log(f"refit: {stop_epoch} epochs (chosen on validation in {refit.chosen_in}) on the training + validation "
+            f"rows; the last epoch is saved as {BEST_NAME}")
+    elif not validate:
         log(f"no validation rows in {train_dir / 'validation.csv'}: training all {num_epochs} epochs without "
             f"early stopping; the last epoch is saved as {BEST_NAME}")
 
     # --- the loop
     started = time.perf_counter()
-    for epoch in range(start_epoch, num_epochs):
+    for epoch in range(start_epoch, stop_epoch):
         if args.patience and stale_epochs >= args.patience:
             break  # resumed after an early stop: nothing left to do
         train_loader.sampler.set_epoch(epoch)
@@ -321,13 +370,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
             scheduler.step(epoch + 1, value)
 
         if info.is_main:
-            state = {**base_state, "epoch": epoch + 1, "num_epochs": num_epochs, "num_updates": num_updates,
-                     "state_dict": model.state_dict(),
-                     "state_dict_ema": ema.module.state_dict() if ema is not None else None,
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng_state(),
-                     "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
-                     "metrics": row, "val_samples": int(len(targets))}
+            state = checkpoint(epoch + 1, row, targets)
             save_checkpoint(out_dir / LAST_NAME, state)
             if improved:
                 save_checkpoint(out_dir / BEST_NAME, inference_state(state))
@@ -339,7 +382,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
                         writer.add_scalar(key, val, epoch + 1)
             scores = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  val_uar {row['val_uar']:.3f}"
                       if validate else "no validation")
-            log(f"epoch {epoch + 1}/{num_epochs}  train_loss {row['train_loss']:.4f}  {scores}  lr {row['lr']:.2e}  "
+            log(f"epoch {epoch + 1}/{stop_epoch}  train_loss {row['train_loss']:.4f}  {scores}  lr {row['lr']:.2e}  "
                 f"{stats['samples_per_s']:.1f} samples/s{'  *best*' if improved and validate else ''}")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
@@ -350,10 +393,13 @@ def _train(args, info: distributed.DistInfo, on_epoch_end) -> Path:
     if writer is not None:
         writer.close()
     minutes = (time.perf_counter() - started) / 60
-    if validate:
+    if refit is not None:
+        log(f"done in {minutes:.1f} min: refit for {best_epoch} epochs on {len(train_set)} train + validation "
+            f"images; {out_dir / BEST_NAME}")
+    elif validate:
         best_text = f"{best:.4f}" if best is not None else "n/a"
         log(f"done in {minutes:.1f} min: best validation {args.eval_metric} {best_text} at epoch {best_epoch}; "
             f"{out_dir / BEST_NAME}")
     else:
         log(f"done in {minutes:.1f} min: no validation; last epoch {best_epoch} kept as {out_dir / BEST_NAME}")
-    return out_dir
+    return Trained(out_dir, best_epoch, validate)

@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation metric that picks model_best.pth.tar")
     g.add_argument("--patience", type=int, default=0,
                    help="stop after this many epochs without validation improvement (0 = never)")
+    g.add_argument("--refit", dest="refit", action="store_true", default=None,
+                   help="image networks: after training with validation, train again from the same seed on the "
+                        "training + validation rows for the chosen epoch count (the epoch of model_best) and keep "
+                        "that as the final model; the first run stays in before_refit/ (doubles the cost; off by "
+                        "default for networks, on by default for the baselines, see --no_refit)")
     g.add_argument("--output", default="output/train", help="base folder of training outputs")
     g.add_argument("--experiment", default=None,
                    help="output folder (run_loco.py's experiment YAML file is another flag); default "
@@ -156,6 +161,10 @@ def add_baseline_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--svm_gamma", nargs="+", default=["scale", 0.001, 0.01],
                    help="RBF gamma values tried (numbers, scale or auto); chosen on validation UAR")
     g.add_argument("--head_hidden", type=int, default=256, help="hidden width of ssl_mlp's head")
+    g.add_argument("--no_refit", dest="refit", action="store_false", default=None,
+                   help="keep the model fitted on the training rows only; by default a baseline, after choosing "
+                        "its hyper-parameters (or the head's epoch count) on the validation rows, is fitted again "
+                        "with them on the training + validation rows, scaler included")
 
 
 def parse_model_kwargs(items) -> dict:
@@ -293,6 +302,10 @@ def training_options(data_dir: str | Path, config: str | Path | None = None, **v
     return args
 
 
+# Flags whose False value is written with a flag of its own (``{"refit": False}`` is ``--no_refit``).
+NEGATIONS = {"pretrained": "--no_pretrained", "refit": "--no_refit"}
+
+
 def flag_tokens(values: dict) -> list[str]:
     """``{name: value}`` as train.py command-line tokens, for printing a command."""
     tokens: list[str] = []
@@ -301,7 +314,7 @@ def flag_tokens(values: dict) -> list[str]:
         if value is True:
             tokens.append(flag)
         elif value is False:
-            tokens += ["--no_pretrained"] if key == "pretrained" else []
+            tokens += [NEGATIONS[key]] if key in NEGATIONS else []
         elif isinstance(value, (list, tuple)):
             tokens += [flag, *map(str, value)]
         elif value is not None:
