@@ -28,8 +28,8 @@ import pandas as pd
 
 from specct import paths
 from specct.compare import comparison_table, markdown_results, markdown_table
-from specct.loco import (LocoOptions, SystemSpec, best_validation_uar, collect, finished_jobs, held_out_predictions,
-                         held_out_uar, run_experiments)
+from specct.loco import (LocoOptions, SystemSpec, best_validation_uar, collect, finished_jobs, finished_runs,
+                         held_out_predictions, held_out_uar, run_experiments)
 from specct.loco.split_folders import ensure_split
 from specct.naming import parse_name
 from specct.pipeline import scratch_config
@@ -64,16 +64,13 @@ def is_kept(gain: float) -> bool:
 ABLATION_BASE_FLAGS = ("--specaugment_time_masks", "0", "--specaugment_freq_masks", "0")
 LEVERS = {lever.name: lever for lever in (
     Lever("base", note="configs/scratch recipe without SpecAugment"),
-    Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"), note="2 time + 2 "
-          "frequency masks, each up to 10% of the axis"),
+    Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"), note="2+2 masks"),
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
     Lever("word_crops", ("--time_crop_prob", "0.5"), note="half the images: 25-50% of their time axis, stretched"),
-    Lever("pad_short", images="pad_short",
-          note=f"utterances under {PAD_SECONDS:g} s padded with silence, not stretched"),
-    Lever("speaker_norm_corpus", ("--speaker_norm", "corpus"), note="speaker vectors standardised per corpus "
-          "(TRANSDUCTIVE)"),
+    Lever("pad_short", images="pad_short", note=f"utterances under {PAD_SECONDS:g} s padded, not stretched"),
+    Lever("speaker_norm_corpus", ("--speaker_norm", "corpus"), note="speaker vectors per corpus (TRANSDUCTIVE)"),
     Lever("speaker_norm_speaker", ("--speaker_norm", "speaker"), note="speaker vectors per speaker (TRANSDUCTIVE)"),
     Lever("smaller", ("--model_kwargs", "depth=4", "attn_drop_rate=0"), note="4 transformer blocks instead of 7"),
     Lever("larger", ("--model_kwargs", "depth=10", "attn_drop_rate=0"), note="10 transformer blocks instead of 7"),
@@ -94,7 +91,8 @@ def log(message: str) -> None:
 def import_corpora(s) -> list[str]:
     """Import each corpus once into <workdir>/imported; the ones that cannot be are skipped, saying why."""
     from specct.prepare import import_once
-    reasons = {name: import_once(name, s.sources.get(name), s.workdir / "imported", progress=False) for name in s.corpora}
+    reasons = {name: import_once(name, s.sources.get(name), s.workdir / "imported", progress=False)
+               for name in s.corpora}
     for name, reason in reasons.items():
         if reason:
             log(f"{name}: {reason} (pass --sources {name}=PATH): skipped")
@@ -162,9 +160,10 @@ def cct(s, name: str, model: str, extra: tuple[str, ...] = ()) -> SystemSpec:
     return SystemSpec(name, model, str(scratch_config(model)), given_flags([*train_tokens(s), *extra], "bench_loco.py"))
 
 
-def experiment(s, name: str, systems: list[SystemSpec], images: str, augmentation: str, validation: str) -> LocoOptions:
+def experiment(s, name: str, systems: list[SystemSpec], images: str, augmentation: str, validation: str,
+               seeds: list[int] | None = None) -> LocoOptions:
     """One engine experiment; those of the same images and validation choice share their splits."""
-    return LocoOptions(datasets_dir=str(s.datasets / images), corpora=list(s.corpora), systems=systems,
+    return LocoOptions(seeds=seeds, datasets_dir=str(s.datasets / images), corpora=list(s.corpora), systems=systems,
                        classes=",".join(s.classes), augmentation=augmentation, validation=validation,
                        n_components=64 if s.quick else 256, seed=s.seed, output=str(s.workdir),
                        data_dir=str(s.workdir / "data" / f"{images}-{validation}"), bootstrap=s.bootstrap,
@@ -180,8 +179,9 @@ def run_all(s, experiments: list[LocoOptions]) -> None:
                     on_finished=finished)
 
 
-def mean_over(jobs: dict, key: str, corpora, value) -> float:
-    return float(np.mean([value(jobs[(key, h)]) for h in corpora]))
+def mean_over(jobs: dict, key: str, corpora, value) -> float:   # a job per corpus, or a list: one per seed
+    runs = [jobs[(key, h)] if isinstance(jobs[(key, h)], list) else [jobs[(key, h)]] for h in corpora]
+    return float(np.mean([np.mean([value(job) for job in run]) for run in runs]))
 
 
 def paired(s, jobs: dict, pairs: list[tuple[str, str]], title: str, csv: str) -> list[str]:
@@ -200,18 +200,19 @@ def main_name(s) -> str:
     """The main comparison's name: its validation, images, offline group and added train.py flags."""
     flags = "_".join(flag.lstrip("-") for flag in s.extra_train_flags)
     return (f"main-{s.validation}" + ("" if s.images == "plain" else f"-{s.images}")
-            + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}") + (f"-{flags}" if flags else ""))
+            + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}") + (f"-{flags}" if flags else "")
+            + (f"-seeds{'_'.join(map(str, s.seeds))}" if s.seeds else ""))
 
 
 def main_experiment(s) -> LocoOptions:
     svm = SystemSpec("egemaps_svm", BASELINE_MODEL, None, {"svm_c": 1.0} if s.validation == "none" else {})  # no C
     return experiment(s, main_name(s), [cct(s, "speaker_cct", SPEAKER_MODEL), cct(s, "plain_cct", PLAIN_MODEL), svm],
-                      s.images, s.augmentation, s.validation)   # is chosen without validation rows: the default
+                      s.images, s.augmentation, s.validation, s.seeds)   # is chosen without validation rows
 
 
 def main_report(s, opts: LocoOptions) -> str:
     """The engine's results.csv and comparison.csv, with the best validation UAR beside them."""
-    collected, jobs = collect(opts), finished_jobs(opts)
+    collected, jobs = collect(opts), finished_runs(opts)
     results = collected.results.assign(best_val_uar=[mean_over(jobs, r.system, [r.held_out] if r.held_out != "mean"
                                                                else s.corpora, best_validation_uar)
                                                      for r in collected.results.itertuples()])
@@ -221,7 +222,8 @@ def main_report(s, opts: LocoOptions) -> str:
     return "\n".join([
         f"Leave-one-corpus-out, classes {', '.join(s.classes)} (chance UAR {1 / len(s.classes):.2f}), {s.image_size} "
         f"px, {s.epochs} epochs, validation `{s.validation}`, images `{s.images}`, offline augmentation "
-        f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), seed {s.seed} for every fold; "
+        f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), split seed {s.seed}, training "
+        f"seed(s) {' '.join(map(str, s.seeds or [s.seed]))} for every fold; "
         f"experiment `{collected.folder}`.", "", markdown_results(collected.results, collected.comparison),
         "Mean best validation UAR: " + ", ".join(f"{r.system} {r.best_val_uar:.3f}" for r in means.itertuples()) + ".",
         *against_recipes_without_its_levers(s, opts)]) + "\n"
@@ -351,7 +353,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--ablation_validation", choices=("speakers", "corpus"), default="corpus",
                    help="validation rows on which the levers are judged")
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=None, help="default: all (quick: two)")
-    p.add_argument("--seed", type=int, default=0, help="the one seed of every split and every training")
+    p.add_argument("--seed", type=int, default=0, help="the one seed of every split (and training, without --seeds)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="--mode main: training seeds, each fold on the split of --seed; results over seeds")
     p.add_argument("--jobs", type=int, default=1,
                    help="jobs at once, in processes with their share of the cores (results do not depend on it)")
     p.add_argument("--bootstrap", type=int, default=1000)
@@ -366,6 +370,8 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     s, started = parse(argv), time.perf_counter()
+    if s.seeds and s.mode != "main":
+        raise SystemExit("bench_loco: --seeds is for --mode main")
     s.workdir.mkdir(parents=True, exist_ok=True)
     s.corpora = import_corpora(s)
     if len(s.corpora) < 2:

@@ -21,7 +21,9 @@ Optional keys: ``output`` (default ``output``), ``datasets_dir`` (default ``<out
 point several studies at one to import and draw once), ``demo`` (``speakers``, ``sentences``, ``seed``
 of the demo corpora), ``speaker`` (``n_components`` of the split's PCA), ``split`` (``validation``,
 ``validation_corpus``, ``percent_subject_validation``, ``augmentation``, ``balanced``), ``train_flags``
-(train.py flags for every system, a list or a mapping), ``protocols`` (``[loco]``, ``[loco, pairwise]``),
+(train.py flags for every system, a list or a mapping), ``seeds`` (training seeds, one job per
+system, corpus and seed on the split of ``seed``; ``split: {vary_split: true}`` redraws the split per
+seed), ``protocols`` (``[loco]``, ``[loco, pairwise]``),
 ``reference``, ``bootstrap``, ``report`` (default true).
 
 Stages (each resumes by itself, so a run after a kill redoes nothing finished): import, images,
@@ -46,8 +48,10 @@ from .errors import InputError, MissingInputError, run_script
 from .fileio import read_yaml
 
 STUDY_KEYS = ("name", "output", "datasets_dir", "corpora", "demo", "classes", "num_classes", "spectrogram",
-              "speaker", "split", "seed", "protocols", "train_flags", "systems", "reference", "bootstrap", "report")
-SPLIT_KEYS = ("validation", "validation_corpus", "percent_subject_validation", "augmentation", "balanced")
+              "speaker", "split", "seed", "seeds", "protocols", "train_flags", "systems", "reference", "bootstrap",
+              "report")
+SPLIT_KEYS = ("validation", "validation_corpus", "percent_subject_validation", "augmentation", "balanced",
+              "vary_split")
 SPEAKER_KEYS = ("n_components",)
 DEMO_KEYS = ("speakers", "sentences", "seed")
 DEMO_SOURCE = "demo"
@@ -276,6 +280,13 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
         _seed(value, f"demo.{key}")
     corpora = _corpora(content.get("corpora"), "corpora")
     seed = _seed(content.get("seed", 0), "seed")
+    seeds = content.get("seeds")
+    if seeds is not None:
+        if not isinstance(seeds, list) or not seeds:
+            raise InputError(f"seeds: expected a list of non-negative integers, got {seeds!r}")
+        seeds = [_seed(value, f"seeds[{i}]") for i, value in enumerate(seeds, start=1)]
+        if len(set(seeds)) != len(seeds):
+            raise InputError(f"seeds: {seeds} names a seed twice")
     num_classes, classes = _check_classes(content, corpora, demo.get("seed", 0))
     spectrogram, augmentations = _spectrogram(content.get("spectrogram"))
     split = _mapping(content.get("split"), "split", SPLIT_KEYS)
@@ -300,7 +311,7 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
                            num_classes=num_classes, classes=classes, seed=seed, data_dir=str(workdir / paths.DATA_DIR),
                            output=str(workdir), train_flags=flags_of_entry(content.get("train_flags"), "train_flags"),
                            bootstrap=_seed(content.get("bootstrap", 1000), "bootstrap"), experiment=name,
-                           reference=reference, protocols=list(protocols),
+                           reference=reference, protocols=list(protocols), seeds=seeds,
                            n_components=_seed(speaker.get("n_components", 256), "speaker.n_components"), **split)
     except TypeError as exc:
         raise InputError(f"split: {exc}") from None
@@ -409,7 +420,8 @@ def _jobs_stage(study: Study, command: str) -> Stage:
     if all(_wavs(study, c) for c in study.corpus_names):
         left = sum(not job.finished for job in list_jobs(opts))
     else:
-        left = len(opts.systems) * len(study.corpora) * (1 + ("pairwise" in opts.protocols) * len(study.corpora))
+        seeds = len(opts.seeds or [opts.seed])
+        left = len(opts.systems) * len(study.corpora) * (seeds + ("pairwise" in opts.protocols) * len(study.corpora))
     return Stage("jobs", _state(left, "jobs"), lambda: run_jobs(opts, command, lambda job: job_command(opts, job)))
 
 

@@ -29,8 +29,9 @@ from .experiment import (DEFAULT_MODEL, EXPERIMENT_FILE, LocoOptions, SystemSpec
                          reference_system, write_experiment_record)
 from .jobs import JOB_RECORD, Job, job_training_options, list_jobs, run_experiments, run_job, run_jobs, select_job
 from .results import (COMPARISON_CSV, HEATMAP, JOBS_CSV, PAIRWISE_CSV, PAIRWISE_SUMMARY_CSV, RESULTS_CSV, RESULTS_MD,
-                      Collected, best_validation_uar, collect, finished_jobs, held_out_predictions, held_out_uar,
-                      read_collected)
+                      SEEDS_FIGURE,
+                      Collected, best_validation_uar, collect, finished_jobs, finished_runs, held_out_predictions,
+                      held_out_uar, read_collected)
 from .split_folders import split_options
 
 __all__ = ["build_parser", "job_command", "main", "options_from_args", "run_command", "run_experiment",
@@ -38,6 +39,7 @@ __all__ = ["build_parser", "job_command", "main", "options_from_args", "run_comm
            "experiment_name", "load_experiment", "options_from_record", "read_experiment_file",
            "recorded_options", "reference_system", "write_experiment_record", "JOB_RECORD", "Job",
            "job_training_options", "list_jobs", "run_experiments", "run_job", "run_jobs", "select_job",
-           "COMPARISON_CSV", "HEATMAP", "JOBS_CSV", "PAIRWISE_CSV", "PAIRWISE_SUMMARY_CSV",
+           "COMPARISON_CSV", "HEATMAP", "SEEDS_FIGURE", "JOBS_CSV", "PAIRWISE_CSV", "PAIRWISE_SUMMARY_CSV",
            "RESULTS_CSV", "RESULTS_MD", "Collected", "best_validation_uar", "collect", "finished_jobs",
+           "finished_runs",
            "held_out_predictions", "held_out_uar", "read_collected", "split_options"]

@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="within-corpus split of the pairwise diagonal")
     g.add_argument("--folds", type=int, default=5, help="folds of the diagonal (0 with loso: one per speaker)")
     add_split_arguments(g, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
+    g.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="training seeds: one job per system, corpus and seed, all on the split of --seed "
+                        "(default: --seed alone); results.csv gives the mean over seeds and its spread")
+    g.add_argument("--vary_split", action="store_true",
+                   help="with --seeds: redraw the split for each training seed (under <data_dir>/seed-<n>)")
     g.add_argument("--data_dir", default=str(paths.DATA_DIR),
                    help="where the split folders go (the --data_dir of preprocess_split_dataset.py)")
     g.add_argument("--output", default="output", help="experiments go to <output>/loco/<name>")
@@ -127,7 +132,8 @@ def options_from_args(args: argparse.Namespace, train_tokens: list[str]) -> Loco
                        output=args.output, train_flags=given_flags(train_tokens, "run_loco.py (train.py flags)"),
                        bootstrap=args.bootstrap, progress=not args.no_progress, experiment=name,
                        reference=reference, protocols=list(dict.fromkeys(args.protocol)),
-                       diagonal=args.diagonal, folds=args.folds or None, max_jobs=args.max_jobs)
+                       diagonal=args.diagonal, folds=args.folds or None, max_jobs=args.max_jobs,
+                       seeds=args.seeds, vary_split=args.vary_split)
 
 
 def run_command(argv: Sequence[str]) -> None:

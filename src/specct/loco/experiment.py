@@ -48,7 +48,9 @@ class LocoOptions:
     validation: str = "auto"                  # auto | speakers | corpus | none (docs/splits.md)
     validation_corpus: str | None = None
     n_components: int = 256
-    seed: int = 0
+    seed: int = 0                             # of the splits (and of the trainings when seeds is None)
+    seeds: list[int] | None = None            # training seeds: one job per (system, corpus, seed); None: [seed]
+    vary_split: bool = False                  # redraw the split per training seed (its own data_dir/seed-<n>)
     data_dir: str = str(paths.DATA_DIR)
     output: str = "output"
     train_flags: dict = field(default_factory=dict)   # train.py flags for every system ({name: value})
@@ -63,7 +65,18 @@ class LocoOptions:
 
 
 SPLIT_FIELDS = ("datasets_dir", "num_classes", "classes", "augmentation", "balanced",
-                "percent_subject_validation", "validation", "validation_corpus", "n_components", "seed", "data_dir")
+                "percent_subject_validation", "validation", "validation_corpus", "n_components", "seed", "data_dir",
+                "vary_split")
+
+
+def training_seeds(opts: LocoOptions) -> list[int]:
+    """The experiment's training seeds, checked: distinct non-negative integers, ``[seed]`` by default."""
+    seeds = [opts.seed] if opts.seeds is None else list(opts.seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise InputError(f"seeds: expected a list of non-negative integers, got {opts.seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds: {seeds} names a seed twice")
+    return seeds
 
 
 def system_name(model: str, config: str | None) -> str:

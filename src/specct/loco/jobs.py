@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..evaluation import PERFORMANCE_NAME
 from ..fileio import write_text_atomic
 from .experiment import (DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, experiment_dir,
-                         reference_system, versions, write_experiment_record)
+                         reference_system, training_seeds, versions, write_experiment_record)
 from .split_folders import ensure_cross_split, ensure_fold_split, ensure_split, fold_names
 
 JOB_RECORD = "job.yaml"
@@ -32,6 +32,7 @@ class Job:
     fold: str | None        # pairwise diagonal: the within-corpus fold; None otherwise
     folder: Path
     tests: tuple[str, ...]  # test corpora, in the order of the test folders
+    seed: int | None = None  # training seed; None: the experiment's seed
 
     @property
     def train_dir(self) -> Path:
@@ -66,11 +67,17 @@ def list_jobs(opts: LocoOptions) -> list[Job]:
     corpora = held_out_corpora(opts)
     root = experiment_dir(opts) / "jobs"
     jobs = []
+    seeds = training_seeds(opts)
     if "loco" in opts.protocols:
         for corpus in corpora:
             for system in opts.systems:
                 job_id = f"loco/{system.name}/{corpus}"
-                jobs.append(Job(job_id, "loco", system, corpus, None, root / job_id, (corpus,)))
+                if len(seeds) == 1:     # one seed: the layout of every experiment before seeds
+                    jobs.append(Job(job_id, "loco", system, corpus, None, root / job_id, (corpus,), seeds[0]))
+                    continue
+                for seed in seeds if is_seeded(system, opts) else seeds[:1]:
+                    seed_id = f"{job_id}/seed-{seed}"
+                    jobs.append(Job(seed_id, "loco", system, corpus, None, root / seed_id, (corpus,), seed))
     if "pairwise" in opts.protocols:
         if len(corpora) < 2:
             raise InputError("--protocol pairwise needs at least two corpora in --datasets")
@@ -85,10 +92,23 @@ def list_jobs(opts: LocoOptions) -> list[Job]:
     return jobs
 
 
+def is_seeded(system: SystemSpec, opts: LocoOptions) -> bool:
+    """Whether another training seed can change the system (a scikit-learn baseline cannot: it runs once)."""
+    return systems.system_for_model(system.model).is_seeded(system.model, {**opts.train_flags, **system.flags})
+
+
+def split_options_for_seed(opts: LocoOptions, seed: int | None) -> LocoOptions:
+    """With ``vary_split`` each training seed draws its own splits (seeded by it, under data_dir/seed-<n>);
+    otherwise every seed reads the experiment's one split."""
+    if not opts.vary_split or seed is None:
+        return opts
+    return replace(opts, seed=seed, data_dir=str(Path(opts.data_dir) / f"seed-{seed}"))
+
+
 def job_splits(opts: LocoOptions, job: Job) -> tuple[Path, dict[str, Path]]:
     """The job's train_data folder and the test CSV of each test corpus."""
     if job.protocol == "loco":
-        split = ensure_split(opts, job.corpus)
+        split = ensure_split(split_options_for_seed(opts, job.seed), job.corpus)
         return split / "train_data", {job.corpus: split / "eval_data" / "test.csv"}
     if job.fold is not None:
         split = ensure_fold_split(opts, job.corpus, job.fold)
@@ -100,7 +120,8 @@ def job_splits(opts: LocoOptions, job: Job) -> tuple[Path, dict[str, Path]]:
 
 def job_flags(opts: LocoOptions, job: Job) -> dict:
     """The train.py values of a job beyond its config: the experiment's, then the system's own."""
-    return {"model": job.system.model, "experiment": str(job.train_dir), "seed": opts.seed,
+    seed = opts.seed if job.seed is None else job.seed
+    return {"model": job.system.model, "experiment": str(job.train_dir), "seed": seed,
             **opts.train_flags, **job.system.flags}
 
 
@@ -154,6 +175,11 @@ def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None) ->
     command) is recorded, and ``job_command(job)`` gives each job's own."""
     jobs = list_jobs(opts)
     write_experiment_record(opts, command)
+    seeds = training_seeds(opts)
+    for system in opts.systems if len(seeds) > 1 else []:
+        if not is_seeded(system, opts):
+            print(f"{system.name}: no random choice in its training, so it runs once (seed {seeds[0]}) and "
+                  f"that run stands for every seed of {seeds}")
     ran = 0
     for i, job in enumerate(jobs, start=1):
         if opts.max_jobs is not None and ran >= opts.max_jobs and not job.finished:

@@ -25,10 +25,11 @@ RESULTS_CSV = "results.csv"
 COMPARISON_CSV = "comparison.csv"
 RESULTS_MD = "results.md"
 HEATMAP = "heatmap.png"
+SEEDS_FIGURE = "seeds.png"
 PAIRWISE_CSV = "pairwise.csv"
 PAIRWISE_SUMMARY_CSV = "pairwise_summary.csv"
 SELF = "self"
-JOB_COLUMNS = ["job", "protocol", "system", "corpus", "fold", "finished"]
+JOB_COLUMNS = ["job", "protocol", "system", "corpus", "fold", "seed", "finished"]
 TABLES = {"results": RESULTS_CSV, "comparison": COMPARISON_CSV, "pairwise": PAIRWISE_CSV,
           "pairwise_summary": PAIRWISE_SUMMARY_CSV}
 
@@ -60,11 +61,23 @@ def read_predictions(test_dir: Path) -> pd.DataFrame:
     return pd.read_csv(test_dir / PREDICTIONS_NAME)
 
 
-def finished_jobs(opts: LocoOptions) -> dict[tuple[str, str], Job]:
-    """``{(system, corpus): job}`` of an experiment's finished loco jobs (empty where it never ran)."""
+def finished_runs(opts: LocoOptions) -> dict[tuple[str, str], list[Job]]:
+    """``{(system, corpus): [job per training seed]}`` of an experiment's loco runs whose every seed has
+    finished, the seeds in order (empty where the experiment never ran)."""
     if not experiment_dir(opts).is_dir() or not Path(opts.datasets_dir).is_dir():
         return {}
-    return {(j.system.name, j.corpus): j for j in list_jobs(opts) if j.protocol == "loco" and j.finished}
+    runs: dict[tuple[str, str], list[Job]] = {}
+    for job in list_jobs(opts):
+        if job.protocol == "loco":
+            runs.setdefault((job.system.name, job.corpus), []).append(job)
+    return {key: sorted(jobs, key=lambda j: j.seed or 0) for key, jobs in runs.items()
+            if all(job.finished for job in jobs)}
+
+
+def finished_jobs(opts: LocoOptions) -> dict[tuple[str, str], Job]:
+    """``{(system, corpus): job}`` of a one-seed experiment's finished loco jobs (:func:`finished_runs`
+    for several seeds)."""
+    return {key: jobs[0] for key, jobs in finished_runs(opts).items() if len(jobs) == 1}
 
 
 def held_out_predictions(job: Job) -> pd.DataFrame:
@@ -86,6 +99,18 @@ def best_validation_uar(job: Job) -> float:
     return float(values.max()) if values is not None and values.notna().any() else float(np.nan)
 
 
+def loco_predictions(opts: LocoOptions) -> dict[tuple[str, str], pd.DataFrame | list[pd.DataFrame]]:
+    """``{(system, held-out corpus): predictions}`` of the finished loco runs: one frame, or with several
+    training seeds one frame per seed in seed order (what :mod:`specct.compare` takes). A (system,
+    corpus) with an unfinished seed is left out until every seed has finished, so a mean over seeds
+    is never a mean over some of them."""
+    found = {}
+    for key, jobs in finished_runs(opts).items():
+        frames = [read_predictions(job.test_dir(job.corpus)) for job in jobs]
+        found[key] = frames[0] if len(frames) == 1 else frames
+    return found
+
+
 def collect(opts: LocoOptions) -> Collected:
     """Gather the finished jobs into the experiment's tables and figures; say which jobs are missing."""
     from ..compare import comparison_table, markdown_results, results_table
@@ -93,13 +118,13 @@ def collect(opts: LocoOptions) -> Collected:
     folder = experiment_dir(opts)
     jobs = list_jobs(opts)
     table = pd.DataFrame([{"job": j.id, "protocol": j.protocol, "system": j.system.name, "corpus": j.corpus,
-                           "fold": j.fold or "", "finished": j.finished} for j in jobs], columns=JOB_COLUMNS)
+                           "fold": j.fold or "", "seed": "" if j.seed is None else j.seed, "finished": j.finished}
+                          for j in jobs], columns=JOB_COLUMNS)
     write_csv_atomic(folder / JOBS_CSV, table)
     collected = Collected(folder, table)
     systems = [s.name for s in opts.systems]
     corpora = held_out_corpora(opts)
-    loco = {(j.system.name, j.corpus): read_predictions(j.test_dir(j.corpus))
-            for j in jobs if j.protocol == "loco" and j.finished}
+    loco = loco_predictions(opts)
     if loco:
         collected.results = results_table(loco, systems, corpora, opts.bootstrap, opts.seed)
         collected.comparison = comparison_table(loco, systems, corpora, reference_system(opts),
@@ -108,6 +133,7 @@ def collect(opts: LocoOptions) -> Collected:
         write_csv_atomic(folder / COMPARISON_CSV, collected.comparison)
         write_text_atomic(folder / RESULTS_MD, markdown_results(collected.results, collected.comparison))
         plot_results_heatmap(collected.results, systems, corpora, folder / HEATMAP)
+        plot_seed_spread(collected.results, folder / SEEDS_FIGURE)   # nothing with one seed
     if "pairwise" in opts.protocols:
         collect_pairwise(opts, jobs, collected)
     done = int(table["finished"].sum())

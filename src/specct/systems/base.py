@@ -140,6 +140,10 @@ class System(ABC):
     def check_model(self, model_name: str) -> None:
         """Raise InputError (one line) when ``model_name`` cannot be built; checked before a study runs."""
 
+    def is_seeded(self, model_name: str, flags: dict) -> bool:
+        """Whether the training seed can change what is learnt (False: one run stands for every seed)."""
+        return True
+
     def model_names(self) -> list[str]:
         """The names this kind knows (for the nearest name in an error)."""
         return []

@@ -87,6 +87,10 @@ class BaselineSystem(System):
     def model_names(self) -> list[str]:
         return list(BASELINES)
 
+    def is_seeded(self, model_name: str, flags: dict) -> bool:
+        # the torch heads draw their initial weights and batches; the scikit-learn fits do not
+        return BASELINES[model_name].classifier in ("linear", "mlp")
+
     def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
         features = flags.get("features") or BASELINES[model_name].features
         if not features:
