@@ -16,7 +16,7 @@ finished (its epoch reaches its ``num_epochs``, the chosen count) only after the
 so ``systems.ensure_trained`` never takes a half-done refit for a finished one. Resuming
 (``--resume``, as ``ensure_trained`` asks once the refit has begun): the first training continues
 from before_refit/last.pth.tar (nothing to do when it had finished), then the refit from the run
-folder's last.pth.tar. A run killed during the first training, before the refit began, has no
+folder's last.pth.tar when that is this refit's (same chosen epoch count; otherwise it starts again). A run killed during the first training, before the refit began, has no
 last.pth.tar in the run folder: ``ensure_trained`` restarts it from the start; ``train.py --refit
 --resume`` continues it.
 """
@@ -94,6 +94,14 @@ def train_with_refit(args: argparse.Namespace, info, on_epoch_end) -> Path:
     plan = RefitPlan(done.best_epoch, str(first_dir / BEST_NAME), *rows)
     log(f"refit: epoch {plan.epochs} was chosen on validation; training again from the same seed on "
         f"{plan.train_rows} train + {plan.validation_rows} validation rows for {plan.epochs} epochs")
-    second = argparse.Namespace(**{**vars(args), "resume": "auto" if args.resume and (out_dir / LAST_NAME).is_file()
-                                   else None})
+    second = argparse.Namespace(**{**vars(args), "resume": "auto" if args.resume and begun(out_dir, plan) else None})
     return _train(second, info, on_epoch_end, refit=plan).out_dir
+
+
+def begun(out_dir: Path, plan: RefitPlan) -> bool:
+    """Whether the run folder's last.pth.tar is this refit's (a training without --refit there, or a
+    refit of another chosen epoch count, is not continued but started again)."""
+    from ..checkpoint import load_checkpoint
+
+    last = Path(out_dir) / LAST_NAME
+    return last.is_file() and (load_checkpoint(last).get("refit") or {}).get("epochs") == plan.epochs
