@@ -175,7 +175,7 @@ class NetworkSystem(System):
         return run_name(args)
 
     def fit(self, args: argparse.Namespace, on_epoch_end=None) -> Path:
-        from ..train.loop import train
+        from ..train.refit import train   # once, or twice with --refit
 
         return train(args, on_epoch_end)
 

@@ -154,14 +154,10 @@ class Trained:
 
 
 def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None = None) -> Path:
-    """Run training as the flags say; returns the output folder."""
-    args.refit = bool(args.refit)   # None (the flag's default) is off for the networks
+    """One training as the flags say; returns the output folder (``--refit``, two of them, is
+    :func:`specct.train.refit.train`, the networks' entry point)."""
     info = distributed.setup(args.device)
     try:
-        if args.refit:
-            from .refit import train_with_refit
-
-            return train_with_refit(args, info, on_epoch_end)
         return _train(args, info, on_epoch_end).out_dir
     finally:
         distributed.cleanup()
@@ -205,9 +201,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
 
         pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
         if refit is not None and args.speaker_norm == "none":
-            from .refit import union_pca
-
-            pca = union_pca(pca, train_frame, train_vectors, train_dir)
+            pca = refit.speaker_pca(pca, train_frame, train_vectors, train_dir)   # on every labelled row
     if speaker_model and args.speaker_norm != "none":
         train_vectors, val_vectors, pca = standardise_speaker_vectors(args.speaker_norm, train_frame, train_vectors,
                                                                       val_frame, val_vectors, pca)

@@ -32,6 +32,7 @@ import numpy as np
 from .. import runs
 from ..checkpoint import BEST_NAME, LAST_NAME
 from ..errors import InputError
+from . import distributed, loop
 
 FIRST_DIR = "before_refit"
 
@@ -43,6 +44,10 @@ class RefitPlan:
     chosen_in: str          # the first training's model_best.pth.tar
     train_rows: int
     validation_rows: int
+
+    def speaker_pca(self, pca, frame, vectors, train_dir: Path):
+        """The loop asks the plan (it does not import this module, which runs it): :func:`union_pca`."""
+        return union_pca(pca, frame, vectors, train_dir)
 
     def details(self) -> dict:
         """What the refit's checkpoints carry as ``refit``."""
@@ -67,6 +72,19 @@ def union_pca(pca, frame, vectors, train_dir: Path):
         return pca
     _, first = np.unique(frame["wav"].to_numpy(), return_index=True)
     return fit_pca(vectors[first], pca.n_components, sorted(set(frame["corpus"])))
+
+
+def train(args: argparse.Namespace, on_epoch_end=None) -> Path:
+    """An image network's training as the flags say: once, or with ``--refit`` the first training and
+    then the refit; returns the run folder."""
+    args.refit = bool(args.refit)   # None (the flag's default) is off for the networks
+    if not args.refit:
+        return loop.train(args, on_epoch_end)
+    info = distributed.setup(args.device)
+    try:
+        return train_with_refit(args, info, on_epoch_end)
+    finally:
+        distributed.cleanup()
 
 
 def train_with_refit(args: argparse.Namespace, info, on_epoch_end) -> Path:
