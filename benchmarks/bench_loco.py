@@ -64,7 +64,8 @@ def is_kept(gain: float) -> bool:
 ABLATION_BASE_FLAGS = ("--specaugment_time_masks", "0", "--specaugment_freq_masks", "0")
 LEVERS = {lever.name: lever for lever in (
     Lever("base", note="configs/scratch recipe without SpecAugment"),
-    Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"), note="2+2 masks"),
+    Lever("specaugment", ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2"),
+          note="2 time + 2 frequency masks, each up to 10% of the axis"),
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
@@ -222,8 +223,8 @@ def main_report(s, opts: LocoOptions) -> str:
     return "\n".join([
         f"Leave-one-corpus-out, classes {', '.join(s.classes)} (chance UAR {1 / len(s.classes):.2f}), {s.image_size} "
         f"px, {s.epochs} epochs, validation `{s.validation}`, images `{s.images}`, offline augmentation "
-        f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), split seed {s.seed}, training "
-        f"seed(s) {' '.join(map(str, s.seeds or [s.seed]))} for every fold; "
+        f"`{s.augmentation}` (image models only; the SVM reads one row per source wav), seed {s.seed} for every fold"
+        f"{f' (training seeds {s.seeds})' if s.seeds else ''}; "
         f"experiment `{collected.folder}`.", "", markdown_results(collected.results, collected.comparison),
         "Mean best validation UAR: " + ", ".join(f"{r.system} {r.best_val_uar:.3f}" for r in means.itertuples()) + ".",
         *against_recipes_without_its_levers(s, opts)]) + "\n"
@@ -354,8 +355,7 @@ def parse(argv=None) -> argparse.Namespace:
                    help="validation rows on which the levers are judged")
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=None, help="default: all (quick: two)")
     p.add_argument("--seed", type=int, default=0, help="the one seed of every split (and training, without --seeds)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None,
-                   help="--mode main: training seeds, each fold on the split of --seed; results over seeds")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="--mode main: training seeds, on one split")
     p.add_argument("--jobs", type=int, default=1,
                    help="jobs at once, in processes with their share of the cores (results do not depend on it)")
     p.add_argument("--bootstrap", type=int, default=1000)
