@@ -299,3 +299,22 @@ def test_a_refit_killed_in_its_first_epoch_is_resumed_by_ensure_trained(demo_spl
     a, b = load_checkpoint(whole / LAST_NAME)["state_dict"], load_checkpoint(out / LAST_NAME)["state_dict"]
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_a_folder_fitted_without_the_refit_is_fitted_again_when_the_refit_is_asked(demo_egemaps, tmp_path, capsys):
+    """ensure_trained (run_loco, studies) never takes a model fitted one way for one asked the other way;
+    a model fitted as asked is kept."""
+    from specct import systems
+
+    out = tmp_path / "svm"
+    saved = out / "model_best.skops"
+    systems.ensure_trained(baseline_args(demo_egemaps.train_dir, out, "egemaps_svm", refit=False), log=None)
+    first = saved.stat().st_mtime_ns
+    systems.ensure_trained(baseline_args(demo_egemaps.train_dir, out, "egemaps_svm", refit=False), log=None)
+    assert saved.stat().st_mtime_ns == first                       # as asked: kept
+    systems.ensure_trained(baseline_args(demo_egemaps.train_dir, out, "egemaps_svm"), log=None)
+    assert saved.stat().st_mtime_ns != first                       # the refit was asked: fitted again
+    assert "refit on" in capsys.readouterr().out
+    refit = saved.stat().st_mtime_ns
+    systems.ensure_trained(baseline_args(demo_egemaps.train_dir, out, "egemaps_svm"), log=None)
+    assert saved.stat().st_mtime_ns == refit

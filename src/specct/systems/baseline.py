@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from ..baselines import BASELINES, MODEL_NAME
 from .base import Scores, ScoreSettings, System, TrainedSystem
@@ -110,7 +111,16 @@ class BaselineSystem(System):
         return train_baseline(args)
 
     def is_trained(self, out_dir: Path, args: argparse.Namespace) -> bool:
-        return (Path(out_dir) / MODEL_NAME).is_file()   # written last, atomically
+        """The saved model (written last, atomically) is there and was fitted as ``args`` ask: a folder
+        fitted without the refit (``--no_refit``, or before the refit existed) is not a refit one."""
+        from ..baselines.trainer import refit_wanted
+        from ..runs import ARGS_NAME
+
+        out_dir = Path(out_dir)
+        if not (out_dir / MODEL_NAME).is_file():
+            return False
+        recorded = yaml.safe_load((out_dir / ARGS_NAME).read_text()) if (out_dir / ARGS_NAME).is_file() else {}
+        return (recorded or {}).get("refit") is True if refit_wanted(args) else not (recorded or {}).get("refit")
 
     def load(self, path, device: str = "cpu", checkpoint: str | None = None) -> TrainedBaseline:
         return TrainedBaseline(path, device)
