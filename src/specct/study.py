@@ -259,7 +259,7 @@ def _spectrogram(value) -> tuple[dict, list[str]]:
 
 def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     """Check an experiment file (a path, or its content as a mapping) whole; writes nothing."""
-    from .loco.experiment import LocoOptions, NAME_PATTERN, flags_of_entry, PROTOCOLS
+    from .loco.experiment import LocoOptions, NAME_PATTERN, PROTOCOLS, flags_of_entry, training_seeds
 
     if isinstance(source, Mapping):
         content, file = dict(source), where or "experiment"
@@ -268,10 +268,7 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
         content = read_yaml(Path(source), InputError, "experiment file", missing=MissingInputError)
     if not isinstance(content, dict):
         raise InputError(f"{file}: expected a mapping of {', '.join(STUDY_KEYS)}")
-    unknown = sorted(set(content) - set(STUDY_KEYS))
-    if unknown:
-        raise InputError(f"{file}: unknown key {unknown[0]!r}{_did_you_mean(unknown[0], STUDY_KEYS)}; "
-                         f"allowed: {', '.join(STUDY_KEYS)}")
+    content = _mapping(content, file, STUDY_KEYS)
     name = str(content.get("name") or (Path(file).stem if not isinstance(source, Mapping) else ""))
     if not NAME_PATTERN.match(name):
         raise InputError(f"{file}: name {name!r} must be a plain folder name (letters, digits, . _ + -)")
@@ -281,12 +278,8 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     corpora = _corpora(content.get("corpora"), "corpora")
     seed = _seed(content.get("seed", 0), "seed")
     seeds = content.get("seeds")
-    if seeds is not None:
-        if not isinstance(seeds, list) or not seeds:
-            raise InputError(f"seeds: expected a list of non-negative integers, got {seeds!r}")
-        seeds = [_seed(value, f"seeds[{i}]") for i, value in enumerate(seeds, start=1)]
-        if len(set(seeds)) != len(seeds):
-            raise InputError(f"seeds: {seeds} names a seed twice")
+    if seeds is not None and not isinstance(seeds, list):
+        raise InputError(f"seeds: expected a list of non-negative integers, got {seeds!r}")
     num_classes, classes = _check_classes(content, corpora, demo.get("seed", 0))
     spectrogram, augmentations = _spectrogram(content.get("spectrogram"))
     split = _mapping(content.get("split"), "split", SPLIT_KEYS)
@@ -315,6 +308,7 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
                            n_components=_seed(speaker.get("n_components", 256), "speaker.n_components"), **split)
     except TypeError as exc:
         raise InputError(f"split: {exc}") from None
+    training_seeds(loco)   # distinct non-negative integers, as run_loco.py --seeds
     return Study(file, name, workdir, datasets_dir, corpora, spectrogram, augmentations, demo,
                  bool(content.get("report", True)), loco)
 
@@ -425,23 +419,37 @@ def _jobs_stage(study: Study, command: str) -> Stage:
     return Stage("jobs", _state(left, "jobs"), lambda: run_jobs(opts, command, lambda job: job_command(opts, job)))
 
 
-def plan(study: Study, progress: bool = True, command: str | None = None) -> list[Stage]:
-    """The stages in order, each with what exists now (what comes after the import is counted once
-    the corpora are there)."""
+def _tables_stage(study: Study) -> Stage:
     from .loco import experiment_dir
 
-    folder = experiment_dir(study.loco)
-    stages = [_import_stage(study, progress)]
-    if all(_wavs(study, c) for c in study.corpus_names):
-        stages += [_images_stage(study, progress), _speaker_stage(study, progress), _features_stage(study, progress)]
-    else:
-        stages += [Stage(name, "after the import", lambda: None) for name in ("images", "speaker vectors", "features")]
-    stages.append(_jobs_stage(study, command or f"specct run {shlex.quote(study.file)}"))
-    stages.append(Stage("tables", "done" if (folder / "results.csv").is_file() else "after the jobs", lambda: None))
-    if study.report:
-        stages.append(Stage("report", "done" if (folder / "report.html").is_file() else "after the tables",
-                            lambda: None))
-    return stages
+    done = (experiment_dir(study.loco) / "results.csv").is_file()
+    return Stage("tables", "done" if done else "after the jobs", lambda: None)
+
+
+def _report_stage(study: Study) -> Stage:
+    from .loco import experiment_dir
+
+    done = (experiment_dir(study.loco) / "report.html").is_file()
+    return Stage("report", "done" if done else "after the tables", lambda: None)
+
+
+def stage(study: Study, name: str, progress: bool = True, command: str | None = None) -> Stage:
+    """One stage with what exists now (what comes after the import is counted once the corpora are there)."""
+    if name == "import":
+        return _import_stage(study, progress)
+    if name in ("images", "speaker vectors", "features"):
+        if not all(_wavs(study, c) for c in study.corpus_names):
+            return Stage(name, "after the import", lambda: None)
+        make = {"images": _images_stage, "speaker vectors": _speaker_stage, "features": _features_stage}[name]
+        return make(study, progress)
+    if name == "jobs":
+        return _jobs_stage(study, command or f"specct run {shlex.quote(study.file)}")
+    return _tables_stage(study) if name == "tables" else _report_stage(study)
+
+
+def plan(study: Study, progress: bool = True, command: str | None = None) -> list[Stage]:
+    """The stages in order, each with what exists now."""
+    return [stage(study, name, progress, command) for name in STAGES if name != "report" or study.report]
 
 
 def _collect_and_report(study: Study, report: bool) -> StudyResult:
@@ -461,17 +469,17 @@ def run_study(source: str | Path | Mapping, dry_run: bool = False, until: str | 
     if until is not None and until not in STAGES:
         raise InputError(f"--until {until}: choose one of {', '.join(STAGES)}")
     if dry_run:
-        for stage in plan(study, progress, command):
-            print(f"{stage.name:<16} {stage.state}")
+        for planned in plan(study, progress, command):
+            print(f"{planned.name:<16} {planned.state}")
         return None
     study.workdir.mkdir(parents=True, exist_ok=True)
     last = "features" if print_jobs else until
     for name in STAGES[:STAGES.index("jobs") + 1]:
-        # planned afresh before each stage: what the images stage has to do is known after the import
-        stage = next(s for s in plan(study, progress, command) if s.name == name)
-        print(f"=== {stage.name}: {stage.state}", flush=True)
-        if not stage.done:
-            stage.run()
+        # each stage looked at when its turn comes: what the images stage has to do is known after the import
+        current = stage(study, name, progress, command)
+        print(f"=== {current.name}: {current.state}", flush=True)
+        if not current.done:
+            current.run()
         if name == last:
             break
     if print_jobs:
