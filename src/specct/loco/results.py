@@ -66,8 +66,12 @@ def finished_runs(opts: LocoOptions) -> dict[tuple[str, str], list[Job]]:
     finished, the seeds in order (empty where the experiment never ran)."""
     if not experiment_dir(opts).is_dir() or not Path(opts.datasets_dir).is_dir():
         return {}
+    return _finished_runs(list_jobs(opts))
+
+
+def _finished_runs(jobs: Sequence[Job]) -> dict[tuple[str, str], list[Job]]:
     runs: dict[tuple[str, str], list[Job]] = {}
-    for job in list_jobs(opts):
+    for job in jobs:
         if job.protocol == "loco":
             runs.setdefault((job.system.name, job.corpus), []).append(job)
     return {key: sorted(jobs, key=lambda j: j.seed or 0) for key, jobs in runs.items()
@@ -99,14 +103,14 @@ def best_validation_uar(job: Job) -> float:
     return float(values.max()) if values is not None and values.notna().any() else float(np.nan)
 
 
-def loco_predictions(opts: LocoOptions) -> dict[tuple[str, str], pd.DataFrame | list[pd.DataFrame]]:
+def loco_predictions(jobs: Sequence[Job]) -> dict[tuple[str, str], pd.DataFrame | list[pd.DataFrame]]:
     """``{(system, held-out corpus): predictions}`` of the finished loco runs: one frame, or with several
     training seeds one frame per seed in seed order (what :mod:`specct.compare` takes). A (system,
     corpus) with an unfinished seed is left out until every seed has finished, so a mean over seeds
     is never a mean over some of them."""
     found = {}
-    for key, jobs in finished_runs(opts).items():
-        frames = [read_predictions(job.test_dir(job.corpus)) for job in jobs]
+    for key, runs in _finished_runs(jobs).items():
+        frames = [read_predictions(job.test_dir(job.corpus)) for job in runs]
         found[key] = frames[0] if len(frames) == 1 else frames
     return found
 
@@ -124,7 +128,7 @@ def collect(opts: LocoOptions) -> Collected:
     collected = Collected(folder, table)
     systems = [s.name for s in opts.systems]
     corpora = held_out_corpora(opts)
-    loco = loco_predictions(opts)
+    loco = loco_predictions(jobs)   # the jobs listed above, not listed again
     if loco:
         collected.results = results_table(loco, systems, corpora, opts.bootstrap, opts.seed)
         collected.comparison = comparison_table(loco, systems, corpora, reference_system(opts),
