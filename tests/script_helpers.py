@@ -29,3 +29,19 @@ def one_line_error(capsys, call, pattern: str = "") -> str:
     assert len(lines) == 1, f"expected one line on stderr, got {lines}"
     assert re.search(pattern, lines[0]), f"{lines[0]!r} does not match {pattern!r}"
     return lines[0]
+
+
+def record_parsers(monkeypatch) -> list:
+    """Every specct.cli.ArgumentParser that parses from now on, in order (how a test catches the parser a
+    command builds while it prints --help)."""
+    from specct import cli
+
+    made = []
+    original = cli.ArgumentParser.parse_known_args
+
+    def record(self, args=None, namespace=None):
+        made.append(self)
+        return original(self, args, namespace)
+
+    monkeypatch.setattr(cli.ArgumentParser, "parse_known_args", record)
+    return made

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import specct
-from script_helpers import REPO_ROOT, load_script, one_line_error
+from script_helpers import REPO_ROOT, load_script, one_line_error, record_parsers
 from specct import cli
 from specct.errors import SpecctError
 
@@ -43,14 +43,7 @@ def domain_errors() -> list[type[SpecctError]]:
 
 def parser_of(script: str, monkeypatch, capsys) -> tuple[cli.ArgumentParser, str]:
     """The parser a script builds, caught while it prints --help, and the help text."""
-    made = []
-    original = cli.ArgumentParser.parse_known_args
-
-    def record(self, args=None, namespace=None):
-        made.append(self)
-        return original(self, args, namespace)
-
-    monkeypatch.setattr(cli.ArgumentParser, "parse_known_args", record)
+    made = record_parsers(monkeypatch)
     module = load_script(script)
     with pytest.raises(SystemExit) as stop:
         module.main(["--help"])

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from script_helpers import REPO_ROOT, load_script, one_line_error
+from script_helpers import REPO_ROOT, load_script, one_line_error, record_parsers
 from specct import cli, commands
 
 SUBCOMMANDS = sorted(commands.COMMANDS)
@@ -29,14 +29,7 @@ def needs_module(sub: str) -> None:
 def help_of(sub: str, monkeypatch, capsys) -> tuple[argparse.ArgumentParser, str]:
     """The parser ``specct <sub> --help`` prints, and what it prints."""
     needs_module(sub)
-    made = []
-    original = cli.ArgumentParser.parse_known_args
-
-    def record(self, args=None, namespace=None):
-        made.append(self)
-        return original(self, args, namespace)
-
-    monkeypatch.setattr(cli.ArgumentParser, "parse_known_args", record)
+    made = record_parsers(monkeypatch)
     capsys.readouterr()
     with pytest.raises(SystemExit) as stop:
         commands.main([sub, "--help"])
