@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -33,6 +34,7 @@ from specct.loco import (LocoOptions, SystemSpec, best_validation_uar, collect, 
 from specct.loco.split_folders import ensure_split
 from specct.naming import parse_name
 from specct.pipeline import scratch_config
+from specct.precision import DEFAULT_PRECISION, PRECISIONS, resolve as resolve_precision
 from specct.train.options import given_flags
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -145,16 +147,21 @@ def prepare_datasets(s, variants: set[str], augmentations: set[str], features: b
                 target.symlink_to(source.resolve(), target_is_directory=True)
 
 
-def train_tokens(s) -> list[str]:
-    """train.py flags of every CCT: image size, epochs, the quick step cap, then the added flags."""
+def train_tokens(s, precision: bool = True) -> list[str]:
+    """train.py flags of every CCT: image size, epochs, the quick step cap, the precision decided here
+    (so that every job of an experiment runs the same one), then the added flags."""
     return (["--input_size", "3", str(s.image_size), str(s.image_size), "--epochs", str(s.epochs), "--no_progress"]
-            + (["--max_steps", "2"] if s.quick else []) + list(s.extra_train_flags))
+            + (["--max_steps", "2"] if s.quick else []) + (["--precision", s.precision_used] if precision else [])
+            + list(s.extra_train_flags))
 
 
 def recipe(s) -> str:
-    """The recipe's hash in each experiment's name: a changed recipe trains anew, it reuses no old job."""
+    """The recipe's hash in each experiment's name: a changed recipe trains anew, it reuses no old job.
+    float32 leaves the hash as it was before the precision was a setting (those runs were float32)."""
     configs = b"".join(scratch_config(m).read_bytes() for m in (SPEAKER_MODEL, PLAIN_MODEL))
-    return hashlib.sha1(configs + f"{shlex.join(train_tokens(s))} seed {s.seed}".encode()).hexdigest()[:8]
+    precision = "" if s.precision_used == "float32" else f" precision {s.precision_used}"
+    return hashlib.sha1(configs + f"{shlex.join(train_tokens(s, precision=False))} seed {s.seed}{precision}"
+                        .encode()).hexdigest()[:8]
 
 
 def cct(s, name: str, model: str, extra: tuple[str, ...] = ()) -> SystemSpec:
@@ -187,7 +194,8 @@ def mean_over(jobs: dict, key: str, corpora, value) -> float:   # a job per corp
 
 def paired(s, jobs: dict, pairs: list[tuple[str, str]], title: str, csv: str) -> list[str]:
     """Paired bootstrap of UAR(a) - UAR(b) per corpus and mean, pairs with every fold: ``csv``, Markdown."""
-    preds = {key: held_out_predictions(job) for key, job in jobs.items()}
+    preds = {key: [held_out_predictions(j) for j in job] if isinstance(job, list) else held_out_predictions(job)
+             for key, job in jobs.items()}
     tables = [comparison_table(preds, [a, b], s.corpora, b, s.bootstrap, s.seed) for a, b in pairs
               if all((x, h) in preds for x in (a, b) for h in s.corpora)]
     found = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
@@ -200,7 +208,8 @@ def paired(s, jobs: dict, pairs: list[tuple[str, str]], title: str, csv: str) ->
 def main_name(s) -> str:
     """The main comparison's name: its validation, images, offline group and added train.py flags."""
     flags = "_".join(flag.lstrip("-") for flag in s.extra_train_flags)
-    return (f"main-{s.validation}" + ("" if s.images == "plain" else f"-{s.images}")
+    return (f"main-{s.validation}" + ("" if s.precision_used == "float32" else f"-{s.precision_used}")
+            + ("" if s.images == "plain" else f"-{s.images}")
             + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}") + (f"-{flags}" if flags else "")
             + (f"-seeds{'_'.join(map(str, s.seeds))}" if s.seeds else ""))
 
@@ -239,8 +248,10 @@ def against_recipes_without_its_levers(s, opts: LocoOptions) -> list[str]:
             (replace(s, images="plain"), "plain_images", f"images `{s.images}`", "plain images", "`--images`",
              s.images != "plain"),
             (replace(s, augmentation="no_aug"), "no_aug", f"`{s.augmentation}`", "no offline group",
-             "`--augmentation`", s.augmentation != "no_aug")]:
-        mine, theirs = finished_jobs(opts), finished_jobs(main_experiment(without)) if on else {}
+             "`--augmentation`", s.augmentation != "no_aug"),
+            (replace(s, precision_used="float32"), "float32", s.precision_used, "float32", "`--precision float32`",
+             s.precision_used != "float32")]:
+        mine, theirs = finished_runs(opts), finished_runs(main_experiment(without)) if on else {}
         systems = [x for x in CCTS if all((x, h) in mine and (x, h) in theirs for h in s.corpora)]
         if on and not systems:
             lines += ["", f"No finished run with {instead} in this workdir (`--mode main` without {option}) to "
@@ -251,11 +262,21 @@ def against_recipes_without_its_levers(s, opts: LocoOptions) -> list[str]:
         lines += ["", f"{lever} against {instead}, same recipe otherwise (runs of `{main_name(without)}`):", ""]
         rows = [[x] + [" / ".join(f"{mean_over(jobs, key, s.corpora, value):.3f}" for key in (x, f"{x}@{tag}"))
                        for value in (best_validation_uar, held_out_uar)] for x in systems]
+        rows = [row + [" / ".join(f"{mean_over(jobs, key, s.corpora, training_minutes):.1f}"
+                                  for key in (x, f"{x}@{tag}"))] for row, x in zip(rows, systems)]
         lines += markdown_table(["system", "mean best validation UAR, with / without",
-                                 "mean held-out UAR, with / without"], rows)
+                                 "mean held-out UAR, with / without", "training minutes per job, with / without"],
+                                rows)
         lines += paired(s, jobs, [(x, f"{x}@{tag}") for x in systems], "Paired bootstrap of the held-out UAR "
                         "difference (reported, not used to choose), same test rows:", f"{main_name(s)}_vs_{tag}.csv")
     return lines
+
+
+def training_minutes(job) -> float:
+    """A finished job's training time, from the last line train.py wrote to its bench.log (NaN without one)."""
+    log_file = job.folder / "bench.log"
+    found = re.findall(r"done in ([0-9.]+) min", log_file.read_text()) if log_file.is_file() else []
+    return float(found[-1]) if found else float("nan")
 
 
 def validation_mode(s) -> list[tuple[str, str]]:
@@ -287,44 +308,74 @@ def validation_mode(s) -> list[tuple[str, str]]:
     return reports + [("validation", "\n".join(lines) + "\n")]
 
 
+def seeds_tag(s) -> str:
+    return f"-seeds{'_'.join(map(str, s.seeds))}" if s.seeds else ""
+
+
 def lever_experiment(s, lever: Lever) -> LocoOptions:
-    return experiment(s, f"ablation-{s.ablation_validation}-{lever.name}", [cct(
+    return experiment(s, f"ablation-{s.ablation_validation}-{lever.name}{seeds_tag(s)}", [cct(
         s, lever.name, SPEAKER_MODEL, ABLATION_BASE_FLAGS + lever.flags)], lever.images, lever.augmentation,
-        s.ablation_validation)
+        s.ablation_validation, s.seeds)
+
+
+def ablation_rows(s) -> pd.DataFrame:
+    """One row per lever, held-out corpus and training seed of every lever whose every fold (and seed) finished."""
+    rows = []
+    for lever in LEVERS.values():
+        runs = finished_runs(lever_experiment(s, lever))
+        if not all((lever.name, h) in runs for h in s.corpora):
+            continue
+        for h in s.corpora:
+            for job in runs[(lever.name, h)]:
+                rows.append({"lever": lever.name, "held_out": h, "seed": s.seed if job.seed is None else job.seed,
+                             "val_uar": best_validation_uar(job), "held_out_uar": held_out_uar(job),
+                             "note": lever.note, "validation": s.ablation_validation, "image_size": s.image_size,
+                             "epochs": s.epochs, "split_seed": s.seed})
+    return pd.DataFrame(rows)
 
 
 def ablation_mode(s) -> str:
-    """One experiment per lever; the table holds every lever finished here with this recipe."""
+    """One experiment per lever; the table holds every lever finished here with this recipe. With several
+    training seeds a lever is judged on the mean over seeds (and folds) of its validation UAR."""
     if s.ablation_validation == "corpus" and len(s.corpora) < 3:
         log("ablation: --validation corpus needs two training corpora per fold; with two corpora in all, "
             "the levers are judged on validation speakers instead")
         s = replace(s, ablation_validation="speakers")
     run_all(s, [lever_experiment(s, LEVERS[name]) for name in s.levers])
-    rows = []
-    for lever, jobs in [(lever, finished_jobs(lever_experiment(s, lever))) for lever in LEVERS.values()]:
-        rows += [{"lever": lever.name, "held_out": h, "val_uar": best_validation_uar(jobs[(lever.name, h)]),
-                  "held_out_uar": held_out_uar(jobs[(lever.name, h)]), "note": lever.note,
-                  "validation": s.ablation_validation, "image_size": s.image_size, "epochs": s.epochs, "seed": s.seed}
-                 for h in s.corpora if all((lever.name, c) in jobs for c in s.corpora)]
-    found = pd.DataFrame(rows)
-    found.to_csv(s.workdir / "ablation_results.csv", index=False)
+    found = ablation_rows(s)
+    found.to_csv(s.workdir / f"ablation{seeds_tag(s)}_results.csv", index=False)
     means = found.groupby("lever", sort=False)[["val_uar", "held_out_uar"]].mean()
     base = means.loc["base", "val_uar"] if "base" in means.index else float("nan")
+    seeds = sorted(found["seed"].unique()) if len(found) else []
     lines = [f"Ablation of the speaker CCT recipe, judged on validation rows (`--validation {s.ablation_validation}`), "
-             f"{s.image_size} px, {s.epochs} epochs, seed {s.seed} for every fold. A lever is kept when its mean "
-             f"validation UAR beats the base by at least {KEEP_MARGIN}; the held-out UAR is reported, not used.", ""]
+             f"{s.image_size} px, {s.epochs} epochs, split seed {s.seed} for every fold, training seed(s) "
+             f"{', '.join(map(str, seeds))}. A lever is kept when its mean validation UAR (over folds"
+             f"{' and seeds' if len(seeds) > 1 else ''}) beats the base by at least {KEEP_MARGIN}; the held-out "
+             f"UAR is reported, not used.", ""]
     kept = {lever: "-" if lever == "base" else "yes" if is_kept(row.val_uar - base) else "no"
             for lever, row in means.iterrows()}
-    rows = [[lever, LEVERS[lever].note, f"{row.val_uar:.3f}", f"{row.val_uar - base:+.3f}", kept[lever],
-             f"{row.held_out_uar:.3f}"] for lever, row in means.iterrows()]
-    lines += markdown_table(["lever", "what", "mean validation UAR", "vs base", "kept",
+    per_seed = seed_gains(found) if len(seeds) > 1 else {}
+    rows = [[lever, LEVERS[lever].note, f"{row.val_uar:.3f}", f"{row.val_uar - base:+.3f}",
+             *([per_seed.get(lever, "-")] if per_seed else []), kept[lever], f"{row.held_out_uar:.3f}"]
+            for lever, row in means.iterrows()]
+    lines += markdown_table(["lever", "what", "mean validation UAR", "vs base",
+                             *(["vs base per seed (folds' mean)"] if per_seed else []), "kept",
                              "mean held-out UAR (reported only)"], rows, left=2)
     return "\n".join(lines + per_fold_lines(found)) + "\n"
 
 
+def seed_gains(found: pd.DataFrame) -> dict[str, str]:
+    """Each lever's validation gain over the base seed by seed (mean over folds), '; '-joined."""
+    by_seed = found.pivot_table(index="lever", columns="seed", values="val_uar", aggfunc="mean", sort=False)
+    if "base" not in by_seed.index:
+        return {}
+    gains = by_seed - by_seed.loc["base"]
+    return {lever: "; ".join(f"{g:+.3f}" for g in row) for lever, row in gains.drop(index="base").iterrows()}
+
+
 def per_fold_lines(found: pd.DataFrame) -> list[str]:
-    """Each fold's validation gain over the base, on the fold's own validation corpus only."""
-    gains = found.pivot_table(index="lever", columns="held_out", values="val_uar", sort=False)
+    """Each fold's validation gain over the base (mean over seeds), on the fold's own validation corpus only."""
+    gains = found.pivot_table(index="lever", columns="held_out", values="val_uar", aggfunc="mean", sort=False)
     if "base" not in gains.index:
         return []
     gains = (gains - gains.loc["base"]).drop(index="base")
@@ -355,7 +406,9 @@ def parse(argv=None) -> argparse.Namespace:
                    help="validation rows on which the levers are judged")
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=None, help="default: all (quick: two)")
     p.add_argument("--seed", type=int, default=0, help="the one seed of every split (and training, without --seeds)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="--mode main: training seeds, on one split")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="--mode main / ablation: training seeds, on one split")
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                   help="of every CCT training (auto: bfloat16 where the CPU has it natively, float32 elsewhere)")
     p.add_argument("--jobs", type=int, default=1,
                    help="jobs at once, in processes with their share of the cores (results do not depend on it)")
     p.add_argument("--bootstrap", type=int, default=1000)
@@ -364,14 +417,15 @@ def parse(argv=None) -> argparse.Namespace:
     s, s.extra_train_flags = p.parse_known_args(argv)
     s.sources = {**DEFAULT_SOURCES, **{k.upper(): Path(v) for k, _, v in (x.partition("=") for x in s.sources)}}
     s.levers = ["base", *[x for x in s.levers or (["specaugment"] if s.quick else LEVERS) if x != "base"]]
+    s.precision_used = resolve_precision(s.precision, "cpu")
     s.files_per_group, s.datasets = (3 if s.quick else 0), s.workdir / ("datasets_quick" if s.quick else "datasets")
     return replace(s, image_size=32, epochs=1, bootstrap=100, workdir=s.workdir / "quick") if s.quick else s
 
 
 def main(argv=None) -> int:
     s, started = parse(argv), time.perf_counter()
-    if s.seeds and s.mode != "main":
-        raise SystemExit("bench_loco: --seeds is for --mode main")
+    if s.seeds and s.mode == "validation":
+        raise SystemExit("bench_loco: --seeds is for --mode main, ablation and both")
     s.workdir.mkdir(parents=True, exist_ok=True)
     s.corpora = import_corpora(s)
     if len(s.corpora) < 2:
@@ -386,7 +440,7 @@ def main(argv=None) -> int:
     if s.mode == "validation":
         reports += validation_mode(s)
     if levers:
-        reports.append(("ablation", ablation_mode(s)))
+        reports.append((f"ablation{seeds_tag(s)}", ablation_mode(s)))
     minutes = (time.perf_counter() - started) / 60
     for mode, text in reports:
         text += (f"\nRun of {time.strftime('%Y-%m-%d %H:%M')}: {minutes:.1f} min in all ({os.cpu_count()} CPU(s) "

@@ -54,7 +54,7 @@ def recorded_runs(demo_split, tmp_path_factory):
     for name, model in SYSTEMS.items():
         run_dir = out / "train" / name
         flags = ({"no_progress": True, "refit": False} if model == "egemaps_svm"     # --no_refit: the model of before
-                 else {**TINY_FLAGS, "epochs": 2, "max_steps": 3})
+                 else {**TINY_FLAGS, "epochs": 2, "max_steps": 3, "precision": "float32"})   # as recorded
         train(default_args(demo_split.train_dir, model=model, experiment=str(run_dir), seed=0, **flags))
         test_dir = out / "test" / name
         evaluate(run_dir, output=test_dir, bootstrap=50, seed=0, progress=False)

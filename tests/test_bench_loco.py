@@ -16,7 +16,7 @@ import bench_loco  # noqa: E402
 CORPORA = ["DEMOA", "DEMOB"]
 SEED = 3
 FLAGS = ["--quick", "--corpora", *CORPORA, "--validation", "speakers", "--bootstrap", "50", "--seed", str(SEED),
-         "--model_kwargs", "depth=1"]
+         "--model_kwargs", "depth=1", "--precision", "float32"]   # float32: the same names and numbers on every host
 
 
 def demo_workdir(root: Path) -> Path:
@@ -112,6 +112,23 @@ def test_a_rerun_repeats_no_job_and_side_by_side_jobs_give_the_same_results(benc
     columns = ["lever", "held_out", "val_uar", "held_out_uar"]
     pd.testing.assert_frame_equal(pd.read_csv(other / "quick" / "ablation_results.csv")[columns],
                                   pd.read_csv(bench / "ablation_results.csv")[columns])
+
+
+def test_ablation_on_two_seeds_judges_each_lever_on_the_mean_over_seeds(bench):
+    assert bench_loco.main(["--workdir", str(bench.parent), *FLAGS, "--mode", "ablation", "--seeds", "0", "1"]) == 0
+    table = pd.read_csv(bench / "ablation-seeds0_1_results.csv")
+    assert sorted(table["seed"].unique()) == [0, 1] and len(table) == 2 * 2 * 2    # levers x corpora x seeds
+    assert table.groupby(["lever", "held_out"]).size().eq(2).all()
+    by_seed = table.groupby(["lever", "seed"])["val_uar"].mean().unstack()
+    gains = by_seed.loc["specaugment"] - by_seed.loc["base"]
+    gain = table[table.lever == "specaugment"]["val_uar"].mean() - table[table.lever == "base"]["val_uar"].mean()
+    assert abs(gain - gains.mean()) < 1e-12        # the mean over seeds of the per-seed gains
+    report = (bench / "ablation-seeds0_1_report.md").read_text()
+    assert "training seed(s) 0, 1" in report and "over folds and seeds" in report
+    row = next(line for line in report.splitlines() if line.startswith("| specaugment | 2 time"))
+    assert f"| {gain:+.3f} | {gains[0]:+.3f}; {gains[1]:+.3f} | {'yes' if bench_loco.is_kept(gain) else 'no'} |" in row
+    jobs = experiment_folder(bench, "ablation-speakers-base-seeds0_1") / "jobs" / "loco" / "base" / CORPORA[0]
+    assert sorted(p.name for p in jobs.iterdir() if p.is_dir()) == ["seed-0", "seed-1"]
 
 
 def test_per_fold_gains_are_each_folds_own_validation_gain():

@@ -99,7 +99,8 @@ def test_resume_reaches_the_same_weights(demo_split, tmp_path):
 
 # Deterministic, linear updates: plain SGD and no dropout, so runs differ only by float rounding.
 PLAIN_SGD = dict(opt="momentum", momentum=0.0, lr=0.1, weight_decay=0.0, drop=0.0, drop_path=0.0, smoothing=0.0,
-                 model_kwargs=["attn_drop_rate=0"], epochs=1, sched="step", decay_epochs=10)
+                 model_kwargs=["attn_drop_rate=0"], epochs=1, sched="step", decay_epochs=10,
+                 precision="float32")   # float32: the comparisons below are at float32 rounding
 
 
 def _final_weights(out_dir: Path) -> dict:
@@ -326,7 +327,7 @@ def test_two_process_ddp_run(demo_split, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT / "src")}
     plain_sgd = ["--opt", "momentum", "--momentum", "0", "--lr", "0.1", "--weight-decay", "0", "--drop", "0",
                  "--drop-path", "0", "--smoothing", "0", "--model-kwargs", "attn_drop_rate=0", "--sched", "step",
-                 "--decay-epochs", "10"]
+                 "--decay-epochs", "10", "--precision", "float32"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(REPO_ROOT / "train.py"), str(demo_split.train_dir), "--model", TINY_MODEL,
                "--input-size", "3", str(TINY_SIZE), str(TINY_SIZE), "--epochs", "1", "--max-steps", "2",

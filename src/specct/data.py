@@ -75,29 +75,48 @@ def raw_speaker_vectors(frame: pd.DataFrame) -> np.ndarray:
 RESAMPLING = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
 
 
-def image_to_tensor(image: Image.Image, input_size: Sequence[int], mean: Sequence[float],
-                    std: Sequence[float], interpolation: str = "bilinear") -> torch.Tensor:
-    """A PIL image as the model reads it: RGB, resized (never cropped) to ``input_size``, normalised."""
-    _, height, width = input_size
+def decode_image(image: Image.Image, size: Sequence[int], interpolation: str = "bilinear") -> np.ndarray:
+    """A PIL image as uint8 RGB of ``size`` (height, width): resized, never cropped."""
+    height, width = size
     image = image.convert("RGB")
     if image.size != (width, height):
         image = image.resize((width, height), RESAMPLING[interpolation])
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(array).permute(2, 0, 1)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def decode_image_file(path: str | Path, size: Sequence[int], interpolation: str = "bilinear") -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return decode_image(image, size, interpolation)
+    except (OSError, ValueError) as exc:
+        raise SplitError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from exc
+
+
+def normalise(array: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (height, width, 3) -> the model's float (3, height, width), scaled and standardised."""
+    tensor = torch.from_numpy(np.asarray(array, dtype=np.float32) / 255.0).permute(2, 0, 1)
     mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
     return (tensor - mean_t) / std_t
+
+
+def image_to_tensor(image: Image.Image, input_size: Sequence[int], mean: Sequence[float],
+                    std: Sequence[float], interpolation: str = "bilinear") -> torch.Tensor:
+    """A PIL image as the model reads it: RGB, resized (never cropped) to ``input_size``, normalised."""
+    return normalise(decode_image(image, input_size[1:], interpolation), mean, std)
 
 
 class SplitDataset(Dataset):
     """Rows of a split CSV as ``(image, speaker_vector, target, row_index)``.
 
     ``speaker_vector`` is an empty tensor for image-only models, so batches collate the same way.
+    ``decoded`` (a :class:`specct.image_cache.DecodedImages` of the rows' images) replaces reading
+    each PNG again in every epoch.
     """
 
     def __init__(self, frame: pd.DataFrame, input_size: Sequence[int], mean: Sequence[float],
                  std: Sequence[float], speaker_vectors: np.ndarray | None = None, source: str = "split",
-                 interpolation: str = "bilinear"):
+                 interpolation: str = "bilinear", decoded=None):
         check_images_exist(frame, source)
         if speaker_vectors is not None and len(speaker_vectors) != len(frame):
             raise SplitError(f"{source}: {len(speaker_vectors)} speaker vectors for {len(frame)} rows")
@@ -109,17 +128,17 @@ class SplitDataset(Dataset):
         self.interpolation = interpolation
         self.speaker = (torch.from_numpy(np.ascontiguousarray(speaker_vectors, dtype=np.float32))
                         if speaker_vectors is not None else None)
+        if decoded is not None and len(decoded) != len(frame):
+            raise SplitError(f"{source}: {len(decoded)} decoded images for {len(frame)} rows")
+        self.decoded = decoded
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int):
-        path = self.images[index]
-        try:
-            with Image.open(path) as image:
-                tensor = image_to_tensor(image, self.input_size, self.mean, self.std, self.interpolation)
-        except (OSError, ValueError) as exc:
-            raise SplitError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from exc
+        array = (self.decoded[index] if self.decoded is not None
+                 else decode_image_file(self.images[index], self.input_size[1:], self.interpolation))
+        tensor = normalise(array, self.mean, self.std)
         speaker = self.speaker[index] if self.speaker is not None else torch.empty(0)
         return tensor, speaker, int(self.targets[index]), index
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from ..errors import InputError
+from ..precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
 
 
@@ -42,10 +43,14 @@ class TrainedNetwork(TrainedSystem):
         self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
         self.speaker_model = takes_speaker(self.model)
         self.speaker_norm = (self.state.get("args") or {}).get("speaker_norm", "none")
+        # the training's requested precision, decided again for this host (models older than the
+        # --precision flag ran float32 at prediction whatever they were trained with)
+        self.precision = (self.state.get("args") or {}).get("precision", "float32")
+        self.precision_used = resolve_precision(self.precision, self.device.type)
 
     def record(self) -> dict:
         return {"model": self.state["model_name"], "checkpoint": str(self.path.resolve()),
-                "checkpoint_epoch": int(self.state.get("epoch", 0))}
+                "checkpoint_epoch": int(self.state.get("epoch", 0)), "precision": self.precision_used}
 
     def score(self, frame, settings: ScoreSettings) -> Scores:
         from torch.utils.data import DataLoader
@@ -69,7 +74,7 @@ class TrainedNetwork(TrainedSystem):
         loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers)
         with torch_threads(settings.threads):
             logits, _ = predict_loader(self.model, loader, device=self.device, speaker_model=self.speaker_model,
-                                       progress=settings.progress, desc="test")
+                                       precision=self.precision_used, progress=settings.progress, desc="test")
         probabilities = softmax(logits)
         return Scores(probabilities, probabilities.argmax(axis=1), record)
 
@@ -99,7 +104,7 @@ class TrainedNetwork(TrainedSystem):
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device.type, self.precision_used):
             images = torch.stack([image for image, _ in inputs]).to(self.device)
             if self.speaker_model:
                 logits = self.model((images, torch.stack([vector for _, vector in inputs]).to(self.device)))

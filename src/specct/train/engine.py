@@ -10,15 +10,8 @@ import torch.nn.functional as F
 from timm.utils import unwrap_model
 from tqdm import tqdm
 
+from ..precision import autocast
 from .distributed import DistInfo, gather_objects, mean_across
-
-
-def autocast_context(device: torch.device, amp: bool, amp_dtype: str = "bfloat16"):
-    """Mixed precision: bfloat16 on CPU; float16 or bfloat16 on GPU. A no-op when ``amp`` is off."""
-    if not amp:
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if device.type == "cpu" or amp_dtype == "bfloat16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def forward(model, images: torch.Tensor, speaker: torch.Tensor, speaker_model: bool) -> torch.Tensor:
@@ -37,8 +30,8 @@ def updates_per_epoch(loader_batches: int, max_steps: int = 0, accum_steps: int 
 
 
 def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_model: bool, epoch: int,
-                    num_epochs: int, scheduler=None, num_updates: int = 0, amp: bool = False,
-                    amp_dtype: str = "bfloat16", scaler: torch.amp.GradScaler | None = None, ema=None, mixup=None,
+                    num_epochs: int, scheduler=None, num_updates: int = 0, precision: str = "float32",
+                    scaler: torch.amp.GradScaler | None = None, ema=None, mixup=None,
                     rng: np.random.Generator | None = None, specaugment=None, time_crop=None,
                     clip_grad: float | None = None,
                     max_steps: int = 0, accum_steps: int = 1, info: DistInfo = DistInfo(),
@@ -75,7 +68,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
             images, speaker, loss_targets = mixup(images, speaker, targets, rng)
         exchange = contextlib.nullcontext() if update or not hasattr(model, "no_sync") else model.no_sync()
         with exchange:
-            with autocast_context(device, amp, amp_dtype):
+            with autocast(device.type, precision):
                 logits = forward(model, images, speaker, speaker_model)
             loss = criterion(logits.float(), loss_targets)
             scaled = loss / group_size
@@ -105,8 +98,8 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
 
 
 @torch.no_grad()
-def predict_loader(model, loader, *, device, speaker_model: bool, amp: bool = False,
-                   amp_dtype: str = "bfloat16", info: DistInfo = DistInfo(), progress: bool = True,
+def predict_loader(model, loader, *, device, speaker_model: bool, precision: str = "float32",
+                   info: DistInfo = DistInfo(), progress: bool = True,
                    desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
     """Logits and targets for every row of the loader's dataset, in dataset order.
 
@@ -117,7 +110,7 @@ def predict_loader(model, loader, *, device, speaker_model: bool, amp: bool = Fa
     indices, logits_parts, target_parts = [], [], []
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not (progress and info.is_main))
     for images, speaker, targets, index in bar:
-        with autocast_context(device, amp, amp_dtype):
+        with autocast(device.type, precision):
             logits = forward(model, images.to(device), speaker.to(device), speaker_model)
         logits_parts.append(logits.float().cpu().numpy())
         target_parts.append(targets.numpy())

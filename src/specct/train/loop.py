@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import data as split_data
-from .. import runs
+from .. import precision, runs
 from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from ..errors import InputError
 from ..metrics import accuracy, uar
@@ -95,6 +95,20 @@ def make_loader(dataset, batch_size: int, shuffle: bool, args, info: distributed
                                  seed=args.seed, drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
                       persistent_workers=args.workers > 0, pin_memory=info.device.type == "cuda")
+
+
+def decoded_images(args, frame, dcfg: dict, train_dir: Path, rows: str, log):
+    """The rows' images decoded once (``--image_cache``), or None to read the PNGs in every epoch."""
+    if args.image_cache == "off":
+        return None
+    from ..image_cache import DecodedImages
+
+    split_data.check_images_exist(frame, train_dir)
+    decoded = DecodedImages(list(frame["image"]), dcfg["input_size"], dcfg["interpolation"], args.image_cache,
+                            train_dir, args.image_cache_mb, progress=not args.no_progress,
+                            desc=f"decode {rows} images")
+    log(f"{rows} images decoded once, held in {decoded.where}")
+    return decoded
 
 
 def tensorboard_writer(args, out_dir: Path, info):
@@ -169,6 +183,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     log = print if info.is_main else (lambda *a, **k: None)
     progress = not args.no_progress
     device = info.device
+    args.precision = getattr(args, "precision", None) or precision.from_legacy_flags(None, args.amp, args.amp_dtype)
+    args.precision_used = precision.resolve(args.precision, device.type)
+    log(precision.describe(args.precision, args.precision_used, device.type))
 
     # --- data description
     train_dir = runs.resolve_train_dir(args.data_dir)
@@ -212,15 +229,25 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
                                       train_vectors.shape[1] if train_vectors is not None else None)
     model.to(device)
     dcfg = data_config(args, model)
+    # the online augmentations are checked before the images are decoded
+    specaugment = specaugment_from_args(args)   # None unless masks are asked for
+    if specaugment is not None:
+        log(f"online SpecAugment on training images: {specaugment}")
+    time_crop = time_crop_from_args(args)        # None unless a crop probability is asked for
+    if time_crop is not None:
+        log(f"online word-length crops of training images: {time_crop}")
+    mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
     train_set = split_data.SplitDataset(train_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
                                         train_vectors, source=str(train_dir / "train.csv"),
-                                        interpolation=dcfg["interpolation"])
+                                        interpolation=dcfg["interpolation"],
+                                        decoded=decoded_images(args, train_frame, dcfg, train_dir, "training", log))
     train_loader = make_loader(train_set, args.batch_size, True, args, info)
     val_set, val_loader = [], None
     if validate:
         val_set = split_data.SplitDataset(val_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
                                           val_vectors, source=str(train_dir / "validation.csv"),
-                                          interpolation=dcfg["interpolation"])
+                                          interpolation=dcfg["interpolation"],
+                                          decoded=decoded_images(args, val_frame, dcfg, train_dir, "validation", log))
         val_loader = make_loader(val_set, args.validation_batch_size or args.batch_size, False, args, info)
 
     # --- loss, optimizer, schedule, EMA
@@ -232,13 +259,6 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     weights = balanced_class_weights(counts) if args.class_weights == "balanced" else None
     criterion = EmotionLoss(len(class_names), weights, smoothing=args.smoothing,
                             focal_gamma=args.focal_gamma if args.loss == "focal" else 0.0).to(device)
-    specaugment = specaugment_from_args(args)   # None unless masks are asked for
-    if specaugment is not None:
-        log(f"online SpecAugment on training images: {specaugment}")
-    time_crop = time_crop_from_args(args)        # None unless a crop probability is asked for
-    if time_crop is not None:
-        log(f"online word-length crops of training images: {time_crop}")
-    mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
     opt_kwargs = {}
     if args.opt_eps is not None:
         opt_kwargs["eps"] = args.opt_eps
@@ -255,8 +275,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         updates_per_epoch=updates_per_epoch(len(train_loader), args.max_steps, args.grad_accum_steps))
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
     # float16 needs loss scaling; bfloat16 and float32 do not (the disabled scaler is a pass-through)
-    scaler = torch.amp.GradScaler(device.type, enabled=bool(
-        args.amp and device.type == "cuda" and args.amp_dtype == "float16"))
+    scaler = torch.amp.GradScaler(device.type, enabled=args.precision_used == "float16")
     train_model = model
     if info.distributed:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -335,8 +354,8 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         rng = np.random.default_rng([args.seed, epoch + 1, info.rank])
         stats = train_one_epoch(
             train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
-            epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates, amp=args.amp,
-            amp_dtype=args.amp_dtype, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
+            epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates,
+            precision=args.precision_used, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
             time_crop=time_crop,
             clip_grad=args.clip_grad,
             max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
@@ -346,7 +365,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         if validate:
             eval_model = ema.module if ema is not None else model
             logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,
-                                             amp=args.amp, amp_dtype=args.amp_dtype, info=info, progress=progress,
+                                             precision=args.precision_used, info=info, progress=progress,
                                              desc=f"validate {epoch + 1}/{num_epochs}")
             predictions = logits.argmax(axis=1)
             row.update(val_loss=cross_entropy(logits, targets), val_accuracy=accuracy(targets, predictions),

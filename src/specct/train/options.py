@@ -14,6 +14,8 @@ import yaml
 from ..cli import ArgumentParser, add_progress_argument
 from ..errors import InputError, SpecctError
 from ..fileio import read_yaml
+from ..image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
+from ..precision import DEFAULT_PRECISION, PRECISIONS, from_legacy_flags
 
 
 class ConfigError(SpecctError, ValueError):
@@ -119,9 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42, help="seed of every random draw in training (initial weights, batch order, mixup, masks)")
     g.add_argument("--workers", "-j", type=int, default=0, help="data loading processes")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    g.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 on CPU)")
+    g.add_argument("--image_cache", choices=CACHE_MODES, default="auto",
+                   help="decode the training and validation images once, not in every epoch: auto (in memory "
+                        "within --image_cache_mb, else a memory-mapped file in <train_data>/image_cache/), memory, "
+                        "disk, or off (read every PNG in every epoch); the batches are the same either way")
+    g.add_argument("--image_cache_mb", type=float, default=DEFAULT_BUDGET_MB,
+                   help="memory budget of --image_cache auto, in MiB")
+    g.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help=f"numeric precision of training and validation: auto (bfloat16 autocast where the "
+                        f"hardware has it natively, float32 elsewhere; specct.precision), float32, bfloat16 or "
+                        f"float16 (a GPU type; bfloat16 on a CPU). Default {DEFAULT_PRECISION}; recorded in "
+                        f"args.yaml and the checkpoint, with the precision used")
+    g.add_argument("--amp", action="store_true", help="older spelling of --precision bfloat16 (or --amp_dtype)")
     g.add_argument("--amp_dtype", choices=("float16", "bfloat16"), default="bfloat16",
-                   help="GPU mixed-precision type")
+                   help="older spelling: the type of --amp")
     g.add_argument("--torchcompile", nargs="?", const="inductor", default=None, metavar="BACKEND",
                    help="train through torch.compile with this backend (default inductor); helps on GPUs, "
                         "see docs/performance.md before using it on a CPU")
@@ -213,6 +226,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(remaining)
     args.config = known.config
     resolve_pretrained(args, parser.error)
+    resolve_precision_flag(args)
     check_spectrogram_safe(args, parser.error)
     check_counts(args, parser.error)
     if args.data_dir is None:
@@ -226,6 +240,11 @@ def resolve_pretrained(args: argparse.Namespace, error) -> None:
         args.pretrained = bool(args.pretrained_path)
     elif not args.pretrained and args.pretrained_path:
         error("--pretrained_path given together with --no_pretrained: drop one of them")
+
+
+def resolve_precision_flag(args: argparse.Namespace) -> None:
+    """--precision, or what --amp / --amp_dtype asked for; decided for the device when training starts."""
+    args.precision = from_legacy_flags(args.precision, args.amp, args.amp_dtype)
 
 
 def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
@@ -297,6 +316,7 @@ def training_options(data_dir: str | Path, config: str | Path | None = None, **v
         raise InputError(message)
 
     resolve_pretrained(args, error)
+    resolve_precision_flag(args)
     check_spectrogram_safe(args, error)
     check_counts(args, error)
     return args
