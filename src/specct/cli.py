@@ -73,10 +73,25 @@ class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpForm
     """:class:`HelpFormatter` that keeps the description's line breaks (a script's docstring)."""
 
 
+class DebugAction(argparse.Action):
+    """``--debug``: the failures :func:`specct.errors.run_script` would end in one line keep their traceback."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .errors import set_debug
+
+        set_debug(True)
+
+
+DEBUG_HELP = "on an error, show the full traceback instead of the one-line message (or set SPECCT_DEBUG=1)"
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An ``argparse.ArgumentParser`` that also accepts ``--a-b`` for a flag declared as ``--a_b``,
-    shows each default once (:class:`HelpFormatter`) and takes the name ``specct <subcommand>``
-    gives it (:func:`command_name`)."""
+    shows each default once (:class:`HelpFormatter`), takes the name ``specct <subcommand>``
+    gives it (:func:`command_name`) and, as a script's own parser (one with ``--help``), ``--debug``."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
@@ -86,7 +101,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args: Sequence[str] | None = None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
+        self.add_debug_flag()
         return super().parse_known_args(self.underscore_spelling(args), namespace)
+
+    def add_debug_flag(self) -> None:
+        """``--debug``, added when the parser first parses rather than when it is built: a parser
+        only built (train.py's, read for its flag list) never holds it, so it is no training flag."""
+        if self.add_help and "--debug" not in self._option_string_actions:
+            self.add_argument("--debug", action=DebugAction, help=DEBUG_HELP)
 
     def underscore_spelling(self, args: Sequence[str]) -> list[str]:
         """``--batch-size=8`` -> ``--batch_size=8`` where the underscore flag exists; the rest untouched."""

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -14,20 +16,40 @@ from typing import Iterator
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary name keeps the suffix, so writers that look at the extension still work.
+    The temporary name keeps the suffix, so writers that look at the extension still work. A failed
+    write names ``path``, not the temporary (the file the user knows): an OSError raised without a
+    file name, or a writer's own error on a full disk (torch: ``unexpected pos ...``), becomes an
+    OSError of ``path`` (errno ENOSPC when the disk is full).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the file a normal file's mode
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    except Exception as exc:
+        if disk_nearly_full(path.parent):   # a writer that hides ENOSPC in its own error
+            raise OSError(errno.ENOSPC, f"No space left on device ({type(exc).__name__}: {exc})", str(path)) from exc
+        raise
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+FULL_BELOW_BYTES = 1 << 20   # under this much free space a failed write is taken for a full disk
+
+
+def disk_nearly_full(folder: str | Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
 
 
 def _current_umask() -> int:
@@ -110,3 +132,5 @@ def read_yaml(path: str | Path, error: type[Exception], what: str, missing: type
         return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except UnicodeDecodeError:
+        raise error(f"{path}: not valid YAML (not a text file)") from None

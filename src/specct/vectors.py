@@ -33,7 +33,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import audio, paths
-from .errors import InputError, MissingInputError
+from .errors import (DamagedFileError, InputError, MissingInputError, PartialFailure, describe,
+                     expected_errors, is_disk_full)
 from .fileio import SkipList, atomic_path, remove_stale_temporaries
 
 CHECKPOINT_SECONDS = 60.0   # rewrite the cache at least this often while extracting
@@ -235,21 +236,29 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
         table.feature_names, table.meta = list(made.feature_names), dict(made.meta)
         step = max(1, int(made.batch_size))
         bar = tqdm(total=len(todo), desc=f"{store.bar} {corpus}".strip(), unit="file", disable=not progress)
-        for first in range(0, len(todo), step):
-            chunk, ready = todo[first:first + step], []
-            for wav in chunk:
-                try:
-                    ready.append((wav.stem, made.prepare(audio.load_trimmed(wav))))
-                except audio.AudioError as exc:
-                    skips.add(wav.name, str(exc))
-            if ready:
-                table.vectors.update(zip([name for name, _ in ready], made.batch([item for _, item in ready])))
-                summary.extracted += len(ready)
-            bar.update(len(chunk))
-            if time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
-                write_table(out_path, store, table)
-                last_save = time.perf_counter()
-        bar.close()
+        saved = summary.extracted
+        try:
+            for first in range(0, len(todo), step):
+                chunk, ready = todo[first:first + step], []
+                for wav in chunk:
+                    try:
+                        ready.append((wav.stem, made.prepare(audio.load_trimmed(wav))))
+                    except audio.AudioError as exc:
+                        skips.add(wav.name, str(exc))
+                if ready:
+                    table.vectors.update(zip([name for name, _ in ready], made.batch([item for _, item in ready])))
+                    summary.extracted += len(ready)
+                bar.update(len(chunk))
+                if time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
+                    write_table(out_path, store, table)
+                    last_save, saved = time.perf_counter(), summary.extracted
+        except BaseException:
+            # an error or Ctrl-C mid-corpus: keep the vectors finished since the last checkpoint
+            if summary.extracted > saved:
+                keep_partial(out_path, store, table)
+            raise
+        finally:
+            bar.close()
     if todo or stale or not out_path.exists():
         write_table(out_path, store, table)
     if todo or not skips.path.exists():   # a run that retried nothing keeps the old skip list
@@ -259,13 +268,38 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
     return summary
 
 
+def keep_partial(path: Path, store: VectorStore, table: VectorTable) -> None:
+    """Write what a failing run finished, if the file system lets it (the failure may be the writing itself)."""
+    try:
+        write_table(path, store, table)
+    except expected_errors():
+        pass
+
+
 def extract_corpora(corpora: Sequence[str], extract_one: Callable[[str], VectorSummary],
                     echo: Callable[[str], object] | None = print) -> list[VectorSummary]:
-    """``extract_one`` on each corpus in turn, echoing its summary line as soon as it is done."""
-    summaries = []
-    for corpus in corpora:
-        summary = extract_one(corpus)
+    """``extract_one`` on each corpus in turn, echoing its summary line as soon as it is done.
+
+    A corpus that fails (bad input, the file system, a damaged file) is echoed and the others go on,
+    each finished one's cache already written; at the end one :class:`PartialFailure` lists the
+    failed corpora. A full disk stops the loop: the corpora after it are listed as not processed.
+    """
+    summaries, failed = [], []
+    for i, corpus in enumerate(corpora):
+        try:
+            summary = extract_one(corpus)
+        except expected_errors() as exc:
+            failed.append(f"{corpus} ({describe(exc)})")
+            if echo:
+                echo(f"{corpus}: failed: {describe(exc)}")
+            if is_disk_full(exc):
+                failed += [f"{rest} (not processed)" for rest in corpora[i + 1:]]
+                break
+            continue
         if echo:
             echo(summary.line())
         summaries.append(summary)
+    if failed:
+        kept = f"; kept: {', '.join(s.corpus for s in summaries)}" if summaries else ""
+        raise PartialFailure(f"{len(failed)} of {len(corpora)} corpora failed: {'; '.join(failed)}{kept}")
     return summaries
