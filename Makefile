@@ -44,10 +44,11 @@ clean-demo:  ## remove output/demo/ (what make demo wrote) and nothing else
 
 bench: setup  ## the speed benchmarks of docs/performance.md
 	$(PY) benchmarks/bench_spectrograms.py
-	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_model.py --bf16
 	$(PY) benchmarks/bench_embedding.py
 	$(PY) benchmarks/bench_jobs.py
 	$(PY) benchmarks/bench_stats.py
+	$(PY) benchmarks/bench_epoch.py
 
 variants: setup  ## regenerate Variants.md, the table of registered models
 	$(PY) -m specct.variants > Variants.md
