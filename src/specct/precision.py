@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import InputError
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-DEFAULT_PRECISION = "float32"
+DEFAULT_PRECISION = "auto"
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 CPUINFO = Path("/proc/cpuinfo")
 
