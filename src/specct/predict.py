@@ -17,6 +17,7 @@ from .cli import MODEL_DIR_REQUIRED, ArgumentParser, add_progress_argument
 from .errors import InputError, run_script
 from .evaluation import Prediction
 from .systems import SpeakerNormError, checkpoint_path  # noqa: F401  (where predict.py's users find them)
+from .segments import SEGMENTERS, SegmentOptions
 from .threads import torch_threads
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -87,6 +88,29 @@ def build_parser() -> ArgumentParser:
                         help="torch CPU threads (default: half the cores available, which keeps the speed "
                              "when other work shares the machine)")
     parser.add_argument("--export_onnx", metavar="FILE", default=None, help="also export the model to ONNX")
+    g = parser.add_argument_group("long recordings (specct.segments)")
+    g.add_argument("--segment", choices=("none", *SEGMENTERS), default="none",
+                   help="none: one emotion per file; vad: one per stretch of speech (webrtcvad); fixed: one per "
+                        "window of --window s every --hop s. Segments give one row each and a summary per file")
+    g.add_argument("--window", type=float, default=SegmentOptions.window, help="fixed: window length, s")
+    g.add_argument("--hop", type=float, default=SegmentOptions.hop, help="fixed: window start to start, s")
+    g.add_argument("--min_pause", type=float, default=SegmentOptions.min_pause,
+                   help="vad: shorter pauses stay inside a segment, s")
+    g.add_argument("--max_segment", type=float, default=SegmentOptions.max_seconds,
+                   help="vad: longer speech is cut into pieces of this length, s")
+    g.add_argument("--min_segment", type=float, default=SegmentOptions.min_seconds,
+                   help="vad: shorter speech is not a segment, s")
+    g.add_argument("--vad_aggressiveness", type=int, default=SegmentOptions.aggressiveness, choices=range(4),
+                   help="vad: 0 keeps the most audio as speech, 3 the least")
+    g.add_argument("--output", default=None, metavar="CSV",
+                   help="with --segment: write the segments here and a summary per file beside it "
+                        "(<name>.summary.csv; <name>.json too with --format json) as each file finishes; a "
+                        "rerun skips the files already written")
+    g.add_argument("--plot", default=None, metavar="DIR",
+                   help="with --segment: a timeline figure per file (probabilities over time above the waveform)")
+    g.add_argument("--workers", type=int, default=0,
+                   help="with --segment: processes that decode, cut and prepare files while the model runs "
+                        "(0: all here, each file streamed in blocks)")
     add_progress_argument(parser, "no progress bar (there is none either when stderr is not a terminal)")
     return parser
 
@@ -129,6 +153,10 @@ def _classify(args) -> int:
     files = collect_audio_files(args.inputs)
     if not files:
         raise InputError("no audio files found in the given inputs")
+    if getattr(args, "segment", "none") != "none":
+        return _classify_segments(args, predictor, files)
+    if getattr(args, "output", None) or getattr(args, "plot", None):
+        raise InputError("--output and --plot go with --segment vad or fixed")
     results = predictor.predict_files(files, args.batch_size, progress=sys.stderr.isatty() and not getattr(args, "no_progress", False),
                                       echo=lambda line: print(line, file=sys.stderr))
     print(format_predictions(results, predictor.class_names, args.format))
@@ -136,3 +164,34 @@ def _classify(args) -> int:
     print(f"{len(results) - failed} of {len(results)} files classified"
           + (f", {failed} skipped" if failed else ""), file=sys.stderr)
     return 0 if failed < len(results) else 1
+
+
+def segment_options(args) -> SegmentOptions:
+    return SegmentOptions(how=args.segment, min_pause=args.min_pause, max_seconds=args.max_segment,
+                          min_seconds=args.min_segment, aggressiveness=args.vad_aggressiveness, window=args.window,
+                          hop=args.hop).check()
+
+
+def _classify_segments(args, predictor, files) -> int:
+    import sys
+
+    from .segment_predict import format_segments, predict_segments
+
+    echo = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    rows, summaries = predict_segments(
+        predictor, files, segment_options(args), args.batch_size, output=args.output, workers=args.workers,
+        plot_dir=args.plot, model=args.model_dir, device=args.device,
+        progress=sys.stderr.isatty() and not getattr(args, "no_progress", False), echo=echo)
+    if args.output:
+        from .segment_predict import SegmentOutput
+
+        written = SegmentOutput(args.output, predictor.class_names)
+        if args.format == "json":
+            echo(f"wrote {written.write_json()}")
+        echo(f"segments in {written.path}, one summary per file in {written.summary_path}")
+    else:
+        print(format_segments(rows, summaries, predictor.class_names, args.format))
+    failed = sum(bool(s["error"]) for s in summaries)
+    echo(f"{len(summaries) - failed} of {len(summaries)} files classified in {len(rows)} segments"
+         + (f", {failed} without a usable segment" if failed else ""))
+    return 0 if failed < len(summaries) or not summaries else 1

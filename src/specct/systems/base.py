@@ -108,6 +108,20 @@ class TrainedSystem(ABC):
         return results
 
 
+    def predict_segments(self, files: Sequence[str | Path], segment: str = "vad", batch_size: int = 16,
+                         output: str | Path | None = None, plot_dir: str | Path | None = None, progress: bool = True,
+                         echo=print, **options):
+        """Emotion over time: ``(segment predictions, one summary per file)`` of long recordings, cut by
+        voice activity (``segment="vad"``) or into fixed windows (``"fixed"``, ``window=``, ``hop=``);
+        ``options`` are :class:`specct.segments.SegmentOptions` fields. With ``output`` (a CSV) written
+        as each file finishes, and files already there skipped."""
+        from ..segment_predict import predict_segments
+        from ..segments import SegmentOptions
+
+        return predict_segments(self, files, SegmentOptions(how=segment, **options), batch_size, output=output,
+                                plot_dir=plot_dir, progress=progress, echo=echo)
+
+
 class System(ABC):
     """A kind of system: trains from train.py's options, recognises and loads its run folders."""
     kind: str = ""
