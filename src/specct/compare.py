@@ -38,7 +38,7 @@ from .metrics import (CHUNK_CELLS, Interval, Metric, confusion, confusion_draws,
 from .seeding import rng_for
 
 MEAN_ROW = "mean"          # the held-out "corpus" name of the rows that average over corpora
-CSV_DECIMALS = 6           # the numbers of results.csv and comparison.csv are rounded to this
+CSV_DECIMALS = 4           # the numbers of results.csv and comparison.csv are rounded to this (a paper prints 3)
 RESULTS_KEYS = ["system", "held_out", "n"]
 
 
