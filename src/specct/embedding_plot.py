@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .fileio import atomic_path
 from .naming import NameError_, parse_name
 from .speaker import load_embeddings
 
@@ -31,8 +30,11 @@ def embed_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
             np.asarray(vectors, dtype=np.float32))
 
 
+LEGEND_MAX_SPEAKERS = 12
+
+
 def plot_speakers_2d(names: list[str], vectors: np.ndarray, out_path: str | Path, title: str = "",
-                     seed: int = 0) -> Path:
+                     seed: int = 0, paper: bool = False) -> Path:
     """Scatter of the 2-D map coloured by the speaker field of each canonical name."""
     import matplotlib
 
@@ -48,27 +50,30 @@ def plot_speakers_2d(names: list[str], vectors: np.ndarray, out_path: str | Path
     points = embed_2d(vectors, seed)
     fig, ax = plt.subplots(figsize=(7, 6))
     cmap = plt.get_cmap("tab20")
-    for i, spk in enumerate(sorted(set(speakers))):
+    distinct = sorted(set(speakers))
+    for i, spk in enumerate(distinct):
         mask = np.array([s == spk for s in speakers])
         ax.scatter(points[mask, 0], points[mask, 1], s=12, color=cmap(i % 20), label=spk)
-    ax.set_title(title or "speaker embeddings (t-SNE)")
+    title = title or "speaker embeddings (t-SNE)"
+    if len(distinct) <= LEGEND_MAX_SPEAKERS:
+        # outside the axes; the saved figure grows to hold it instead of the map shrinking
+        ax.legend(title="speaker", fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    else:   # a legend of 65 names would be wider than the map, and 20 colours repeat anyway
+        title += f"\n{len(distinct)} speakers, one colour each (colours repeat; no legend)"
+    ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(title="speaker", fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    out_path = Path(out_path)
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    return out_path
+    from .plots import save_figure
+
+    return save_figure(fig, out_path, paper)
 
 
 def plot_corpus_speakers(datasets_dir: str | Path, corpus: str, images_dir: str | Path = "images",
-                         seed: int = 0) -> Path:
+                         seed: int = 0, paper: bool = False) -> Path:
     """``images/speakers_2d_<CORPUS>.png`` from the corpus's stored speaker vectors."""
     vectors = load_embeddings(datasets_dir, corpus)
     names = sorted(vectors)
     matrix = np.stack([vectors[n] for n in names]) if names else np.zeros((0, 256))
     return plot_speakers_2d(names, matrix, Path(images_dir) / f"speakers_2d_{corpus.upper()}.png",
                             title=f"{corpus.upper()}: speaker embeddings (t-SNE, {len(names)} utterances)",
-                            seed=seed)
+                            seed=seed, paper=paper)
