@@ -315,3 +315,15 @@ def test_split_records_the_corpora_import_options(real_datasets, tmp_path, capsy
     record = json.loads((split.out_dir / "split_options.json").read_text())
     assert record["import_options"] == {"EMODB": {}, "RAVDESS": {"merge_calm": True}}
     assert "imported with: RAVDESS --merge_calm" in capsys.readouterr().out
+
+
+def test_split_rows_carry_the_manifest_gender_and_a_corpus_without_it_says_unknown(demo_split, tmp_path):
+    test = pd.read_csv(demo_split.test_csv)
+    manifest = pd.read_csv(demo_split.datasets / "DEMOC" / "manifest.csv").set_index("file")["gender"]
+    assert set(test["gender"]) == {"female", "male"}
+    assert list(test["gender"]) == [manifest[Path(w).name] for w in test["wav"]]
+    assert splits.manifest_genders(tmp_path, "NOPE") == {}        # no manifest: every row "unknown"
+    corpus = tmp_path / "X"
+    corpus.mkdir()
+    (corpus / "manifest.csv").write_text("file,gender\na.wav,\nb.wav,female\n")
+    assert splits.manifest_genders(tmp_path, "X") == {"a.wav": "unknown", "b.wav": "female"}

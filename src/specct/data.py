@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from .errors import SpecctError
-from .splits import COLUMNS as SPLIT_COLUMNS
+from .splits import REQUIRED_COLUMNS as SPLIT_COLUMNS
 
 TRAIN_FILES = ("train.csv", "validation.csv")
 

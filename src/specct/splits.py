@@ -72,8 +72,12 @@ from .prepare import read_import_options
 from .seeding import crc32_words, rng_for
 from .speaker import (SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca)
 
-# The columns of every split CSV (train, validation, test); data.py reads them back by this list.
-COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
+# The columns every split CSV (train, validation, test) must have; data.py checks them.
+REQUIRED_COLUMNS = ["image", "label", "emotion", "corpus", "speaker", "wav", "augmentation"]
+# The columns a split CSV is written with: the required ones, then the speaker's gender from the
+# corpus manifest ("unknown" where the corpus does not record it), for the report's breakdowns.
+COLUMNS = [*REQUIRED_COLUMNS, "gender"]
+UNKNOWN_GENDER = "unknown"
 PLAIN = "none"
 BALANCE_MODES = ("no_balanced", "undersampling", "balanced_aug")
 PROTOCOLS = ("loco", "loso", "kfold")
@@ -225,6 +229,17 @@ def _listing(folder: Path) -> set[str]:
 
 # --------------------------------------------------------------------------- rows
 
+def manifest_genders(datasets_dir: str | Path, corpus: str) -> dict[str, str]:
+    """wav file name -> the gender the corpus's manifest.csv records (empty without a manifest)."""
+    path = paths.corpus_dir(datasets_dir, corpus) / "manifest.csv"
+    if not path.is_file():
+        return {}
+    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"file", "gender"} <= set(manifest.columns):
+        return {}
+    return {file: gender or UNKNOWN_GENDER for file, gender in zip(manifest["file"], manifest["gender"])}
+
+
 def collect_plain_rows(datasets_dir: str | Path, corpus: str, emotion_to_class: dict[str, str],
                        dropped: Counter) -> pd.DataFrame:
     """One row per usable wav of a corpus (its plain image); counts what is left out and why."""
@@ -239,6 +254,7 @@ def collect_plain_rows(datasets_dir: str | Path, corpus: str, emotion_to_class: 
         vectors = {}
     img_folder = paths.img_dir(datasets_dir, corpus)
     images = _listing(img_folder)
+    genders = manifest_genders(datasets_dir, corpus)
     rows = []
     for wav in sorted(wav_folder.glob("*.wav")):
         try:
@@ -261,7 +277,8 @@ def collect_plain_rows(datasets_dir: str | Path, corpus: str, emotion_to_class: 
             continue
         rows.append(dict(image=str((img_folder / f"{name.basename}.png").absolute()), label=label,
                          emotion=name.emotion, corpus=corpus, speaker=name.speaker_key,
-                         wav=str(wav.absolute()), augmentation=PLAIN))
+                         wav=str(wav.absolute()), augmentation=PLAIN,
+                         gender=genders.get(wav.name, UNKNOWN_GENDER)))
     return _frame(rows)
 
 
