@@ -105,7 +105,7 @@ def test_training_curves_mark_whole_epochs_only(tmp_path, monkeypatch):
     from specct import plots
 
     drawn = {}
-    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, paper=False: drawn.setdefault("fig", fig))
     summary = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.4, 1.3], "val_loss": [1.5, 1.2],
                             "val_accuracy": [0.3, 0.4], "val_uar": [0.25, 0.35]})
     plots.plot_curves(summary, tmp_path / "curves.png")

@@ -79,6 +79,29 @@ def read_test_rows(test_csv: Path, class_names: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+PREDICTION_COLUMNS = ("file", "wav", "truth", "prediction")
+
+
+def evaluation_problem(out_dir: str | Path) -> str | None:
+    """Why an evaluation folder does not hold a usable finished evaluation (``"<file>: <reason>"``), or
+    None: performance.yaml a record with a UAR, predictions.csv with its columns, rows and no empty
+    label. A missing folder or file is a problem too; an edited or truncated file is detected here."""
+    from .errors import SpecctError
+    from .records import read_csv_table, read_record
+
+    out_dir = Path(out_dir)
+    try:
+        performance = read_record(out_dir / PERFORMANCE_NAME, "evaluation record")
+        if not isinstance(performance.get("uar"), (int, float)):
+            return f"{out_dir / PERFORMANCE_NAME}: damaged evaluation record (no UAR)"
+        frame = read_csv_table(out_dir / PREDICTIONS_NAME, "predictions", PREDICTION_COLUMNS, rows=True)
+    except (SpecctError, OSError) as exc:
+        return str(exc).splitlines()[0]
+    if frame[["truth", "prediction"]].isna().any().any():
+        return f"{out_dir / PREDICTIONS_NAME}: damaged predictions (a row without its truth or prediction)"
+    return None
+
+
 def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[str], predicted: np.ndarray,
                      probabilities: np.ndarray, performance: dict, progress: bool = True,
                      note: str = "") -> EvalResult:

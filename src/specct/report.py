@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-import yaml
 
 from .errors import SpecctError
 from .evaluation import CONFUSION_NAME, PERFORMANCE_NAME
 from .fileio import write_text_atomic
+from .records import read_record
 from .loco.experiment import load_experiment, recorded_options
 from .loco.results import Collected, read_collected
 from .runs import ARGS_NAME, CURVES_NAME
@@ -171,7 +171,7 @@ def imported_corpora(options: dict, fallback: Sequence[str]) -> list[str]:
 def _job_records(folder: Path) -> list[tuple[Path, dict]]:
     records = []
     for path in sorted((folder / "jobs").rglob("job.yaml")):
-        records.append((path.parent, yaml.safe_load(path.read_text()) or {}))
+        records.append((path.parent, read_record(path, "job record")))
     return records
 
 
@@ -231,7 +231,7 @@ def transductive_section(folder: Path) -> Section:
     """Any option of a job that mentions transductive use of the test audio, with its value."""
     uses = []
     for path in sorted((folder / "jobs").rglob(ARGS_NAME)) + sorted((folder / "jobs").rglob(PERFORMANCE_NAME)):
-        content = yaml.safe_load(path.read_text()) or {}
+        content = read_record(path, "job record")
         for key, value in transductive_options(content):
             uses.append([str(path.relative_to(folder)), key, str(value)])
     section = Section("Transductive normalisation")

@@ -62,7 +62,9 @@ def read_args(out_dir: str | Path) -> dict:
     path = Path(out_dir) / ARGS_NAME
     if not path.is_file():
         raise MissingInputError(f"{path}: not a training output folder (no args.yaml)")
-    return yaml.safe_load(path.read_text()) or {}
+    from .records import read_record
+
+    return read_record(path, "training record")
 
 
 def read_summary(out_dir: Path) -> pd.DataFrame:

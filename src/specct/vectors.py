@@ -81,6 +81,7 @@ class VectorTable:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     feature_names: list[str] | None = None
     meta: dict | None = None
+    nonfinite: list[str] = field(default_factory=list)   # names whose vector holds NaN or inf (never usable)
 
     @property
     def names(self) -> list[str]:
@@ -102,7 +103,11 @@ def write_table(path: str | Path, store: VectorStore, table: VectorTable) -> Non
 
 
 def read_table(path: str | Path, store: VectorStore) -> VectorTable:
-    """One cache file; a missing or damaged file is a one-line error naming it."""
+    """One cache file, checked: a missing file is a MissingInputError, one that is not a whole cache of
+    this store (truncated, empty, other bytes, keys missing, shapes that disagree, another width) a
+    DamagedFileError naming it. Rows with NaN or inf are kept apart in ``nonfinite``."""
+    import zipfile
+
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -112,11 +117,52 @@ def read_table(path: str | Path, store: VectorStore) -> VectorTable:
             meta = json.loads(str(data["meta"])) if store.described else None
     except FileNotFoundError:
         raise MissingInputError(f"{path}: no {store.what} (run {store.command})") from None
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable {store.what} file ({type(exc).__name__}: {exc})") from None
-    if matrix.shape[0:1] != (len(names),) or (store.ndim is not None and matrix.ndim != store.ndim):
-        raise InputError(f"{path}: {len(names)} names but {store.array} of shape {matrix.shape}")
-    return VectorTable(dict(zip(names, matrix)), feature_names, meta)
+    except KeyError as exc:
+        raise DamagedFileError(f"{path}: damaged {store.what} file (no {exc} in it)") from None
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DamagedFileError(f"{path}: damaged {store.what} file (truncated or empty: {exc})") from None
+    except (OSError, ValueError) as exc:   # numpy reads other bytes as a pickle it refuses: say what it is
+        raise DamagedFileError(f"{path}: damaged {store.what} file (not a numpy .npz archive)") from None
+    problem = layout_problem(store, names, matrix, feature_names, meta)
+    if problem:
+        raise DamagedFileError(f"{path}: damaged {store.what} file ({problem})")
+    finite = np.isfinite(matrix.reshape(len(names), -1)).all(axis=1)
+    nonfinite = [n for n, ok in zip(names, finite) if not ok]
+    return VectorTable(dict(zip(names, matrix)), feature_names, meta, nonfinite)
+
+
+def layout_problem(store: VectorStore, names: list[str], matrix: np.ndarray, feature_names, meta) -> str | None:
+    """What makes a read cache unusable, or None: names and rows that disagree, a width other than
+    the store's or than its feature names, names twice."""
+    if matrix.shape[0:1] != (len(names),) or (store.ndim is not None and matrix.ndim != store.ndim) \
+            or matrix.ndim < 2:
+        return f"{len(names)} names but {store.array} of shape {matrix.shape}"
+    if len(set(names)) != len(names):
+        return "a name listed twice"
+    if store.width is not None and not store.described and matrix.shape[-1] != store.width:
+        return f"vectors of width {matrix.shape[-1]}, not {store.width}"
+    if store.described and feature_names and matrix.shape[-1] != len(feature_names):
+        return f"vectors of width {matrix.shape[-1]} but {len(feature_names)} feature names"
+    if store.described and not isinstance(meta, dict):
+        return "its meta is not a mapping"
+    return None
+
+
+def load_to_extend(path: Path, store: VectorStore, echo: Callable[[str], object]) -> VectorTable | None:
+    """The cache a stage extends, or None when it must be made again: a damaged file is reported and
+    rebuilt, rows with NaN or inf are dropped (and so extracted again)."""
+    try:
+        table = read_table(path, store)
+    except DamagedFileError as exc:
+        echo(f"{exc}; extracting every file again")
+        return None
+    if table.nonfinite:
+        echo(f"{path}: {len(table.nonfinite)} {store.what} with NaN or inf values "
+             f"({', '.join(table.nonfinite[:3])}{', ...' if len(table.nonfinite) > 3 else ''}); extracting them again")
+        for name in table.nonfinite:
+            del table.vectors[name]
+        table.nonfinite = []
+    return table
 
 
 # --------------------------------------------------------------------------- lookup
@@ -141,7 +187,11 @@ def vector_for_wav(wav_path: str | Path, store: VectorStore) -> np.ndarray:
     if not path.exists():
         corpus = wav.parent.parent.name
         raise MissingInputError(f"{path}: no {store.what} of {corpus} (run {store.command} --datasets {corpus})")
-    vector = cached_table(path, store).vectors.get(wav.stem)
+    table = cached_table(path, store)
+    if wav.stem in table.nonfinite:
+        raise DamagedFileError(f"{path}: the {store.what} of {wav.stem} hold NaN or inf values "
+                               f"(run {store.command} to extract them again)")
+    vector = table.vectors.get(wav.stem)
     if vector is None:
         raise store.missing_error(f"{wav}: no {store.what} in {path} (skipped, see {store.skipped}; "
                                   f"or added since: run {store.command})")
@@ -214,8 +264,10 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
     out_path = store.path(datasets_dir, corpus)
     if out_path.parent.is_dir():
         remove_stale_temporaries(out_path.parent)   # left by a killed run; never a finished file
-    loaded = out_path.exists() and not overwrite
-    table = read_table(out_path, store) if loaded else VectorTable()
+    echo = tqdm.write if progress else print
+    table = load_to_extend(out_path, store, echo) if out_path.exists() and not overwrite else None
+    loaded = table is not None
+    table = table or VectorTable()
     if loaded and store.identity is not None:
         made_for = {key: (table.meta or {}).get(key) for key in store.identity}
         if made_for != dict(store.identity):
@@ -233,6 +285,10 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
     start = last_save = time.perf_counter()
     if todo or not loaded:
         made = extraction()
+        if table.vectors and not same_width(table, made, store):
+            echo(f"{out_path}: {store.what} of another width than {store.command} makes now; extracting every file again")
+            table.vectors.clear()
+            todo, summary.reused = list(wavs), 0
         table.feature_names, table.meta = list(made.feature_names), dict(made.meta)
         step = max(1, int(made.batch_size))
         bar = tqdm(total=len(todo), desc=f"{store.bar} {corpus}".strip(), unit="file", disable=not progress)
@@ -266,6 +322,15 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
     summary.skipped = len(skips)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def same_width(table: VectorTable, made: Extraction, store: VectorStore) -> bool:
+    """Whether the vectors already in a cache have the shape the extractor makes (checked on its names:
+    a described store's feature names, or the store's fixed width)."""
+    width = next(iter(table.vectors.values())).shape[-1]
+    if store.described and made.feature_names:
+        return list(table.feature_names or []) == list(made.feature_names) and width == len(made.feature_names)
+    return store.width is None or width == store.width
 
 
 def keep_partial(path: Path, store: VectorStore, table: VectorTable) -> None:

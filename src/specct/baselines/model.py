@@ -112,7 +112,43 @@ def load_model(model: str | Path) -> BaselineModel:
         raise BaselineModelError(f"{path}: corrupt or unreadable baseline ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise BaselineModelError(f"{path}: not a specct baseline")
+    problem = state_problem(state)
+    if problem:
+        raise BaselineModelError(f"{path}: damaged baseline ({problem})")
     f = state["features"]
     spec = FeatureSpec(f["kind"], f.get("source"), f.get("layer"))
     return BaselineModel(state["model_name"], list(state["class_names"]), spec,
                          FeatureScaler.from_state(state["scaling"]), state["classifier"], state.get("info", {}))
+
+
+REQUIRED_KEYS = ("model_name", "class_names", "features", "scaling", "classifier")
+
+
+def state_problem(state: dict) -> str | None:
+    """What makes a loaded baseline unusable, or None: a key missing, or class names that do not
+    cover every class its classifier can answer."""
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        return f"no {', '.join(missing)}"
+    names, classifier = state["class_names"], state["classifier"]
+    if not isinstance(names, (list, tuple)) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+        return f"class_names {names!r} is not a list of two or more names"
+    if not isinstance(state["features"], dict) or "kind" not in state["features"]:
+        return "its features do not say their kind"
+    if not isinstance(state["scaling"], dict) or not {"mode", "mean", "scale"} <= set(state["scaling"]):
+        return "its scaling lacks mode, mean or scale"
+    if not isinstance(classifier, dict) or classifier.get("kind") not in ("sklearn", "torch_head"):
+        return "its classifier is neither a scikit-learn estimator nor a torch head"
+    if classifier["kind"] == "sklearn":   # an estimator may know fewer classes (none of some in training), never more
+        classes = getattr(classifier.get("estimator"), "classes_", None)
+        if classes is not None and (len(classes) > len(names)
+                                    or not np.issubdtype(np.asarray(classes).dtype, np.integer)
+                                    or int(np.max(classes)) >= len(names)):
+            return f"{len(names)} class names but a classifier of classes {[int(c) for c in classes]}"
+        return None
+    if not isinstance(classifier.get("state"), dict):
+        return "its torch head has no weights"
+    answered = (classifier.get("config") or {}).get("num_classes")
+    if answered is not None and int(answered) != len(names):
+        return f"{len(names)} class names but a classifier of {answered} classes"
+    return None

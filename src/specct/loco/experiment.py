@@ -15,8 +15,9 @@ from typing import Sequence
 import yaml
 
 from .. import paths
-from ..errors import InputError, MissingInputError
+from ..errors import DamagedFileError, InputError, MissingInputError
 from ..fileio import read_yaml, write_text_atomic
+from ..records import read_record
 
 EXPERIMENT_FILE = "experiment.yaml"
 PROTOCOLS = ("loco", "pairwise")
@@ -185,7 +186,10 @@ def load_experiment(folder: str | Path) -> dict:
     path = Path(folder) / EXPERIMENT_FILE
     if not path.is_file():
         raise MissingInputError(f"{path}: not an experiment folder of run_loco.py (no {EXPERIMENT_FILE})")
-    return yaml.safe_load(path.read_text()) or {}
+    record = read_record(path, "experiment record")
+    if not isinstance(record.get("options", {}), dict):
+        raise DamagedFileError(f"{path}: damaged experiment record (options is not a mapping)")
+    return record
 
 
 def recorded_options(folder: str | Path) -> LocoOptions:
@@ -234,8 +238,8 @@ def write_experiment_record(opts: LocoOptions, command: str | None) -> Path:
     path = folder / EXPERIMENT_FILE
     record = {"experiment": experiment_name(opts), "options": options_record(opts)}
     if path.is_file():
-        old = yaml.safe_load(path.read_text()) or {}
-        old_options = old.get("options", {})
+        old = load_experiment(folder)
+        old_options = old.get("options") or {}
         changed = [k for k in SPLIT_FIELDS if k in old_options and old_options[k] != record["options"][k]]
         if changed:
             raise InputError(f"{path}: experiment {experiment_name(opts)} was run with other split options "

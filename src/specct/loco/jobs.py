@@ -13,7 +13,7 @@ import yaml
 
 from .. import paths, systems
 from ..errors import InputError
-from ..evaluation import PERFORMANCE_NAME
+from ..evaluation import PERFORMANCE_NAME, evaluation_problem
 from ..fileio import write_text_atomic
 from .experiment import (DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, experiment_dir,
                          reference_system, training_seeds, versions, write_experiment_record)
@@ -45,7 +45,11 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return all((self.test_dir(c) / PERFORMANCE_NAME).is_file() for c in self.tests)
+        """Every test evaluated, its predictions and performance readable (a damaged one: not finished)."""
+        return all(self.test_problem(c) is None for c in self.tests)
+
+    def test_problem(self, test_corpus: str) -> str | None:
+        return evaluation_problem(self.test_dir(test_corpus))
 
 
 def held_out_corpora(opts: LocoOptions) -> list[str]:
@@ -157,7 +161,10 @@ def run_job(opts: LocoOptions, job: Job, command: str | None = None) -> bool:
     systems.ensure_trained(args, log=None)
     for corpus in job.tests:
         test_dir = job.test_dir(corpus)
-        if not (test_dir / PERFORMANCE_NAME).is_file():
+        problem = job.test_problem(corpus)
+        if problem is not None:
+            if (test_dir / PERFORMANCE_NAME).is_file():   # finished once, damaged since: said, then redone
+                print(f"job {job.id}: {problem}; evaluating again")
             evaluate(job.train_dir, data_test_path=test_csvs[corpus], output=test_dir, bootstrap=opts.bootstrap,
                      seed=opts.seed, progress=opts.progress)
     return True

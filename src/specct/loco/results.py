@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from ..evaluation import PERFORMANCE_NAME, PREDICTIONS_NAME
 from ..fileio import write_csv_atomic, write_text_atomic
+from ..records import read_csv_table, read_record
 from .experiment import LocoOptions, experiment_dir, reference_system
 from .jobs import Job, held_out_corpora, list_jobs
 
@@ -29,6 +29,11 @@ SEEDS_FIGURE = "seeds.png"
 PAIRWISE_CSV = "pairwise.csv"
 PAIRWISE_SUMMARY_CSV = "pairwise_summary.csv"
 SELF = "self"
+# the columns the report reads from each table (a table without them was not written by collect)
+TABLE_COLUMNS = {"results": ("system", "held_out", "uar"), "pairwise": ("system", "train", "test", "uar"),
+                 "comparison": ("system", "reference", "held_out", "n", "difference", "ci_low", "ci_high",
+                                "p_value", "significant")}
+NUMERIC_COLUMNS = {"results": ("uar",), "pairwise": ("uar",), "comparison": ("difference", "ci_low", "ci_high", "p_value")}
 JOB_COLUMNS = ["job", "protocol", "system", "corpus", "fold", "seed", "finished"]
 TABLES = {"results": RESULTS_CSV, "comparison": COMPARISON_CSV, "pairwise": PAIRWISE_CSV,
           "pairwise_summary": PAIRWISE_SUMMARY_CSV}
@@ -51,9 +56,11 @@ class Collected:
 def read_collected(folder: str | Path) -> Collected:
     """The tables ``collect`` wrote in an experiment folder (those that exist)."""
     folder = Path(folder)
-    jobs = (pd.read_csv(folder / JOBS_CSV, keep_default_na=False) if (folder / JOBS_CSV).is_file()
-            else pd.DataFrame(columns=JOB_COLUMNS))
-    tables = {attribute: pd.read_csv(folder / name) for attribute, name in TABLES.items() if (folder / name).is_file()}
+    jobs = (read_csv_table(folder / JOBS_CSV, "job table", JOB_COLUMNS, keep_default_na=False)
+            if (folder / JOBS_CSV).is_file() else pd.DataFrame(columns=JOB_COLUMNS))
+    tables = {attribute: read_csv_table(folder / name, f"{attribute} table", TABLE_COLUMNS.get(attribute, ()),
+                                        numeric=NUMERIC_COLUMNS.get(attribute, ()))
+              for attribute, name in TABLES.items() if (folder / name).is_file()}
     return Collected(folder, jobs, **tables)
 
 
@@ -93,7 +100,7 @@ def held_out_predictions(job: Job) -> pd.DataFrame:
 
 def held_out_uar(job: Job) -> float:
     """A finished loco job's UAR on its held-out corpus (its performance.yaml)."""
-    return float(yaml.safe_load((job.test_dir(job.corpus) / PERFORMANCE_NAME).read_text())["uar"])
+    return float(read_record(job.test_dir(job.corpus) / PERFORMANCE_NAME, "evaluation record")["uar"])
 
 
 def best_validation_uar(job: Job) -> float:
@@ -217,7 +224,7 @@ def plot_seed_spread(results: pd.DataFrame, path: str | Path) -> Path | None:
     ``results`` (results.csv with ``uar_per_seed``; its mean rows too), each seed's UAR a dot beside
     the mean over seeds (a bar) and its 95% interval (a line). Rows without per-seed values are left
     out; without any, nothing is written (returns None)."""
-    from ..plots import _pyplot, _save
+    from ..plots import _pyplot, save_figure
 
     if "uar_per_seed" not in results.columns:
         return None
@@ -243,4 +250,4 @@ def plot_seed_spread(results: pd.DataFrame, path: str | Path) -> Path | None:
     ax.set(xlabel="UAR", title="UAR of each training seed (leave-one-corpus-out)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)

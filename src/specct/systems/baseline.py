@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..baselines import BASELINES, MODEL_NAME
+from ..records import read_record
 from .base import Scores, ScoreSettings, System, TrainedSystem
 
 
@@ -119,7 +119,7 @@ class BaselineSystem(System):
         out_dir = Path(out_dir)
         if not (out_dir / MODEL_NAME).is_file():
             return False
-        recorded = yaml.safe_load((out_dir / ARGS_NAME).read_text()) if (out_dir / ARGS_NAME).is_file() else {}
+        recorded = read_record(out_dir / ARGS_NAME, "training record") if (out_dir / ARGS_NAME).is_file() else {}
         return (recorded or {}).get("refit") is True if refit_wanted(args) else not (recorded or {}).get("refit")
 
     def load(self, path, device: str = "cpu", checkpoint: str | None = None) -> TrainedBaseline:

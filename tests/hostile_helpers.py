@@ -1,0 +1,57 @@
+"""A small finished study for the hostile-input tests: three demo corpora (4 speakers x 2 sentences x
+4 emotions), 32 px images, speaker vectors, eGeMAPS features and a leave-one-corpus-out experiment
+of the eGeMAPS SVM, every path relative to one root; and a byte snapshot of its finished files."""
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from script_helpers import load_script
+
+EXPERIMENT = "hostile"
+LOCO_FLAGS = ["--model", "egemaps_svm", "--name", EXPERIMENT, "--no_progress", "--bootstrap", "50"]
+
+
+@contextmanager
+def working_dir(folder: Path):
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(before)
+
+
+def build_small_study(root: Path) -> Path:
+    from specct.demo import CORE_EMOTIONS, generate_demo
+    from specct.images import preprocess_corpora
+    from specct.speaker import embed_corpora
+
+    root.mkdir(parents=True, exist_ok=True)
+    with working_dir(root):
+        generate_demo("datasets", seed=0, speakers=4, sentences=2, emotions=CORE_EMOTIONS, progress=False)
+        preprocess_corpora("datasets", augmentations=[], size=(32, 32), workers=1, progress=False)
+        embed_corpora("datasets", progress=False)
+        load_script("preprocess_features").main(["--no_progress"])
+        load_script("run_loco").main(LOCO_FLAGS)
+    return root
+
+
+def copy_study(study: Path, to: Path) -> Path:
+    """A copy that reads only itself: the split tables' absolute paths are moved to the copy."""
+    shutil.copytree(study, to, symlinks=True)
+    for pattern in ("*.csv", "*.yaml"):
+        for table in [*(to / "data").rglob(pattern), *(to / "output").rglob(pattern)]:
+            table.write_text(table.read_text().replace(str(study), str(to)))
+    return to
+
+
+def experiment_folder(root: Path) -> Path:
+    return root / "output" / "loco" / EXPERIMENT
+
+
+def snapshot(folder: Path, pattern: str = "*") -> dict[str, bytes]:
+    """Every file below ``folder`` matching ``pattern``, by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob(pattern)) if p.is_file()}
