@@ -6,8 +6,11 @@ import csv
 import errno
 import io
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +28,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{writer_tag()}.", suffix=f".tmp{path.suffix}",
+                                    dir=path.parent)
         os.close(fd)
         tmp = Path(name)
         yield tmp
@@ -81,12 +85,59 @@ def write_csv_atomic(path: str | Path, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+# A temporary's name carries its writer (``w<pid>@<host>``), so that a run cleaning up after a killed
+# one leaves alone the temporaries of a run still writing beside it (two imports of one corpus at once).
+TEMPORARY_WRITER = re.compile(r"\.w(\d+)@([A-Za-z0-9-]+)\.[^.]+\.tmp")
+ABANDONED_AFTER_SECONDS = 24 * 3600   # no single write takes this long: older is abandoned, whoever wrote it
+
+
+def host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:24] or "host"
+
+
+def writer_tag() -> str:
+    return f"w{os.getpid()}@{host_tag()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one we may not signal still runs)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temporary_abandoned(tmp: Path) -> bool:
+    """A temporary no running writer will finish: its writer's pid is dead on this host, it names
+    no writer (made before names carried one), or it is older than ABANDONED_AFTER_SECONDS."""
+    try:
+        age = time.time() - tmp.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > ABANDONED_AFTER_SECONDS:
+        return True
+    writer = TEMPORARY_WRITER.search(tmp.name)
+    if writer is None:
+        return True
+    pid, host = int(writer.group(1)), writer.group(2)
+    if host != host_tag():
+        return False   # another machine's writer on a shared folder: only its age tells
+    return pid != os.getpid() and not pid_alive(pid)
+
+
 def remove_stale_temporaries(folder: str | Path) -> int:
-    """Delete temporaries that a killed run left behind; returns how many."""
+    """Delete the temporaries that killed runs left behind (never one a running writer still
+    writes, see :func:`temporary_abandoned`); returns how many."""
     count = 0
     for tmp in Path(folder).glob(".*.tmp*"):
-        tmp.unlink(missing_ok=True)
-        count += 1
+        if temporary_abandoned(tmp):
+            tmp.unlink(missing_ok=True)
+            count += 1
     return count
 
 
