@@ -11,6 +11,7 @@ from timm.utils import unwrap_model
 from tqdm import tqdm
 
 from ..precision import autocast
+from .domain import pooled_and_logits
 from .distributed import DistInfo, gather_objects, mean_across
 
 
@@ -35,7 +36,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
                     rng: np.random.Generator | None = None, specaugment=None, time_crop=None,
                     clip_grad: float | None = None,
                     max_steps: int = 0, accum_steps: int = 1, info: DistInfo = DistInfo(),
-                    progress: bool = True) -> dict:
+                    progress: bool = True, domain=None) -> dict:
     """Train for one epoch; returns the mean loss, throughput and the running count of updates.
 
     With ``accum_steps`` > 1 the gradients of that many batches are summed (each loss divided by
@@ -53,7 +54,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
     bar = tqdm(loader, desc=f"train {epoch + 1}/{num_epochs}", leave=False, dynamic_ncols=True,
                disable=not (progress and info.is_main), total=num_batches)
     optimizer.zero_grad(set_to_none=True)
-    for index, (images, speaker, targets, _) in enumerate(bar):
+    for index, (images, speaker, targets, rows) in enumerate(bar):
         if index >= num_batches:
             break
         group_size = accum_steps if index < last_group_start else num_batches - last_group_start
@@ -69,8 +70,13 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
         exchange = contextlib.nullcontext() if update or not hasattr(model, "no_sync") else model.no_sync()
         with exchange:
             with autocast(device.type, precision):
-                logits = forward(model, images, speaker, speaker_model)
+                if domain is None:
+                    logits = forward(model, images, speaker, speaker_model)
+                else:   # DANN: the corpus head reads the pooled features through the reversal layer
+                    pooled, logits = pooled_and_logits(model, images, speaker, speaker_model)
             loss = criterion(logits.float(), loss_targets)
+            if domain is not None:
+                loss = loss + domain.adversary.loss(pooled, domain.domains[rows].to(device), domain.scale(num_updates))
             scaled = loss / group_size
             scaler.scale(scaled).backward()
         if update:

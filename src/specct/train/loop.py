@@ -93,8 +93,29 @@ def make_loader(dataset, batch_size: int, shuffle: bool, args, info: distributed
     # One sampler for single and multi-process runs: seeded, re-shuffled by set_epoch.
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle,
                                  seed=args.seed, drop_last=False)
+    if shuffle and getattr(args, "balance_corpora", "none") != "none":
+        from .balance import CorpusBalancedSampler
+
+        if info.distributed:
+            raise InputError("--balance_corpora runs in one process (not under torchrun)")
+        targets = dataset.targets if args.balance_corpora == "corpora_classes" else None
+        sampler = CorpusBalancedSampler(list(dataset.frame["corpus"]), targets, seed=args.seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=args.workers,
                       persistent_workers=args.workers > 0, pin_memory=info.device.type == "cuda")
+
+
+def domain_adversarial(args, info, model, speaker_model: bool, dcfg: dict, train_frame, train_vectors,
+                       num_epochs: int, batches: int):
+    """The DANN pieces of an inductive run: the training rows' corpora are the domains."""
+    from .domain import DomainAdversarial, num_pooled_features
+
+    if info.distributed or args.torchcompile or args.mixup > 0:
+        raise InputError("--domain_adversarial runs in one process, without --torchcompile and --mixup "
+                         "(a mixed image has no one corpus)")
+    features = num_pooled_features(model, speaker_model, dcfg["input_size"],
+                                   train_vectors.shape[1] if train_vectors is not None else None)
+    total = num_epochs * updates_per_epoch(batches, args.max_steps, args.grad_accum_steps)
+    return DomainAdversarial(args.domain_adversarial, list(train_frame["corpus"]), features, total)
 
 
 def decoded_images(args, frame, dcfg: dict, train_dir: Path, rows: str, log):
@@ -266,6 +287,15 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         opt_kwargs["betas"] = tuple(args.opt_betas)
     optimizer = create_optimizer_v2(model, opt=args.opt, lr=args.lr, weight_decay=args.weight_decay,
                                     momentum=args.momentum, **opt_kwargs)
+    domain = None
+    if args.domain_adversarial > 0:
+        domain = domain_adversarial(args, info, model, speaker_model, dcfg, train_frame, train_vectors,
+                                    args.epochs, len(train_loader))
+        domain.adversary.to(device)
+        optimizer.add_param_group({"params": list(domain.adversary.parameters()), "lr": args.lr,
+                                   "weight_decay": args.weight_decay})
+        log(f"domain-adversarial training (inductive) over {', '.join(domain.corpora)}, weight up to "
+            f"{args.domain_adversarial}")
     scheduler, num_epochs = create_scheduler_v2(
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr,
@@ -298,6 +328,8 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("state_dict_ema") is not None:
             ema.module.load_state_dict(state["state_dict_ema"])
+        if domain is not None and state.get("domain_adversary") is not None:
+            domain.adversary.load_state_dict(state["domain_adversary"])
         if scaler.is_enabled() and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
@@ -315,6 +347,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         runs.write_args(out_dir, args, train_dir, {**transductive_note(args),
+                                                   **(domain.record() if domain is not None else {}),
                                                    **(refit.record() if refit is not None else {})})
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
@@ -330,6 +363,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng_state(),
                 "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
+                "domain_adversary": domain.adversary.state_dict() if domain is not None else None,
                 "metrics": row, "val_samples": int(len(targets))}
 
     if refit is not None and start_epoch == 0 and info.is_main:
@@ -356,7 +390,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
             train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
             epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates,
             precision=args.precision_used, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
-            time_crop=time_crop,
+            time_crop=time_crop, domain=domain,
             clip_grad=args.clip_grad,
             max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
         num_updates = stats["num_updates"]

@@ -16,6 +16,7 @@ from ..errors import InputError, SpecctError
 from ..fileio import read_yaml
 from ..image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
 from ..precision import DEFAULT_PRECISION, PRECISIONS, from_legacy_flags
+from .balance import BALANCE_CHOICES
 
 
 class ConfigError(SpecctError, ValueError):
@@ -114,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "PCA (refitted on the standardised training vectors). At evaluation the test rows are "
                         "standardised with their own statistics: TRANSDUCTIVE (uses the unlabelled test "
                         "audio's vectors); recorded in args.yaml and performance.yaml")
+    g.add_argument("--domain_adversarial", type=float, default=0.0, metavar="LAMBDA",
+                   help="domain-adversarial training (DANN), inductive: a corpus classifier on the pooled features "
+                        "behind a gradient-reversal layer whose weight ramps to LAMBDA (2/(1+exp(-10p))-1); the "
+                        "domains are the training corpora only (0 = off; specct.train.domain)")
+    g.add_argument("--balance_corpora", choices=BALANCE_CHOICES, default="none",
+                   help="batches drawing every training corpus equally often (corpora), and every class within "
+                        "each corpus (corpora_classes), with replacement; none: plain shuffling")
     g.add_argument("--model_ema", action="store_true", help="keep an exponential moving average of the weights")
     g.add_argument("--model_ema_decay", type=float, default=0.998, help="decay of --model_ema's average")
 
