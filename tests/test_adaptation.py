@@ -193,3 +193,53 @@ def test_balanced_training_reads_the_small_corpus_as_often_as_the_big_one(speake
     assert yaml.safe_load((tmp_path / "bal" / "args.yaml").read_text())["balance_corpora"] == "corpora"
     order = np.asarray(train_rows["corpus"])[list(loaders[0].sampler)]
     assert abs(np.mean(order == "DEMOA") - 0.5) < 0.25   # a small epoch: loosely even (exact: tests above)
+
+
+def test_the_transductive_variant_adds_the_held_out_audio_as_a_domain_without_its_labels(
+        speaker_validated_split, tmp_path, monkeypatch):
+    from specct.evaluate import evaluate
+    from specct.train import loop
+
+    split = speaker_validated_split
+    read, built = [], []
+    original_loss, original_build = CorpusAdversary.loss, loop.domain_adversarial
+
+    def recording(self, features, domains, scale):
+        read.append(domains.tolist())
+        return original_loss(self, features, domains, scale)
+
+    def building(*a, **k):
+        built.append(original_build(*a, **k))
+        return built[-1]
+
+    monkeypatch.setattr(CorpusAdversary, "loss", recording)
+    monkeypatch.setattr(loop, "domain_adversarial", building)
+    out = tmp_path / "transductive"
+    train(tiny_args(split.train_dir, out, domain_adversarial=0.5, domain_adversarial_variant="transductive",
+                    epochs=1, max_steps=0))
+    test_rows = pd.read_csv(split.test_csv)
+    dann = built[0]
+    assert dann.variant == "transductive" and dann.unlabelled_corpus == "DEMOC"
+    assert len(dann.unlabelled.dataset) == len(test_rows)
+    assert set(dann.unlabelled.dataset.targets) == {0}          # the held-out labels are never handed over
+    labels = np.array([d for batch in read for d in batch])
+    assert set(labels) == {0, 1, 2} and (labels == 2).sum() >= len(test_rows) // 2
+
+    record = yaml.safe_load((out / "args.yaml").read_text())["domain_adversarial"]
+    assert record["variant"] == "transductive" and record["domains"][-1] == "DEMOC (unlabelled)"
+    assert "DEMOC" in record["transductive"]
+    evaluate(out, data_test_path=split.test_csv, output=tmp_path / "eval", bootstrap=20, progress=False)
+    performance = yaml.safe_load((tmp_path / "eval" / "performance.yaml").read_text())
+    assert "transductive" in performance["transductive_training"]
+
+
+def test_the_inductive_variant_says_nothing_transductive(speaker_validated_split, tmp_path):
+    from specct.evaluate import evaluate
+
+    split = speaker_validated_split
+    out = tmp_path / "inductive"
+    train(tiny_args(split.train_dir, out, domain_adversarial=0.5, epochs=1, max_steps=2))
+    args = (out / "args.yaml").read_text()
+    assert "variant: inductive" in args and "transductive:" not in args.replace("domain_adversarial_variant", "")
+    evaluate(out, data_test_path=split.test_csv, output=tmp_path / "eval", bootstrap=20, progress=False)
+    assert "transductive" not in (tmp_path / "eval" / "performance.yaml").read_text()

@@ -43,6 +43,7 @@ class TrainedNetwork(TrainedSystem):
         self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
         self.speaker_model = takes_speaker(self.model)
         self.speaker_norm = (self.state.get("args") or {}).get("speaker_norm", "none")
+        self.trained_args = self.state.get("args") or {}
         # the training's requested precision, decided again for this host (models older than the
         # --precision flag ran float32 at prediction whatever they were trained with)
         self.precision = (self.state.get("args") or {}).get("precision", "float32")
@@ -68,6 +69,10 @@ class TrainedNetwork(TrainedSystem):
             vectors = standardise_by_group(vectors, frame[self.speaker_norm], frame["wav"])
             record["transductive"] = (f"speaker vectors standardised per {self.speaker_norm} with the statistics "
                                       f"of the test rows' own unlabelled vectors")
+        if self.trained_args.get("domain_adversarial") and \
+                self.trained_args.get("domain_adversarial_variant") == "transductive":
+            record["transductive_training"] = ("domain-adversarial training read the unlabelled audio of the held-out "
+                                               "corpus as a domain (--domain_adversarial_variant transductive)")
         dcfg = self.data_config
         dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                           source=settings.source, interpolation=dcfg.get("interpolation", "bilinear"))

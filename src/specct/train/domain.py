@@ -6,9 +6,14 @@ to make that impossible. The reversal's weight ramps from 0 to ``--domain_advers
 the usual schedule 2 / (1 + exp(-10 p)) - 1 over the training's progress p, so the emotion head
 settles before the features are pulled.
 
-*Inductive* (the variant built here): the domains are the training corpora of the split; nothing of
-the held-out corpus is read. The validation corpus of a whole-corpus validation split is not a
-domain either: its rows are never trained on.
+Two variants, named apart in args.yaml, performance.yaml and the report:
+
+- *inductive* (the default): the domains are the training corpora of the split; nothing of the
+  held-out corpus is read. The validation corpus of a whole-corpus validation split is not a domain
+  either: its rows are never trained on.
+- *transductive*: the held-out corpus's unlabelled audio (the split's test rows, their images and
+  speaker vectors; never their labels) joins as one more domain. Each training batch is paired with
+  a batch of those rows, which reach the corpus head only.
 """
 from __future__ import annotations
 
@@ -57,27 +62,75 @@ class CorpusAdversary(nn.Module):
         return nn.functional.cross_entropy(logits.float(), domains)
 
 
-class DomainAdversarial:
-    """What the training loop needs: the adversary, each training row's domain, the ramp's weight."""
+VARIANTS = ("inductive", "transductive")
 
-    def __init__(self, weight: float, corpora_of_rows: Sequence[str], num_features: int, total_updates: int):
+
+class DomainAdversarial:
+    """What the training loop needs: the adversary, each training row's domain, the ramp's weight and,
+    transductive, the unlabelled held-out rows (``unlabelled``: a loader of them, cycled)."""
+
+    def __init__(self, weight: float, corpora_of_rows: Sequence[str], num_features: int, total_updates: int,
+                 unlabelled=None, unlabelled_corpus: str | None = None, unlabelled_source: str = ""):
         self.corpora = sorted(set(corpora_of_rows))
-        if len(self.corpora) < 2:
+        self.variant = "inductive" if unlabelled is None else "transductive"
+        if len(self.corpora) < 2 and unlabelled is None:
             from ..errors import InputError
 
-            raise InputError(f"--domain_adversarial needs two or more training corpora; the training rows come "
-                             f"from {', '.join(self.corpora) or 'none'}")
+            raise InputError(f"--domain_adversarial needs two or more training corpora (inductive); the training "
+                             f"rows come from {', '.join(self.corpora) or 'none'}")
         index = {c: i for i, c in enumerate(self.corpora)}
         self.domains = torch.as_tensor(np.array([index[c] for c in corpora_of_rows]), dtype=torch.long)
-        self.adversary = CorpusAdversary(num_features, self.corpora)
+        self.unlabelled, self.unlabelled_corpus, self.unlabelled_source = unlabelled, unlabelled_corpus, unlabelled_source
+        self._batches = None
+        names = self.corpora + ([f"{unlabelled_corpus} (unlabelled)"] if unlabelled is not None else [])
+        self.adversary = CorpusAdversary(num_features, names)
         self.weight, self.total_updates = float(weight), max(int(total_updates), 1)
+
+    @property
+    def unlabelled_domain(self) -> int:
+        return len(self.corpora)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Each epoch its own seeded order of the held-out rows, from their start (so a resumed run
+        pairs the same batches as an uninterrupted one)."""
+        if self.unlabelled is not None:
+            sampler = getattr(self.unlabelled, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+            self._batches = None
+
+    def next_unlabelled(self):
+        """The next batch of the held-out corpus's rows (images, speaker vectors); the loader restarts
+        when it is used up. Their labels are never taken."""
+        if self._batches is None:
+            self._batches = iter(self.unlabelled)
+        try:
+            images, speaker, _, _ = next(self._batches)
+        except StopIteration:
+            self._batches = iter(self.unlabelled)
+            images, speaker, _, _ = next(self._batches)
+        return images, speaker
 
     def scale(self, num_updates: int) -> float:
         return self.weight * ramp(num_updates / self.total_updates)
 
     def record(self) -> dict:
-        return {"domain_adversarial": {"variant": "inductive", "weight": self.weight, "domains": self.corpora,
-                                       "schedule": "2/(1+exp(-10p))-1"}}
+        record = {"variant": self.variant, "weight": self.weight, "domains": self.adversary.corpora,
+                  "schedule": "2/(1+exp(-10p))-1"}
+        if self.variant == "transductive":
+            record["transductive"] = (f"the unlabelled audio of {self.unlabelled_corpus} ({self.unlabelled_source}, "
+                                      f"{len(self.unlabelled.dataset)} rows, labels not read) was a domain of the "
+                                      f"corpus head in training")
+        return {"domain_adversarial": record}
+
+
+def unlabelled_frame(frame):
+    """The held-out rows as the transductive variant reads them: their labels blanked, so nothing
+    downstream can read them (every target 0, every emotion empty)."""
+    frame = frame.copy()
+    frame["target"] = 0
+    frame["emotion"] = ""
+    return frame
 
 
 def pooled_and_logits(model, images: torch.Tensor, speaker: torch.Tensor, speaker_model: bool):

@@ -54,6 +54,8 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
     bar = tqdm(loader, desc=f"train {epoch + 1}/{num_epochs}", leave=False, dynamic_ncols=True,
                disable=not (progress and info.is_main), total=num_batches)
     optimizer.zero_grad(set_to_none=True)
+    if domain is not None:
+        domain.start_epoch(epoch)
     for index, (images, speaker, targets, rows) in enumerate(bar):
         if index >= num_batches:
             break
@@ -76,7 +78,16 @@ def train_one_epoch(model, loader, criterion, optimizer, *, device, speaker_mode
                     pooled, logits = pooled_and_logits(model, images, speaker, speaker_model)
             loss = criterion(logits.float(), loss_targets)
             if domain is not None:
-                loss = loss + domain.adversary.loss(pooled, domain.domains[rows].to(device), domain.scale(num_updates))
+                domains = domain.domains[rows].to(device)
+                if domain.unlabelled is not None:   # transductive: a batch of held-out rows, corpus head only
+                    other_images, other_speaker = domain.next_unlabelled()
+                    with autocast(device.type, precision):
+                        other, _ = pooled_and_logits(model, other_images.to(device), other_speaker.to(device),
+                                                     speaker_model)
+                    pooled = torch.cat([pooled, other])
+                    domains = torch.cat([domains, torch.full((len(other),), domain.unlabelled_domain,
+                                                             dtype=torch.long, device=device)])
+                loss = loss + domain.adversary.loss(pooled, domains, domain.scale(num_updates))
             scaled = loss / group_size
             scaler.scale(scaled).backward()
         if update:

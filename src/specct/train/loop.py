@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import data as split_data
-from .. import precision, runs
+from .. import paths, precision, runs
 from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from ..errors import InputError
 from ..metrics import accuracy, uar
@@ -105,9 +105,10 @@ def make_loader(dataset, batch_size: int, shuffle: bool, args, info: distributed
 
 
 def domain_adversarial(args, info, model, speaker_model: bool, dcfg: dict, train_frame, train_vectors,
-                       num_epochs: int, batches: int):
-    """The DANN pieces of an inductive run: the training rows' corpora are the domains."""
-    from .domain import DomainAdversarial, num_pooled_features
+                       num_epochs: int, batches: int, train_dir: Path, class_names):
+    """The DANN pieces of a run: the training rows' corpora are the domains, and in the transductive
+    variant the unlabelled rows of the split's held-out corpus one more."""
+    from .domain import DomainAdversarial, num_pooled_features, unlabelled_frame
 
     if info.distributed or args.torchcompile or args.mixup > 0:
         raise InputError("--domain_adversarial runs in one process, without --torchcompile and --mixup "
@@ -115,7 +116,22 @@ def domain_adversarial(args, info, model, speaker_model: bool, dcfg: dict, train
     features = num_pooled_features(model, speaker_model, dcfg["input_size"],
                                    train_vectors.shape[1] if train_vectors is not None else None)
     total = num_epochs * updates_per_epoch(batches, args.max_steps, args.grad_accum_steps)
-    return DomainAdversarial(args.domain_adversarial, list(train_frame["corpus"]), features, total)
+    unlabelled, corpus, source = None, None, ""
+    if args.domain_adversarial_variant == "transductive":
+        test_csv = paths.eval_data_dir(train_dir.parent) / "test.csv"
+        if speaker_model and args.speaker_norm != "none":
+            raise InputError("--domain_adversarial_variant transductive with --speaker_norm: choose one")
+        frame = unlabelled_frame(split_data.read_split(test_csv, class_names))
+        if len(frame) == 0:
+            raise InputError(f"{test_csv}: no held-out rows for the transductive domain")
+        vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
+        rows = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
+                                       source=str(test_csv), interpolation=dcfg["interpolation"])
+        unlabelled = make_loader(rows, args.batch_size, True, argparse.Namespace(**{**vars(args),
+                                                                                  "balance_corpora": "none"}), info)
+        corpus, source = "+".join(sorted(frame["corpus"].unique())), str(test_csv)
+    return DomainAdversarial(args.domain_adversarial, list(train_frame["corpus"]), features, total,
+                             unlabelled, corpus, source)
 
 
 def decoded_images(args, frame, dcfg: dict, train_dir: Path, rows: str, log):
@@ -290,12 +306,12 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     domain = None
     if args.domain_adversarial > 0:
         domain = domain_adversarial(args, info, model, speaker_model, dcfg, train_frame, train_vectors,
-                                    args.epochs, len(train_loader))
+                                    args.epochs, len(train_loader), train_dir, class_names)
         domain.adversary.to(device)
         optimizer.add_param_group({"params": list(domain.adversary.parameters()), "lr": args.lr,
                                    "weight_decay": args.weight_decay})
-        log(f"domain-adversarial training (inductive) over {', '.join(domain.corpora)}, weight up to "
-            f"{args.domain_adversarial}")
+        log(f"domain-adversarial training ({domain.variant}) over {', '.join(domain.adversary.corpora)}, "
+            f"weight up to {args.domain_adversarial}")
     scheduler, num_epochs = create_scheduler_v2(
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr,

@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="domain-adversarial training (DANN), inductive: a corpus classifier on the pooled features "
                         "behind a gradient-reversal layer whose weight ramps to LAMBDA (2/(1+exp(-10p))-1); the "
                         "domains are the training corpora only (0 = off; specct.train.domain)")
+    g.add_argument("--domain_adversarial_variant", choices=("inductive", "transductive"), default="inductive",
+                   help="inductive: the training corpora are the domains; transductive: the held-out corpus's "
+                        "unlabelled audio (the split's eval_data/test.csv, labels never read) joins as one more "
+                        "domain: TRANSDUCTIVE, recorded in args.yaml and performance.yaml")
     g.add_argument("--balance_corpora", choices=BALANCE_CHOICES, default="none",
                    help="batches drawing every training corpus equally often (corpora), and every class within "
                         "each corpus (corpora_classes), with replacement; none: plain shuffling")
