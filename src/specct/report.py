@@ -1,162 +1,288 @@
 """One self-contained report of an experiment of run_loco.py: ``report.html`` and ``report.md``.
 
 ``write_report(output/loco/<experiment>)`` renders the tables the experiment's collection wrote
-(``run_loco.py`` and ``run_loco.py --collect`` write them; the report never collects) and writes
+(``run_loco.py`` and ``run_loco.py --collect`` write them; the report never collects), draws its
+figures into ``figures/`` (300 dpi PNG and SVG each, :mod:`specct.report_figures`), writes the
+results and comparison as LaTeX tables (:mod:`specct.latex`) and ``groups.csv``, and writes
 
 - ``report.html``: one file, every figure embedded as a ``data:`` URI, the style inline, no script
   and no reference to anything outside the file, so it opens from a disk or a mail attachment
-  with no network;
+  with no network (:mod:`specct.report_render`);
 - ``report.md``: the same tables in Markdown (figures linked by relative path), for papers.
 
-Contents: the results table with 95% CIs, the significance table (a difference is marked real only
-when the paired test says so; the others are ties), the leave-one-corpus-out heatmap beside the
-pairwise matrices, the confusion matrix of every system on every held-out corpus, the training
-curves, the speaker-embedding maps, which rows were used (split counts and test files) and whether
-any transductive normalisation touched the test audio, and the exact commands and versions.
+The sections come in the order a paper uses: the verdict (:mod:`specct.report_verdict`), the results
+table, the comparison, the heatmap (beside the one-to-one matrices when that protocol ran), recall
+per class, UAR per gender and per speaker (:mod:`specct.report_breakdowns`), the confusion
+matrices, calibration, the training curves, where the image models look (:mod:`specct.saliency`),
+the speaker maps, the rows used, transductive normalisation and the reproduction. Every caption
+comes from the run's records (:mod:`specct.report_facts`); a section without data is left out.
 """
 from __future__ import annotations
 
-import base64
-import html
 import shlex
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
+from . import report_figures as figures_of
 from .errors import SpecctError
-from .evaluation import CONFUSION_NAME, PERFORMANCE_NAME
+from .evaluation import PERFORMANCE_NAME
 from .fileio import write_text_atomic
-from .records import read_record
 from .loco.experiment import load_experiment, recorded_options
 from .loco.results import Collected, read_collected
-from .runs import ARGS_NAME, CURVES_NAME
+from .records import read_record
+from .report_content import Figure, Section, Table
+from .report_facts import (LocoRun, chance_uar, class_names, finished_loco_runs, is_image_model,
+                           protocols_present, reads_speaker_vector, validations)
+from .report_render import data_uri, render_html, render_markdown  # noqa: F401  (the report's renderings)
+from .runs import ARGS_NAME
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
-FIGURES = "figures"
-
-
-# --------------------------------------------------------------------------- content, format-free
-
-@dataclass
-class Table:
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-    marked: list[bool] = field(default_factory=list)    # rows shown as real differences
-    note: str = ""
-
-
-@dataclass
-class Figure:
-    caption: str
-    path: Path
-
-
-@dataclass
-class Section:
-    title: str
-    text: str = ""
-    tables: list[Table] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)   # shown side by side
-    grid: list[list[Figure | None]] = field(default_factory=list)
-    grid_header: list[str] = field(default_factory=list)
-    grid_rows: list[str] = field(default_factory=list)
-    code: str = ""
+FIGURES = figures_of.FIGURES
+SALIENCY_RUNS = 12             # the report explains at most this many image-model jobs (a few rows each)
+FIGURE_ERRORS = (OSError, ValueError, KeyError, RuntimeError, SpecctError)
 
 
 def _num(value, digits: int = 3) -> str:
     return "-" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
 
 
-def results_section(results: pd.DataFrame | None, comparison: pd.DataFrame | None) -> Section:
-    section = Section("Results (leave-one-corpus-out)")
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+# --------------------------------------------------------------------------- the sections, in a paper's order
+
+def results_section(results: pd.DataFrame | None) -> Section | None:
     if results is None or results.empty:
-        section.text = "No leave-one-corpus-out job has finished yet."
-        return section
+        return None
     from .compare import results_cells
 
     header, rows = results_cells(results)
+    section = Section("Results (leave-one-corpus-out)")
     section.tables.append(Table(
         "Each metric with its 95% bootstrap interval where it has one; 'mean' rows average the held-out "
         "corpora (interval from resampling rows within each corpus)", header, rows))
-    if comparison is not None and not comparison.empty:
-        rows, marked = [], []
-        for r in comparison.itertuples():
-            verdict = ("real: better" if r.difference > 0 else "real: worse") if r.significant else "tie"
-            rows.append([r.system, r.reference, r.held_out, str(r.n), f"{r.difference:+.3f}",
-                         f"{r.ci_low:+.3f} to {r.ci_high:+.3f}", f"{r.p_value:.4f}", verdict])
-            marked.append(bool(r.significant))
-        section.tables.append(Table(
-            "Significance: UAR difference to the reference, paired bootstrap on the same test rows "
-            "(two-sided; real when p < 0.05 and the 95% interval excludes 0, otherwise a tie)",
-            ["system", "reference", "held-out corpus", "n", "UAR difference", "95% CI", "p", "verdict"],
-            rows, marked))
-    else:
-        section.text = "One system only: no comparison."
     return section
 
 
-def heatmap_section(folder: Path, systems: Sequence[str], pairwise_summary: pd.DataFrame | None,
-                    pairwise: pd.DataFrame | None) -> Section:
-    section = Section("Two views of the same corpora: leave-one-corpus-out and the one-to-one matrix")
-    if (folder / "heatmap.png").is_file():
-        section.figures.append(Figure("leave-one-corpus-out: UAR per system and held-out corpus",
-                                      folder / "heatmap.png"))
-    if (folder / "seeds.png").is_file():     # several training seeds: each seed's UAR beside their mean
-        section.figures.append(Figure("leave-one-corpus-out: UAR of each training seed beside the mean over seeds",
-                                      folder / "seeds.png"))
-    for system in systems:
-        path = folder / f"pairwise_{system}.png"
-        if path.is_file():
-            section.figures.append(Figure(f"{system}: train on the row's corpus, test on the column's", path))
-    if pairwise_summary is not None and not pairwise_summary.empty:
-        section.tables.append(Table(
-            "One-to-one: mean diagonal ('self', speaker-independent folds inside a corpus) and mean "
-            "off-diagonal ('cross', another corpus) UAR",
-            ["system", "self UAR", "cross UAR", "self cells", "cross cells"],
-            [[r.system, _num(r.self_uar), _num(r.cross_uar), str(r.self_cells), str(r.cross_cells)]
-             for r in pairwise_summary.itertuples()]))
-    if pairwise is not None and not pairwise.empty:
+def comparison_section(comparison: pd.DataFrame | None) -> Section | None:
+    if comparison is None or comparison.empty:
+        return None
+    rows, marked = [], []
+    for r in comparison.itertuples():
+        significant = r.significant is True or str(r.significant).lower() == "true"
+        verdict = ("real: better" if r.difference > 0 else "real: worse") if significant else "tie"
+        rows.append([r.system, r.reference, r.held_out, str(r.n), f"{r.difference:+.3f}",
+                     f"{r.ci_low:+.3f} to {r.ci_high:+.3f}", f"{r.p_value:.4f}", verdict])
+        marked.append(significant)
+    section = Section("Comparison with the reference")
+    section.tables.append(Table(
+        "Significance: UAR difference to the reference, paired bootstrap on the same test rows "
+        "(two-sided; real when p < 0.05 and the 95% interval excludes 0, otherwise a tie)",
+        ["system", "reference", "held-out corpus", "n", "UAR difference", "95% CI", "p", "verdict"],
+        rows, marked))
+    return section
+
+
+def heatmap_section(folder: Path, collected: Collected, systems: Sequence[str], corpora: Sequence[str],
+                    pairwise_ran: bool) -> Section | None:
+    """The leave-one-corpus-out heatmap (with intervals) and, only when the one-to-one protocol ran,
+    its matrices beside it and its tables."""
+    figures = folder / FIGURES
+    title = ("Two views of the same corpora: leave-one-corpus-out and the one-to-one matrix" if pairwise_ran
+             else "Leave-one-corpus-out heatmap")
+    section = Section(title)
+    path = figures_of.heatmap(collected.results, systems, corpora, figures)
+    if path:
+        section.figures.append(Figure("leave-one-corpus-out: UAR per system and held-out corpus (95% CI in brackets)",
+                                      path))
+    if collected.results is not None and "uar_per_seed" in collected.results.columns:
+        from .loco.results import plot_seed_spread
+
+        seeds = plot_seed_spread(collected.results, figures / "seeds.png")
+        if seeds:
+            section.figures.append(Figure("leave-one-corpus-out: UAR of each training seed beside the mean over "
+                                          "seeds", seeds))
+    pairwise, summary = collected.pairwise, collected.pairwise_summary
+    if pairwise_ran and pairwise is not None and not pairwise.empty:
+        for system in systems:
+            matrix = figures_of.pairwise_matrix(pairwise, system, corpora, figures)
+            if matrix:
+                section.figures.append(Figure(f"{system}: train on the row's corpus, test on the column's", matrix))
+        if summary is not None and not summary.empty:
+            section.tables.append(Table(
+                "One-to-one: mean diagonal ('self', speaker-independent folds inside a corpus) and mean "
+                "off-diagonal ('cross', another corpus) UAR",
+                ["system", "self UAR", "cross UAR", "self cells", "cross cells"],
+                [[r.system, _num(r.self_uar), _num(r.cross_uar), str(r.self_cells), str(r.cross_cells)]
+                 for r in summary.itertuples()]))
         section.tables.append(Table(
             "One-to-one cells (the diagonal pools the predictions of its folds)",
             ["system", "train", "test", "n", "UAR", "95% CI"],
             [[r.system, r.train, r.test, str(r.n), _num(r.uar), f"{_num(r.uar_ci_low)}-{_num(r.uar_ci_high)}"]
              for r in pairwise.itertuples()]))
-    if not section.figures and not section.tables:
-        section.text = "No heatmap yet."
+    return None if section.empty else section
+
+
+def per_class_section(runs: Sequence[LocoRun], classes: Sequence[str], chance: float | None) -> Section | None:
+    from .report_breakdowns import per_class_recall
+
+    if not runs or not classes:
+        return None
+    header, rows = per_class_recall(runs, classes)
+    seeds = " (the mean over training seeds)" if any(r.seed not in ("", "nan", "None") for r in runs) else ""
+    section = Section("Recall per class")
+    section.tables.append(Table(f"Recall of each class on each held-out corpus{seeds}; chance recall of a class "
+                                f"is {_num(chance)}", header, rows))
     return section
 
 
-def job_grid(folder: Path, systems: Sequence[str], corpora: Sequence[str], title: str, sub: str,
-             name: str, text: str) -> Section:
-    section = Section(title, text=text, grid_header=list(corpora), grid_rows=list(systems))
+def groups_section(folder: Path, runs: Sequence[LocoRun]) -> Section | None:
+    """UAR by gender and by speaker, with the gap between the best and the worst group."""
+    from .report_breakdowns import gender_rows, group_table, speaker_rows, write_groups
+
+    if not runs:
+        return None
+    groups = group_table(runs)
+    if groups.empty:
+        return None
+    write_groups(groups, folder)
+    section = Section("UAR by gender and by speaker")
+    header, rows, without = gender_rows(groups)
+    if rows:
+        section.tables.append(Table("UAR per gender (from the corpus manifests, carried into the split CSVs), "
+                                    "rows per group in brackets", header, rows))
+    if without:
+        section.text = (f"{', '.join(without)}: the corpus records no speaker gender, so there is no gender "
+                        f"breakdown for it. ")
+    header, rows = speaker_rows(groups)
+    section.tables.append(Table("UAR per test speaker: the worst, the median and the best speaker (every "
+                                "speaker in groups.csv)", header, rows))
+    return section
+
+
+def confusion_section(folder: Path, runs: Sequence[LocoRun], jobs: pd.DataFrame, systems: Sequence[str],
+                      corpora: Sequence[str]) -> Section | None:
+    if not runs:
+        return None
+    figures = folder / FIGURES
+    drawn: dict[tuple[str, str], Figure | str] = {}
+    for run in runs:
+        if (run.system, run.corpus) in drawn:
+            continue          # several seeds: the first seed's matrix
+        try:
+            path = figures_of.confusion(run, figures)
+        except FIGURE_ERRORS as exc:
+            drawn[(run.system, run.corpus)] = f"no figure ({_first_line(exc)})"
+            continue
+        drawn[(run.system, run.corpus)] = (Figure(f"{run.system} on {run.corpus}", path) if path
+                                           else "no confusion matrix recorded")
+    section = Section("Confusion matrices", text="Each system on each held-out corpus, rows normalised (how each "
+                      "true class was predicted), counts in brackets; each title names the training corpora.",
+                      grid_header=list(corpora), grid_rows=list(systems))
     for system in systems:
-        row = []
-        for corpus in corpora:
-            path = folder / "jobs" / "loco" / system / corpus / sub / name
-            row.append(Figure(f"{system} on {corpus}", path) if path.is_file() else None)
-        section.grid.append(row)
+        section.grid.append([drawn.get((system, corpus), _missing(jobs, system, corpus)) for corpus in corpora])
     return section
 
 
-def embedding_section(folder: Path, options: dict, corpora: Sequence[str]) -> Section:
-    from .embedding_plot import plot_corpus_speakers
+def _missing(jobs: pd.DataFrame, system: str, corpus: str) -> str:
+    """The text of a grid cell without a figure: a job that has not finished, or one never listed."""
+    listed = jobs[(jobs["protocol"] == "loco") & (jobs["system"].astype(str) == system)
+                  & (jobs["corpus"].astype(str) == corpus)] if len(jobs) else jobs
+    return "not finished" if len(listed) else "no job"
 
-    section = Section("Speaker embeddings",
-                      text="t-SNE maps of each corpus's speaker vectors, one colour per speaker (seeded): "
-                           "tight, separate clusters mean the encoder tells the corpus's speakers apart.")
+
+def calibration_section(folder: Path, runs: Sequence[LocoRun]) -> Section | None:
+    if not runs:
+        return None
+    path, rows = figures_of.calibration(runs, folder / FIGURES)
+    if not rows:
+        return None
+    section = Section("Calibration", text=(
+        "Does a confidence of 0.8 mean right four times in five? Expected calibration error (ECE: the mean "
+        "gap between accuracy and confidence over 10 confidence bins, weighted by their rows) from the "
+        "class probabilities in each job's predictions.csv; 0 is perfectly calibrated."))
+    section.tables.append(Table("Expected calibration error per system and held-out corpus ('pooled': every "
+                                "held-out corpus together)", ["system", "held-out corpus", "rows", "ECE"], rows))
+    if path:
+        section.figures.append(Figure("Reliability diagram: accuracy against confidence, per system", path))
+    return section
+
+
+def curves_section(folder: Path, runs: Sequence[LocoRun], chance: float | None) -> Section | None:
+    """The curves of the jobs trained by epochs; the validation each split used, from its record."""
+    if not runs:
+        return None
+    figures = folder / FIGURES
+    section = Section("Training curves")
+    without = []
+    for run in runs:
+        try:
+            path = figures_of.curves(run, chance, figures)
+        except FIGURE_ERRORS as exc:
+            section.text += f" {run.system} on {run.corpus}: no curves ({_first_line(exc)})."
+            continue
+        if path:
+            seed = f", seed {run.seed}" if run.seed not in ("", "nan", "None") else ""
+            section.figures.append(Figure(f"{run.system}, held out {run.corpus}{seed}", path))
+        elif run.system not in without:
+            without.append(run.system)
+    if not section.figures:
+        return None
+    validation = "; ".join(v.sentence() for v in validations(runs))
+    section.text = (f"Loss and validation scores per epoch; the dashed line is the epoch whose checkpoint was kept, "
+                    f"the dotted one chance. Validation ({validation}); the held-out corpus is never read during "
+                    f"training." + section.text)
+    if without:
+        section.text += f" {', '.join(without)}: fitted without epochs, so no curves."
+    return section
+
+
+def saliency_section(folder: Path, runs: Sequence[LocoRun], image_systems: set[str]) -> Section | None:
+    from .saliency import REPORT_ROWS_PER_CLASS
+
+    chosen, seen = [], set()
+    for run in runs:
+        if run.system in image_systems and (run.system, run.corpus) not in seen:
+            seen.add((run.system, run.corpus))
+            chosen.append(run)
+    if not chosen:
+        return None
+    section = Section("Where the image models look", text=(
+        f"Per emotion, the mean Grad-CAM of the true class over up to {REPORT_ROWS_PER_CLASS} test rows "
+        "(for the CCTs on the tokenizer's output map, else on the last convolution), drawn over the mean "
+        "spectrogram of the same rows: low frequencies at the bottom. `specct saliency <job>/train` draws it "
+        "on every row."))
+    for run in chosen[:SALIENCY_RUNS]:
+        try:
+            path = figures_of.saliency(run, folder / FIGURES, REPORT_ROWS_PER_CLASS)
+        except FIGURE_ERRORS as exc:
+            section.text += f" {run.system} on {run.corpus}: no map ({_first_line(exc)})."
+            continue
+        if path:
+            section.figures.append(Figure(f"{run.system} on {run.corpus}", path))
+    if len(chosen) > SALIENCY_RUNS:
+        section.text += f" The first {SALIENCY_RUNS} of {len(chosen)} jobs are drawn."
+    return section if section.figures else None
+
+
+def embedding_section(folder: Path, options: dict, corpora: Sequence[str], speaker_systems: Sequence[str]) -> Section | None:
+    """The speaker maps, only when some system reads a speaker vector (it names them)."""
+    if not speaker_systems:
+        return None
+    section = Section("Speaker embeddings", text=(
+        f"The speaker vectors {', '.join(speaker_systems)} read{'s' if len(speaker_systems) == 1 else ''}: "
+        "t-SNE maps of each corpus's vectors, one colour per speaker (seeded); tight, separate clusters mean "
+        "the encoder tells the corpus's speakers apart."))
     for corpus in corpora:
-        path = folder / FIGURES / f"speakers_2d_{corpus}.png"
-        if not path.is_file():
-            try:
-                plot_corpus_speakers(options["datasets_dir"], corpus, folder / FIGURES, seed=int(options["seed"]))
-            except (OSError, ValueError, SpecctError) as exc:
-                section.text += f" {corpus}: no map ({str(exc).splitlines()[0]})."
-                continue
+        try:
+            path = figures_of.speaker_map(options["datasets_dir"], corpus, folder / FIGURES, int(options["seed"]))
+        except FIGURE_ERRORS as exc:
+            section.text += f" {corpus}: no map ({_first_line(exc)})."
+            continue
         section.figures.append(Figure(f"{corpus}: speaker embeddings", path))
     return section
 
@@ -259,6 +385,10 @@ def reproduction_section(record: dict, records: list[tuple[Path, dict]]) -> Sect
                 lines.append(str(job["command"]))
             lines.append("#   train.py " + shlex.join(str(a) for a in job.get("train_command", [])))
     section.code = "\n".join(lines)
+    section.tables.append(Table("For a paper, beside this report", ["file", "what"], [
+        ["results.tex, comparison.tex", "the results and the comparison as LaTeX tables (booktabs)"],
+        ["figures/", "every figure of this report as a 300 dpi PNG and an SVG"],
+        ["groups.csv", "UAR of every gender and speaker group of every job"]]))
     differing = sorted({k for _, job in records for k, v in (job.get("versions") or {}).items()
                         if versions.get(k) != v})
     if differing:
@@ -266,10 +396,33 @@ def reproduction_section(record: dict, records: list[tuple[Path, dict]]) -> Sect
     return section
 
 
-def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Section]]:
-    """The report's sections, from the experiment's record and its collected tables."""
+def verdict_section(collected: Collected, opts, systems: Sequence[str], corpora: Sequence[str],
+                    classes: Sequence[str], chance: float | None, protocols: Sequence[str],
+                    speaker_systems: Sequence[str]) -> Section:
+    from .report_verdict import verdict
     from .train.options import flag_tokens
 
+    reference = opts.reference or systems[0]
+    section = Section("Verdict", verdict=True,
+                      text=verdict(collected.results, collected.comparison, reference, classes, chance, corpora))
+    jobs = collected.jobs
+    finished = int(jobs["finished"].astype(str).str.lower().eq("true").sum()) if len(jobs) else 0
+    missing = f" Missing: {', '.join(collected.missing)}." if len(jobs) and collected.missing else ""
+    speaker = (f"Systems that read a speaker vector: {', '.join(speaker_systems)}." if speaker_systems
+               else "No system reads a speaker vector.")
+    section.tables.append(Table(
+        f"Systems; protocols run: {', '.join(protocols) or 'none yet'}; held-out corpora: {', '.join(corpora)}; "
+        f"{len(classes) or opts.num_classes} classes, augmentation {opts.augmentation}, balancing {opts.balanced}, "
+        f"seed {opts.seed}, {opts.bootstrap} bootstrap resamples; reference {reference}; {finished} of {len(jobs)} "
+        f"job(s) finished.{missing} {speaker}",
+        ["system", "model", "config", "extra train.py flags"],
+        [[s.name, s.model, s.config or "-", " ".join(flag_tokens(s.flags)) or "-"] for s in opts.systems]))
+    return section
+
+
+def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Section]]:
+    """The report's sections, from the experiment's record and its collected tables; a section with
+    nothing to show is left out."""
     folder = Path(folder)
     record = load_experiment(folder)
     opts = recorded_options(folder)
@@ -278,146 +431,47 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
     corpora = [c.upper() for c in opts.corpora] if opts.corpora else sorted(
         {str(c) for c in collected.jobs.get("corpus", [])})
     records = _job_records(folder)
-    jobs = collected.jobs
-    finished = int(jobs["finished"].sum()) if len(jobs) else 0
-    overview = Section("Experiment", text=(
-        f"{finished} of {len(jobs)} job(s) finished"
-        + (f"; missing: {', '.join(collected.missing)}." if len(jobs) and collected.missing else ".")
-        + f" Protocols: {', '.join(opts.protocols)}. Held-out corpora: {', '.join(corpora)}. "
-          f"Class set {opts.classes or opts.num_classes}, augmentation {opts.augmentation}, "
-          f"balancing {opts.balanced}, seed {opts.seed}, {opts.bootstrap} bootstrap resamples. "
-          f"Reference system: {opts.reference or systems[0]}."))
-    overview.tables.append(Table("Systems", ["system", "model", "config", "extra train.py flags"],
-                                 [[s.name, s.model, s.config or "-", " ".join(flag_tokens(s.flags)) or "-"]
-                                  for s in opts.systems]))
-    sections = [overview, results_section(collected.results, collected.comparison),
-                heatmap_section(folder, systems, collected.pairwise_summary, collected.pairwise),
-                job_grid(folder, systems, corpora, "Confusion matrices", "test", CONFUSION_NAME,
-                         "Each system on each held-out corpus (rows normalised, counts in brackets)."),
-                job_grid(folder, systems, corpora, "Training curves", "train", CURVES_NAME,
-                         "Loss and validation scores per epoch (validation speakers come from the "
-                         "training corpora; the held-out corpus is never read during training)."),
-                embedding_section(folder, options, imported_corpora(options, corpora)),
+    runs = finished_loco_runs(folder, collected.jobs)
+    classes = class_names(runs)
+    chance = chance_uar(classes)
+    protocols = protocols_present(collected.jobs, opts.protocols)
+    flags = {s.name: {**opts.train_flags, **s.flags} for s in opts.systems}
+    speaker_systems = [s.name for s in opts.systems if _safely(reads_speaker_vector, s.model, flags[s.name])]
+    image_systems = {s.name for s in opts.systems if _safely(is_image_model, s.model)}
+    (folder / FIGURES).mkdir(parents=True, exist_ok=True)
+    sections = [verdict_section(collected, opts, systems, corpora, classes, chance, protocols, speaker_systems),
+                results_section(collected.results),
+                comparison_section(collected.comparison),
+                heatmap_section(folder, collected, systems, corpora, "pairwise" in protocols),
+                per_class_section(runs, classes, chance),
+                groups_section(folder, runs),
+                confusion_section(folder, runs, collected.jobs, systems, corpora),
+                calibration_section(folder, runs),
+                curves_section(folder, runs, chance),
+                saliency_section(folder, runs, image_systems),
+                embedding_section(folder, options, imported_corpora(options, corpora), speaker_systems),
                 rows_section(folder, records),
                 transductive_section(folder),
                 reproduction_section(record, records)]
-    return str(record.get("experiment") or folder.name), sections
+    return str(record.get("experiment") or folder.name), [s for s in sections if s is not None]
 
 
-# --------------------------------------------------------------------------- HTML
-
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
-tr.real td{background:#e6f4e6;font-weight:bold}
-caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0}
-.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-figure{margin:0}figure img{max-width:560px;width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.85em;color:#555}
-pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em;white-space:pre-wrap}
-.missing{color:#999;font-style:italic}
-"""
-
-
-def data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def _html_table(table: Table) -> str:
-    e = html.escape
-    out = ["<table>"]
-    if table.title:
-        out.append(f"<caption>{e(table.title)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr></thead><tbody>")
-    for i, row in enumerate(table.rows):
-        marked = i < len(table.marked) and table.marked[i]
-        opening = '<tr class="real">' if marked else "<tr>"
-        out.append(opening + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
-
-
-def _html_figure(figure: Figure) -> str:
-    e = html.escape
-    return (f'<figure><img alt="{e(figure.caption)}" src="{data_uri(figure.path)}">'
-            f"<figcaption>{e(figure.caption)}</figcaption></figure>")
-
-
-def render_html(title: str, sections: Sequence[Section]) -> str:
-    e = html.escape
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body = [f"<h1>{e(title)}</h1>", f"<p>Report written {stamp} by specct's report.py.</p>"]
-    for section in sections:
-        body.append(f"<section><h2>{e(section.title)}</h2>")
-        if section.text:
-            body.append(f"<p>{e(section.text)}</p>")
-        if section.figures:
-            body.append('<div class="row">' + "".join(_html_figure(f) for f in section.figures) + "</div>")
-        if section.grid:
-            body.append('<table class="grid"><thead><tr><th></th>'
-                        + "".join(f"<th>{e(h)}</th>" for h in section.grid_header) + "</tr></thead><tbody>")
-            for name, row in zip(section.grid_rows, section.grid):
-                cells = "".join(f"<td>{_html_figure(f)}</td>" if f else '<td class="missing">not finished</td>'
-                                for f in row)
-                body.append(f"<tr><th>{e(name)}</th>{cells}</tr>")
-            body.append("</tbody></table>")
-        body.extend(_html_table(t) for t in section.tables)
-        if section.code:
-            body.append(f"<pre>{e(section.code)}</pre>")
-        body.append("</section>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
-
-
-# --------------------------------------------------------------------------- Markdown
-
-def _md_cell(value: str) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(table: Table) -> str:
-    lines = [f"*{table.title}*", ""] if table.title else []
-    lines.append("| " + " | ".join(_md_cell(h) for h in table.header) + " |")
-    lines.append("|" + "---|" * len(table.header))
-    for i, row in enumerate(table.rows):
-        marked = i < len(table.marked) and table.marked[i]
-        cells = [f"**{_md_cell(c)}**" if marked and c else _md_cell(c) for c in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def render_markdown(title: str, sections: Sequence[Section], folder: Path) -> str:
-    def link(figure: Figure) -> str:
-        try:
-            target = figure.path.relative_to(folder)
-        except ValueError:
-            target = figure.path
-        return f"![{figure.caption}]({target.as_posix()})"
-
-    out = [f"# {title}", ""]
-    for section in sections:
-        out += [f"## {section.title}", ""]
-        if section.text:
-            out += [section.text, ""]
-        for table in section.tables:
-            out += [_md_table(table), ""]
-        for figure in section.figures:
-            out += [link(figure), ""]
-        for name, row in zip(section.grid_rows, section.grid):
-            out += [f"{name}: " + " ".join(link(f) for f in row if f), ""]
-        if section.code:
-            out += ["```", section.code, "```", ""]
-    return "\n".join(out)
+def _safely(question, *args) -> bool:
+    try:
+        return bool(question(*args))
+    except (SpecctError, KeyError, ValueError, ImportError):
+        return False
 
 
 def write_report(folder: str | Path, collected: Collected | None = None) -> tuple[Path, Path]:
     """``report.html`` and ``report.md`` of the experiment in ``folder``, from ``collected`` (by default
-    the tables its last collection wrote there)."""
+    the tables its last collection wrote there); its figures in ``figures/`` and the LaTeX tables."""
+    from .latex import write_latex_tables
+
     folder = Path(folder)
-    title, sections = build_sections(folder, collected or read_collected(folder))
+    collected = collected or read_collected(folder)
+    title, sections = build_sections(folder, collected)
+    write_latex_tables(folder, collected.results, collected.comparison)
     html_path, md_path = folder / REPORT_HTML, folder / REPORT_MD
     write_text_atomic(html_path, render_html(f"Experiment {title}", sections))
     write_text_atomic(md_path, render_markdown(f"Experiment {title}", sections, folder))
@@ -430,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import run_script
 
     parser = ArgumentParser(prog="report.py", description=(
-        "Write report.html (self-contained, opens from a file) and report.md of a run_loco.py experiment."))
+        "Write report.html (self-contained, opens from a file) and report.md of a run_loco.py experiment, "
+        "its figures (figures/, 300 dpi PNG and SVG) and results.tex / comparison.tex."))
     parser.add_argument("experiment", help="the experiment folder, output/loco/<experiment>")
     args = parser.parse_args(argv)
     return run_script("report.py", lambda: write_report(args.experiment))

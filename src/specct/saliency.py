@@ -184,7 +184,7 @@ def plot_saliency(result: ClassSaliency, path: str | Path, title: str = "", pape
 
     plt = _pyplot()
     names = [n for n in result.class_names if n in result.maps]
-    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(3.2 * max(1, len(names)) + 1, 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(2.6 * max(1, len(names)) + 1, 3.4), squeeze=False)
     image = None
     for ax, name in zip(axes[0], names):
         ax.imshow(result.spectrograms[name], cmap="gray", vmin=0, vmax=1, aspect="auto")

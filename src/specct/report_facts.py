@@ -1,0 +1,198 @@
+"""What an experiment's own records say about it, for the report's captions and verdict.
+
+Nothing here is assumed: the class names come from the evaluations (performance.yaml), the
+validation from each split's ``split_options.json``, the protocols from the jobs that exist, which
+systems read a speaker vector from the systems' kinds, the training corpora from each split's
+``split_summary.csv``. A report sentence says only what one of these records says.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import yaml
+
+from .evaluation import PERFORMANCE_NAME, PREDICTIONS_NAME
+
+
+@dataclass
+class LocoRun:
+    """One finished leave-one-corpus-out job: a system tested on a held-out corpus (one training seed)."""
+    system: str
+    corpus: str
+    folder: Path                 # jobs/loco/<system>/<corpus>[/seed-<n>]
+    seed: str = ""
+
+    @property
+    def train_dir(self) -> Path:
+        return self.folder / "train"
+
+    @property
+    def test_dir(self) -> Path:
+        return self.folder / "test"
+
+    def performance(self) -> dict:
+        return _yaml(self.test_dir / PERFORMANCE_NAME)
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_csv(self.test_dir / PREDICTIONS_NAME)
+
+    def job_record(self) -> dict:
+        return _yaml(self.folder / "job.yaml")
+
+    def test_csv(self) -> Path | None:
+        tests = self.job_record().get("tests") or {}
+        recorded = tests.get(self.corpus) or self.performance().get("test_csv")
+        return Path(recorded) if recorded else None
+
+    def split_dir(self) -> Path | None:
+        train_data = self.job_record().get("train_data")
+        return Path(train_data).parent if train_data else None
+
+
+def _yaml(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def finished_loco_runs(folder: Path, jobs: pd.DataFrame) -> list[LocoRun]:
+    """The finished loco jobs of jobs.csv, in its order (systems, then corpora, then seeds)."""
+    runs = []
+    if jobs is None or jobs.empty:
+        return runs
+    for row in jobs.itertuples():
+        if row.protocol != "loco" or not _true(row.finished):
+            continue
+        runs.append(LocoRun(str(row.system), str(row.corpus), folder / "jobs" / str(row.job), str(row.seed)))
+    counts: dict[tuple[str, str], int] = {}
+    for run in runs:
+        counts[(run.system, run.corpus)] = counts.get((run.system, run.corpus), 0) + 1
+    for run in runs:   # a seed is named only where a (system, corpus) has several
+        if counts[(run.system, run.corpus)] == 1:
+            run.seed = ""
+    return runs
+
+
+def _true(value) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def protocols_present(jobs: pd.DataFrame, recorded: Sequence[str]) -> list[str]:
+    """The protocols the experiment asked for that have at least one job listed."""
+    listed = set(jobs["protocol"]) if jobs is not None and len(jobs) else set()
+    return [p for p in recorded if p in listed]
+
+
+def class_names(runs: Sequence[LocoRun]) -> list[str]:
+    """The classes of the evaluations, in the models' order (the first finished run that names them)."""
+    for run in runs:
+        names = run.performance().get("class_names")
+        if names:
+            return [str(n) for n in names]
+    return []
+
+
+def chance_uar(classes: Sequence[str]) -> float | None:
+    """The UAR of a classifier that guesses (any constant or random guess): one over the classes."""
+    return 1.0 / len(classes) if classes else None
+
+
+@dataclass
+class Validation:
+    """How a held-out corpus's split chose its validation rows (its split_options.json)."""
+    corpus: str
+    kind: str                                 # corpus | speakers | none | unknown
+    corpora: list[str] = field(default_factory=list)
+    rows: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        if self.rows == 0 or self.kind == "none":
+            return f"held out {self.corpus}: no validation rows (the last epoch is kept)"
+        if self.kind == "corpus":
+            return f"held out {self.corpus}: validation on the whole of {', '.join(self.corpora) or 'a training corpus'}"
+        if self.kind == "speakers":
+            return f"held out {self.corpus}: validation on some speakers of each training corpus"
+        return f"held out {self.corpus}: validation as recorded ({'; '.join(self.notes) or 'not recorded'})"
+
+
+def split_validation(run: LocoRun) -> Validation:
+    split = run.split_dir()
+    info = {}
+    if split is not None and (split / "split_options.json").is_file():
+        try:
+            info = json.loads((split / "split_options.json").read_text())
+        except (OSError, ValueError):
+            info = {}
+    kind = str(info.get("validation_used") or info.get("validation") or "unknown")
+    return Validation(run.corpus, kind, [str(c) for c in info.get("validation_corpora") or []],
+                      info.get("validation_rows"), [str(n) for n in info.get("validation_notes") or []])
+
+
+def validations(runs: Sequence[LocoRun]) -> list[Validation]:
+    """One per held-out corpus (its split is shared by every system)."""
+    seen: dict[str, Validation] = {}
+    for run in runs:
+        if run.corpus not in seen:
+            seen[run.corpus] = split_validation(run)
+    return list(seen.values())
+
+
+def training_corpora(run: LocoRun) -> list[str]:
+    """The corpora of the split's training rows (split_summary.csv), or the job's record's fallback."""
+    split = run.split_dir()
+    summary = split / "split_summary.csv" if split else None
+    if summary is not None and summary.is_file():
+        counts = pd.read_csv(summary)
+        return sorted(set(counts.loc[counts["split"] == "train", "corpus"].astype(str)))
+    return []
+
+
+def reads_speaker_vector(model: str, flags: dict) -> bool:
+    """Whether a system is given each utterance's speaker vector: an image network that takes one
+    (its ``takes_speaker``), or a baseline whose features are the speaker vectors."""
+    from .systems import BaselineSystem, system_for_model
+
+    system = system_for_model(model)
+    if isinstance(system, BaselineSystem):
+        from .baselines import BASELINES
+
+        return (flags.get("features") or BASELINES[model].features) == "resemblyzer"
+    try:
+        from .models.factory import model_traits
+
+        return model_traits(model).takes_speaker
+    except Exception:  # noqa: BLE001  (a model that cannot be built here: said by its name)
+        return str(model).startswith("speaker_")
+
+
+def is_image_model(model: str) -> bool:
+    """Whether a system classifies spectrogram images (a network; not a feature baseline)."""
+    from .systems import NetworkSystem, system_for_model
+
+    return isinstance(system_for_model(model), NetworkSystem)
+
+
+def test_rows_with_groups(run: LocoRun) -> pd.DataFrame:
+    """The run's predictions joined with its test CSV's speaker and gender (by image path), one row
+    per prediction; gender ``unknown`` where the CSV does not record it."""
+    predictions = run.predictions()
+    csv = run.test_csv()
+    if csv is None or not csv.is_file():
+        return predictions.assign(speaker="unknown", gender="unknown")
+    rows = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    columns = ["image"] + [c for c in ("speaker", "gender") if c in rows.columns]
+    joined = predictions.merge(rows[columns].drop_duplicates("image"), left_on="file", right_on="image", how="left")
+    for column in ("speaker", "gender"):
+        if column not in joined.columns:
+            joined[column] = "unknown"
+        joined[column] = joined[column].fillna("unknown").replace("", "unknown").astype(str)
+    return joined.drop(columns=["image"])

@@ -1,0 +1,154 @@
+"""The report's figures, drawn from the run's records into the experiment's ``figures/`` folder.
+
+Every figure is written for a paper (:func:`specct.plots.save_figure` with ``paper=True``: a 300 dpi
+PNG and an SVG beside it); the report embeds the PNG. File names are made of the system and corpus
+names with anything but letters, digits and ``. _ + -`` replaced, so any name gives a file.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .report_facts import LocoRun, training_corpora
+
+FIGURES = "figures"
+
+
+def file_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(name)) or "_"
+
+
+def run_stem(run: LocoRun) -> str:
+    seed = f"_seed-{file_part(run.seed)}" if run.seed not in ("", "nan", "None") else ""
+    return f"{file_part(run.system)}_{file_part(run.corpus)}{seed}"
+
+
+def heatmap(results: pd.DataFrame, systems: Sequence[str], corpora: Sequence[str], figures: Path) -> Path | None:
+    """UAR per system and held-out corpus (and the mean), each cell with its 95% interval."""
+    from .compare import MEAN_ROW
+    from .plots import plot_heatmap
+
+    if results is None or results.empty:
+        return None
+    columns = list(corpora) + ([MEAN_ROW] if (results["held_out"] == MEAN_ROW).any() else [])
+    order = [s for s in systems if s in set(results["system"])]
+
+    def table(value: str) -> pd.DataFrame:
+        return results.pivot(index="system", columns="held_out", values=value).reindex(index=order, columns=columns)
+
+    intervals = {"uar_ci_low", "uar_ci_high"} <= set(results.columns)
+    return plot_heatmap(table("uar"), figures / "heatmap.png",
+                        title="UAR per system and held-out corpus (95% CI)", xlabel="held-out corpus",
+                        ylabel="system", low=table("uar_ci_low") if intervals else None,
+                        high=table("uar_ci_high") if intervals else None, paper=True)
+
+
+def pairwise_matrix(pairwise: pd.DataFrame, system: str, corpora: Sequence[str], figures: Path) -> Path | None:
+    """One system's one-to-one matrix (train on the row's corpus, test on the column's), with intervals."""
+    from .plots import plot_heatmap
+
+    mine = pairwise[pairwise["system"] == system]
+    if mine.empty:
+        return None
+
+    def table(value: str) -> pd.DataFrame:
+        return mine.pivot(index="train", columns="test", values=value).reindex(index=list(corpora), columns=list(corpora))
+
+    return plot_heatmap(table("uar"), figures / f"pairwise_{file_part(system)}.png",
+                        title=f"{system}: train on one corpus, test on each (UAR, 95% CI)", xlabel="test corpus",
+                        ylabel="training corpus", low=table("uar_ci_low"), high=table("uar_ci_high"), paper=True)
+
+
+def confusion(run: LocoRun, figures: Path) -> Path | None:
+    """The run's row-normalised confusion matrix, titled with the system, its training corpora and
+    the held-out corpus."""
+    from .plots import plot_confusion_matrix
+
+    performance = run.performance()
+    matrix, names = performance.get("confusion_matrix"), performance.get("class_names")
+    if not matrix or not names:
+        return None
+    trained_on = "+".join(training_corpora(run)) or "the other corpora"
+    seed = f", seed {run.seed}" if run.seed not in ("", "nan", "None") else ""
+    title = (f"{run.system} (trained on {trained_on}{seed})\ntested on {run.corpus}: "
+             f"UAR {float(performance.get('uar', np.nan)):.3f}")
+    return plot_confusion_matrix(np.asarray(matrix), names, figures / f"confusion_{run_stem(run)}.png",
+                                 title=title, paper=True)
+
+
+def has_curves(run: LocoRun) -> bool:
+    """Whether the training went by epochs (the training drew its curves); a baseline fitted once did not."""
+    from .runs import CURVES_NAME
+
+    summary = run.train_dir / "summary.csv"
+    if not (run.train_dir / CURVES_NAME).is_file() or not summary.is_file():
+        return False
+    return {"epoch", "train_loss"} <= set(pd.read_csv(summary, nrows=1).columns)
+
+
+def curves(run: LocoRun, chance: float | None, figures: Path) -> Path | None:
+    """Loss and validation scores per epoch, the kept checkpoint's epoch and chance marked."""
+    from .plots import plot_curves
+
+    if not has_curves(run):
+        return None
+    summary = pd.read_csv(run.train_dir / "summary.csv")
+    epoch = run.performance().get("checkpoint_epoch")
+    return plot_curves(summary, figures / f"curves_{run_stem(run)}.png",
+                       chosen_epoch=int(epoch) if epoch is not None else None, chance=chance,
+                       title=f"{run.system}, held out {run.corpus}", paper=True)
+
+
+def calibration(runs: Sequence[LocoRun], figures: Path) -> tuple[Path | None, list[list[str]]]:
+    """The reliability diagram of every system (its held-out corpora pooled), and the rows of the ECE
+    table (system, corpus or 'pooled', rows, ECE); runs without probabilities are left out."""
+    from .calibration import calibration_of
+    from .plots import plot_reliability
+
+    by_system: dict[str, list[pd.DataFrame]] = {}
+    rows = []
+    for run in runs:
+        predictions = run.predictions()
+        try:
+            ece, _ = calibration_of(predictions)
+        except ValueError:      # no prob_<class> columns
+            continue
+        by_system.setdefault(run.system, []).append(predictions)
+        seed = f" (seed {run.seed})" if run.seed not in ("", "nan", "None") else ""
+        rows.append([run.system, run.corpus + seed, str(len(predictions)), f"{ece:.3f}"])
+    tables = {}
+    for system, frames in by_system.items():
+        ece, table = calibration_of(pd.concat(frames, ignore_index=True))
+        tables[f"{system} (ECE {ece:.3f})"] = table
+        rows.append([system, "pooled", str(sum(len(f) for f in frames)), f"{ece:.3f}"])
+    if not tables:
+        return None, rows
+    path = plot_reliability(tables, figures / "calibration.png",
+                            title="Reliability: accuracy against confidence (held-out corpora pooled)", paper=True)
+    return path, rows
+
+
+def saliency(run: LocoRun, figures: Path, per_class: int) -> Path | None:
+    """The run's mean Grad-CAM per emotion on a few of its test rows."""
+    from .saliency import plot_saliency, saliency_of_model
+
+    csv = run.test_csv()
+    if csv is None or not csv.is_file():
+        return None
+    result = saliency_of_model(run.train_dir, csv, per_class=per_class)
+    return plot_saliency(result, figures / f"saliency_{run_stem(run)}.png",
+                         title=f"{run.system} on {run.corpus}: mean Grad-CAM per emotion "
+                               f"(up to {per_class} test rows each)", paper=True)
+
+
+def speaker_map(datasets_dir: str, corpus: str, figures: Path, seed: int) -> Path:
+    from .embedding_plot import plot_corpus_speakers
+
+    path = figures / f"speakers_2d_{corpus.upper()}.png"
+    if path.is_file() and path.with_suffix(".svg").is_file():
+        return path      # t-SNE is the slow part; the same vectors give the same map
+    return plot_corpus_speakers(datasets_dir, corpus, figures, seed=seed, paper=True)
