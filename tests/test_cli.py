@@ -24,6 +24,7 @@ SCRIPTS = {
     "predict": (["some.wav", "--model_dir", "some/output"], "specct.predict.Predictor"),
     "run_loco": ([], "specct.loco.cli.run_command"),
     "report": (["some/experiment"], "specct.report.write_report"),
+    "saliency": (["some/output"], "specct.saliency.run"),
 }
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z0-9][\w-]*")
 

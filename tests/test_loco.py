@@ -293,8 +293,9 @@ def test_the_report_opens_from_a_file_in_a_headless_browser(experiment, tmp_path
     dom = render(report, tmp_path)
     assert dom["requests"] == []                               # nothing was fetched, not even locally
     assert dom["images"] and all(complete and w > 0 and h > 0 for complete, w, h in dom["images"])
-    # 1 heatmap + 6 confusion matrices + 6 training curves + 3 speaker maps
-    assert len(dom["images"]) == 1 + 6 + 6 + 3
+    # 1 heatmap + 6 confusion matrices + 1 reliability diagram + 6 training curves + 6 saliency maps
+    # + 3 speaker maps (the speaker CCTs read the speaker vectors)
+    assert len(dom["images"]) == 1 + 6 + 1 + 6 + 6 + 3
     rows = {t["caption"].split(":")[0].split(";")[0]: t["rows"] for t in dom["tables"]}
     assert rows["Each metric with its 95% bootstrap interval where it has one"] == 9  # 3 systems x (2 corpora + mean)
     assert rows["Significance"] == 6                           # 2 systems x (2 corpora + mean)

@@ -229,6 +229,9 @@ def test_gender_gaps_and_a_corpus_without_gender_is_named():
 def test_which_systems_read_a_speaker_vector():
     from specct.report_facts import is_image_model, reads_speaker_vector
 
-    assert reads_speaker_vector("resemblyzer_svm", {}) and not reads_speaker_vector("egemaps_svm", {})
-    assert reads_speaker_vector("speaker_vgg_cct_7_7x2_112", {}) and not reads_speaker_vector("cct_7_7x2_112", {})
+    speaker_features = [{"features": {"kind": "resemblyzer", "name": "resemblyzer"}}]
+    assert reads_speaker_vector("resemblyzer_svm", speaker_features)
+    assert not reads_speaker_vector("egemaps_svm", [{"features": {"kind": "egemaps", "name": "egemaps"}}])
+    assert not reads_speaker_vector("resemblyzer_svm", [])            # nothing evaluated: nothing said
+    assert reads_speaker_vector("speaker_vgg_cct_7_7x2_112", []) and not reads_speaker_vector("cct_7_7x2_112", [])
     assert is_image_model("cct_7_7x2_112") and not is_image_model("egemaps_svm")

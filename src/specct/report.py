@@ -102,7 +102,7 @@ def heatmap_section(folder: Path, collected: Collected, systems: Sequence[str], 
     if collected.results is not None and "uar_per_seed" in collected.results.columns:
         from .loco.results import plot_seed_spread
 
-        seeds = plot_seed_spread(collected.results, figures / "seeds.png")
+        seeds = plot_seed_spread(collected.results, figures / "seeds.png", paper=True)
         if seeds:
             section.figures.append(Figure("leave-one-corpus-out: UAR of each training seed beside the mean over "
                                           "seeds", seeds))
@@ -435,8 +435,8 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
     classes = class_names(runs)
     chance = chance_uar(classes)
     protocols = protocols_present(collected.jobs, opts.protocols)
-    flags = {s.name: {**opts.train_flags, **s.flags} for s in opts.systems}
-    speaker_systems = [s.name for s in opts.systems if _safely(reads_speaker_vector, s.model, flags[s.name])]
+    performances = {s.name: [r.performance() for r in runs if r.system == s.name] for s in opts.systems}
+    speaker_systems = [s.name for s in opts.systems if _safely(reads_speaker_vector, s.model, performances[s.name])]
     image_systems = {s.name for s in opts.systems if _safely(is_image_model, s.model)}
     (folder / FIGURES).mkdir(parents=True, exist_ok=True)
     sections = [verdict_section(collected, opts, systems, corpora, classes, chance, protocols, speaker_systems),

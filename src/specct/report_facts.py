@@ -146,32 +146,32 @@ def validations(runs: Sequence[LocoRun]) -> list[Validation]:
     return list(seen.values())
 
 
-def training_corpora(run: LocoRun) -> list[str]:
-    """The corpora of the split's training rows (split_summary.csv), or the job's record's fallback."""
+def training_corpora(run: LocoRun, part: str = "train") -> list[str]:
+    """The corpora of the split's training rows (``part="validation"``: of its validation rows), from
+    its split_summary.csv; empty where the split recorded none."""
     split = run.split_dir()
     summary = split / "split_summary.csv" if split else None
     if summary is not None and summary.is_file():
         counts = pd.read_csv(summary)
-        return sorted(set(counts.loc[counts["split"] == "train", "corpus"].astype(str)))
+        return sorted(set(counts.loc[(counts["split"] == part) & (counts["count"] > 0), "corpus"].astype(str)))
     return []
 
 
-def reads_speaker_vector(model: str, flags: dict) -> bool:
+def reads_speaker_vector(model: str, performances: Sequence[dict]) -> bool:
     """Whether a system is given each utterance's speaker vector: an image network that takes one
-    (its ``takes_speaker``), or a baseline whose features are the speaker vectors."""
-    from .systems import BaselineSystem, system_for_model
+    (its ``takes_speaker``), or a baseline whose evaluations (``performances``, performance.yaml)
+    record the speaker vectors as their feature set."""
+    from .baselines.features import SPEAKER_SET
+    from .systems import NetworkSystem, system_for_model
 
-    system = system_for_model(model)
-    if isinstance(system, BaselineSystem):
-        from .baselines import BASELINES
+    if isinstance(system_for_model(model), NetworkSystem):
+        try:
+            from .models.factory import model_traits
 
-        return (flags.get("features") or BASELINES[model].features) == "resemblyzer"
-    try:
-        from .models.factory import model_traits
-
-        return model_traits(model).takes_speaker
-    except Exception:  # noqa: BLE001  (a model that cannot be built here: said by its name)
-        return str(model).startswith("speaker_")
+            return model_traits(model).takes_speaker
+        except Exception:  # noqa: BLE001  (a model that cannot be built here: said by its name)
+            return str(model).startswith("speaker_")
+    return any((p.get("features") or {}).get("kind") == SPEAKER_SET for p in performances)
 
 
 def is_image_model(model: str) -> bool:

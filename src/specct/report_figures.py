@@ -73,8 +73,10 @@ def confusion(run: LocoRun, figures: Path) -> Path | None:
     if not matrix or not names:
         return None
     trained_on = "+".join(training_corpora(run)) or "the other corpora"
+    validated = [c for c in training_corpora(run, "validation") if c not in training_corpora(run)]
+    validated_on = f", validated on {'+'.join(validated)}" if validated else ""
     seed = f", seed {run.seed}" if run.seed not in ("", "nan", "None") else ""
-    title = (f"{run.system} (trained on {trained_on}{seed})\ntested on {run.corpus}: "
+    title = (f"{run.system} (trained on {trained_on}{validated_on}{seed})\ntested on {run.corpus}: "
              f"UAR {float(performance.get('uar', np.nan)):.3f}")
     return plot_confusion_matrix(np.asarray(matrix), names, figures / f"confusion_{run_stem(run)}.png",
                                  title=title, paper=True)

@@ -87,9 +87,9 @@ def _against_reference(best: str, reference: str, comparison: pd.DataFrame | Non
         row = row.iloc[0]
         text = [f"Its margin over the reference, {reference}, is {_difference(row)}: {_verdict_of(row)}."]
     else:
-        text = [f"It is the reference system itself."]
+        text = ["It is the reference system itself."]
     others = [r for r in means.to_dict("records") if r["system"] != best]
-    real = [f"{r['system']} {_difference(r)}" for r in others if _truthy(r["significant"])]
+    real = [f"{r['system']}: {_difference(r)}" for r in others if _truthy(r["significant"])]
     ties = [r["system"] for r in others if not _truthy(r["significant"])]
     if real:
         text.append(f"Real differences to {reference}: {'; '.join(real)}.")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import math
+
 import numpy as np
 
 SALIENCY_NAME = "saliency.png"
@@ -184,9 +186,14 @@ def plot_saliency(result: ClassSaliency, path: str | Path, title: str = "", pape
 
     plt = _pyplot()
     names = [n for n in result.class_names if n in result.maps]
-    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(2.6 * max(1, len(names)) + 1, 3.4), squeeze=False)
+    columns = max(1, math.ceil(math.sqrt(len(names))))    # a square-ish grid stays legible when scaled down
+    lines = max(1, math.ceil(len(names) / columns))
+    fig, axes = plt.subplots(lines, columns, figsize=(3.0 * columns + 1.2, 2.9 * lines + 0.6), squeeze=False,
+                             layout="constrained")
     image = None
-    for ax, name in zip(axes[0], names):
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for index, (ax, name) in enumerate(zip(axes.flat, names)):
         ax.imshow(result.spectrograms[name], cmap="gray", vmin=0, vmax=1, aspect="auto")
         image = ax.imshow(result.maps[name], cmap="jet", alpha=0.45, vmin=0, vmax=1, aspect="auto")
         height, width = result.maps[name].shape
@@ -194,11 +201,13 @@ def plot_saliency(result: ClassSaliency, path: str | Path, title: str = "", pape
         ax.set_yticks(rows, labels, fontsize=6)
         ticks, tick_labels, xlabel = time_axis(width, result.spectrogram)
         ax.set_xticks(ticks, tick_labels, fontsize=7)
-        ax.set_xlabel(xlabel, fontsize=7)
+        if index + columns >= len(names):      # the bottom panel of its column
+            ax.set_xlabel(xlabel, fontsize=7)
+        if index % columns == 0:
+            ax.set_ylabel("frequency (mel band, centre)", fontsize=7)
         ax.set_title(f"{name} ({result.rows[name]} rows)", fontsize=9)
-    axes[0][0].set_ylabel("frequency (mel band, centre)", fontsize=8)
     if image is not None:
-        fig.colorbar(image, ax=list(axes[0]), fraction=0.02, label="mean Grad-CAM (per row max 1)")
+        fig.colorbar(image, ax=list(axes.flat), fraction=0.03, label="mean Grad-CAM (per row max 1)")
     fig.suptitle(title or "Where the model looks: mean Grad-CAM per emotion", fontsize=10)
     return save_figure(fig, path, paper)
 
@@ -221,27 +230,28 @@ def build_parser():
     return parser
 
 
+def run(args) -> Path:
+    """saliency.py's work: the figure of ``args.model_dir`` on ``args.data_test_path``'s rows."""
+    from .errors import MissingInputError
+    from .evaluation import test_csv_for
+
+    model_dir = Path(args.model_dir)
+    if not model_dir.exists():
+        raise MissingInputError(f"{model_dir}: no such model folder or checkpoint")
+    folder = model_dir if model_dir.is_dir() else model_dir.parent
+    test_csv = test_csv_for(folder, args.data_test_path)
+    result = saliency_of_model(model_dir, test_csv, args.max_rows or None, args.device, args.seed)
+    output = Path(args.output) if args.output else folder / SALIENCY_NAME
+    plot_saliency(result, output, paper=args.paper, title=(
+        f"{folder.parent.name}/{folder.name}: mean Grad-CAM per emotion on {test_csv.parent.name}/{test_csv.name}"))
+    print(f"saliency: {output}")
+    return output
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .cli import program_name
     from .errors import run_script
 
     parser = build_parser()
     args = parser.parse_args(argv)
-
-    def body():
-        from .evaluation import test_csv_for
-
-        model_dir = Path(args.model_dir)
-        if not model_dir.exists():
-            from .errors import MissingInputError
-
-            raise MissingInputError(f"{model_dir}: no such model folder or checkpoint")
-        folder = model_dir if model_dir.is_dir() else model_dir.parent
-        test_csv = test_csv_for(folder, args.data_test_path)
-        result = saliency_of_model(model_dir, test_csv, args.max_rows or None, args.device, args.seed)
-        output = Path(args.output) if args.output else folder / SALIENCY_NAME
-        plot_saliency(result, output, title=f"{folder.parent.name}/{folder.name}: mean Grad-CAM per emotion on {test_csv.parent.name}/{test_csv.name}",
-                      paper=args.paper)
-        print(f"saliency: {output}")
-
-    return run_script(program_name(parser.prog), body)
+    return run_script(program_name(parser.prog), lambda: run(args))

@@ -1,7 +1,8 @@
 """An experiment's results: the finished jobs' predictions gathered into tables and figures.
 
 ``collect`` reads every finished job's predictions.csv and writes ``jobs.csv``, ``results.csv``,
-``comparison.csv`` (paired bootstrap, :mod:`specct.compare`), ``results.md``, ``heatmap.png`` and
+``comparison.csv`` (paired bootstrap, :mod:`specct.compare`), ``results.md``, ``results.tex`` and
+``comparison.tex`` (:mod:`specct.latex`), ``heatmap.png`` and
 the pairwise tables and matrices; ``read_collected`` reads those tables back (the report renders
 them and never collects).
 """
@@ -125,6 +126,7 @@ def loco_predictions(jobs: Sequence[Job]) -> dict[tuple[str, str], pd.DataFrame 
 def collect(opts: LocoOptions) -> Collected:
     """Gather the finished jobs into the experiment's tables and figures; say which jobs are missing."""
     from ..compare import comparison_table, markdown_results, results_table
+    from ..latex import write_latex_tables
 
     folder = experiment_dir(opts)
     jobs = list_jobs(opts)
@@ -143,6 +145,7 @@ def collect(opts: LocoOptions) -> Collected:
         write_csv_atomic(folder / RESULTS_CSV, collected.results)
         write_csv_atomic(folder / COMPARISON_CSV, collected.comparison)
         write_text_atomic(folder / RESULTS_MD, markdown_results(collected.results, collected.comparison))
+        write_latex_tables(folder, collected.results, collected.comparison)   # results.tex, comparison.tex
         plot_results_heatmap(collected.results, systems, corpora, folder / HEATMAP)
         plot_seed_spread(collected.results, folder / SEEDS_FIGURE)   # nothing with one seed
     if "pairwise" in opts.protocols:
@@ -219,11 +222,11 @@ def plot_results_heatmap(results: pd.DataFrame, systems: Sequence[str], corpora:
                  xlabel="held-out corpus", ylabel="system")
 
 
-def plot_seed_spread(results: pd.DataFrame, path: str | Path) -> Path | None:
+def plot_seed_spread(results: pd.DataFrame, path: str | Path, paper: bool = False) -> Path | None:
     """``seeds.png``: the spread of UAR over training seeds, one row per system and held-out corpus of
     ``results`` (results.csv with ``uar_per_seed``; its mean rows too), each seed's UAR a dot beside
     the mean over seeds (a bar) and its 95% interval (a line). Rows without per-seed values are left
-    out; without any, nothing is written (returns None)."""
+    out; without any, nothing is written (returns None). ``paper``: 300 dpi and an SVG beside it."""
     from ..plots import _pyplot, save_figure
 
     if "uar_per_seed" not in results.columns:
@@ -250,4 +253,4 @@ def plot_seed_spread(results: pd.DataFrame, path: str | Path) -> Path | None:
     ax.set(xlabel="UAR", title="UAR of each training seed (leave-one-corpus-out)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return save_figure(fig, path)
+    return save_figure(fig, path, paper)
