@@ -55,3 +55,20 @@ def experiment_folder(root: Path) -> Path:
 def snapshot(folder: Path, pattern: str = "*") -> dict[str, bytes]:
     """Every file below ``folder`` matching ``pattern``, by relative path, with its bytes."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob(pattern)) if p.is_file()}
+
+
+def shared_small_study(tmp_path_factory) -> Path:
+    """One small finished study for the whole test session (built by the first file that asks for it);
+    tests copy it (:func:`copy_study`) and never change it."""
+    root = tmp_path_factory.getbasetemp() / "shared_hostile_study"
+    if not (root / ".built").is_file():
+        if root.exists():
+            shutil.rmtree(root)
+        build_small_study(root / "study")
+        (root / ".built").write_text("done\n")
+    return root / "study"
+
+
+def run_loco_main(*extra: str):
+    """run_loco.py's main with the study's flags and ``extra``, as a call for one_line_error."""
+    return lambda: load_script("run_loco").main([*LOCO_FLAGS, *extra])

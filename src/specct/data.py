@@ -55,7 +55,17 @@ def read_split(csv_path: str | Path, class_names: Sequence[str]) -> pd.DataFrame
                          f"{', '.join(class_names)}")
     frame = frame.reset_index(drop=True)
     frame["target"] = frame["label"].map({name: i for i, name in enumerate(class_names)}).astype(int)
+    check_training_classes(frame, path)
     return frame
+
+
+def check_training_classes(frame: pd.DataFrame, path: Path) -> None:
+    """Training rows of one class are refused wherever train.csv is read (a split edited or made by
+    hand): a model that always answers that class would score a validation UAR of 1.0 on it."""
+    labels = sorted(set(frame["label"]))
+    if path.name == "train.csv" and len(labels) == 1:
+        raise SplitError(f"{path}: the training rows hold one class ({labels[0]}); a classifier needs "
+                         f"rows of two or more")
 
 
 def check_images_exist(frame: pd.DataFrame, source: str | Path) -> None:

@@ -102,6 +102,34 @@ def evaluation_problem(out_dir: str | Path) -> str | None:
     return None
 
 
+def trained_labels(performance: dict) -> set[str] | None:
+    """The labels of the training rows of the evaluated model (its args.yaml names its split), or
+    None where that cannot be read (a model folder moved without its split)."""
+    checkpoint = performance.get("checkpoint")
+    try:
+        data_dir = Path(read_args(Path(checkpoint).parent)["data_dir"])
+        labels = pd.read_csv(data_dir / "train.csv", usecols=["label"], dtype=str)["label"]
+    except Exception:   # noqa: BLE001 - a warning that cannot be worked out is left out, never a failure
+        return None
+    return set(labels)
+
+
+def degenerate_warnings(frame: pd.DataFrame, class_names: Sequence[str], performance: dict) -> list[str]:
+    """What makes these scores not what they seem: a test set of one class (its UAR is that class's
+    recall, 1.0 for a model that always answers it), a class the model never saw in training."""
+    warnings = []
+    tested = sorted(set(frame["label"]))
+    if len(tested) < 2:
+        warnings.append(f"the test rows hold one class ({', '.join(tested)}): the UAR is that class's recall "
+                        f"and, with its CI and macro-F1, is not comparable with a test of several classes")
+    trained = trained_labels(performance)
+    untrained = [c for c in class_names if trained is not None and c not in trained]
+    if untrained:
+        warnings.append(f"class(es) {', '.join(untrained)} had no training rows (no training corpus has them): "
+                        f"never learnt, so never predicted well")
+    return warnings
+
+
 def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[str], predicted: np.ndarray,
                      probabilities: np.ndarray, performance: dict, progress: bool = True,
                      note: str = "") -> EvalResult:
@@ -112,6 +140,11 @@ def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[s
                                 "prediction": [class_names[i] for i in predicted]})
     for i, name in enumerate(class_names):
         predictions[f"prob_{name}"] = probabilities[:, i]
+    warnings = degenerate_warnings(frame, class_names, performance)
+    if warnings:   # kept with the scores, so that every table and report built from them can say so
+        performance["warnings"] = warnings
+    for warning in warnings:
+        print(f"WARNING: {out_dir}: {warning}")
     write_csv_atomic(out_dir / PREDICTIONS_NAME, predictions)
     write_text_atomic(out_dir / PERFORMANCE_NAME, yaml.safe_dump(performance, sort_keys=False))
     plot_confusion_matrix(np.asarray(performance["confusion_matrix"]), class_names, out_dir / CONFUSION_NAME,

@@ -66,6 +66,7 @@ from .cli import add_alias
 from .errors import InputError, MissingInputError, SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
+from .input_fingerprints import fingerprint_differences, inputs_fingerprint
 from .labels import class_set, class_set_name
 from .naming import NameError_, parse_name
 from .prepare import read_import_options
@@ -126,6 +127,8 @@ class Split:
     fold: str | None = None          # within-corpus protocols only
     validation_notes: list[str] = field(default_factory=list)   # why a corpus gave no validation rows
     validation_used: str = ""        # the choice ``auto`` resolved to (else the one asked for)
+    corpora_read: tuple[str, ...] = ()   # every corpus whose files were listed (one may have given no row)
+    warnings: list[str] = field(default_factory=list)   # degenerate data, kept in split_options.json
 
 
 # --------------------------------------------------------------------------- flags
@@ -560,6 +563,15 @@ def check_recorded_choices(split_dir: str | Path, opts: SplitOptions) -> None:
                                f"{'; '.join(differ)}; remove it or use another data folder")
 
 
+def stale_inputs(split_dir: str | Path, datasets_dir: str | Path) -> list[str]:
+    """What changed in the split's corpora since it was made (images made, wavs added, vectors
+    redone), from the fingerprints its split_options.json records; empty for an older split without them."""
+    recorded = read_split_info(split_dir).get("inputs")
+    if not isinstance(recorded, dict):
+        return []
+    return fingerprint_differences(recorded, inputs_fingerprint(datasets_dir, list(recorded), features=False))
+
+
 def write_split(split: Split, options: dict) -> None:
     """Write one split folder (every file atomically) and print its table."""
     train_dir, eval_dir = paths.train_data_dir(split.out_dir), paths.eval_data_dir(split.out_dir)
@@ -582,7 +594,9 @@ def write_split(split: Split, options: dict) -> None:
               "validation_rows": int(len(split.validation)),
               "validation_notes": list(split.validation_notes),
               "test_speakers": sorted(set(split.test["speaker"])),
-              "import_options": import_options}
+              "import_options": import_options,
+              "warnings": list(split.warnings),
+              "inputs": inputs_fingerprint(options["datasets_dir"], split.corpora_read or corpora, features=False)}
     write_text_atomic(paths.split_info_file(split.out_dir), json.dumps(record, indent=2) + "\n")
     print(f"\n{split.out_dir}")
     merged = [f"{corpus} --{option}" for corpus, chosen in import_options.items() for option, on in chosen.items() if on]
@@ -596,14 +610,39 @@ def write_split(split: Split, options: dict) -> None:
 
 # --------------------------------------------------------------------------- building splits
 
+def check_training_classes(train: pd.DataFrame, where) -> None:
+    """Training rows of one class train nothing (a model that always answers it scores UAR 1.0 on a
+    validation set of that class): an error, before any file is written."""
+    labels = sorted(set(train["label"]))
+    if len(labels) < 2:
+        raise InputError(f"{where}: the training rows hold {len(labels)} class ({', '.join(labels) or 'none'}); "
+                         f"a classifier needs rows of two or more (see the dropped counts above)")
+
+
+def degenerate_warnings(split: "Split") -> list[str]:
+    """What makes a split's scores not what they seem: a class no training corpus has, a test set of one class."""
+    warnings = []
+    missing = [c for c in split.classes if c not in set(split.train["label"])]
+    if missing:
+        corpora = ", ".join(sorted(set(split.train["corpus"])))
+        warnings.append(f"class(es) {', '.join(missing)} have no training rows in {split.out_dir} "
+                        f"(no training corpus has them: {corpora}); they are never learnt")
+    tested = sorted(set(split.test["label"]))
+    if len(tested) == 1:
+        warnings.append(f"the test rows of {split.out_dir} hold one class ({tested[0]}): their UAR is that "
+                        f"class's recall, and a UAR or macro-F1 over one class is not comparable with others")
+    return warnings
+
+
 def _finish(split: Split, opts: SplitOptions, held_out_corpus: str | None, pca_guard: str) -> Split:
     """Leakage checks, warnings and the PCA; shared by every protocol."""
     check_no_leakage(split.train, split.validation, split.test, held_out_corpus)
     if split.train.empty:
         raise InputError(f"{split.out_dir}: no training rows left (see the dropped counts above)")
-    missing = [c for c in split.classes if c not in set(split.train["label"])]
-    if missing:
-        print(f"WARNING: class(es) {', '.join(missing)} have no training rows in {split.out_dir}")
+    check_training_classes(split.train, split.out_dir)
+    split.warnings.extend(degenerate_warnings(split))
+    for warning in split.warnings:
+        print(f"WARNING: {warning}")
     if split.test.empty:
         print(f"WARNING: the test set of {split.out_dir} is empty")
     if split.validation.empty and opts.validation != "none":
@@ -644,7 +683,7 @@ def make_loco_split(opts: SplitOptions) -> Split:
                               opts.augmentation, opts.balanced, opts.seed, dropped)
     out_dir = paths.split_dir(opts.output_dir, held_out, classes_name, opts.augmentation, opts.balanced)
     split = Split(out_dir, train, validation, test, tuple(classes), dropped=dropped, validation_notes=notes,
-                  validation_used=used)
+                  validation_used=used, corpora_read=(held_out, *train_corpora))
     report_dropped(dropped)
     return _finish(split, opts, held_out, held_out)
 
@@ -698,7 +737,8 @@ def make_within_corpus_splits(opts: SplitOptions) -> list[Split]:
         out_dir = paths.fold_split_dir(opts.output_dir, corpus, protocol_folder(opts.protocol, opts.folds), fold,
                                        classes_name, opts.augmentation, opts.balanced)
         split = Split(out_dir, train, rest[in_validation].reset_index(drop=True), test, tuple(classes),
-                      dropped=dropped + fold_dropped, fold=fold, validation_notes=notes, validation_used=used)
+                      dropped=dropped + fold_dropped, fold=fold, validation_notes=notes, validation_used=used,
+                      corpora_read=(corpus,))
         report_dropped(fold_dropped)
         splits.append(_finish(split, opts, None, corpus))
     return splits

@@ -37,17 +37,26 @@ def make_estimator(kind: str, c: float, gamma: float | str = "scale", class_weig
     raise InputError(f"unknown scikit-learn classifier {kind!r}; choose one of {', '.join(SKLEARN_KINDS)}")
 
 
-def sklearn_scores(estimator, x: np.ndarray) -> np.ndarray:
+def sklearn_scores(estimator, x: np.ndarray, n_classes: int | None = None) -> np.ndarray:
     """Class probabilities: ``predict_proba`` where the model has it (logistic regression), otherwise
-    the softmax of the one-vs-rest SVM decision values (a score per class, not a calibrated probability)."""
+    the softmax of the one-vs-rest SVM decision values (a score per class, not a calibrated probability).
+    ``n_classes``: one column per class of the class set, 0 for a class the training rows did not have
+    (the estimator's columns are only the classes it saw)."""
     if hasattr(estimator, "predict_proba") and getattr(estimator, "probability", True):
-        return estimator.predict_proba(x)
-    decision = np.asarray(estimator.decision_function(x), dtype=np.float64)
-    if decision.ndim == 1:  # two classes
-        decision = np.stack([-decision, decision], axis=1)
-    decision -= decision.max(axis=1, keepdims=True)
-    exp = np.exp(decision)
-    return exp / exp.sum(axis=1, keepdims=True)
+        scores = estimator.predict_proba(x)
+    else:
+        decision = np.asarray(estimator.decision_function(x), dtype=np.float64)
+        if decision.ndim == 1:  # two classes
+            decision = np.stack([-decision, decision], axis=1)
+        decision -= decision.max(axis=1, keepdims=True)
+        exp = np.exp(decision)
+        scores = exp / exp.sum(axis=1, keepdims=True)
+    seen = np.asarray(getattr(estimator, "classes_", np.arange(scores.shape[1])), dtype=np.int64)
+    if n_classes is None or (scores.shape[1] == n_classes and np.array_equal(seen, np.arange(n_classes))):
+        return scores
+    full = np.zeros((len(scores), n_classes), dtype=scores.dtype)
+    full[:, seen] = scores
+    return full
 
 
 def parse_gamma(value) -> float | str:
@@ -63,7 +72,8 @@ def validation_scores(estimator, x_val: np.ndarray, y_val: np.ndarray) -> dict:
     """Validation loss, accuracy and UAR; NaN without validation rows (``--validation none``)."""
     if len(y_val) == 0:
         return {"val_loss": float("nan"), "val_accuracy": float("nan"), "val_uar": float("nan")}
-    predicted, scores = estimator.predict(x_val), sklearn_scores(estimator, x_val)
+    width = int(max(np.max(y_val), np.max(estimator.classes_))) + 1   # a validation class the training rows lack
+    predicted, scores = estimator.predict(x_val), sklearn_scores(estimator, x_val, width)
     return {"val_loss": float(-np.mean(np.log(np.clip(scores[np.arange(len(y_val)), y_val], 1e-12, None)))),
             "val_accuracy": accuracy(y_val, predicted), "val_uar": uar(y_val, predicted)}
 

@@ -46,7 +46,7 @@ class BaselineModel:
         if self.classifier["kind"] == "sklearn":
             from .classifiers import sklearn_scores
 
-            return sklearn_scores(self.classifier["estimator"], x.reshape(len(x), -1))
+            return sklearn_scores(self.classifier["estimator"], x.reshape(len(x), -1), len(self.class_names))
         from .classifiers import head_probabilities
 
         return head_probabilities(self.head(), x)

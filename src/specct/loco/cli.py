@@ -16,8 +16,9 @@ from .. import paths
 from ..cli import ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument, program_name
 from ..errors import InputError, run_script
 from ..splits import LOCO_ARGUMENTS, add_split_arguments
+from ..path_names import check_path_name
 from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems,
-                         experiment_dir, read_experiment_file, recorded_options, system_name,
+                         experiment_dir, new_experiment_name, read_experiment_file, recorded_options, system_name,
                          write_experiment_record)
 from .jobs import Job, list_jobs, run_job, run_jobs, select_job
 from .results import Collected, collect
@@ -90,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_jobs", type=int, default=None,
                    help="stop after running this many jobs (finished ones are skipped, not counted)")
     g.add_argument("--report", action="store_true", help="also write report.html and report.md")
+    g.add_argument("--force_new", action="store_true",
+                   help="settings other than the experiment's record (train.py flags, systems, inputs): start a "
+                        "new experiment beside it, <name>-2 (or the first free number) instead of stopping")
+    g.add_argument("--redo", nargs="+", default=None, metavar="SYSTEM[/CORPUS]",
+                   help="clear and run again these jobs (a system's, or one held-out corpus of it); with changed "
+                        "settings, every job that ran with the recorded ones must be named")
     add_progress_argument(g)
     return p
 
@@ -127,6 +134,8 @@ def options_from_args(args: argparse.Namespace, train_tokens: list[str]) -> Loco
         reference = reference or extra.get("reference")
     systems = systems or [SystemSpec(DEFAULT_MODEL, DEFAULT_MODEL)]
     check_systems(systems, "run_loco.py")
+    if name is not None:
+        check_path_name(name, "--name" if args.name is not None else "experiment name")
     return LocoOptions(datasets_dir=args.datasets_dir, corpora=args.datasets, systems=systems,
                        **{name: getattr(args, name) for name in LOCO_ARGUMENTS}, data_dir=args.data_dir,
                        output=args.output, train_flags=given_flags(train_tokens, "run_loco.py (train.py flags)"),
@@ -146,6 +155,13 @@ def run_command(argv: Sequence[str]) -> None:
         opts.progress, opts.max_jobs = not args.no_progress, args.max_jobs
     else:
         opts = options_from_args(args, train_tokens)
+    if args.force_new and (args.from_record or args.collect or args.redo):
+        raise InputError("--force_new starts a new experiment; it goes with neither --from_record, --collect nor --redo")
+    if args.force_new:
+        opts.experiment = new_experiment_name(opts)
+        print(f"new experiment: {experiment_dir(opts)}")
+    if args.redo and (args.collect or args.print_jobs or args.job):
+        raise InputError("--redo runs jobs again; it goes with neither --collect, --print_jobs nor --job")
     if args.print_jobs:
         jobs = list_jobs(opts)
         write_experiment_record(opts, shell_command(argv))
@@ -157,19 +173,44 @@ def run_command(argv: Sequence[str]) -> None:
         write_experiment_record(opts, None)
         run_job(opts, job, job_command(opts, job))
         return
-    if args.collect:
-        write_experiment_record(opts, None)
+    if args.collect:   # collecting reads finished results as they are: the inputs are not compared
+        write_experiment_record(opts, None, inputs=False)
     else:
-        run_jobs(opts, shell_command(argv), lambda job: job_command(opts, job))
+        run_jobs(opts, shell_command(argv), lambda job: job_command(opts, job), redo=args.redo or ())
     collected = collect(opts)
     if collected.results is not None:
         from ..compare import markdown_results
 
         print("\n" + markdown_results(collected.results, collected.comparison))
+    print_result_warnings(list_jobs(opts))
     if args.report:
         from ..report import write_report
 
         write_report(collected.folder, collected)
+
+
+def result_warnings(jobs: Sequence[Job]) -> list[str]:
+    """The warnings the finished jobs' performance.yaml carry (degenerate data: one test class, a class
+    never trained), ``"<job> (test <corpus>): <warning>"``."""
+    from ..evaluation import PERFORMANCE_NAME
+    from ..records import read_record
+
+    found = []
+    for job in jobs:
+        for corpus in job.tests:
+            path = job.test_dir(corpus) / PERFORMANCE_NAME
+            if job.test_problem(corpus) is None:
+                found += [f"{job.id} (test {corpus}): {w}" for w in read_record(path, "evaluation record").get("warnings") or []]
+    return found
+
+
+def print_result_warnings(jobs: Sequence[Job]) -> None:
+    """Degenerate data said once more below the table, so that no one reads its numbers without it."""
+    warnings = result_warnings(jobs)
+    if warnings:
+        print(f"\nWARNING: {len(warnings)} result(s) above are not what they seem (see their performance.yaml):")
+        for warning in warnings:
+            print(f"WARNING: {warning}")
 
 
 def run_experiment(opts: LocoOptions, argv: Sequence[str] | None = None) -> Collected:

@@ -17,7 +17,10 @@ import yaml
 from .. import paths
 from ..errors import DamagedFileError, InputError, MissingInputError
 from ..fileio import read_yaml, write_text_atomic
+from ..path_names import check_path_name
 from ..records import read_record
+from .settings import (current_inputs, describe_differences, global_differences, settings_record, system_configs,
+                       system_differences)
 
 EXPERIMENT_FILE = "experiment.yaml"
 PROTOCOLS = ("loco", "pairwise")
@@ -138,15 +141,67 @@ def read_experiment_file(path: str | Path) -> tuple[list[SystemSpec], dict]:
                                   str(entry["model"]), entry.get("config"),
                                   flags_of_entry(entry.get("flags"), f"{path}: system {i}")))
     check_systems(systems, str(path))
+    if "name" in content:
+        check_path_name(content["name"], f"{path}: experiment name")
     return systems, {k: content[k] for k in ("name", "reference") if content.get(k)}
 
 
 def experiment_name(opts: LocoOptions) -> str:
-    return opts.experiment or "+".join(s.name for s in opts.systems)
+    """The experiment's folder name under <output>/loco, checked: one folder, inside it."""
+    if opts.experiment is not None:
+        return check_path_name(opts.experiment, "experiment name")
+    return check_path_name("+".join(s.name for s in opts.systems), "experiment name (the systems' names joined)")
 
 
 def experiment_dir(opts: LocoOptions) -> Path:
     return Path(opts.output) / "loco" / experiment_name(opts)
+
+
+class SettingsChangedError(InputError):
+    """A rerun of an experiment with settings other than the ones its jobs ran with."""
+
+
+def recorded_differences(opts: LocoOptions, record: dict, inputs: bool = True) -> tuple[list[str], dict[str, list[str]]]:
+    """What the experiment's record holds other than ``opts`` would: for every job, and per system.
+    ``inputs`` False: the corpora's files are not compared (collecting reads only finished results)."""
+    options = options_record(opts)
+    return (global_differences(record, options, current_inputs(opts) if inputs else None),
+            system_differences(record, options, system_configs(opts)))
+
+
+def new_experiment_name(opts: LocoOptions) -> str:
+    """``--force_new``: the first ``<name>-<n>`` (n = 2, 3, ...) that holds no experiment, or one recorded
+    with exactly these settings (so that the same command, run again after a kill, resumes it)."""
+    from dataclasses import replace
+
+    base = experiment_name(opts)
+    for n in range(2, 10_000):
+        candidate = replace(opts, experiment=f"{base}-{n}")
+        folder = experiment_dir(candidate)
+        if not (folder / EXPERIMENT_FILE).is_file():
+            return candidate.experiment
+        record = load_experiment(folder)
+        if not split_changes(opts, record) and recorded_differences(candidate, record) == ([], {}):
+            return candidate.experiment
+    raise InputError(f"{experiment_dir(opts)}: no free name for a new experiment (tried up to -9999)")
+
+
+PATH_FIELDS = ("datasets_dir", "data_dir")
+
+
+def split_changes(opts: LocoOptions, record: dict) -> list[str]:
+    """The split options that differ from the record's; folders compare as the folders they name (a
+    relative one from where each ran: --from_record gives them absolute)."""
+    old_options = record.get("options") or {}
+    options = options_record(opts)
+
+    def same(key) -> bool:
+        if key in PATH_FIELDS and isinstance(old_options[key], str):
+            then = Path(record.get("cwd") or os.getcwd()) / old_options[key]
+            return os.path.normpath(then) == os.path.normpath(Path.cwd() / options[key])
+        return old_options[key] == options[key]
+
+    return [k for k in SPLIT_FIELDS if k in old_options and not same(k)]
 
 
 def reference_system(opts: LocoOptions) -> str:
@@ -232,22 +287,34 @@ def versions() -> dict:
     return {k: str(v) for k, v in found.items()}   # torch's version is a str subclass yaml cannot write
 
 
-def write_experiment_record(opts: LocoOptions, command: str | None) -> Path:
-    """``experiment.yaml``; an existing one with other split options is an error (pick another name)."""
+def write_experiment_record(opts: LocoOptions, command: str | None, *, inputs: bool = True,
+                            accept_changes: bool = False) -> Path:
+    """``experiment.yaml``: the options, each system's config file and the inputs' fingerprints. An
+    existing one with other split options is an error (pick another name); one with other train.py
+    flags, systems, bootstrap or inputs too (:mod:`specct.loco.settings`), unless ``accept_changes``
+    (the jobs they touch were cleared for a redo). ``inputs`` False: the inputs are not compared."""
     folder = experiment_dir(opts)
     path = folder / EXPERIMENT_FILE
     record = {"experiment": experiment_name(opts), "options": options_record(opts)}
     if path.is_file():
         old = load_experiment(folder)
-        old_options = old.get("options") or {}
-        changed = [k for k in SPLIT_FIELDS if k in old_options and old_options[k] != record["options"][k]]
+        changed = split_changes(opts, old)
         if changed:
             raise InputError(f"{path}: experiment {experiment_name(opts)} was run with other split options "
-                             f"({', '.join(changed)}); choose another --name or another --output")
+                             f"({', '.join(changed)}); choose another --name or another --output, or "
+                             f"--force_new for a new experiment beside it")
+        if not accept_changes:
+            differences = recorded_differences(opts, old, inputs)
+            if differences != ([], {}):
+                raise SettingsChangedError(
+                    f"{path}: experiment {experiment_name(opts)} was run with other settings "
+                    f"({describe_differences(*differences)}); --force_new starts a new experiment beside it, "
+                    f"--redo SYSTEM[/CORPUS] redoes the jobs they touch")
         if command is None:
             return path
         for key in ("versions",):
             record.setdefault(key, old.get(key))
+    record.update(settings_record(opts))
     record["command"] = command
     record["cwd"] = os.getcwd()
     record["versions"] = versions()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -15,8 +16,11 @@ from .. import paths, systems
 from ..errors import InputError
 from ..evaluation import PERFORMANCE_NAME, evaluation_problem
 from ..fileio import write_text_atomic
-from .experiment import (DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, experiment_dir,
-                         reference_system, training_seeds, versions, write_experiment_record)
+from ..path_names import check_path_name
+from .experiment import (DIAGONALS, PROTOCOLS, EXPERIMENT_FILE, LocoOptions, SystemSpec, check_systems,
+                         experiment_dir, load_experiment, recorded_differences, reference_system, training_seeds,
+                         versions, write_experiment_record)
+from .job_lock import LOCK_NAME, holder_text, job_lock, locked_by_other
 from .split_folders import ensure_cross_split, ensure_fold_split, ensure_split, fold_names
 
 JOB_RECORD = "job.yaml"
@@ -51,9 +55,16 @@ class Job:
     def test_problem(self, test_corpus: str) -> str | None:
         return evaluation_problem(self.test_dir(test_corpus))
 
+    @property
+    def started(self) -> bool:
+        """Whether the job ran, even partly (its record or a training folder is there)."""
+        return (self.folder / JOB_RECORD).is_file() or self.train_dir.exists()
+
 
 def held_out_corpora(opts: LocoOptions) -> list[str]:
     corpora = paths.select_corpora(opts.datasets_dir, opts.corpora)
+    for corpus in paths.list_corpora(opts.datasets_dir):
+        check_path_name(corpus, f"{opts.datasets_dir}: corpus name")
     if len(paths.list_corpora(opts.datasets_dir)) < 2:
         raise InputError(f"{opts.datasets_dir}: leave-one-corpus-out needs at least two corpora")
     return corpora
@@ -145,13 +156,29 @@ def job_train_command(opts: LocoOptions, job: Job, train_data: Path) -> list[str
             + flag_tokens(job_flags(opts, job)))
 
 
-def run_job(opts: LocoOptions, job: Job, command: str | None = None) -> bool:
-    """Split, train (or resume) and evaluate one job; False when it had finished earlier."""
-    from ..evaluate import evaluate
+BUSY = None   # run_job's answer for a job another running process holds
 
+
+def run_job(opts: LocoOptions, job: Job, command: str | None = None) -> bool | None:
+    """Split, train (or resume) and evaluate one job; False when it had finished earlier, BUSY (None)
+    when another running process holds its lock (it is left to that process)."""
     if job.finished:
         print(f"job {job.id}: finished earlier, skipped")
         return False
+    with job_lock(job.folder) as held:
+        if not held:
+            print(f"job {job.id}: running in another process ({holder_text(job.folder)}), left to it")
+            return BUSY
+        if job.finished:   # the other process finished it between our look and our lock
+            print(f"job {job.id}: finished by another process")
+            return False
+        _run_locked_job(opts, job, command)
+    return True
+
+
+def _run_locked_job(opts: LocoOptions, job: Job, command: str | None) -> None:
+    from ..evaluate import evaluate
+
     train_data, test_csvs = job_splits(opts, job)
     args = job_training_options(opts, job, train_data)
     write_text_atomic(job.folder / JOB_RECORD, yaml.safe_dump(
@@ -167,7 +194,82 @@ def run_job(opts: LocoOptions, job: Job, command: str | None = None) -> bool:
                 print(f"job {job.id}: {problem}; evaluating again")
             evaluate(job.train_dir, data_test_path=test_csvs[corpus], output=test_dir, bootstrap=opts.bootstrap,
                      seed=opts.seed, progress=opts.progress)
-    return True
+
+
+WAIT_SECONDS = 2.0   # how often a run looks again at the jobs other processes hold
+
+
+def wait_for_jobs(opts: LocoOptions, busy: Sequence[Job], job_command=None) -> None:
+    """The jobs another process held when their turn came: wait until each is finished (collected as
+    it is) or its lock is free again (its holder died or failed: run here)."""
+    waiting = list(busy)
+    if waiting:
+        print(f"waiting for {len(waiting)} job(s) run by other processes: {', '.join(j.id for j in waiting)}",
+              flush=True)
+    while waiting:
+        for job in list(waiting):
+            if job.finished:
+                print(f"job {job.id}: finished by another process")
+                waiting.remove(job)
+            elif not locked_by_other(job.folder):
+                print(f"=== job {job.id}: its other process stopped without finishing it; running it here")
+                if run_job(opts, job, job_command(job) if job_command else None) is not BUSY:
+                    waiting.remove(job)
+        if waiting:
+            time.sleep(WAIT_SECONDS)
+
+
+def redo_selection(opts: LocoOptions, jobs: Sequence[Job], redo: Sequence[str]) -> list[Job]:
+    """The jobs ``--redo SYSTEM[/CORPUS] ...`` names (every protocol, fold and seed of them)."""
+    names = {s.name for s in opts.systems}
+    chosen: list[Job] = []
+    for pattern in redo:
+        system, _, corpus = pattern.partition("/")
+        if system not in names:
+            raise InputError(f"--redo {pattern}: {system} is not a system of the experiment ({', '.join(sorted(names))})")
+        matched = [j for j in jobs if j.system.name == system and (not corpus or j.corpus == corpus.upper())]
+        if not matched:
+            raise InputError(f"--redo {pattern}: no job of the experiment (see --print_jobs)")
+        chosen += [j for j in matched if j not in chosen]
+    return chosen
+
+
+def clear_job(job: Job) -> None:
+    """Remove what a job made (its training, tests, record and log), under its lock."""
+    with job_lock(job.folder) as held:
+        if not held:
+            raise InputError(f"--redo: job {job.id} is running in another process ({holder_text(job.folder)}); "
+                             f"redo it once that ends")
+        for item in job.folder.iterdir():
+            if item.name == LOCK_NAME:
+                continue
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
+
+
+def record_experiment(opts: LocoOptions, jobs: Sequence[Job], command: str | None, redo: Sequence[str] = ()) -> None:
+    """Write experiment.yaml. With ``redo``, the named jobs are cleared first, and settings that differ
+    from the record are accepted if every job that ran with the recorded ones is among them."""
+    if not redo:
+        write_experiment_record(opts, command)
+        return
+    chosen = redo_selection(opts, jobs, redo)
+    folder = experiment_dir(opts)
+    if (folder / EXPERIMENT_FILE).is_file():
+        every_job, per_system = recorded_differences(opts, load_experiment(folder))
+        touched = [j for j in jobs if j.started and (every_job or j.system.name in per_system)]
+        left = [j.id for j in touched if j not in chosen]
+        if left:
+            raise InputError(f"--redo: the changed settings touch job(s) it does not name: {', '.join(left[:4])}"
+                             + (f" and {len(left) - 4} more" if len(left) > 4 else "")
+                             + " (name them too, or --force_new for a new experiment)")
+    for job in chosen:
+        if job.folder.exists():
+            print(f"job {job.id}: cleared, to be done again (--redo)")
+            clear_job(job)
+    write_experiment_record(opts, command, accept_changes=True)
 
 
 def select_job(jobs: Sequence[Job], job_id: str) -> Job:
@@ -177,27 +279,32 @@ def select_job(jobs: Sequence[Job], job_id: str) -> Job:
     raise InputError(f"--job {job_id}: not a job of this experiment (see --print_jobs)")
 
 
-def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None) -> None:
+def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None, redo: Sequence[str] = ()) -> None:
     """Every unfinished job in turn (at most ``max_jobs``). ``command`` (the experiment's shell
-    command) is recorded, and ``job_command(job)`` gives each job's own."""
+    command) is recorded, and ``job_command(job)`` gives each job's own; ``redo`` names jobs to do
+    again (:func:`record_experiment`). Jobs another process holds are waited for at the end."""
     jobs = list_jobs(opts)
-    write_experiment_record(opts, command)
+    record_experiment(opts, jobs, command, redo)
     seeds = training_seeds(opts)
     for system in opts.systems if len(seeds) > 1 else []:
         if not is_seeded(system, opts):
             print(f"{system.name}: no random choice in its training, so it runs once (seed {seeds[0]}) and "
                   f"that run stands for every seed of {seeds}")
-    ran = 0
+    ran, busy = 0, []
     for i, job in enumerate(jobs, start=1):
         if opts.max_jobs is not None and ran >= opts.max_jobs and not job.finished:
             print(f"stopped after {ran} job(s) (--max_jobs {opts.max_jobs}); run again to continue")
-            break
-        if not job.finished:
+            return
+        if not job.finished and not locked_by_other(job.folder):
             print(f"=== job {i}/{len(jobs)}: {job.id}")
-        ran += run_job(opts, job, job_command(job) if job_command else None)
+        outcome = run_job(opts, job, job_command(job) if job_command else None)
+        if outcome is BUSY:
+            busy.append(job)
+        ran += bool(outcome)
+    wait_for_jobs(opts, busy, job_command)
 
 
-def _run_job_in_worker(opts: LocoOptions, job: Job, threads: int, log_name: str) -> bool:
+def _run_job_in_worker(opts: LocoOptions, job: Job, threads: int, log_name: str) -> bool | None:
     """One job in a worker process, with its share of the cores and its output in ``<job>/<log_name>``
     (jobs running side by side would interleave their output on one terminal)."""
     import torch
@@ -234,7 +341,11 @@ def run_experiments(experiments: Sequence[LocoOptions], command: str | None = No
           f"<job>/{log_name}", flush=True)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [(job, pool.submit(_run_job_in_worker, opts, job, threads, log_name)) for opts, job in pending]
-        for job, future in futures:
-            future.result()
-            if on_finished is not None:
+        busy = []
+        for (opts, job), (_, future) in zip(pending, futures):
+            if future.result() is BUSY:
+                busy.append((opts, job))
+            elif on_finished is not None:
                 on_finished(job, time.perf_counter() - started)
+    for opts, job in busy:   # held by another run of the same experiments: its result is collected here
+        wait_for_jobs(opts, [job])

@@ -33,6 +33,20 @@ def split_complete(split: Path) -> bool:
     return (split / "split_options.json").is_file()
 
 
+def split_current(split: Path, opts: LocoOptions, say: bool = False) -> bool:
+    """Complete, and made from the files its corpora hold now: a split made while a corpus had no
+    images (or other wavs, vectors) is made again, said in one line, never reused silently. An
+    experiment whose own record names other inputs stops before it gets here (its settings check)."""
+    from ..splits import stale_inputs
+
+    if not split_complete(split):
+        return False
+    changed = stale_inputs(split, opts.datasets_dir)
+    if changed and say:
+        print(f"{split}: made from other inputs ({'; '.join(changed)}); making it again")
+    return not changed
+
+
 def run_split(split_options) -> None:
     """The split stage; its plain errors (a corpus with too few speakers, a missing folder) become
     one-line InputError / MissingInputError, so that run_loco.py exits with their reason."""
@@ -62,14 +76,14 @@ def ensure_split(opts: LocoOptions, held_out: str) -> Path:
     """The leave-one-corpus-out split of ``held_out`` (shared by every system), made if missing."""
     classes_name = class_set_name(opts.num_classes, opts.classes)
     split = paths.split_dir(opts.data_dir, held_out, classes_name, opts.augmentation, opts.balanced)
-    if not split_complete(split):
-        with split_lock(Path(opts.data_dir)):
-            if not split_complete(split):
-                run_split(split_options(opts, eval_dataset=held_out))
-    else:   # never reuse a split made with another validation choice, seed or PCA width
+    if split_complete(split):   # never reuse a split made with another validation choice, seed or PCA width
         from ..splits import check_recorded_choices
 
         check_recorded_choices(split, split_options(opts, eval_dataset=held_out))
+    if not split_current(split, opts):
+        with split_lock(Path(opts.data_dir)):
+            if not split_current(split, opts, say=True):
+                run_split(split_options(opts, eval_dataset=held_out))
     return split
 
 
@@ -78,9 +92,9 @@ def ensure_cross_split(opts: LocoOptions, corpus: str, others: Sequence[str]) ->
     output_dir = Path(opts.data_dir) / "pairwise" / f"train-{corpus}"
     classes_name = class_set_name(opts.num_classes, opts.classes)
     split = paths.split_dir(output_dir, others[0], classes_name, opts.augmentation, opts.balanced)
-    if not split_complete(split):
+    if not split_current(split, opts):
         with split_lock(Path(opts.data_dir)):
-            if not split_complete(split):
+            if not split_current(split, opts, say=True):
                 run_split(split_options(opts, eval_dataset=others[0], train_datasets=[corpus],
                                         output_dir=str(output_dir)))
     return split

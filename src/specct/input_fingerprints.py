@@ -1,0 +1,89 @@
+"""What a corpus held when a split or an experiment was made: its inputs' fingerprints.
+
+A folder of files (wavs, images, augmented images) is fingerprinted by how many files it holds and
+a hash of their names and sizes; a vector cache (speaker vectors, each features set) by its size and
+a hash of its bytes. Two fingerprints that differ name what changed ("DEMOC images: 0 files, now
+24"), so a split made while a corpus had no images is not reused once its images exist, and an
+experiment rerun on other inputs says so instead of mixing results.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+from . import paths
+
+FOLDERS = {"wavs": paths.wav_dir, "images": paths.img_dir, "augmented images": paths.augmented_dir}
+HASH_BLOCK = 1 << 20
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """``"<n> files <hash>"`` of the visible files in ``folder`` (names and sizes); ``"0 files"`` without it."""
+    try:
+        entries = sorted((e.name, e.stat().st_size) for e in os.scandir(folder)
+                         if not e.name.startswith(".") and e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return "0 files"
+    if not entries:
+        return "0 files"
+    digest = hashlib.sha1("\n".join(f"{name}\t{size}" for name, size in entries).encode()).hexdigest()[:12]
+    return f"{len(entries)} files {digest}"
+
+
+def file_fingerprint(path: Path) -> str:
+    """``"<bytes> bytes <hash>"`` of one file's content; ``"absent"`` without it."""
+    try:
+        with open(path, "rb") as handle:
+            digest = hashlib.sha1()
+            for block in iter(lambda: handle.read(HASH_BLOCK), b""):
+                digest.update(block)
+            size = handle.tell()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return "absent"
+    return f"{size} bytes {digest.hexdigest()[:12]}"
+
+
+def corpus_fingerprint(datasets_dir: str | Path, corpus: str, features: bool = True) -> dict[str, str]:
+    """Every input of one corpus a split or a training reads; ``features``: the feature caches too."""
+    found = {what: folder_fingerprint(folder(datasets_dir, corpus)) for what, folder in FOLDERS.items()}
+    speaker = paths.speaker_dir(datasets_dir, corpus)
+    found["speaker vectors"] = file_fingerprint(speaker / "embeddings.npz")
+    if features:
+        for cache in sorted(paths.features_dir(datasets_dir, corpus).glob("[!.]*.npz")):
+            found[f"features {cache.stem}"] = file_fingerprint(cache)
+    return found
+
+
+def inputs_fingerprint(datasets_dir: str | Path, corpora: Sequence[str], features: bool = True) -> dict:
+    """``{corpus: {input: fingerprint}}`` of ``corpora``."""
+    return {corpus: corpus_fingerprint(datasets_dir, corpus, features) for corpus in sorted(corpora)}
+
+
+def short(fingerprint: str) -> str:
+    """The readable part of a fingerprint: its count, without the hash."""
+    parts = fingerprint.split()
+    return " ".join(parts[:2]) if len(parts) > 2 else fingerprint
+
+
+def fingerprint_differences(recorded: dict, current: dict) -> list[str]:
+    """What changed from ``recorded`` to ``current``: ``"DEMOC images: 0 files, now 24 files"``."""
+    changes = []
+    for corpus in sorted(set(recorded) | set(current)):
+        if corpus not in current:
+            changes.append(f"{corpus}: gone")
+            continue
+        if corpus not in recorded:
+            changes.append(f"{corpus}: new corpus")
+            continue
+        then, now = recorded[corpus] or {}, current[corpus]
+        for what in sorted(set(then) | set(now)):
+            before, after = then.get(what, "absent"), now.get(what, "absent")
+            if before == after:
+                continue
+            if short(before) == short(after):
+                changes.append(f"{corpus} {what}: changed ({short(after)})")
+            else:
+                changes.append(f"{corpus} {what}: {short(before)}, now {short(after)}")
+    return changes

@@ -1,0 +1,193 @@
+"""Hostile runs, class 3: a rerun with other settings never mixes results. An experiment records its
+train.py flags (the experiment's and each system's), its bootstrap and its inputs' fingerprints;
+a rerun that differs stops in one line naming the differences, leaving every finished file as it
+was, unless --force_new (a new experiment beside it) or --redo names the jobs to do again. A split
+made while a corpus had no images is made again once they exist, never reused silently."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from hostile_helpers import (EXPERIMENT, LOCO_FLAGS, copy_study, experiment_folder, run_loco_main,
+                             shared_small_study, snapshot)
+from script_helpers import load_script, one_line_error
+
+STOPS = r"^run_loco\.py: error: output/loco/hostile/experiment\.yaml: experiment hostile was run with other settings \("
+REMEDY = r"\); --force_new starts a new experiment beside it, --redo SYSTEM\[/CORPUS\] redoes the jobs they touch$"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return shared_small_study(tmp_path_factory)
+
+
+@pytest.fixture
+def root(study, tmp_path, monkeypatch):
+    copy = copy_study(study, tmp_path / "study")
+    monkeypatch.chdir(copy)
+    return copy
+
+
+def finished(root) -> dict[str, bytes]:
+    return snapshot(root / "output")
+
+
+def run_ok(capsys, *extra) -> str:
+    capsys.readouterr()
+    assert run_loco_main(*extra)() == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, difference", [
+    (["--svm_c", "1"], r"train\.py flags \(none\), now --svm_c 1\.0"),
+    (["--no_refit"], r"train\.py flags \(none\), now --no_refit"),
+    (["--bootstrap", "60"], r"bootstrap 50, now 60"),
+])
+def test_a_finished_experiment_rerun_with_other_flags_stops_and_keeps_every_file(root, capsys, extra, difference):
+    before = finished(root)
+    one_line_error(capsys, run_loco_main(*extra), STOPS + difference + REMEDY)
+    assert finished(root) == before
+
+
+def test_a_half_finished_experiment_resumed_with_other_flags_runs_nothing(root, capsys):
+    shutil.rmtree(experiment_folder(root) / "jobs" / "loco" / "egemaps_svm" / "DEMOC")
+    before = finished(root)
+    one_line_error(capsys, run_loco_main("--svm_c", "1"), STOPS + r"train\.py flags \(none\), now --svm_c 1\.0")
+    assert finished(root) == before, "no job may run with settings the finished ones did not use"
+    assert "3 of 3 job(s) finished" not in capsys.readouterr().out
+
+
+def test_a_system_whose_own_flags_changed_is_named(root, capsys):
+    spec = root / "systems.yml"
+    spec.write_text("name: hostile\nsystems:\n  - name: egemaps_svm\n    model: egemaps_svm\n    flags: [--svm_c, '0.1']\n")
+    flags = ["--experiment_file", str(spec), "--no_progress", "--bootstrap", "50"]
+    before = finished(root)
+    one_line_error(capsys, lambda: load_script("run_loco").main(flags),
+                   STOPS + r"system egemaps_svm: flags \(none\), now --svm_c 0\.1" + REMEDY)
+    assert finished(root) == before
+
+
+@pytest.mark.parametrize("change, difference", [
+    ("image added", r"inputs: DEMOA images: 34 files, now 35 files"),
+    ("wav removed", r"inputs: DEMOB wavs: 32 files, now 31 files"),
+    ("features rebuilt", r"inputs: DEMOC features egemaps: changed \(31694 bytes\)"),
+    ("speaker vectors gone", r"inputs: DEMOA speaker vectors: 35844 bytes, now absent"),
+])
+def test_changed_inputs_stop_the_rerun(root, capsys, change, difference):
+    corpus = root / "datasets"
+    if change == "image added":
+        image = next((corpus / "DEMOA" / "DEMOA_img").glob("*.png"))
+        shutil.copy(image, image.with_name("extra.png"))
+    elif change == "wav removed":
+        next((corpus / "DEMOB" / "DEMOB_wav").glob("*.wav")).unlink()
+    elif change == "features rebuilt":
+        cache = corpus / "DEMOC" / "DEMOC_features" / "egemaps.npz"
+        data = bytearray(cache.read_bytes())
+        data[-30] ^= 0xFF   # the same size, other bytes
+        cache.write_bytes(bytes(data))
+    else:
+        (corpus / "DEMOA" / "DEMOA_speaker" / "embeddings.npz").unlink()
+    before = finished(root)
+    one_line_error(capsys, run_loco_main(), STOPS + difference)
+    assert finished(root) == before
+
+
+def test_collect_reads_finished_results_whatever_the_inputs_but_not_with_other_flags(root, capsys):
+    image = next((root / "datasets" / "DEMOA" / "DEMOA_img").glob("*.png"))
+    shutil.copy(image, image.with_name("extra.png"))
+    out = run_ok(capsys, "--collect")
+    assert "3 of 3 job(s) finished" in out
+    one_line_error(capsys, run_loco_main("--collect", "--svm_c", "1"), STOPS + r"train\.py flags")
+
+
+def test_a_job_run_from_the_record_stops_when_the_inputs_changed(root, capsys):
+    shutil.rmtree(experiment_folder(root) / "jobs" / "loco" / "egemaps_svm" / "DEMOA" / "test")
+    next((root / "datasets" / "DEMOB" / "DEMOB_wav").glob("*.wav")).unlink()
+    before = finished(root)
+    one_line_error(capsys, lambda: load_script("run_loco").main(
+        ["--from_record", str(experiment_folder(root)), "--job", "loco/egemaps_svm/DEMOA", "--no_progress"]),
+        r"^run_loco\.py: error: .*hostile/experiment\.yaml: experiment hostile was run with other settings "
+        r"\(inputs: DEMOB wavs: 32 files, now 31 files\)")
+    assert finished(root) == before
+
+
+def test_force_new_starts_a_new_experiment_beside_and_the_same_command_resumes_it(root, capsys):
+    before = finished(root)
+    out = run_ok(capsys, "--svm_c", "1", "--force_new")
+    assert "new experiment: output/loco/hostile-2" in out and "3 of 3 job(s) finished" in out
+    after = finished(root)
+    assert {k: v for k, v in after.items() if k.startswith(f"loco/{EXPERIMENT}/")} == before
+    new = root / "output" / "loco" / "hostile-2"
+    assert "svm_c" in (new / "experiment.yaml").read_text()
+    results = new / "results.csv"
+    kept = results.read_bytes()
+    out = run_ok(capsys, "--svm_c", "1", "--force_new")   # killed or not, the same command resumes hostile-2
+    assert "new experiment: output/loco/hostile-2" in out and out.count("finished earlier, skipped") == 3
+    assert results.read_bytes() == kept and not (root / "output" / "loco" / "hostile-3").exists()
+
+
+def test_redo_must_name_every_job_the_change_touches(root, capsys):
+    before = finished(root)
+    one_line_error(capsys, run_loco_main("--svm_c", "1", "--redo", "egemaps_svm/DEMOA"),
+                   r"^run_loco\.py: error: --redo: the changed settings touch job\(s\) it does not name: "
+                   r"loco/egemaps_svm/DEMOB, loco/egemaps_svm/DEMOC \(name them too, or --force_new")
+    assert finished(root) == before
+    one_line_error(capsys, run_loco_main("--redo", "no_such_system"),
+                   r"^run_loco\.py: error: --redo no_such_system: no_such_system is not a system of the experiment")
+
+
+def test_redo_of_every_touched_job_runs_them_again_with_the_new_flags(root, capsys):
+    out = run_ok(capsys, "--svm_c", "1", "--redo", "egemaps_svm")
+    assert out.count("cleared, to be done again (--redo)") == 3 and "3 of 3 job(s) finished" in out
+    for corpus in ("DEMOA", "DEMOB", "DEMOC"):
+        args = (experiment_folder(root) / "jobs" / "loco" / "egemaps_svm" / corpus / "train" / "args.yaml").read_text()
+        assert "svm_c:\n- 1.0\n" in args, args
+    record = (experiment_folder(root) / "experiment.yaml").read_text()
+    assert "svm_c" in record
+    out = run_ok(capsys, "--svm_c", "1")   # the record now holds the new flags: a plain rerun resumes
+    assert out.count("finished earlier, skipped") == 3
+
+
+def test_redo_without_changes_redoes_one_job_and_keeps_the_others(root, capsys):
+    jobs = experiment_folder(root) / "jobs" / "loco" / "egemaps_svm"
+    before = snapshot(jobs / "DEMOB")
+    out = run_ok(capsys, "--redo", "egemaps_svm/demoa")
+    assert "job loco/egemaps_svm/DEMOA: cleared, to be done again (--redo)" in out
+    assert "job loco/egemaps_svm/DEMOB: finished earlier, skipped" in out
+    assert snapshot(jobs / "DEMOB") == before
+    assert (jobs / "DEMOA" / "test" / "performance.yaml").is_file()
+
+
+def test_a_split_made_while_a_corpus_had_no_images_is_made_again_once_they_exist(root, capsys):
+    images = root / "datasets" / "DEMOC" / "DEMOC_img"
+    images.rename(images.with_name("away"))
+    flags = ["--model", "egemaps_svm", "--name", "early", "--no_progress", "--bootstrap", "50", "--datasets", "DEMOA",
+             "--data_dir", "early_data"]
+    capsys.readouterr()
+    assert load_script("run_loco").main(flags) == 0
+    train = root / "early_data" / "DEMOA" / "4_classes" / "no_aug" / "no_balanced" / "train_data"
+    corpora_then = set(pd.concat([pd.read_csv(train / "train.csv"), pd.read_csv(train / "validation.csv")])["corpus"])
+    assert corpora_then == {"DEMOB"}
+    images.with_name("away").rename(images)
+    before = finished(root)
+    one_line_error(capsys, lambda: load_script("run_loco").main(flags),
+                   r"^run_loco\.py: error: output/loco/early/experiment\.yaml: experiment early was run with other "
+                   r"settings \(inputs: DEMOC images: 0 files, now 34 files\)")
+    assert finished(root) == before
+    out = (capsys.readouterr(), load_script("run_loco").main([*flags, "--force_new"]), capsys.readouterr().out)[2]
+    assert "early_data/DEMOA/4_classes/no_aug/no_balanced: made from other inputs (DEMOC images: 0 files, now " \
+           "34 files); making it again" in out
+    corpora_now = set(pd.concat([pd.read_csv(train / "train.csv"), pd.read_csv(train / "validation.csv")])["corpus"])
+    assert corpora_now == {"DEMOB", "DEMOC"}
+
+
+def test_the_recorded_flags_are_the_ones_every_job_ran_with(root):
+    from specct.records import read_record
+
+    record = read_record(experiment_folder(root) / "experiment.yaml", "experiment record")
+    assert record["options"]["train_flags"] == {} and record["options"]["bootstrap"] == 50
+    assert set(record["inputs"]) == {"DEMOA", "DEMOB", "DEMOC"}
+    assert record["inputs"]["DEMOA"]["wavs"].startswith("32 files ")
+    assert LOCO_FLAGS[1] == record["options"]["systems"][0]["model"]
