@@ -235,3 +235,37 @@ def test_which_systems_read_a_speaker_vector():
     assert not reads_speaker_vector("resemblyzer_svm", [])            # nothing evaluated: nothing said
     assert reads_speaker_vector("speaker_vgg_cct_7_7x2_112", []) and not reads_speaker_vector("cct_7_7x2_112", [])
     assert is_image_model("cct_7_7x2_112") and not is_image_model("egemaps_svm")
+
+
+@pytest.mark.slow
+def test_a_report_written_again_redraws_only_the_figures_of_changed_jobs(baseline_and_cct):
+    import os
+
+    from specct.report import write_report
+
+    folder = baseline_and_cct
+    write_report(folder)
+    figures = folder / "figures"
+    saliency, confusion = figures / "saliency_cct_DEMOA.png", figures / "confusion_cct_DEMOB.png"
+    before = {p: p.stat().st_mtime_ns for p in (saliency, confusion)}
+    performance = folder / "jobs" / "loco" / "cct" / "DEMOB" / "test" / "performance.yaml"
+    later = max(before.values()) + 10**9
+    os.utime(performance, ns=(later, later))               # the DEMOB job evaluated again
+    write_report(folder)
+    assert saliency.stat().st_mtime_ns == before[saliency]   # unchanged job: kept
+    assert confusion.stat().st_mtime_ns > before[confusion]  # changed job: drawn again
+
+
+def test_a_report_before_any_job_finished_says_so_and_announces_nothing(demo_split, tmp_path, capsys):
+    from specct.report import write_report
+
+    argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", *HELD_OUT, "--model", "cct_7_7x2_112",
+            "--output", str(tmp_path), "--data_dir", str(tmp_path / "data"), "--name", "empty", "--collect"]
+    assert loco.main(argv) == 0
+    report, markdown = write_report(tmp_path / "loco" / "empty")
+    text = markdown.read_text()
+    assert re.findall(r"^## (.*)$", text, re.M) == ["Verdict", "Transductive normalisation", "Reproduction"]
+    assert "No leave-one-corpus-out result yet: nothing to conclude." in text
+    assert "0 of 2 job(s) finished. Missing: loco/cct_7_7x2_112/DEMOA, loco/cct_7_7x2_112/DEMOB." in text
+    assert "not finished" not in text and "one-to-one" not in text.lower()
+    assert not (tmp_path / "loco" / "empty" / "results.tex").exists()

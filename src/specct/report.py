@@ -301,7 +301,7 @@ def _job_records(folder: Path) -> list[tuple[Path, dict]]:
     return records
 
 
-def rows_section(folder: Path, records: list[tuple[Path, dict]]) -> Section:
+def rows_section(folder: Path, records: list[tuple[Path, dict]]) -> Section | None:
     """Which rows each split used (counts per split, corpus and class) and where each test set lies."""
     section = Section("Rows used")
     splits: dict[Path, list[str]] = {}
@@ -328,9 +328,7 @@ def rows_section(folder: Path, records: list[tuple[Path, dict]]) -> Section:
                       key=lambda r: (order.get(r[0], 9), r[1]))
         section.tables.append(Table(f"Split {split} (used by {len(jobs)} job(s))",
                                     ["split", "corpus", *labels, "rows"], rows))
-    if not section.tables:
-        section.text = "No split recorded yet."
-    return section
+    return section if section.tables else None
 
 
 def _count_rows(csv: str) -> int | str:

@@ -2,7 +2,9 @@
 
 Every figure is written for a paper (:func:`specct.plots.save_figure` with ``paper=True``: a 300 dpi
 PNG and an SVG beside it); the report embeds the PNG. File names are made of the system and corpus
-names with anything but letters, digits and ``. _ + -`` replaced, so any name gives a file.
+names with anything but letters, digits and ``. _ + -`` replaced, so any name gives a file. A job's
+figure (confusion matrix, curves, saliency) drawn after its inputs last changed is kept as it is
+(:func:`fresh`), so writing the report again redraws only what changed.
 """
 from __future__ import annotations
 
@@ -16,6 +18,15 @@ import pandas as pd
 from .report_facts import LocoRun, training_corpora
 
 FIGURES = "figures"
+
+
+def fresh(figure: Path, *sources: Path) -> bool:
+    """Whether ``figure`` (its PNG and SVG) was drawn after every source that exists changed: a
+    report written again redraws only the figures of jobs that changed (a model's saliency is the slow one)."""
+    if not figure.is_file() or not figure.with_suffix(".svg").is_file():
+        return False
+    drawn = min(figure.stat().st_mtime_ns, figure.with_suffix(".svg").stat().st_mtime_ns)
+    return all(drawn >= source.stat().st_mtime_ns for source in sources if source and Path(source).is_file())
 
 
 def file_part(name: str) -> str:
@@ -72,14 +83,17 @@ def confusion(run: LocoRun, figures: Path) -> Path | None:
     matrix, names = performance.get("confusion_matrix"), performance.get("class_names")
     if not matrix or not names:
         return None
+    path = figures / f"confusion_{run_stem(run)}.png"
+    split = run.split_dir()
+    if fresh(path, run.test_dir / "performance.yaml", split / "split_summary.csv" if split else None):
+        return path
     trained_on = "+".join(training_corpora(run)) or "the other corpora"
     validated = [c for c in training_corpora(run, "validation") if c not in training_corpora(run)]
     validated_on = f", validated on {'+'.join(validated)}" if validated else ""
     seed = f", seed {run.seed}" if run.seed not in ("", "nan", "None") else ""
     title = (f"{run.system} (trained on {trained_on}{validated_on}{seed})\ntested on {run.corpus}: "
              f"UAR {float(performance.get('uar', np.nan)):.3f}")
-    return plot_confusion_matrix(np.asarray(matrix), names, figures / f"confusion_{run_stem(run)}.png",
-                                 title=title, paper=True)
+    return plot_confusion_matrix(np.asarray(matrix), names, path, title=title, paper=True)
 
 
 def has_curves(run: LocoRun) -> bool:
@@ -98,9 +112,12 @@ def curves(run: LocoRun, chance: float | None, figures: Path) -> Path | None:
 
     if not has_curves(run):
         return None
+    path = figures / f"curves_{run_stem(run)}.png"
+    if fresh(path, run.train_dir / "summary.csv", run.test_dir / "performance.yaml"):
+        return path
     summary = pd.read_csv(run.train_dir / "summary.csv")
     epoch = run.performance().get("checkpoint_epoch")
-    return plot_curves(summary, figures / f"curves_{run_stem(run)}.png",
+    return plot_curves(summary, path,
                        chosen_epoch=int(epoch) if epoch is not None else None, chance=chance,
                        title=f"{run.system}, held out {run.corpus}", paper=True)
 
@@ -141,8 +158,13 @@ def saliency(run: LocoRun, figures: Path, per_class: int) -> Path | None:
     csv = run.test_csv()
     if csv is None or not csv.is_file():
         return None
+    from .checkpoint import BEST_NAME
+
+    path = figures / f"saliency_{run_stem(run)}.png"
+    if fresh(path, run.train_dir / BEST_NAME, csv, run.test_dir / "performance.yaml"):
+        return path
     result = saliency_of_model(run.train_dir, csv, per_class=per_class)
-    return plot_saliency(result, figures / f"saliency_{run_stem(run)}.png",
+    return plot_saliency(result, path,
                          title=f"{run.system} on {run.corpus}: mean Grad-CAM per emotion "
                                f"(up to {per_class} test rows each)", paper=True)
 

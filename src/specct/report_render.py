@@ -87,12 +87,17 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
 
 # --------------------------------------------------------------------------- Markdown
 
+def _md_text(value) -> str:
+    """Text as Markdown shows it: markup in a name is not HTML to a Markdown viewer either."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _md_cell(value: str) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return _md_text(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(table: Table) -> str:
-    lines = [f"*{table.title}*", ""] if table.title else []
+    lines = [f"*{_md_text(table.title)}*", ""] if table.title else []
     lines.append("| " + " | ".join(_md_cell(h) for h in table.header) + " |")
     lines.append("|" + "---|" * len(table.header))
     for i, row in enumerate(table.rows):
@@ -108,19 +113,19 @@ def render_markdown(title: str, sections: Sequence[Section], folder: Path) -> st
             target = figure.path.relative_to(folder)
         except ValueError:
             target = figure.path
-        return f"![{figure.caption}]({target.as_posix()})"
+        return f"![{_md_text(figure.caption)}]({target.as_posix()})"
 
-    out = [f"# {title}", ""]
+    out = [f"# {_md_text(title)}", ""]
     for section in sections:
-        out += [f"## {section.title}", ""]
+        out += [f"## {_md_text(section.title)}", ""]
         if section.text:
-            out += [section.text, ""]
+            out += [_md_text(section.text), ""]
         for table in section.tables:
             out += [_md_table(table), ""]
         for figure in section.figures:
             out += [link(figure), ""]
         for name, row in zip(section.grid_rows, section.grid):
-            out += [f"{name}: " + " ".join(link(f) for f in row if isinstance(f, Figure)), ""]
+            out += [f"{_md_text(name)}: " + " ".join(link(f) for f in row if isinstance(f, Figure)), ""]
         if section.code:
             out += ["```", section.code, "```", ""]
     return "\n".join(out)
