@@ -269,7 +269,8 @@ def saliency_section(folder: Path, runs: Sequence[LocoRun], image_systems: set[s
     return section if section.figures else None
 
 
-def embedding_section(folder: Path, options: dict, corpora: Sequence[str], speaker_systems: Sequence[str]) -> Section | None:
+def embedding_section(folder: Path, options: dict, corpora: Sequence[str],
+                      speaker_systems: Sequence[str]) -> Section | None:
     """The speaker maps, only when some system reads a speaker vector (it names them)."""
     if not speaker_systems:
         return None

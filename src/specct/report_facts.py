@@ -118,7 +118,8 @@ class Validation:
         if self.rows == 0 or self.kind == "none":
             return f"held out {self.corpus}: no validation rows (the last epoch is kept)"
         if self.kind == "corpus":
-            return f"held out {self.corpus}: validation on the whole of {', '.join(self.corpora) or 'a training corpus'}"
+            whole = ", ".join(self.corpora) or "a training corpus"
+            return f"held out {self.corpus}: validation on the whole of {whole}"
         if self.kind == "speakers":
             return f"held out {self.corpus}: validation on some speakers of each training corpus"
         return f"held out {self.corpus}: validation as recorded ({'; '.join(self.notes) or 'not recorded'})"

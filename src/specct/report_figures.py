@@ -67,7 +67,8 @@ def pairwise_matrix(pairwise: pd.DataFrame, system: str, corpora: Sequence[str],
         return None
 
     def table(value: str) -> pd.DataFrame:
-        return mine.pivot(index="train", columns="test", values=value).reindex(index=list(corpora), columns=list(corpora))
+        matrix = mine.pivot(index="train", columns="test", values=value)
+        return matrix.reindex(index=list(corpora), columns=list(corpora))
 
     return plot_heatmap(table("uar"), figures / f"pairwise_{file_part(system)}.png",
                         title=f"{system}: train on one corpus, test on each (UAR, 95% CI)", xlabel="test corpus",

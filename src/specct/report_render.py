@@ -71,8 +71,8 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
             body.append('<table class="grid"><thead><tr><th></th>'
                         + "".join(f"<th>{e(h)}</th>" for h in section.grid_header) + "</tr></thead><tbody>")
             for name, row in zip(section.grid_rows, section.grid):
-                cells = "".join(f'<td class="missing">{e(f)}</td>' if isinstance(f, str) else f"<td>{_html_figure(f)}</td>"
-                                for f in row)
+                cells = "".join(f'<td class="missing">{e(f)}</td>' if isinstance(f, str)
+                                else f"<td>{_html_figure(f)}</td>" for f in row)
                 body.append(f"<tr><th>{e(name)}</th>{cells}</tr>")
             body.append("</tbody></table>")
         body.extend(_html_table(t) for t in section.tables)

@@ -159,7 +159,8 @@ def frequency_ticks(height: int, spectrogram, count: int = 5) -> tuple[list[floa
     n_mels = int(getattr(spectrogram, "n_mels", 128))
     sample_rate = int(getattr(spectrogram, "sample_rate", 16000))
     fmax = getattr(spectrogram, "fmax_hz", None) or sample_rate / 2
-    centres = librosa.mel_frequencies(n_mels + 2, fmin=float(getattr(spectrogram, "fmin_hz", 0.0)), fmax=float(fmax))[1:-1]
+    fmin = float(getattr(spectrogram, "fmin_hz", 0.0))
+    centres = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=float(fmax))[1:-1]   # as the mel filters
     rows, labels = [], []
     for row in np.linspace(0, height - 1, count):
         band = int(round((1 - (row + 0.5) / height) * n_mels - 0.5))
@@ -220,7 +221,8 @@ def build_parser():
         "spectrogram (frequency and time axes labelled)."))
     parser.add_argument("model_dir", help="a training output folder (its model_best.pth.tar) or a checkpoint file")
     parser.add_argument("--data_test_path", default=None,
-                        help="the rows: a split CSV, an eval_data or a split folder (default: the run's own test split)")
+                        help="the rows: a split CSV, an eval_data or a split folder "
+                             "(default: the run's own test split)")
     parser.add_argument("--output", default=None, help="the figure (PNG; default: <model_dir>/saliency.png)")
     parser.add_argument("--max_rows", type=int, default=DEFAULT_ROWS_PER_CLASS,
                         help="at most this many rows per emotion (0: every row)")
