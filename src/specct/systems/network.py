@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import test_time
 from ..checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from ..errors import InputError
 from ..precision import autocast, resolve as resolve_precision
@@ -76,18 +77,33 @@ class TrainedNetwork(TrainedSystem):
         dcfg = self.data_config
         dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                           source=settings.source, interpolation=dcfg.get("interpolation", "bilinear"))
+        # TRANSDUCTIVE where the model was trained so: the test rows' own statistics (specct.test_time)
+        dataset = test_time.standardise_by_corpus(dataset, frame, self.trained_args.get("input_norm", "none"))
+        record.update(test_time.notes(self.trained_args))
         loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers)
         with torch_threads(settings.threads):
-            logits, _ = predict_loader(self.model, loader, device=self.device, speaker_model=self.speaker_model,
+            model = self.model
+            if self.trained_args.get("test_time_bn"):
+                model = test_time.reestimate_batch_norm(model, loader, self._forward_batch)
+            logits, _ = predict_loader(model, loader, device=self.device, speaker_model=self.speaker_model,
                                        precision=self.precision_used, progress=settings.progress, desc="test")
         probabilities = softmax(logits)
         return Scores(probabilities, probabilities.argmax(axis=1), record)
+
+    def _forward_batch(self, model, batch) -> None:
+        images, speaker = batch[0].to(self.device), batch[1].to(self.device)
+        with autocast(self.device.type, self.precision_used):
+            model((images, speaker) if self.speaker_model else images)
 
     def check_predicts_files(self) -> None:
         if self.speaker_model and self.speaker_norm != "none":
             raise SpeakerNormError(f"{self.path}: trained with --speaker_norm {self.speaker_norm}, which standardises "
                                    f"speaker vectors with the statistics of the test {self.speaker_norm}'s own "
                                    f"vectors; classify a whole test set with eval.py instead")
+        used = test_time.notes(self.trained_args)
+        if used:
+            raise SpeakerNormError(f"{self.path}: trained with test-time statistics ({'; '.join(used.values())}); "
+                                   f"classify a whole test set with eval.py instead")
 
     def inputs_of_signal(self, signal: np.ndarray):
         """``(image tensor (3,H,W), raw speaker vector or None)`` of one trimmed 16 kHz signal."""

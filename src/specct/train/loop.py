@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import data as split_data
-from .. import paths, precision, runs
+from .. import paths, precision, runs, test_time
 from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from ..errors import InputError
 from ..metrics import accuracy, uar
@@ -125,8 +125,9 @@ def domain_adversarial(args, info, model, speaker_model: bool, dcfg: dict, train
         if len(frame) == 0:
             raise InputError(f"{test_csv}: no held-out rows for the transductive domain")
         vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
-        rows = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
-                                       source=str(test_csv), interpolation=dcfg["interpolation"])
+        rows = test_time.standardise_by_corpus(
+            split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
+                                    source=str(test_csv), interpolation=dcfg["interpolation"]), frame, args.input_norm)
         unlabelled = make_loader(rows, args.batch_size, True, argparse.Namespace(**{**vars(args),
                                                                                   "balance_corpora": "none"}), info)
         corpus, source = "+".join(sorted(frame["corpus"].unique())), str(test_csv)
@@ -189,11 +190,12 @@ def standardise_speaker_vectors(norm: str, train_frame, train_vectors, val_frame
 
 def transductive_note(args) -> dict:
     """What args.yaml and performance.yaml say about options that read unlabelled test audio."""
+    found = test_time.notes(vars(args))
     norm = getattr(args, "speaker_norm", "none")
     if norm == "none":
-        return {}
-    return {"transductive": f"speaker vectors standardised per {norm}; test rows are standardised with the "
-                            f"statistics of their own (unlabelled) {norm}'s vectors"}
+        return found
+    return {**found, "transductive": f"speaker vectors standardised per {norm}; test rows are standardised with "
+                                     f"the statistics of their own (unlabelled) {norm}'s vectors"}
 
 
 @dataclass
@@ -265,6 +267,8 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     model, model_kwargs = build_model(args, len(class_names), pca,
                                       train_vectors.shape[1] if train_vectors is not None else None)
     model.to(device)
+    if args.test_time_bn and not test_time.batch_norm_layers(model):
+        raise InputError(f"--test_time_bn: {args.model} has no batch normalisation to re-estimate")
     dcfg = data_config(args, model)
     # the online augmentations are checked before the images are decoded
     specaugment = specaugment_from_args(args)   # None unless masks are asked for
@@ -278,6 +282,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
                                         train_vectors, source=str(train_dir / "train.csv"),
                                         interpolation=dcfg["interpolation"],
                                         decoded=decoded_images(args, train_frame, dcfg, train_dir, "training", log))
+    train_set = test_time.standardise_by_corpus(train_set, train_frame, args.input_norm)
     train_loader = make_loader(train_set, args.batch_size, True, args, info)
     val_set, val_loader = [], None
     if validate:
@@ -285,6 +290,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
                                           val_vectors, source=str(train_dir / "validation.csv"),
                                           interpolation=dcfg["interpolation"],
                                           decoded=decoded_images(args, val_frame, dcfg, train_dir, "validation", log))
+        val_set = test_time.standardise_by_corpus(val_set, val_frame, args.input_norm)
         val_loader = make_loader(val_set, args.validation_batch_size or args.batch_size, False, args, info)
 
     # --- loss, optimizer, schedule, EMA

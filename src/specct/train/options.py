@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inductive: the training corpora are the domains; transductive: the held-out corpus's "
                         "unlabelled audio (the split's eval_data/test.csv, labels never read) joins as one more "
                         "domain: TRANSDUCTIVE, recorded in args.yaml and performance.yaml")
+    g.add_argument("--test_time_bn", action="store_true",
+                   help="models with batch normalisation: its statistics re-estimated on the test rows' own "
+                        "unlabelled images before they are predicted: TRANSDUCTIVE, recorded in args.yaml and "
+                        "performance.yaml (specct.test_time)")
+    g.add_argument("--input_norm", choices=("none", "corpus"), default="none",
+                   help="corpus: images standardised per corpus and frequency row with their own corpus's "
+                        "statistics, the test corpus's from its own unlabelled images: TRANSDUCTIVE, recorded")
     g.add_argument("--balance_corpora", choices=BALANCE_CHOICES, default="none",
                    help="batches drawing every training corpus equally often (corpora), and every class within "
                         "each corpus (corpora_classes), with replacement; none: plain shuffling")
