@@ -249,13 +249,24 @@ def test_a_report_written_again_redraws_only_the_figures_of_changed_jobs(baselin
     write_report(folder)
     figures = folder / "figures"
     saliency, confusion = figures / "saliency_cct_DEMOA.png", figures / "confusion_cct_DEMOB.png"
-    before = {p: p.stat().st_mtime_ns for p in (saliency, confusion)}
+    heatmap, calibration = figures / "heatmap.png", figures / "calibration.png"
+    before = {p: p.stat().st_mtime_ns for p in (saliency, confusion, heatmap, calibration)}
     performance = folder / "jobs" / "loco" / "cct" / "DEMOB" / "test" / "performance.yaml"
     later = max(before.values()) + 10**9
     os.utime(performance, ns=(later, later))               # the DEMOB job evaluated again
+    results = folder / loco.RESULTS_CSV
+    collected = results.read_text()
+    results.write_text(collected)                          # collected again: the same table, a newer file
     write_report(folder)
-    assert saliency.stat().st_mtime_ns == before[saliency]   # unchanged job: kept
+    for kept in (saliency, heatmap, calibration):          # unchanged job, unchanged tables: kept
+        assert kept.stat().st_mtime_ns == before[kept], kept.name
     assert confusion.stat().st_mtime_ns > before[confusion]  # changed job: drawn again
+    table = pd.read_csv(results)
+    table.loc[0, "uar_ci_low"] = 0.0                       # a table that says something else
+    table.to_csv(results, index=False)
+    write_report(folder)
+    assert heatmap.stat().st_mtime_ns > before[heatmap]
+    results.write_text(collected)                          # the fixture's table as collect wrote it
 
 
 def test_a_report_before_any_job_finished_says_so_and_announces_nothing(demo_split, tmp_path, capsys):

@@ -102,7 +102,9 @@ def heatmap_section(folder: Path, collected: Collected, systems: Sequence[str], 
     if collected.results is not None and "uar_per_seed" in collected.results.columns:
         from .loco.results import plot_seed_spread
 
-        seeds = plot_seed_spread(collected.results, figures / "seeds.png", paper=True)
+        seeds, key = figures / "seeds.png", figures_of.digest(collected.results.to_csv(index=False))
+        if not figures_of.drawn_from(seeds, key):
+            seeds = figures_of.remember(plot_seed_spread(collected.results, seeds, paper=True), key)
         if seeds:
             section.figures.append(Figure("leave-one-corpus-out: UAR of each training seed beside the mean over "
                                           "seeds", seeds))

@@ -29,6 +29,46 @@ def fresh(figure: Path, *sources: Path) -> bool:
     return all(drawn >= source.stat().st_mtime_ns for source in sources if source and Path(source).is_file())
 
 
+DRAWN = "drawn.json"     # figure file -> digest of what it was drawn from (the tables' figures)
+
+
+def digest(*parts) -> str:
+    import hashlib
+
+    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()
+
+
+def drawn_from(path: Path, key: str) -> bool:
+    """Whether ``path`` (PNG and SVG) was drawn from the data whose digest is ``key``: collect rewrites
+    its tables on every run, so a table's figure is judged by what the table holds, not by its time."""
+    import json
+
+    record = path.parent / DRAWN
+    if not (path.is_file() and path.with_suffix(".svg").is_file() and record.is_file()):
+        return False
+    try:
+        return json.loads(record.read_text()).get(path.name) == key
+    except ValueError:
+        return False
+
+
+def remember(path: Path | None, key: str) -> Path | None:
+    import json
+
+    from .fileio import write_text_atomic
+
+    if path is None:
+        return None
+    record = path.parent / DRAWN
+    try:
+        known = json.loads(record.read_text()) if record.is_file() else {}
+    except ValueError:
+        known = {}
+    known[path.name] = key
+    write_text_atomic(record, json.dumps(known, indent=1, sort_keys=True))
+    return path
+
+
 def file_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(name)) or "_"
 
@@ -45,6 +85,10 @@ def heatmap(results: pd.DataFrame, systems: Sequence[str], corpora: Sequence[str
 
     if results is None or results.empty:
         return None
+    path = figures / "heatmap.png"
+    key = digest(results.to_csv(index=False), systems, corpora)
+    if drawn_from(path, key):
+        return path
     columns = list(corpora) + ([MEAN_ROW] if (results["held_out"] == MEAN_ROW).any() else [])
     order = [s for s in systems if s in set(results["system"])]
 
@@ -52,10 +96,10 @@ def heatmap(results: pd.DataFrame, systems: Sequence[str], corpora: Sequence[str
         return results.pivot(index="system", columns="held_out", values=value).reindex(index=order, columns=columns)
 
     intervals = {"uar_ci_low", "uar_ci_high"} <= set(results.columns)
-    return plot_heatmap(table("uar"), figures / "heatmap.png",
-                        title="UAR per system and held-out corpus (95% CI)", xlabel="held-out corpus",
-                        ylabel="system", low=table("uar_ci_low") if intervals else None,
-                        high=table("uar_ci_high") if intervals else None, paper=True)
+    return remember(plot_heatmap(table("uar"), path,
+                                 title="UAR per system and held-out corpus (95% CI)", xlabel="held-out corpus",
+                                 ylabel="system", low=table("uar_ci_low") if intervals else None,
+                                 high=table("uar_ci_high") if intervals else None, paper=True), key)
 
 
 def pairwise_matrix(pairwise: pd.DataFrame, system: str, corpora: Sequence[str], figures: Path) -> Path | None:
@@ -65,14 +109,19 @@ def pairwise_matrix(pairwise: pd.DataFrame, system: str, corpora: Sequence[str],
     mine = pairwise[pairwise["system"] == system]
     if mine.empty:
         return None
+    path = figures / f"pairwise_{file_part(system)}.png"
+    key = digest(mine.to_csv(index=False), system, corpora)
+    if drawn_from(path, key):
+        return path
 
     def table(value: str) -> pd.DataFrame:
         matrix = mine.pivot(index="train", columns="test", values=value)
         return matrix.reindex(index=list(corpora), columns=list(corpora))
 
-    return plot_heatmap(table("uar"), figures / f"pairwise_{file_part(system)}.png",
-                        title=f"{system}: train on one corpus, test on each (UAR, 95% CI)", xlabel="test corpus",
-                        ylabel="training corpus", low=table("uar_ci_low"), high=table("uar_ci_high"), paper=True)
+    drawn = plot_heatmap(table("uar"), path, title=f"{system}: train on one corpus, test on each (UAR, 95% CI)",
+                         xlabel="test corpus", ylabel="training corpus", low=table("uar_ci_low"),
+                         high=table("uar_ci_high"), paper=True)
+    return remember(drawn, key)
 
 
 def confusion(run: LocoRun, figures: Path) -> Path | None:
@@ -147,9 +196,14 @@ def calibration(runs: Sequence[LocoRun], figures: Path) -> tuple[Path | None, li
         rows.append([system, "pooled", str(sum(len(f) for f in frames)), f"{ece:.3f}"])
     if not tables:
         return None, rows
-    path = plot_reliability(tables, figures / "calibration.png",
+    path = figures / "calibration.png"
+    key = digest(*[(run.system, run.corpus, run.seed, digest((run.test_dir / "predictions.csv").read_bytes()))
+                   for run in runs])
+    if drawn_from(path, key):
+        return path, rows
+    path = plot_reliability(tables, path,
                             title="Reliability: accuracy against confidence (held-out corpora pooled)", paper=True)
-    return path, rows
+    return remember(path, key), rows
 
 
 def saliency(run: LocoRun, figures: Path, per_class: int) -> Path | None:
