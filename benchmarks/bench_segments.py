@@ -27,6 +27,7 @@ import soundfile as sf
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
+from specct import systems  # noqa: E402
 from specct.benchmark import host_description  # noqa: E402
 
 SR = 16000
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
             from specct.segments import SegmentOptions
 
             predict_segments(predictor, files, SegmentOptions("vad"), output=tmp / f"{model.name}-folder.csv",
-                             workers=args.workers, model=model, progress=False, echo=None)
+                             workers=args.workers, model=model, loader=systems.load, progress=False, echo=None)
             folder_rate = len(files) / (time.perf_counter() - started)
             started = time.perf_counter()
             for wav in files[:args.sample]:

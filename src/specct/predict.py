@@ -180,7 +180,7 @@ def _classify_segments(args, predictor, files) -> int:
     echo = lambda line: print(line, file=sys.stderr)  # noqa: E731
     rows, summaries = predict_segments(
         predictor, files, segment_options(args), args.batch_size, output=args.output, workers=args.workers,
-        plot_dir=args.plot, model=args.model_dir, device=args.device,
+        plot_dir=args.plot, model=args.model_dir, device=args.device, loader=systems.load,
         progress=sys.stderr.isatty() and not getattr(args, "no_progress", False), echo=echo)
     if args.output:
         from .segment_predict import SegmentOutput

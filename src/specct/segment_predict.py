@@ -180,13 +180,11 @@ def segment_cells(row: SegmentPrediction, class_names: Sequence[str]) -> list:
 _WORKER: dict = {}
 
 
-def _init_worker(model: str, device: str, options: SegmentOptions, envelope: bool) -> None:
+def _init_worker(loader, model: str, device: str, options: SegmentOptions, envelope: bool) -> None:
     import torch
 
-    from . import systems
-
     torch.set_num_threads(1)       # one core per worker; the main process runs the model
-    _WORKER.update(trained=systems.load(model, device), options=options, envelope=envelope)
+    _WORKER.update(trained=loader(model, device), options=options, envelope=envelope)
 
 
 def _prepare_in_worker(path: str) -> PreparedFile:
@@ -200,24 +198,27 @@ def _prepare_in_worker(path: str) -> PreparedFile:
 
 
 def prepared_files(trained, files: Sequence[str | Path], options: SegmentOptions, workers: int = 0,
-                   envelope: bool = False, model: str | Path | None = None, device: str = "cpu"
-                   ) -> Iterator[PreparedFile]:
+                   envelope: bool = False, model: str | Path | None = None, device: str = "cpu",
+                   loader=None) -> Iterator[PreparedFile]:
     """Each file, in the order given: streamed here (memory bounded by a block and a batch, whatever
-    the file's length), or prepared whole in one of ``workers`` processes, each loading ``model``."""
+    the file's length), or prepared whole in one of ``workers`` processes, each loading ``model`` with
+    ``loader(model, device)`` (``specct.systems.load``, passed in: this module does not pick kinds)."""
     if workers <= 0 or len(files) < 2:
         for path in files:
             gathered = Envelope() if envelope else None
             yield PreparedFile(str(path), segment_items(trained, path, options, gathered), gathered)
         return
     context = multiprocessing.get_context("spawn")   # fork would copy the parent's torch threads
-    with context.Pool(workers, _init_worker, (str(model), device, options, envelope)) as pool:
+    if loader is None or model is None:
+        raise ValueError("prepared_files: workers need the model's path and its loader")
+    with context.Pool(workers, _init_worker, (loader, str(model), device, options, envelope)) as pool:
         yield from pool.imap(_prepare_in_worker, [str(f) for f in files], chunksize=1)
 
 
 def predict_segments(trained, files: Sequence[str | Path], options: SegmentOptions, batch_size: int = 16,
                      output: str | Path | None = None, workers: int = 0, plot_dir: str | Path | None = None,
                      model: str | Path | None = None, device: str = "cpu", progress: bool = True,
-                     echo=print) -> tuple[list[SegmentPrediction], list[dict]]:
+                     echo=print, loader=None) -> tuple[list[SegmentPrediction], list[dict]]:
     """Segments and summaries of ``files``; with ``output`` written as each file finishes, and the files
     already there skipped. Returns what this call classified."""
     from tqdm import tqdm
@@ -228,7 +229,7 @@ def predict_segments(trained, files: Sequence[str | Path], options: SegmentOptio
     if writer is not None and len(todo) < len(files) and echo:
         echo(f"{len(files) - len(todo)} file(s) already in {writer.path}, skipped")
     rows_out, summaries = [], []
-    prepared = prepared_files(trained, todo, options, workers, plot_dir is not None, model, device)
+    prepared = prepared_files(trained, todo, options, workers, plot_dir is not None, model, device, loader)
     for found in tqdm(prepared, total=len(todo), desc="segments", unit="file", disable=not progress, leave=False):
         rows = classify_file(trained, found, batch_size)
         summary = summarise(found.file, rows, trained.class_names, found.error)

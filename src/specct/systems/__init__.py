@@ -13,14 +13,15 @@ from pathlib import Path
 
 from .base import Scores, ScoreSettings, System, TrainedSystem
 from .baseline import BaselineSystem, TrainedBaseline
+from .ensemble import EnsembleSystem, TrainedEnsemble
 from .network import NetworkSystem, SpeakerNormError, TrainedNetwork, checkpoint_path
 
 __all__ = ["System", "TrainedSystem", "Scores", "ScoreSettings", "SYSTEMS", "register_system",
            "unregister_system", "system_for_model", "check_model", "system_for_output", "load", "output_dir", "fit",
-           "ensure_trained", "BaselineSystem", "NetworkSystem", "TrainedBaseline", "TrainedNetwork",
+           "ensure_trained", "BaselineSystem", "EnsembleSystem", "NetworkSystem", "TrainedEnsemble", "TrainedBaseline", "TrainedNetwork",
            "SpeakerNormError", "checkpoint_path"]
 
-SYSTEMS: list[System] = [BaselineSystem(), NetworkSystem()]
+SYSTEMS: list[System] = [BaselineSystem(), EnsembleSystem(), NetworkSystem()]
 
 
 def register_system(system: System) -> System:

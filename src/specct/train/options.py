@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input_norm", choices=("none", "corpus"), default="none",
                    help="corpus: images standardised per corpus and frequency row with their own corpus's "
                         "statistics, the test corpus's from its own unlabelled images: TRANSDUCTIVE, recorded")
+    g.add_argument("--members", nargs="+", default=None, metavar="RUN",
+                   help="--model ensemble: the systems fused, as run folders or (in an experiment) the names of "
+                        "its other systems; their probabilities averaged with weights chosen on the validation rows")
+    g.add_argument("--ensemble_step", type=float, default=0.1,
+                   help="--model ensemble: the grid step of the member weights searched on the validation rows")
     g.add_argument("--balance_corpora", choices=BALANCE_CHOICES, default="none",
                    help="batches drawing every training corpus equally often (corpora), and every class within "
                         "each corpus (corpora_classes), with replacement; none: plain shuffling")
