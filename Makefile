@@ -49,6 +49,7 @@ bench: setup  ## the speed benchmarks of docs/performance.md
 	$(PY) benchmarks/bench_jobs.py
 	$(PY) benchmarks/bench_stats.py
 	$(PY) benchmarks/bench_epoch.py
+	$(PY) benchmarks/bench_levers.py
 	$(PY) benchmarks/bench_segments.py
 
 variants: setup  ## regenerate Variants.md, the table of registered models

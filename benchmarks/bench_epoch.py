@@ -33,7 +33,7 @@ from specct.precision import resolve as resolve_precision  # noqa: E402
 TRAIN_PASSES = 3    # a training step is about three forward passes of work
 
 
-def demo_train_data(root: Path, size: int) -> Path:
+def demo_train_data(root: Path, size: int, validation: str = "auto") -> Path:
     """Demo corpora -> images at ``size`` px -> speaker vectors -> a split holding out DEMOC."""
     from specct.demo import CORE_EMOTIONS, generate_demo
     from specct.images import preprocess_corpora
@@ -45,7 +45,7 @@ def demo_train_data(root: Path, size: int) -> Path:
     preprocess_corpora(datasets, augmentations=[], size=(size, size), workers=1, progress=False)
     embed_corpora(datasets, progress=False)
     split = run_split_stage(SplitOptions(eval_dataset="DEMOC", num_classes="4", seed=0, datasets_dir=str(datasets),
-                                         output_dir=str(root / "data")))[0]
+                                         output_dir=str(root / "data"), validation=validation))[0]
     return Path(split.out_dir) / "train_data"
 
 
@@ -65,13 +65,15 @@ def loader_pass(train_data: Path, size: int, cache: str) -> float:
     return 2 * len(dataset) / (time.perf_counter() - started)
 
 
-def timed_training(train_data: Path, out: Path, args, cache: str, precision: str) -> tuple[float, int]:
+def timed_training(train_data: Path, out: Path, args, cache: str, precision: str,
+                   **flags) -> tuple[float, int]:
+    """Wall seconds of a whole training (``flags``: more train.py flags) and the training samples it saw."""
     from specct.train import default_args, train
 
     options = default_args(train_data, model=args.model, experiment=str(out), epochs=args.epochs, seed=0,
                            input_size=[3, args.image_size, args.image_size], batch_size=args.batch_size,
                            no_progress=True, image_cache=cache, precision=precision, device=args.device,
-                           workers=args.workers)
+                           workers=args.workers, **flags)
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):     # train.py's per-epoch lines
         train(options)

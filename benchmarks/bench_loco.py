@@ -77,6 +77,8 @@ LEVERS = {lever.name: lever for lever in (
     Lever("speaker_norm_speaker", ("--speaker_norm", "speaker"), note="speaker vectors per speaker (TRANSDUCTIVE)"),
     Lever("smaller", ("--model_kwargs", "depth=4", "attn_drop_rate=0"), note="4 transformer blocks instead of 7"),
     Lever("larger", ("--model_kwargs", "depth=10", "attn_drop_rate=0"), note="10 transformer blocks instead of 7"),
+    Lever("dann", ("--domain_adversarial", "1"), note="domain-adversarial corpus head, weight ramped to 1 (inductive)"),
+    Lever("balance_corpora", ("--balance_corpora", "corpora"), note="batches drawing the training corpora evenly"),
     Lever("freq_aug", augmentation="freq_aug", note="offline frequency augmentations of the training speakers"),
     Lever("time_aug", augmentation="time_aug", note="offline time and level augmentations (loud, noise, speed, ...)"),
     Lever("time_freq_aug", augmentation="time_freq_aug", note="every offline augmentation of the training speakers"),
@@ -211,12 +213,17 @@ def main_name(s) -> str:
     return (f"main-{s.validation}" + ("" if s.precision_used == "float32" else f"-{s.precision_used}")
             + ("" if s.images == "plain" else f"-{s.images}")
             + ("" if s.augmentation == "no_aug" else f"-{s.augmentation}") + (f"-{flags}" if flags else "")
-            + (f"-seeds{'_'.join(map(str, s.seeds))}" if s.seeds else ""))
+            + (f"-seeds{'_'.join(map(str, s.seeds))}" if s.seeds else "") + ("-ensemble" if s.ensemble else ""))
+
+
+# --ensemble: late fusion of the speaker CCT and the SVM, weights chosen on the validation rows
+FUSION = SystemSpec("fusion", "ensemble", None, {"members": ["speaker_cct", "egemaps_svm"]})
 
 
 def main_experiment(s) -> LocoOptions:
     svm = SystemSpec("egemaps_svm", BASELINE_MODEL, None, {"svm_c": 1.0} if s.validation == "none" else {})  # no C
-    return experiment(s, main_name(s), [cct(s, "speaker_cct", SPEAKER_MODEL), cct(s, "plain_cct", PLAIN_MODEL), svm],
+    systems = [cct(s, "speaker_cct", SPEAKER_MODEL), cct(s, "plain_cct", PLAIN_MODEL), svm]
+    return experiment(s, main_name(s), systems + ([FUSION] if s.ensemble else []),
                       s.images, s.augmentation, s.validation, s.seeds)   # is chosen without validation rows
 
 
@@ -236,6 +243,8 @@ def main_report(s, opts: LocoOptions) -> str:
         f"{f' (training seeds {s.seeds})' if s.seeds else ''}; "
         f"experiment `{collected.folder}`.", "", markdown_results(collected.results, collected.comparison),
         "Mean best validation UAR: " + ", ".join(f"{r.system} {r.best_val_uar:.3f}" for r in means.itertuples()) + ".",
+        *(paired(s, jobs, [("fusion", "egemaps_svm"), ("fusion", "speaker_cct")], "The ensemble against its members:",
+                 f"{main_name(s)}_fusion.csv") if s.ensemble else []),
         *against_recipes_without_its_levers(s, opts)]) + "\n"
 
 
@@ -407,6 +416,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--levers", nargs="+", choices=list(LEVERS), default=None, help="default: all (quick: two)")
     p.add_argument("--seed", type=int, default=0, help="the one seed of every split (and training, without --seeds)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="--mode main / ablation: training seeds, on one split")
+    p.add_argument("--ensemble", action="store_true",
+                   help="--mode main: add the late fusion of the speaker CCT and the SVM (system fusion)")
     p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                    help="of every CCT training (auto: bfloat16 where the CPU has it natively, float32 elsewhere)")
     p.add_argument("--jobs", type=int, default=1,
