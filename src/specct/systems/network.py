@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import test_time
 from ..checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from ..errors import InputError
 from ..precision import autocast, resolve as resolve_precision
@@ -78,6 +77,8 @@ class TrainedNetwork(TrainedSystem):
         dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                           source=settings.source, interpolation=dcfg.get("interpolation", "bilinear"))
         # TRANSDUCTIVE where the model was trained so: the test rows' own statistics (specct.test_time)
+        from .. import test_time
+
         dataset = test_time.standardise_by_corpus(dataset, frame, self.trained_args.get("input_norm", "none"))
         record.update(test_time.notes(self.trained_args))
         loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers)
@@ -100,7 +101,9 @@ class TrainedNetwork(TrainedSystem):
             raise SpeakerNormError(f"{self.path}: trained with --speaker_norm {self.speaker_norm}, which standardises "
                                    f"speaker vectors with the statistics of the test {self.speaker_norm}'s own "
                                    f"vectors; classify a whole test set with eval.py instead")
-        used = test_time.notes(self.trained_args)
+        from ..test_time import notes
+
+        used = notes(self.trained_args)
         if used:
             raise SpeakerNormError(f"{self.path}: trained with test-time statistics ({'; '.join(used.values())}); "
                                    f"classify a whole test set with eval.py instead")

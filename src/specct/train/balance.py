@@ -10,9 +10,6 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-BALANCE_CHOICES = ("none", "corpora", "corpora_classes")
-
-
 def balanced_weights(corpora: Sequence[str], targets: Sequence[int] | None = None) -> np.ndarray:
     """Each row's probability: 1 / (corpora x rows of its corpus), or with ``targets`` 1 / (corpora x
     classes of its corpus x rows of its class there)."""

@@ -16,7 +16,10 @@ from ..errors import InputError, SpecctError
 from ..fileio import read_yaml
 from ..image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
 from ..precision import DEFAULT_PRECISION, PRECISIONS, from_legacy_flags
-from .balance import BALANCE_CHOICES
+
+
+# --balance_corpora (specct.train.balance; named here so that --help needs no torch)
+BALANCE_CHOICES = ("none", "corpora", "corpora_classes")
 
 
 class ConfigError(SpecctError, ValueError):
