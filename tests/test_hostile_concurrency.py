@@ -101,3 +101,146 @@ def test_two_imports_of_one_corpus_at_once_both_finish_with_every_file(emodb_sou
     wavs = sorted((datasets / "EMODB" / "EMODB_wav").glob("[!.]*.wav"))
     assert len(wavs) == 36 and all(sf.info(str(w)).frames > 0 for w in wavs)
     assert not list((datasets / "EMODB" / "EMODB_wav").glob(".*tmp*"))
+
+
+# --- two run_loco.py runs on one experiment folder ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from hostile_helpers import shared_small_study
+
+    return shared_small_study(tmp_path_factory)
+
+
+@pytest.fixture
+def root(study, tmp_path, monkeypatch):
+    from hostile_helpers import copy_study
+
+    copy = copy_study(study, tmp_path / "study")
+    monkeypatch.chdir(copy)
+    return copy
+
+
+def job_folder(root: Path, corpus: str) -> Path:
+    from hostile_helpers import experiment_folder
+
+    return experiment_folder(root) / "jobs" / "loco" / "egemaps_svm" / corpus
+
+
+def hold(folder: Path, pid: int) -> None:
+    """A lock as another run holding the job writes it."""
+    from specct.fileio import host_tag
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.lock").write_text(f"{pid} {host_tag()}\n")
+
+
+def when_the_run_waits(monkeypatch, action) -> None:
+    """Call ``action`` once the run under test has skipped the held jobs and waits for them."""
+    from specct.loco import jobs
+
+    real = jobs.wait_for_jobs
+    monkeypatch.setattr(jobs, "WAIT_SECONDS", 0.2)
+
+    def wait_for_jobs(*args, **kwargs):
+        if args[1]:
+            action()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "wait_for_jobs", wait_for_jobs)
+
+
+def test_a_job_another_run_holds_is_left_to_it_and_collected_when_it_ends(root, capsys, live_pid, monkeypatch):
+    from hostile_helpers import run_loco_main, snapshot
+
+    held = job_folder(root, "DEMOB")
+    finished_by_other = snapshot(held)   # what the other run writes when it finishes
+    away = root / "other_run"
+    held.rename(away)
+    hold(held, live_pid)
+
+    def other_run_finishes():
+        time.sleep(1)
+        for item in away.iterdir():
+            item.rename(held / item.name)
+        (held / "job.lock").unlink()
+
+    other = threading.Thread(target=other_run_finishes)
+    when_the_run_waits(monkeypatch, other.start)
+    shutil.rmtree(job_folder(root, "DEMOC"))   # a job nobody holds: this run does it
+    capsys.readouterr()
+    assert run_loco_main()() == 0
+    other.join()
+    out = capsys.readouterr().out
+    assert f"job loco/egemaps_svm/DEMOB: running in another process (pid {live_pid} on " in out
+    assert "waiting for 1 job(s) run by other processes: loco/egemaps_svm/DEMOB" in out
+    assert "job loco/egemaps_svm/DEMOB: finished by another process" in out
+    assert "=== job 3/3: loco/egemaps_svm/DEMOC" in out and "3 of 3 job(s) finished" in out
+    assert "=== job 2/3" not in out, "the held job was not run a second time"
+    assert snapshot(held) == finished_by_other
+    assert not (job_folder(root, "DEMOC") / "job.lock").exists()
+
+
+def test_a_lock_whose_holder_died_is_taken_over(root, capsys):
+    from hostile_helpers import run_loco_main
+
+    folder = job_folder(root, "DEMOA")
+    shutil.rmtree(folder)
+    hold(folder, dead_pid())
+    capsys.readouterr()
+    assert run_loco_main()() == 0
+    out = capsys.readouterr().out
+    assert "=== job 1/3: loco/egemaps_svm/DEMOA" in out and "3 of 3 job(s) finished" in out
+    assert (folder / "test" / "performance.yaml").is_file() and not (folder / "job.lock").exists()
+
+
+def test_a_holder_that_stops_without_finishing_leaves_the_job_to_the_waiting_run(root, capsys, monkeypatch):
+    from hostile_helpers import run_loco_main
+
+    folder = job_folder(root, "DEMOC")
+    shutil.rmtree(folder)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    hold(folder, holder.pid)
+    when_the_run_waits(monkeypatch, holder.kill)   # killed, not yet reaped: a zombie is no holder either
+    capsys.readouterr()
+    try:
+        assert run_loco_main()() == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    out = capsys.readouterr().out
+    assert "job loco/egemaps_svm/DEMOC: running in another process" in out
+    assert "=== job loco/egemaps_svm/DEMOC: its other process stopped without finishing it; running it here" in out
+    assert (folder / "test" / "performance.yaml").is_file()
+
+
+def test_redo_of_a_job_another_run_holds_is_one_line(root, capsys, live_pid):
+    from hostile_helpers import run_loco_main, snapshot
+
+    from script_helpers import one_line_error
+
+    folder = job_folder(root, "DEMOA")
+    hold(folder, live_pid)
+    before = snapshot(root / "output")
+    one_line_error(capsys, run_loco_main("--redo", "egemaps_svm/DEMOA"),
+                   rf"^run_loco\.py: error: --redo: job loco/egemaps_svm/DEMOA is running in another process "
+                   rf"\(pid {live_pid} on .*\); redo it once that ends$")
+    assert snapshot(root / "output") == before
+
+
+def test_two_identical_runs_at_once_do_each_job_once(root):
+    for corpus in ("DEMOA", "DEMOB", "DEMOC"):
+        shutil.rmtree(job_folder(root, corpus))
+    from hostile_helpers import LOCO_FLAGS
+
+    command = [sys.executable, str(REPO_ROOT / "run_loco.py"), *LOCO_FLAGS]
+    runs = [subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    both = "".join(out for out, _ in outputs)
+    for corpus in ("DEMOA", "DEMOB", "DEMOC"):
+        trained = both.count(f"output/loco/hostile/jobs/loco/egemaps_svm/{corpus}/train/model_best.skops")
+        assert trained == 1, f"job {corpus} trained {trained} times"
+        assert (job_folder(root, corpus) / "test" / "performance.yaml").is_file()
+    assert all("3 of 3 job(s) finished" in out for out, _ in outputs)

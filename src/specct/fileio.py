@@ -109,7 +109,10 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:   # an exited process its parent has not reaped yet (a zombie) answers the signal too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def temporary_abandoned(tmp: Path) -> bool:
