@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from hostile_helpers import LOCO_FLAGS, build_small_study, copy_study, experiment_folder, snapshot, working_dir
+from hostile_helpers import LOCO_FLAGS, copy_study, experiment_folder, shared_small_study, snapshot, working_dir
 from script_helpers import load_script, one_line_error
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    return build_small_study(tmp_path_factory.mktemp("hostile_caches") / "study")
+    return shared_small_study(tmp_path_factory)   # built once for every hostile test file of the session
 
 
 @pytest.fixture

@@ -191,3 +191,17 @@ def test_the_recorded_flags_are_the_ones_every_job_ran_with(root):
     assert set(record["inputs"]) == {"DEMOA", "DEMOB", "DEMOC"}
     assert record["inputs"]["DEMOA"]["wavs"].startswith("32 files ")
     assert LOCO_FLAGS[1] == record["options"]["systems"][0]["model"]
+
+
+def test_a_redo_from_python_records_the_settings_it_ran_with(root, capsys):
+    from specct import loco
+    from specct.records import read_record
+
+    opts = loco.recorded_options(experiment_folder(root))
+    opts.train_flags, opts.progress = {"svm_c": [1.0]}, False
+    loco.run_jobs(opts, redo=["egemaps_svm"])   # no shell command to record: the settings still are
+    record = read_record(experiment_folder(root) / "experiment.yaml", "experiment record")
+    assert record["options"]["train_flags"] == {"svm_c": [1.0]}
+    loco.write_experiment_record(opts, None)    # the same settings now pass the check
+    capsys.readouterr()
+    one_line_error(capsys, run_loco_main(), r"train\.py flags --svm_c 1\.0, now \(none\)")

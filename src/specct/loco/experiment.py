@@ -161,11 +161,14 @@ class SettingsChangedError(InputError):
     """A rerun of an experiment with settings other than the ones its jobs ran with."""
 
 
-def recorded_differences(opts: LocoOptions, record: dict, inputs: bool = True) -> tuple[list[str], dict[str, list[str]]]:
+def recorded_differences(opts: LocoOptions, record: dict, inputs: bool | dict = True
+                         ) -> tuple[list[str], dict[str, list[str]]]:
     """What the experiment's record holds other than ``opts`` would: for every job, and per system.
-    ``inputs`` False: the corpora's files are not compared (collecting reads only finished results)."""
+    ``inputs``: True to fingerprint the corpora now, or their fingerprints already taken; False: not
+    compared (collecting reads only finished results)."""
     options = options_record(opts)
-    return (global_differences(record, options, current_inputs(opts) if inputs else None),
+    now = (current_inputs(opts) if inputs is True else inputs) or None
+    return (global_differences(record, options, now),
             system_differences(record, options, system_configs(opts)))
 
 
@@ -296,6 +299,7 @@ def write_experiment_record(opts: LocoOptions, command: str | None, *, inputs: b
     folder = experiment_dir(opts)
     path = folder / EXPERIMENT_FILE
     record = {"experiment": experiment_name(opts), "options": options_record(opts)}
+    settings = settings_record(opts)   # the corpora fingerprinted once, for the check and the record
     if path.is_file():
         old = load_experiment(folder)
         changed = split_changes(opts, old)
@@ -304,17 +308,17 @@ def write_experiment_record(opts: LocoOptions, command: str | None, *, inputs: b
                              f"({', '.join(changed)}); choose another --name or another --output, or "
                              f"--force_new for a new experiment beside it")
         if not accept_changes:
-            differences = recorded_differences(opts, old, inputs)
+            differences = recorded_differences(opts, old, settings["inputs"] if inputs else False)
             if differences != ([], {}):
                 raise SettingsChangedError(
                     f"{path}: experiment {experiment_name(opts)} was run with other settings "
                     f"({describe_differences(*differences)}); --force_new starts a new experiment beside it, "
                     f"--redo SYSTEM[/CORPUS] redoes the jobs they touch")
-        if command is None:
+        if command is None and not accept_changes:   # a redo records its settings, whoever called it
             return path
         for key in ("versions",):
             record.setdefault(key, old.get(key))
-    record.update(settings_record(opts))
+    record.update(settings)
     record["command"] = command
     record["cwd"] = os.getcwd()
     record["versions"] = versions()
