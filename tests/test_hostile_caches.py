@@ -188,3 +188,16 @@ def test_report_on_a_damaged_experiment_record_or_table_is_one_line(root, capsys
                        r"^report\.py: error: .*hostile/experiment\.yaml: (not valid YAML|damaged experiment record)")
         one_line_error(capsys, lambda: load_script("run_loco").main(LOCO_FLAGS),
                        r"^run_loco\.py: error: .*experiment\.yaml: (not valid YAML|damaged experiment record)")
+
+
+@pytest.mark.parametrize("spoiled", [b'{"validation": "corpus", ', b"\xff\xfe binary", b"[1, 2]"])
+def test_a_damaged_split_record_is_one_line_naming_it(root, capsys, spoiled):
+    record = root / "data" / "DEMOA" / "4_classes" / "no_aug" / "no_balanced" / "split_options.json"
+    record.write_bytes(spoiled)
+    for job in ("DEMOA", "DEMOB", "DEMOC"):   # unfinished jobs, so that the split is read again
+        (experiment_folder(root) / "jobs" / "loco" / "egemaps_svm" / job / "test" / "performance.yaml").unlink()
+    before = snapshot(root / "data")
+    one_line_error(capsys, lambda: load_script("run_loco").main(LOCO_FLAGS),
+                   r"^run_loco\.py: error: data/DEMOA/4_classes/no_aug/no_balanced/split_options\.json: damaged split "
+                   r"record \(.*\); remove the split folder data/DEMOA/4_classes/no_aug/no_balanced to make it again$")
+    assert snapshot(root / "data") == before

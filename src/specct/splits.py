@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from .cli import add_alias
-from .errors import InputError, MissingInputError, SpecctError
+from .errors import DamagedFileError, InputError, MissingInputError, SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
 from .input_fingerprints import fingerprint_differences, inputs_fingerprint
@@ -547,7 +547,17 @@ RECORDED_CHOICES = ("validation", "percent_subject_validation", "validation_corp
 def read_split_info(split_dir: str | Path) -> dict:
     """``split_options.json`` of a split folder (empty for a split made before it was written)."""
     path = paths.split_info_file(split_dir)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedFileError(f"{path}: damaged split record ({type(exc).__name__}); remove the split folder "
+                               f"{Path(split_dir)} to make it again") from None
+    if not isinstance(record, dict):
+        raise DamagedFileError(f"{path}: damaged split record (not a mapping); remove the split folder "
+                               f"{Path(split_dir)} to make it again")
+    return record
 
 
 def check_recorded_choices(split_dir: str | Path, opts: SplitOptions) -> None:
