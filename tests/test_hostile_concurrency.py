@@ -244,3 +244,22 @@ def test_two_identical_runs_at_once_do_each_job_once(root):
         assert trained == 1, f"job {corpus} trained {trained} times"
         assert (job_folder(root, corpus) / "test" / "performance.yaml").is_file()
     assert all("3 of 3 job(s) finished" in out for out, _ in outputs)
+
+
+def test_an_unreadable_lock_is_held_while_young_and_taken_over_when_old(root, capsys):
+    from hostile_helpers import run_loco_main
+
+    from specct.loco import job_lock
+
+    folder = job_folder(root, "DEMOA")
+    shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "job.lock").write_bytes(b"")   # a holder killed between making its lock and writing it
+    assert job_lock.locked_by_other(folder)
+    old = time.time() - job_lock.STALE_UNREADABLE_SECONDS - 5
+    os.utime(folder / "job.lock", (old, old))
+    assert not job_lock.locked_by_other(folder)
+    capsys.readouterr()
+    assert run_loco_main()() == 0
+    assert "=== job 1/3: loco/egemaps_svm/DEMOA" in capsys.readouterr().out
+    assert (folder / "test" / "performance.yaml").is_file() and not (folder / "job.lock").exists()

@@ -108,3 +108,13 @@ def test_a_class_no_training_corpus_has_is_named_in_every_output(root, capsys):
                               / "predictions.csv")
     assert (predictions["prob_sad"] == 0).all() and (predictions["prediction"] != "sad").all()
     assert predictions[[c for c in predictions if c.startswith("prob_")]].sum(axis=1).round(6).eq(1).all()
+
+
+def test_the_split_script_refuses_training_rows_of_one_class_too(root, capsys):
+    for corpus in ("DEMOB", "DEMOC"):
+        keep_only(root, corpus, {"neutral"})
+    one_line_error(capsys, lambda: load_script("preprocess_split_dataset").main(
+        ["--eval_dataset", "DEMOA", "--data_dir", "split_here"]),
+        r"^preprocess_split_dataset\.py: error: split_here/DEMOA/4_classes/no_aug/no_balanced: the training rows "
+        r"hold 1 class \(neutral\)")
+    assert not (root / "split_here").exists() or not list((root / "split_here").rglob("*.csv"))

@@ -205,3 +205,19 @@ def test_a_redo_from_python_records_the_settings_it_ran_with(root, capsys):
     loco.write_experiment_record(opts, None)    # the same settings now pass the check
     capsys.readouterr()
     one_line_error(capsys, run_loco_main(), r"train\.py flags --svm_c 1\.0, now \(none\)")
+
+
+def test_a_system_config_file_edited_after_its_jobs_ran_is_named(root, capsys):
+    config = root / "svm.yml"
+    config.write_text("svm_c: [0.1]\n")
+    spec = root / "configured.yml"
+    spec.write_text("name: configured\nsystems:\n  - name: svm\n    model: egemaps_svm\n    config: svm.yml\n")
+    flags = ["--experiment_file", str(spec), "--no_progress", "--bootstrap", "50"]
+    capsys.readouterr()
+    assert load_script("run_loco").main(flags) == 0
+    before = finished(root)
+    config.write_text("svm_c: [1.0]\n")
+    one_line_error(capsys, lambda: load_script("run_loco").main(flags),
+                   r"^run_loco\.py: error: output/loco/configured/experiment\.yaml: experiment configured was run "
+                   r"with other settings \(system svm: config file svm\.yml edited since\)")
+    assert finished(root) == before
