@@ -87,6 +87,12 @@ def test_a_held_out_corpus_of_one_class_is_a_warning_in_every_output(root, capsy
     assert "warnings" not in performance(root, "one_test_class", "DEMOB")
     info = json.loads((root / "one_test_class_data" / "DEMOA" / SPLIT / "split_options.json").read_text())
     assert any("hold one class (sad)" in w for w in info["warnings"])
+    from specct.report import write_report
+
+    _, markdown = write_report(root / "output" / "loco" / "one_test_class")
+    text = markdown.read_text()
+    assert "## Warnings" in text and warning in text
+    assert text.index("## Warnings") < text.index("## Results (leave-one-corpus-out)")
 
 
 def test_a_class_no_training_corpus_has_is_named_in_every_output(root, capsys):

@@ -371,6 +371,22 @@ def transductive_section(folder: Path) -> Section:
     return section
 
 
+def warnings_section(folder: Path) -> Section | None:
+    """Every evaluation's degenerate-data warnings (a held-out corpus of one class, a class no
+    training corpus has): shown beside the verdict, since they change what its numbers mean."""
+    rows = []
+    for path in sorted((folder / "jobs").rglob(PERFORMANCE_NAME)):
+        for warning in read_record(path, "evaluation record").get("warnings") or []:
+            rows.append([str(path.parent.relative_to(folder)), str(warning)])
+    if not rows:
+        return None
+    section = Section("Warnings")
+    section.text = (f"{len(rows)} warning(s) about the data of the evaluations below: read the UARs they name "
+                    f"with them.")
+    section.tables.append(Table("", ["evaluation", "warning"], rows))
+    return section
+
+
 def reproduction_section(record: dict, records: list[tuple[Path, dict]]) -> Section:
     section = Section("Reproduction")
     versions = record.get("versions") or {}
@@ -441,6 +457,7 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
     image_systems = {s.name for s in opts.systems if _safely(is_image_model, s.model)}
     (folder / FIGURES).mkdir(parents=True, exist_ok=True)
     sections = [verdict_section(collected, opts, systems, corpora, classes, chance, protocols, speaker_systems),
+                warnings_section(folder),
                 results_section(collected.results),
                 comparison_section(collected.comparison),
                 heatmap_section(folder, collected, systems, corpora, "pairwise" in protocols),

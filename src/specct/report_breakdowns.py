@@ -35,6 +35,10 @@ def _by_pair(runs: Sequence[LocoRun]) -> dict[tuple[str, str], list[LocoRun]]:
     return pairs
 
 
+def _recall(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def per_class_recall(runs: Sequence[LocoRun], classes: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per system and held-out corpus, the recall of each class."""
     rows = []
@@ -42,8 +46,11 @@ def per_class_recall(runs: Sequence[LocoRun], classes: Sequence[str]) -> tuple[l
         recalls = []
         for run in seeds:
             per_class = run.performance().get("per_class") or {}
-            recalls.append([float((per_class.get(c) or {}).get("recall", np.nan)) for c in classes])
-        mean = np.nanmean(np.asarray(recalls, dtype=float), axis=0) if recalls else []
+            # a class absent from the test rows has no recall (null in performance.yaml)
+            recalls.append([_recall((per_class.get(c) or {}).get("recall")) for c in classes])
+        values = np.asarray(recalls, dtype=float)
+        seen = (~np.isnan(values)).sum(axis=0)    # a class no seed's test rows hold stays "-"
+        mean = np.where(seen > 0, np.nansum(values, axis=0) / np.maximum(seen, 1), np.nan) if recalls else []
         rows.append([system, corpus, *[_num(v) for v in mean]])
     return ["system", "held-out corpus", *[f"recall {c}" for c in classes]], rows
 
