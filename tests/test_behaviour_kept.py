@@ -28,13 +28,16 @@ SYSTEMS = {"cct": "cct_7_7x2_112", "speaker_cct": TINY_MODEL, "egemaps_svm": "eg
 
 
 def host_name() -> str:
-    """The CPU model (from /proc/cpuinfo where there is one) and the machine type."""
+    """The CPU model (from /proc/cpuinfo where there is one), the machine type and the widest vector
+    instructions: one model name covers hosts with and without AVX-512, whose float sums differ."""
     cpuinfo = Path("/proc/cpuinfo")
-    model = ""
+    model, flags = "", set()
     if cpuinfo.is_file():
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                      if line.startswith("model name")), "")
-    return f"{model or platform.processor()} {platform.machine()}".strip()
+        lines = cpuinfo.read_text().splitlines()
+        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+        flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    vector = next((name for name in ("amx_tile", "avx512f", "avx2") if name in flags), "")
+    return f"{model or platform.processor()} {platform.machine()} {vector}".strip()
 
 
 def relative_csv(path: Path, root: Path) -> str:

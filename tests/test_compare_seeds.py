@@ -348,6 +348,9 @@ def test_the_seed_spread_figure_renders_and_the_report_shows_it(tmp_path):
     assert plot_seed_spread(results.drop(columns=compare.SEED_COLUMNS), tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
 
-    section = heatmap_section(tmp_path, ["svm", "cct"], None, None)
-    assert [f.path.name for f in section.figures] == ["seeds.png"]
-    assert "seed" in section.figures[0].caption
+    from specct.loco.results import Collected
+
+    collected = Collected(tmp_path, pd.DataFrame(), results=results)
+    section = heatmap_section(tmp_path, collected, ["svm", "cct"], ["EMODB", "RAVDESS"], False)
+    seeds = [f for f in section.figures if f.path.name == "seeds.png"]
+    assert len(seeds) == 1 and "seed" in seeds[0].caption
