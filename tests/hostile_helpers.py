@@ -8,6 +8,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from script_helpers import load_script
 
 EXPERIMENT = "hostile"
@@ -67,6 +68,20 @@ def shared_small_study(tmp_path_factory) -> Path:
         build_small_study(root / "study")
         (root / ".built").write_text("done\n")
     return root / "study"
+
+
+# The fixtures of every hostile test file (imported there by name): the shared study, and a copy of it
+# per test in which the test runs.
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return shared_small_study(tmp_path_factory)
+
+
+@pytest.fixture
+def root(study, tmp_path, monkeypatch):
+    copy = copy_study(study, tmp_path / "study")
+    monkeypatch.chdir(copy)
+    return copy
 
 
 def run_loco_main(*extra: str):

@@ -7,21 +7,11 @@ import json
 
 import numpy as np
 import pytest
-
-from hostile_helpers import LOCO_FLAGS, copy_study, experiment_folder, shared_small_study, snapshot, working_dir
+from hostile_helpers import LOCO_FLAGS, experiment_folder, snapshot, working_dir
+from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)   # built once for every hostile test file of the session
-
-
-@pytest.fixture
-def root(study, tmp_path, monkeypatch):
-    copy = copy_study(study, tmp_path / "study")
-    monkeypatch.chdir(copy)
-    return copy
 
 
 def egemaps(root, corpus="DEMOA"):

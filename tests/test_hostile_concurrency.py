@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 
 from script_helpers import REPO_ROOT, load_script
 
@@ -105,20 +106,6 @@ def test_two_imports_of_one_corpus_at_once_both_finish_with_every_file(emodb_sou
 
 # --- two run_loco.py runs on one experiment folder ----------------------------------------------------
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    from hostile_helpers import shared_small_study
-
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture
-def root(study, tmp_path, monkeypatch):
-    from hostile_helpers import copy_study
-
-    copy = copy_study(study, tmp_path / "study")
-    monkeypatch.chdir(copy)
-    return copy
 
 
 def job_folder(root: Path, corpus: str) -> Path:

@@ -7,23 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from hostile_helpers import copy_study, shared_small_study, snapshot
+from hostile_helpers import snapshot
+from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
 SPLIT = "4_classes/no_aug/no_balanced"
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture
-def root(study, tmp_path, monkeypatch):
-    copy = copy_study(study, tmp_path / "study")
-    monkeypatch.chdir(copy)
-    return copy
 
 
 def keep_only(root, corpus: str, emotions: set[str]) -> None:

@@ -9,25 +9,14 @@ import shutil
 
 import pandas as pd
 import pytest
-
-from hostile_helpers import (EXPERIMENT, LOCO_FLAGS, copy_study, experiment_folder, run_loco_main,
-                             shared_small_study, snapshot)
+from hostile_helpers import EXPERIMENT, LOCO_FLAGS, experiment_folder, run_loco_main, snapshot
+from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
 STOPS = r"^run_loco\.py: error: output/loco/hostile/experiment\.yaml: experiment hostile was run with other settings \("
 REMEDY = r"\); --force_new starts a new experiment beside it, --redo SYSTEM\[/CORPUS\] redoes the jobs they touch$"
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture
-def root(study, tmp_path, monkeypatch):
-    copy = copy_study(study, tmp_path / "study")
-    monkeypatch.chdir(copy)
-    return copy
 
 
 def finished(root) -> dict[str, bytes]:

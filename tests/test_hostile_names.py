@@ -7,21 +7,11 @@ import re
 import shutil
 
 import pytest
-
-from hostile_helpers import copy_study, experiment_folder, run_loco_main, shared_small_study, snapshot
+from hostile_helpers import experiment_folder, run_loco_main, snapshot
+from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture
-def root(study, tmp_path, monkeypatch):
-    copy = copy_study(study, tmp_path / "study")
-    monkeypatch.chdir(copy)
-    return copy
 
 
 def everything(root) -> dict[str, bytes]:
