@@ -197,8 +197,8 @@ class EnsembleSystem(System):
             chosen_on = "none: the split has no validation rows, equal weights"
         record = {"members": [{"name": name, "folder": str(f.resolve()), "weight": round(float(w), 6),
                                **({"validation_uar": round(float(u), 6)} if member_uars else {})}
-                              for name, f, w, u in itertools.zip_longest(args.members, folders, weights,
-                                                                          member_uars or [None] * len(folders))],
+                              for name, f, w, u in zip(args.members, folders, weights,
+                                                       member_uars or [None] * len(folders))],
                   "weights_chosen_on": chosen_on, "step": args.ensemble_step,
                   "validation_uar": None if fused_uar is None else round(fused_uar, 6),
                   **({"weights_seen_by": seen_by} if seen_by else {})}
