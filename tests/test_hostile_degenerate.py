@@ -1,7 +1,8 @@
 """Hostile runs, class 6: degenerate data never passes as success. Training rows of one class are an
 error (where the split is made, and where train.csv is read); a held-out corpus of one class, or a
-class no training corpus has, is a warning in the split's record, in performance.yaml and below
-run_loco.py's table."""
+class no training corpus has, is a warning in the split's record, in performance.yaml, below
+run_loco.py's table, in results.csv's warnings column (listed below results.md's and results.tex's
+table) and in the report."""
 from __future__ import annotations
 
 import json
@@ -77,12 +78,30 @@ def test_a_held_out_corpus_of_one_class_is_a_warning_in_every_output(root, capsy
     assert "warnings" not in performance(root, "one_test_class", "DEMOB")
     info = json.loads((root / "one_test_class_data" / "DEMOA" / SPLIT / "split_options.json").read_text())
     assert any("hold one class (sad)" in w for w in info["warnings"])
+    folder = root / "output" / "loco" / "one_test_class"
+    cells = results_warnings(folder)
+    assert cells["DEMOA"].startswith(warning) and cells["DEMOB"] == cells["DEMOC"] == ""
+    assert cells["mean"].startswith(f"DEMOA: {warning}")   # the mean holds DEMOA's numbers
+    note = f"egemaps_svm, DEMOA: {warning}"
+    assert f"- {note}" in (folder / "results.md").read_text()
+    assert out.count(note) == 0, "run_loco.py's table says it once, below, not twice"
+    assert (folder / "results.tex").read_text().count(r"Warning: egemaps\_svm, DEMOA: " + warning) == 1
     from specct.report import write_report
 
-    _, markdown = write_report(root / "output" / "loco" / "one_test_class")
+    _, markdown = write_report(folder)   # reads results.csv back, its warnings column too
     text = markdown.read_text()
     assert "## Warnings" in text and warning in text
     assert text.index("## Warnings") < text.index("## Results (leave-one-corpus-out)")
+    assert (folder / "results.tex").read_text().count("Warning: egemaps") == 1
+
+
+def results_warnings(folder) -> dict[str, str]:
+    """results.csv's warnings column (its last), by held-out corpus, "" where empty."""
+    import pandas as pd
+
+    results = pd.read_csv(folder / "results.csv", keep_default_na=False)
+    assert list(results.columns)[-1] == "warnings"
+    return dict(zip(results["held_out"], results["warnings"]))
 
 
 def test_a_class_no_training_corpus_has_is_named_in_every_output(root, capsys):
@@ -95,6 +114,7 @@ def test_a_class_no_training_corpus_has_is_named_in_every_output(root, capsys):
     untrained = "class(es) sad had no training rows (no training corpus has them)"
     assert f"WARNING: loco/egemaps_svm/DEMOA (test DEMOA): {untrained}" in out
     assert any(untrained in w for w in performance(root, "no_sad", "DEMOA")["warnings"])
+    assert results_warnings(root / "output" / "loco" / "no_sad")["DEMOA"].startswith(untrained)
     info = json.loads((root / "no_sad_data" / "DEMOA" / SPLIT / "split_options.json").read_text())
     assert any("class(es) sad have no training rows" in w for w in info["warnings"])
     # the class never trained still has its column: the baseline scores every class of the set

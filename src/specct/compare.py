@@ -17,7 +17,8 @@ computed on the same draws.
 
 :func:`results_table` and :func:`comparison_table` turn the ``predictions.csv`` files of a
 leave-one-corpus-out experiment into ``results.csv`` and ``comparison.csv``, whose columns come from
-the metrics table; :func:`markdown_results` prints both as Markdown (results.md). A system trained
+the metrics table (:func:`with_warnings` appends results.csv's column of degenerate-data warnings);
+:func:`markdown_results` prints both as Markdown (results.md). A system trained
 with several seeds gives one ``predictions.csv`` per seed: the tables then take the two-level
 bootstrap (each draw resamples the seeds, then the rows within each corpus; a system's value is the
 mean over the drawn seeds) and add the seed columns (:data:`SEED_COLUMNS`, and ``seeds`` in
@@ -545,6 +546,35 @@ def _comparison_row(system, reference, held_out, groups, resamples, seed, unifor
     return row
 
 
+# --------------------------------------------------------------------------- degenerate-data warnings
+
+WARNINGS_COLUMN = "warnings"   # results.csv's last column: what makes a row's numbers not what they seem
+
+
+def with_warnings(results: pd.DataFrame, warnings: Mapping[tuple[str, str], Sequence[str]]) -> pd.DataFrame:
+    """``results`` with :data:`WARNINGS_COLUMN` appended: each (system, held-out corpus)'s warnings
+    (a test set of one class, a class never trained: the jobs' performance.yaml) joined with "; ",
+    empty where none. A mean row holds those of its corpora, each named (``DEMOA: ...``): its
+    numbers average theirs."""
+    def cell(row) -> str:
+        if row["held_out"] != MEAN_ROW:
+            return "; ".join(warnings.get((row["system"], row["held_out"]), ()))
+        corpora = results.loc[(results["system"] == row["system"]) & (results["held_out"] != MEAN_ROW), "held_out"]
+        return "; ".join(f"{corpus}: {w}" for corpus in corpora for w in warnings.get((row["system"], corpus), ()))
+
+    cells = [cell(row) for row in results.to_dict("records")]
+    return results.assign(**{WARNINGS_COLUMN: pd.Series(cells, index=results.index, dtype=object)})
+
+
+def warning_notes(results: pd.DataFrame) -> list[str]:
+    """``"<system>, <corpus>: <warnings>"`` for each row of ``results`` with warnings, the mean rows left
+    out (they repeat their corpora's); what results.md and results.tex print below the table."""
+    if WARNINGS_COLUMN not in results.columns:
+        return []
+    return [f"{row['system']}, {row['held_out']}: {row[WARNINGS_COLUMN]}" for row in results.to_dict("records")
+            if row["held_out"] != MEAN_ROW and isinstance(row[WARNINGS_COLUMN], str) and row[WARNINGS_COLUMN].strip()]
+
+
 # --------------------------------------------------------------------------- Markdown (results.md)
 
 def _show(metric: Metric, value) -> str:
@@ -582,9 +612,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence], left: int = 
             + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
-def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None) -> str:
-    """The results table (:func:`results_cells`) and the significance table, as Markdown."""
+def markdown_results(results: pd.DataFrame, comparison: pd.DataFrame | None, warnings: bool = True) -> str:
+    """The results table (:func:`results_cells`), its rows' warnings (:func:`warning_notes`; ``warnings``
+    False: left out) and the significance table, as Markdown."""
     lines = markdown_table(*results_cells(results), left=2)
+    notes = warning_notes(results) if warnings else []
+    if notes:
+        lines += ["", "Warnings: these rows are not what they seem (see their jobs' performance.yaml):", ""]
+        lines += [f"- {note}" for note in notes]
     if comparison is not None and len(comparison):
         lines += ["", "| system | vs reference | held-out corpus | UAR difference (95% CI) | p | verdict |",
                   "|---|---|---|---:|---:|---|"]

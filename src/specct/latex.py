@@ -3,7 +3,9 @@
 ``write_latex_tables(folder, results, comparison)`` writes ``results.tex`` and ``comparison.tex``
 beside the CSVs: one ``table`` environment each, with a caption and a label, ready for ``\\input``.
 Every text cell is escaped (a system or corpus name holding ``_``, ``&``, ``%`` or ``<`` prints as
-written); the best mean UAR is set in bold, and so are the real differences of the comparison.
+written); the best mean UAR is set in bold, and so are the real differences of the comparison. The
+warnings of results.csv's rows (a test set of one class, a class never trained) are notes below the
+results table, as in results.md.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .compare import warning_notes
 from .fileio import write_text_atomic
 
 RESULTS_TEX = "results.tex"
@@ -33,13 +36,17 @@ def _number(value, digits: int = 3, signed: bool = False) -> str:
     return f"{float(value):+.{digits}f}" if signed else f"{float(value):.{digits}f}"
 
 
-def booktabs(header: Sequence[str], rows: Sequence[Sequence[str]], align: str, caption: str, label: str) -> str:
-    """A ``table`` with a booktabs ``tabular``; ``header`` is escaped here, ``rows`` are LaTeX already."""
+def booktabs(header: Sequence[str], rows: Sequence[Sequence[str]], align: str, caption: str, label: str,
+             notes: Sequence[str] = ()) -> str:
+    """A ``table`` with a booktabs ``tabular``; ``header`` and ``notes`` (text below the table) are
+    escaped here, ``rows`` are LaTeX already."""
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{escape(caption)}}}", rf"\label{{{label}}}",
              rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(escape(h) for h in header) + r" \\",
              r"\midrule"]
     lines += [" & ".join(row) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\smallskip{\footnotesize " + escape(note) + r"\par}" for note in notes]
+    lines += [r"\end{table}", ""]
     return "\n".join(lines)
 
 
@@ -54,9 +61,11 @@ def results_latex(results: pd.DataFrame) -> str:
             uar = rf"\textbf{{{uar}}}"
         rows.append([escape(r["system"]), escape(r["held_out"]), str(r["n"]), uar,
                      _number(r.get("accuracy")), _number(r.get("macro_f1"))])
+    # the rows whose numbers are not what they seem say so under the table, so a paper does not print them bare
+    notes = [f"Warning: {note}" for note in warning_notes(results)]
     return booktabs(["System", "Held-out corpus", "n", "UAR [95% CI]", "Accuracy", "Macro-F1"], rows, "llrlrr",
                     "Leave-one-corpus-out UAR with its 95% bootstrap interval; 'mean' averages the held-out "
-                    "corpora (best mean UAR in bold).", "tab:loco-results")
+                    "corpora (best mean UAR in bold).", "tab:loco-results", notes)
 
 
 def comparison_latex(comparison: pd.DataFrame) -> str:

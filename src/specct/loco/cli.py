@@ -21,7 +21,7 @@ from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, Syste
                          experiment_dir, new_experiment_name, read_experiment_file, recorded_options, system_name,
                          write_experiment_record)
 from .jobs import Job, list_jobs, run_job, run_jobs, select_job
-from .results import Collected, collect
+from .results import Collected, collect, evaluation_warnings
 
 
 class ModelAction(argparse.Action):
@@ -181,7 +181,8 @@ def run_command(argv: Sequence[str]) -> None:
     if collected.results is not None:
         from ..compare import markdown_results
 
-        print("\n" + markdown_results(collected.results, collected.comparison))
+        # its warnings are said below, louder, with the pairwise jobs' too
+        print("\n" + markdown_results(collected.results, collected.comparison, warnings=False))
     print_result_warnings(list_jobs(opts))
     if args.report:
         from ..report import write_report
@@ -192,15 +193,11 @@ def run_command(argv: Sequence[str]) -> None:
 def result_warnings(jobs: Sequence[Job]) -> list[str]:
     """The warnings the finished jobs' performance.yaml carry (degenerate data: one test class, a class
     never trained), ``"<job> (test <corpus>): <warning>"``."""
-    from ..evaluation import PERFORMANCE_NAME
-    from ..records import read_record
-
     found = []
     for job in jobs:
         for corpus in job.tests:
-            path = job.test_dir(corpus) / PERFORMANCE_NAME
             if job.test_problem(corpus) is None:
-                found += [f"{job.id} (test {corpus}): {w}" for w in read_record(path, "evaluation record").get("warnings") or []]
+                found += [f"{job.id} (test {corpus}): {w}" for w in evaluation_warnings(job, corpus)]
     return found
 
 

@@ -1,8 +1,8 @@
 """An experiment's results: the finished jobs' predictions gathered into tables and figures.
 
-``collect`` reads every finished job's predictions.csv and writes ``jobs.csv``, ``results.csv``,
-``comparison.csv`` (paired bootstrap, :mod:`specct.compare`), ``results.md``, ``results.tex`` and
-``comparison.tex`` (:mod:`specct.latex`), ``heatmap.png`` and
+``collect`` reads every finished job's predictions.csv (and its performance.yaml's warnings) and
+writes ``jobs.csv``, ``results.csv``, ``comparison.csv`` (paired bootstrap, :mod:`specct.compare`),
+``results.md``, ``results.tex`` and ``comparison.tex`` (:mod:`specct.latex`), ``heatmap.png`` and
 the pairwise tables and matrices; ``read_collected`` reads those tables back (the report renders
 them and never collects).
 """
@@ -116,16 +116,34 @@ def loco_predictions(jobs: Sequence[Job]) -> dict[tuple[str, str], pd.DataFrame 
     training seeds one frame per seed in seed order (what :mod:`specct.compare` takes). A (system,
     corpus) with an unfinished seed is left out until every seed has finished, so a mean over seeds
     is never a mean over some of them."""
+    return _run_predictions(_finished_runs(jobs))
+
+
+def _run_predictions(runs: dict[tuple[str, str], list[Job]]) -> dict:
     found = {}
-    for key, runs in _finished_runs(jobs).items():
-        frames = [read_predictions(job.test_dir(job.corpus)) for job in runs]
+    for key, jobs in runs.items():
+        frames = [read_predictions(job.test_dir(job.corpus)) for job in jobs]
         found[key] = frames[0] if len(frames) == 1 else frames
     return found
 
 
+def evaluation_warnings(job: Job, test_corpus: str) -> list[str]:
+    """The degenerate-data warnings (one test class, a class never trained) of a finished job's test
+    on one corpus, as its performance.yaml keeps them."""
+    record = read_record(job.test_dir(test_corpus) / PERFORMANCE_NAME, "evaluation record")
+    return [str(w) for w in record.get("warnings") or []]
+
+
+def run_warnings(runs: dict[tuple[str, str], list[Job]]) -> dict[tuple[str, str], list[str]]:
+    """``{(system, corpus): warnings}`` of finished loco runs, every seed's, each once: results.csv's
+    column (:func:`specct.compare.with_warnings`)."""
+    return {key: list(dict.fromkeys(w for job in jobs for w in evaluation_warnings(job, job.corpus)))
+            for key, jobs in runs.items()}
+
+
 def collect(opts: LocoOptions) -> Collected:
     """Gather the finished jobs into the experiment's tables and figures; say which jobs are missing."""
-    from ..compare import comparison_table, markdown_results, results_table
+    from ..compare import comparison_table, markdown_results, results_table, with_warnings
     from ..latex import write_latex_tables
 
     folder = experiment_dir(opts)
@@ -137,9 +155,11 @@ def collect(opts: LocoOptions) -> Collected:
     collected = Collected(folder, table)
     systems = [s.name for s in opts.systems]
     corpora = held_out_corpora(opts)
-    loco = loco_predictions(jobs)   # the jobs listed above, not listed again
+    runs = _finished_runs(jobs)   # the jobs listed above, not listed again
+    loco = _run_predictions(runs)
     if loco:
-        collected.results = results_table(loco, systems, corpora, opts.bootstrap, opts.seed)
+        collected.results = with_warnings(results_table(loco, systems, corpora, opts.bootstrap, opts.seed),
+                                          run_warnings(runs))
         collected.comparison = comparison_table(loco, systems, corpora, reference_system(opts),
                                                 opts.bootstrap, opts.seed)
         write_csv_atomic(folder / RESULTS_CSV, collected.results)
