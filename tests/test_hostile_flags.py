@@ -2,16 +2,20 @@
 train.py flags (the experiment's and each system's), its bootstrap and its inputs' fingerprints;
 a rerun that differs stops in one line naming the differences, leaving every finished file as it
 was, unless --force_new (a new experiment beside it) or --redo names the jobs to do again. A split
-made while a corpus had no images is made again once they exist, never reused silently."""
+made while a corpus had no images is made again once they exist, never reused silently. A study
+(`specct run FILE`) run again after its file changed stops the same way, naming `specct run FILE
+--force_new` and `--redo`, which it takes as run_loco.py does."""
 from __future__ import annotations
 
 import shutil
 
 import pandas as pd
 import pytest
-from hostile_helpers import EXPERIMENT, LOCO_FLAGS, experiment_folder, run_loco_main, snapshot
+from hostile_helpers import EXPERIMENT, LOCO_FLAGS, copy_study, experiment_folder, run_loco_main, snapshot, working_dir
 from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
+
+from specct.study import main as specct_run
 
 STOPS = r"^run_loco\.py: error: output/loco/hostile/experiment\.yaml: experiment hostile was run with other settings \("
 REMEDY = r"\); --force_new starts a new experiment beside it, --redo SYSTEM\[/CORPUS\] redoes the jobs they touch$"
@@ -210,3 +214,96 @@ def test_a_system_config_file_edited_after_its_jobs_ran_is_named(root, capsys):
                    r"^run_loco\.py: error: output/loco/configured/experiment\.yaml: experiment configured was run "
                    r"with other settings \(system svm: config file svm\.yml edited since\)")
     assert finished(root) == before
+
+
+# --------------------------------------------------------------------------- the same through `specct run`
+
+STUDY_FILE = """name: rerun
+datasets_dir: datasets
+corpora: {DEMOA: demo, DEMOB: demo, DEMOC: demo}
+spectrogram: {size: 32}
+bootstrap: 50
+report: false
+systems:
+  - {name: svm_a, model: egemaps_svm}
+  - {name: svm_b, model: egemaps_svm}
+"""
+STUDY_EXPERIMENT = "output/rerun/loco/rerun"
+
+
+@pytest.fixture(scope="module")
+def ran_study(study, tmp_path_factory):
+    """The shared study's corpora (every stage before the jobs done) run as a study of two eGeMAPS SVMs."""
+    folder = copy_study(study, tmp_path_factory.mktemp("ran_study") / "study")
+    (folder / "study.yml").write_text(STUDY_FILE)
+    with working_dir(folder):
+        assert specct_run(["study.yml", "--no_progress"]) == 0
+    return folder
+
+
+@pytest.fixture
+def study_root(ran_study, tmp_path, monkeypatch):
+    """A copy of the run study, its file changed: svm_b's own flags."""
+    copy = copy_study(ran_study, tmp_path / "study")
+    monkeypatch.chdir(copy)
+    (copy / "study.yml").write_text(STUDY_FILE.replace("{name: svm_b, model: egemaps_svm}",
+                                                       "{name: svm_b, model: egemaps_svm, flags: [--svm_c, '1']}"))
+    return copy
+
+
+def run_study_ok(capsys, *extra) -> str:
+    capsys.readouterr()
+    assert specct_run(["study.yml", "--no_progress", *extra]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_study_rerun_after_its_file_changed_stops_naming_specct_run_s_flags(study_root, capsys):
+    before = finished(study_root)
+    one_line_error(capsys, lambda: specct_run(["study.yml", "--no_progress"]),
+                   r"^specct run: error: output/rerun/loco/rerun/experiment\.yaml: experiment rerun was run with other "
+                   r"settings \(system svm_b: flags \(none\), now --svm_c 1\.0\); specct run study\.yml --force_new "
+                   r"starts a new experiment beside it, specct run study\.yml --redo SYSTEM\[/CORPUS\] redoes the jobs "
+                   r"they touch$")
+    assert finished(study_root) == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--redo", "svm_c"], r"^specct run: error: --redo svm_c: svm_c is not a system of the experiment "
+                          r"\(svm_a, svm_b\)$"),
+    (["--redo", "svm_b", "--force_new"], r"^specct run: error: --force_new starts a new experiment; it does not go "
+                                         r"with --redo$"),
+    (["--redo", "svm_b", "--until", "features"], r"--redo runs jobs again; --until features stops before them$"),
+])
+def test_a_study_s_redo_is_checked_before_anything_runs(study_root, capsys, extra, message):
+    before = finished(study_root)
+    one_line_error(capsys, lambda: specct_run(["study.yml", "--no_progress", *extra]), message)
+    assert finished(study_root) == before
+
+
+def test_a_study_s_redo_of_a_system_redoes_its_jobs_only(study_root, capsys):
+    jobs = study_root / STUDY_EXPERIMENT / "jobs" / "loco"
+    kept = snapshot(jobs / "svm_a")
+    predictions = {p: p.read_bytes() for p in (jobs / "svm_a").rglob("predictions.csv")}
+    assert len(predictions) == 3
+    out = run_study_ok(capsys, "--redo", "svm_b")
+    assert "=== jobs: --redo svm_b" in out and out.count("cleared, to be done again (--redo)") == 3
+    assert all("job loco/svm_b/" in line for line in out.splitlines() if "cleared, to be done again" in line)
+    assert snapshot(jobs / "svm_a") == kept
+    assert {p: p.read_bytes() for p in predictions} == predictions
+    for corpus in ("DEMOA", "DEMOB", "DEMOC"):
+        assert "svm_c:\n- 1.0\n" in (jobs / "svm_b" / corpus / "train" / "args.yaml").read_text()
+    out = run_study_ok(capsys)   # the record holds the file's settings now: a plain rerun resumes
+    assert "=== jobs: done" in out
+
+
+def test_a_study_s_force_new_starts_name_2_beside_it_and_the_same_command_resumes_it(study_root, capsys):
+    old = study_root / STUDY_EXPERIMENT
+    before = snapshot(old)
+    out = run_study_ok(capsys, "--force_new")
+    assert f"new experiment: {STUDY_EXPERIMENT}-2" in out and "6 of 6 job(s) finished" in out
+    assert snapshot(old) == before
+    new = study_root / f"{STUDY_EXPERIMENT}-2"
+    assert "svm_c" in (new / "experiment.yaml").read_text() and (new / "results.csv").is_file()
+    out = run_study_ok(capsys, "--force_new")
+    assert f"new experiment: {STUDY_EXPERIMENT}-2" in out and "=== jobs: done" in out
+    assert not (study_root / f"{STUDY_EXPERIMENT}-3").exists()

@@ -406,8 +406,8 @@ def _features_stage(study: Study, progress: bool) -> Stage:
     return Stage("features", "none needed" if not sets else _state(left, "wavs"), run)
 
 
-def _jobs_stage(study: Study, command: str) -> Stage:
-    from .loco import list_jobs, run_jobs
+def _jobs_stage(study: Study, command: str, redo: Sequence[str] = ()) -> Stage:
+    from .loco import EXPERIMENT_FILE, experiment_dir, list_jobs, run_jobs, write_experiment_record
     from .loco.cli import job_command
 
     opts = study.loco
@@ -416,7 +416,12 @@ def _jobs_stage(study: Study, command: str) -> Stage:
     else:
         seeds = len(opts.seeds or [opts.seed])
         left = len(opts.systems) * len(study.corpora) * (seeds + ("pairwise" in opts.protocols) * len(study.corpora))
-    return Stage("jobs", _state(left, "jobs"), lambda: run_jobs(opts, command, lambda job: job_command(opts, job)))
+    state = _state(left, "jobs")
+    if left == 0 and not redo and (experiment_dir(opts) / EXPERIMENT_FILE).is_file():
+        write_experiment_record(opts, None)   # finished, but with this file's settings? Stops if not; writes nothing
+    if redo:   # finished jobs named again: never "done"
+        state = f"--redo {' '.join(redo)}" + ("" if left == 0 else f", and {state}")
+    return Stage("jobs", state, lambda: run_jobs(opts, command, lambda job: job_command(opts, job), redo=redo))
 
 
 def _tables_stage(study: Study) -> Stage:
@@ -433,8 +438,10 @@ def _report_stage(study: Study) -> Stage:
     return Stage("report", "done" if done else "after the tables", lambda: None)
 
 
-def stage(study: Study, name: str, progress: bool = True, command: str | None = None) -> Stage:
-    """One stage with what exists now (what comes after the import is counted once the corpora are there)."""
+def stage(study: Study, name: str, progress: bool = True, command: str | None = None,
+          redo: Sequence[str] = ()) -> Stage:
+    """One stage with what exists now (what comes after the import is counted once the corpora are there);
+    ``redo``: the jobs stage clears and runs these again (run_loco.py's ``--redo``)."""
     if name == "import":
         return _import_stage(study, progress)
     if name in ("images", "speaker vectors", "features"):
@@ -443,7 +450,7 @@ def stage(study: Study, name: str, progress: bool = True, command: str | None = 
         make = {"images": _images_stage, "speaker vectors": _speaker_stage, "features": _features_stage}[name]
         return make(study, progress)
     if name == "jobs":
-        return _jobs_stage(study, command or f"specct run {shlex.quote(study.file)}")
+        return _jobs_stage(study, command or _rerun(study), redo)
     return _tables_stage(study) if name == "tables" else _report_stage(study)
 
 
@@ -461,13 +468,57 @@ def _collect_and_report(study: Study, report: bool) -> StudyResult:
     return StudyResult(collected.folder, collected.results, collected.comparison, html)
 
 
-def run_study(source: str | Path | Mapping, dry_run: bool = False, until: str | None = None,
-              progress: bool = True, print_jobs: bool = False, command: str | None = None) -> StudyResult | None:
-    """Every stage of a study that is missing, in order; ``until``: stop after that stage;
-    ``print_jobs``: prepare the corpora, then print the job commands instead of running them."""
-    study = read_study(source)
+def _rerun(study: Study) -> str:
+    return f"specct run {shlex.quote(study.file)}"
+
+
+def _check_flags(study: Study, dry_run: bool, until: str | None, print_jobs: bool, force_new: bool,
+                       redo: Sequence[str]) -> None:
+    """--until, and --force_new and --redo as run_loco.py takes them, checked before anything is written."""
+    from .loco.jobs import redo_patterns
+
     if until is not None and until not in STAGES:
         raise InputError(f"--until {until}: choose one of {', '.join(STAGES)}")
+    if not redo:
+        return
+    if force_new:
+        raise InputError("--force_new starts a new experiment; it does not go with --redo")
+    if dry_run or print_jobs:
+        raise InputError(f"--redo runs jobs again; it does not go with {'--dry_run' if dry_run else '--print_jobs'}")
+    if until is not None and STAGES.index(until) < STAGES.index("jobs"):
+        raise InputError(f"--redo runs jobs again; --until {until} stops before them")
+    redo_patterns(study.loco, redo)
+
+
+def run_study(source: str | Path | Mapping, dry_run: bool = False, until: str | None = None,
+              progress: bool = True, print_jobs: bool = False, command: str | None = None,
+              force_new: bool = False, redo: Sequence[str] = ()) -> StudyResult | None:
+    """Every stage of a study that is missing, in order; ``until``: stop after that stage;
+    ``print_jobs``: prepare the corpora, then print the job commands instead of running them.
+    An experiment run before with other settings stops the jobs stage, unless ``force_new`` (a new
+    experiment beside it, ``<name>-2``) or ``redo`` (``SYSTEM[/CORPUS]``: those jobs cleared and run
+    again), as run_loco.py's ``--force_new`` and ``--redo``."""
+    from .loco.experiment import SettingsChangedError
+
+    study = read_study(source)
+    redo = list(redo or ())
+    _check_flags(study, dry_run, until, print_jobs, force_new, redo)
+    try:
+        return _run_stages(study, dry_run, until, progress, print_jobs, command, force_new, redo)
+    except SettingsChangedError as exc:
+        if isinstance(source, Mapping):   # no file to name: the flags alone (run_study's own arguments)
+            raise
+        raise exc.for_study(_rerun(study)) from None
+
+
+def _run_stages(study: Study, dry_run: bool, until: str | None, progress: bool, print_jobs: bool,
+                command: str | None, force_new: bool, redo: Sequence[str]) -> StudyResult | None:
+    if force_new:
+        from .loco import experiment_dir
+        from .loco.experiment import new_experiment_name
+
+        study.loco.experiment = new_experiment_name(study.loco)
+        print(f"new experiment: {experiment_dir(study.loco)}")
     if dry_run:
         for planned in plan(study, progress, command):
             print(f"{planned.name:<16} {planned.state}")
@@ -476,7 +527,7 @@ def run_study(source: str | Path | Mapping, dry_run: bool = False, until: str | 
     last = "features" if print_jobs else until
     for name in STAGES[:STAGES.index("jobs") + 1]:
         # each stage looked at when its turn comes: what the images stage has to do is known after the import
-        current = stage(study, name, progress, command)
+        current = stage(study, name, progress, command, redo)
         print(f"=== {current.name}: {current.state}", flush=True)
         if not current.done:
             current.run()
@@ -513,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", choices=STAGES, default=None, help="stop after this stage")
     p.add_argument("--print_jobs", action="store_true",
                    help="prepare the corpora, then print one shell command per job (for a cluster) instead of running")
+    p.add_argument("--force_new", action="store_true",
+                   help="the study's experiment was run with other settings (train flags, systems, inputs): start a "
+                        "new experiment beside it, <name>-2 (or the first free number), instead of stopping")
+    p.add_argument("--redo", nargs="+", default=None, metavar="SYSTEM[/CORPUS]",
+                   help="clear and run again these jobs (a system's, or one held-out corpus of it); with changed "
+                        "settings, every job that ran with the recorded ones must be named")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     return p
 
@@ -522,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = shlex.join(["specct", "run", *argv])
     return run_script("specct run", lambda: run_study(args.experiment_file, args.dry_run, args.until,
-                                                      not args.no_progress, args.print_jobs, command))
+                                                      not args.no_progress, args.print_jobs, command,
+                                                      args.force_new, args.redo or ()))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,28 @@ def experiment_dir(opts: LocoOptions) -> Path:
 
 
 class SettingsChangedError(InputError):
-    """A rerun of an experiment with settings other than the ones its jobs ran with."""
+    """A rerun of an experiment with settings other than the ones its jobs ran with (``split``: other
+    split options). The message says ``what`` differs, then the ways on: run_loco.py's flags, or with
+    ``study`` (the command that ran a study file, ``specct run FILE``) that command's flags and the
+    file's keys."""
+
+    def __init__(self, what: str, split: bool = False, study: str | None = None):
+        self.what, self.split, self.study = what, split, study
+        rerun = f"{study} " if study else ""
+        if split:
+            rename = "give the study another name: or output:" if study else "choose another --name or another --output"
+            choices = f"{rename}, or {rerun}--force_new for a new experiment beside it"
+        else:
+            choices = (f"{rerun}--force_new starts a new experiment beside it, {rerun}--redo SYSTEM[/CORPUS] redoes "
+                       f"the jobs they touch")
+        super().__init__(f"{what}; {choices}")
+
+    def for_study(self, command: str) -> "SettingsChangedError":
+        """The same error, its ways on said for ``command`` (``specct run FILE``)."""
+        return SettingsChangedError(self.what, self.split, command)
+
+    def __reduce__(self):   # rebuilt from its parts, not its message, when pickled (from a worker process)
+        return type(self), (self.what, self.split, self.study)
 
 
 def recorded_differences(opts: LocoOptions, record: dict, inputs: bool | dict = True
@@ -304,16 +325,13 @@ def write_experiment_record(opts: LocoOptions, command: str | None, *, inputs: b
         old = load_experiment(folder)
         changed = split_changes(opts, old)
         if changed:
-            raise InputError(f"{path}: experiment {experiment_name(opts)} was run with other split options "
-                             f"({', '.join(changed)}); choose another --name or another --output, or "
-                             f"--force_new for a new experiment beside it")
+            raise SettingsChangedError(f"{path}: experiment {experiment_name(opts)} was run with other split "
+                                       f"options ({', '.join(changed)})", split=True)
         if not accept_changes:
             differences = recorded_differences(opts, old, settings["inputs"] if inputs else False)
             if differences != ([], {}):
-                raise SettingsChangedError(
-                    f"{path}: experiment {experiment_name(opts)} was run with other settings "
-                    f"({describe_differences(*differences)}); --force_new starts a new experiment beside it, "
-                    f"--redo SYSTEM[/CORPUS] redoes the jobs they touch")
+                raise SettingsChangedError(f"{path}: experiment {experiment_name(opts)} was run with other "
+                                           f"settings ({describe_differences(*differences)})")
         if command is None and not accept_changes:   # a redo records its settings, whoever called it
             return path
         for key in ("versions",):

@@ -219,14 +219,23 @@ def wait_for_jobs(opts: LocoOptions, busy: Sequence[Job], job_command=None) -> N
             time.sleep(WAIT_SECONDS)
 
 
-def redo_selection(opts: LocoOptions, jobs: Sequence[Job], redo: Sequence[str]) -> list[Job]:
-    """The jobs ``--redo SYSTEM[/CORPUS] ...`` names (every protocol, fold and seed of them)."""
+def redo_patterns(opts: LocoOptions, redo: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``--redo SYSTEM[/CORPUS] ...`` as ``(pattern, system, corpus)`` (corpus "": all), each system
+    checked to be one of the experiment's (before anything runs)."""
     names = {s.name for s in opts.systems}
-    chosen: list[Job] = []
+    patterns = []
     for pattern in redo:
         system, _, corpus = pattern.partition("/")
         if system not in names:
             raise InputError(f"--redo {pattern}: {system} is not a system of the experiment ({', '.join(sorted(names))})")
+        patterns.append((pattern, system, corpus))
+    return patterns
+
+
+def redo_selection(opts: LocoOptions, jobs: Sequence[Job], redo: Sequence[str]) -> list[Job]:
+    """The jobs ``--redo SYSTEM[/CORPUS] ...`` names (every protocol, fold and seed of them)."""
+    chosen: list[Job] = []
+    for pattern, system, corpus in redo_patterns(opts, redo):
         matched = [j for j in jobs if j.system.name == system and (not corpus or j.corpus == corpus.upper())]
         if not matched:
             raise InputError(f"--redo {pattern}: no job of the experiment (see --print_jobs)")
