@@ -82,11 +82,14 @@ def main(argv=None) -> int:
     p.add_argument("--files", type=int, default=500, help="short files in the folder")
     p.add_argument("--sample", type=int, default=10, help="files timed through predict.py one process each")
     p.add_argument("--workers", type=int, default=1, help="--workers of the folder run")
+    p.add_argument("--precision", choices=("auto", "float32"), default="auto",
+                   help="the speaker CCT's precision at prediction (auto: bfloat16 where the CPU has it)")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
         args.minutes, args.files, args.sample = 1.0, 40, 2
 
+    from specct import segment_predict
     from specct.predict import Predictor
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,21 +104,30 @@ def main(argv=None) -> int:
         print(f"load average {os.getloadavg()[0]:.1f}{', QUICK smoke run' if args.quick else ''}")
         print(host_description())
         print(f"\nlong file: {seconds / 60:.1f} min; folder: {args.files} files of {len(wavs)} demo utterances\n")
-        print("| system | long file: s, real-time factor (vad) | folder: files/s with --segment vad | "
+        print("| system | long file: s, real-time factor (vad) | the same, inputs one segment at a time | "
+              "grouped vs one at a time | folder: files/s with --segment vad | "
               "predict.py once per file: files/s | folder vs once per file |")
-        print("|---|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, model in models.items():
             predictor = Predictor(model)
+            if hasattr(predictor, "precision_used"):      # the networks; the speaker encoder is float32 always
+                if args.precision == "float32":
+                    predictor.precision_used = "float32"
+                name = f"{name}, {predictor.precision_used}"
             predictor.predict_segments([wavs[0]], "vad", progress=False, echo=None)   # untimed: first-call costs
-            started = time.perf_counter()
-            rows, _ = predictor.predict_segments([tmp / "long.wav"], "vad", progress=False, echo=None)
-            long_s = time.perf_counter() - started
+            long_s = {}
+            for group in (1, segment_predict.INPUT_GROUP):   # one at a time: how it ran before the groups
+                kept, segment_predict.INPUT_GROUP = segment_predict.INPUT_GROUP, group
+                started = time.perf_counter()
+                rows, _ = predictor.predict_segments([tmp / "long.wav"], "vad", progress=False, echo=None)
+                long_s[group] = time.perf_counter() - started
+                segment_predict.INPUT_GROUP = kept
+            one_s, long_s = long_s[1], long_s[segment_predict.INPUT_GROUP]
             files = sorted(folder.glob("*.wav"))
             started = time.perf_counter()
-            from specct.segment_predict import predict_segments
             from specct.segments import SegmentOptions
 
-            predict_segments(predictor, files, SegmentOptions("vad"), output=tmp / f"{model.name}-folder.csv",
+            segment_predict.predict_segments(predictor, files, SegmentOptions("vad"), output=tmp / f"{model.name}-folder.csv",
                              workers=args.workers, model=model, loader=systems.load, progress=False, echo=None)
             folder_rate = len(files) / (time.perf_counter() - started)
             started = time.perf_counter()
@@ -123,7 +135,8 @@ def main(argv=None) -> int:
                 subprocess.run([sys.executable, str(REPO_ROOT / "predict.py"), str(model), str(wav), "--no_progress"],
                                check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")})
             single_rate = args.sample / (time.perf_counter() - started)
-            print(f"| {name} | {long_s:.1f} s, {seconds / long_s:.0f}x ({len(rows)} segments) | {folder_rate:.1f} | "
+            print(f"| {name} | {long_s:.1f} s, {seconds / long_s:.0f}x ({len(rows)} segments) | "
+                  f"{one_s:.1f} s, {seconds / one_s:.0f}x | {one_s / long_s:.2f}x | {folder_rate:.1f} | "
                   f"{single_rate:.2f} | {folder_rate / single_rate:.0f}x |")
     return 0
 

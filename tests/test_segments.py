@@ -201,3 +201,32 @@ def test_the_specct_command_gives_segments_as_json(svm_run, demo_split, tmp_path
     found = json.loads(capsys.readouterr().out)
     assert [s["start"] for s in found["segments"]][:2] == ["0.000", "1.500"]
     assert found["files"][0]["file"] == str(tmp_path / "two.wav") and found["files"][0]["emotion"]
+
+
+def test_segments_get_their_inputs_in_groups_and_in_time_order(trained_run, demo_split, tmp_path):
+    """The speaker model's segments are prepared a group at a time (the speaker encoder batches their
+    windows) and give the rows that one segment at a time gives, a too-short segment kept in its place."""
+    from specct import segment_predict
+    from specct.predict import Predictor
+
+    predictor = Predictor(trained_run)
+    wavs = demo_wavs(demo_split, "anger")[:3] + demo_wavs(demo_split, "sad")[:3]
+    joined(tmp_path / "six.wav", wavs, pause=1.6)         # long enough for a window of silence
+    sizes = []
+    made = predictor.inputs_of_signals
+    predictor.inputs_of_signals = lambda signals: sizes.append(len(signals)) or made(signals)
+    options = SegmentOptions("fixed", window=1.0, hop=0.5).check()
+    grouped = list(segment_predict.segment_items(predictor, tmp_path / "six.wav", options, None, group=4))
+    grouped_sizes = sizes[:]
+    sizes.clear()
+    one_by_one = list(segment_predict.segment_items(predictor, tmp_path / "six.wav", options, None, group=1))
+    usable = sum(inputs is not None for _, inputs, _ in grouped)
+    assert sum(grouped_sizes) == sum(sizes) == usable > 8
+    assert max(grouped_sizes) == 4 and set(sizes) <= {0, 1}
+    assert [s for s, _, _ in grouped] == [s for s, _, _ in one_by_one]                 # time order kept
+    starts = [s.start for s, _, _ in grouped]
+    assert starts == sorted(starts) and any(inputs is None for _, inputs, _ in grouped)   # silent windows noted
+    for (_, a, note_a), (_, b, note_b) in zip(grouped, one_by_one):
+        assert note_a == note_b and (a is None) == (b is None)
+        if a is not None:
+            assert np.allclose(a[0].numpy(), b[0].numpy()) and np.allclose(a[1].numpy(), b[1].numpy(), atol=1e-5)

@@ -134,7 +134,13 @@ def embed_prepared(wavs: Sequence[np.ndarray], device: str = "cpu") -> np.ndarra
 
 def embed_signal(signal: np.ndarray, device: str = "cpu") -> np.ndarray:
     """The (256,) unit-norm speaker vector of one trimmed 16 kHz signal (as from ``audio.load_trimmed``)."""
-    return embed_prepared([prepare_for_encoder(signal)], device)[0]
+    return embed_signals([signal], device)[0]
+
+
+def embed_signals(signals: Sequence[np.ndarray], device: str = "cpu") -> np.ndarray:
+    """The (N, 256) vectors of several trimmed 16 kHz signals, their windows in one forward pass: a
+    segment holds only a few 1.6 s windows, too few to keep the encoder's LSTM busy on its own."""
+    return embed_prepared([prepare_for_encoder(s) for s in signals], device)
 
 
 # --------------------------------------------------------------------------- storage

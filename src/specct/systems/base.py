@@ -59,6 +59,10 @@ class TrainedSystem(ABC):
     def inputs_of_signal(self, signal: np.ndarray):
         """What :meth:`classify` needs of one trimmed 16 kHz signal."""
 
+    def inputs_of_signals(self, signals: Sequence[np.ndarray]) -> list:
+        """:meth:`inputs_of_signal` of several signals; a kind whose inputs batch well overrides it."""
+        return [self.inputs_of_signal(signal) for signal in signals]
+
     @abstractmethod
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and predicted class indices of a batch of :meth:`inputs_of_signal` results."""
@@ -79,13 +83,14 @@ class TrainedSystem(ABC):
         from tqdm import tqdm
 
         results: list[Prediction] = []
-        pending: list[tuple[Prediction, object]] = []
+        pending: list[tuple[Prediction, np.ndarray]] = []      # a batch's signals, their inputs made together
         at_once = self.predict_batch_size(batch_size)
 
         def flush():
             if not pending:
                 return
-            probabilities, predicted = self.classify([inputs for _, inputs in pending], echo)
+            inputs = self.inputs_of_signals([signal for _, signal in pending])
+            probabilities, predicted = self.classify(inputs, echo)
             for (result, _), row, index in zip(pending, probabilities, predicted):
                 result.probabilities = {name: float(v) for name, v in zip(self.class_names, row)}
                 result.emotion = self.class_names[int(index)]
@@ -101,7 +106,7 @@ class TrainedSystem(ABC):
                 if echo:
                     echo(f"skip {path}: {exc}")
                 continue
-            pending.append((result, self.inputs_of_signal(signal)))
+            pending.append((result, signal))
             if at_once is not None and len(pending) >= at_once:
                 flush()
         flush()

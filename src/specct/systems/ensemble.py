@@ -136,6 +136,10 @@ class TrainedEnsemble(TrainedSystem):
     def inputs_of_signal(self, signal: np.ndarray):
         return [m.inputs_of_signal(signal) for m in self.members]
 
+    def inputs_of_signals(self, signals) -> list:
+        per_member = [m.inputs_of_signals(signals) for m in self.members]
+        return [list(one) for one in zip(*per_member)]
+
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
         parts = [m.classify([one[i] for one in inputs], echo)[0] for i, m in enumerate(self.members)]
         probabilities = fuse(parts, self.weights)

@@ -110,20 +110,25 @@ class TrainedNetwork(TrainedSystem):
 
     def inputs_of_signal(self, signal: np.ndarray):
         """``(image tensor (3,H,W), raw speaker vector or None)`` of one trimmed 16 kHz signal."""
+        return self.inputs_of_signals([signal])[0]
+
+    def inputs_of_signals(self, signals) -> list:
+        """The inputs of several signals, their speaker vectors in one pass of the encoder."""
         import torch
 
         from ..data import image_to_tensor
         from ..spectrogram import signal_to_image
 
         dcfg = self.data_config
-        image = image_to_tensor(signal_to_image(signal, self.spectrogram), dcfg["input_size"], dcfg["mean"],
-                                dcfg["std"], dcfg.get("interpolation", "bilinear"))
-        vector = None
-        if self.speaker_model:
-            from ..speaker import embed_signal
+        images = [image_to_tensor(signal_to_image(signal, self.spectrogram), dcfg["input_size"], dcfg["mean"],
+                                  dcfg["std"], dcfg.get("interpolation", "bilinear")) for signal in signals]
+        if not self.speaker_model:
+            return [(image, None) for image in images]
+        from ..speaker import embed_signals
 
-            vector = torch.from_numpy(np.asarray(embed_signal(signal), dtype=np.float32))
-        return image, vector
+        # a row of its own per signal (a view would carry the whole batch when sent to another process)
+        vectors = [torch.from_numpy(np.array(row, dtype=np.float32)) for row in embed_signals(signals)]
+        return list(zip(images, vectors))
 
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
         import torch
