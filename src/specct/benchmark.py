@@ -9,8 +9,9 @@ the model has (attention, linear layers, a CCT tokenizer) and leaves the rest as
 Paths:
     naive    explicit softmax(QK^T/sqrt(d))V attention, plain F.linear, NCHW tokenizer,
              for-loop AdamW: how the original code computed it
-    fused    F.scaled_dot_product_attention, channels-last tokenizer, fused AdamW
-             (the model defaults)
+    fused    F.scaled_dot_product_attention, channels-last tokenizer, fused AdamW, linear
+             layers as the models choose them on this host (oneDNN on AMD CPUs with AVX-512,
+             F.linear elsewhere): the model defaults
     compiled as `fused`, under torch.compile
     bf16     as `fused`, under torch.autocast with bfloat16 (mixed precision: other numbers,
              so it is reported apart from the float32 paths)
@@ -105,8 +106,8 @@ def _prepare(base: nn.Module, path: str, device: torch.device):
     model = copy.deepcopy(base).to(device)
     naive = path == 'naive'
     set_fused_attn(model, not naive)
-    set_onednn_linear(model, not naive)
     if naive:
+        set_onednn_linear(model, False)   # the other paths keep the host's default (models/linear.py)
         for module in model.modules():
             if isinstance(module, ConvTokenizer):
                 module.channels_last = False
