@@ -116,13 +116,13 @@ def main(argv=None) -> int:
                 name = f"{name}, {predictor.precision_used}"
             predictor.predict_segments([wavs[0]], "vad", progress=False, echo=None)   # untimed: first-call costs
             long_s = {}
-            for group in (1, segment_predict.INPUT_GROUP):   # one at a time: how it ran before the groups
-                kept, segment_predict.INPUT_GROUP = segment_predict.INPUT_GROUP, group
+            grouped = predictor.input_group
+            for group in (1, grouped):   # one at a time: how it ran before the groups
+                predictor.input_group = group
                 started = time.perf_counter()
                 rows, _ = predictor.predict_segments([tmp / "long.wav"], "vad", progress=False, echo=None)
                 long_s[group] = time.perf_counter() - started
-                segment_predict.INPUT_GROUP = kept
-            one_s, long_s = long_s[1], long_s[segment_predict.INPUT_GROUP]
+            one_s, long_s = long_s[1], long_s[grouped]
             files = sorted(folder.glob("*.wav"))
             started = time.perf_counter()
             from specct.segments import SegmentOptions

@@ -145,3 +145,23 @@ def test_prediction_runs_with_the_default_threads_unless_threads_is_given(flag, 
     before = torch.get_num_threads()
     assert predict_main(["a.wav", "--model_dir", "run", *flag]) == 0
     assert seen == [expected] and torch.get_num_threads() == before
+
+
+def test_files_get_their_inputs_a_group_at_a_time(trained_run, demo_split):
+    """predict_files makes the inputs of several files together (one pass of the speaker encoder) and
+    gives what one file at a time gives; a group never holds more than its size."""
+    wavs = sorted(demo_split.datasets.glob("DEMOC/DEMOC_wav/*.wav"))[:7]
+    found = {}
+    for group in (3, 1):
+        predictor = Predictor(trained_run)
+        sizes = []
+        made = predictor.inputs_of_signals
+        predictor.inputs_of_signals = lambda signals: sizes.append(len(signals)) or made(signals)
+        predictor.input_group = group
+        found[group] = (predictor.predict_files(wavs, batch_size=4, progress=False, echo=None), sizes)
+    (grouped, grouped_sizes), (single, single_sizes) = found[3], found[1]
+    assert sum(grouped_sizes) == sum(single_sizes) == len(wavs)
+    assert max(grouped_sizes) == 3 and set(single_sizes) == {1}
+    for a, b in zip(grouped, single):
+        assert a.file == b.file and a.emotion == b.emotion
+        assert all(abs(a.probabilities[c] - b.probabilities[c]) < 1e-4 for c in CLASSES)

@@ -216,10 +216,12 @@ def test_segments_get_their_inputs_in_groups_and_in_time_order(trained_run, demo
     made = predictor.inputs_of_signals
     predictor.inputs_of_signals = lambda signals: sizes.append(len(signals)) or made(signals)
     options = SegmentOptions("fixed", window=1.0, hop=0.5).check()
-    grouped = list(segment_predict.segment_items(predictor, tmp_path / "six.wav", options, None, group=4))
+    predictor.input_group = 4
+    grouped = list(segment_predict.segment_items(predictor, tmp_path / "six.wav", options, None))
     grouped_sizes = sizes[:]
     sizes.clear()
-    one_by_one = list(segment_predict.segment_items(predictor, tmp_path / "six.wav", options, None, group=1))
+    predictor.input_group = 1
+    one_by_one = list(segment_predict.segment_items(predictor, tmp_path / "six.wav", options, None))
     usable = sum(inputs is not None for _, inputs, _ in grouped)
     assert sum(grouped_sizes) == sum(sizes) == usable > 8
     assert max(grouped_sizes) == 4 and set(sizes) <= {0, 1}

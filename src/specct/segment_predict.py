@@ -46,15 +46,9 @@ class PreparedFile:
     error: str | None = None
 
 
-INPUT_GROUP = 16            # segments whose inputs are made together (the speaker encoder batches their windows)
-INPUT_GROUP_SECONDS = 60.0  # ... or fewer, so that the signals held stay under a minute of audio
-
-
-def segment_items(trained, path, options: SegmentOptions, envelope: Envelope | None,
-                  group: int | None = None, group_seconds: float = INPUT_GROUP_SECONDS) -> Iterator[tuple]:
-    """``(segment, inputs or None, note)`` in time order; the inputs of up to ``group`` usable segments
-    (``group_seconds`` of audio) at a time, so memory holds at most that beside the block being read."""
-    group = group or INPUT_GROUP
+def segment_items(trained, path, options: SegmentOptions, envelope: Envelope | None) -> Iterator[tuple]:
+    """``(segment, inputs or None, note)`` in time order; the inputs of a group of usable segments at a
+    time (``trained.group_full``), so memory holds at most that group beside the block being read."""
     held: list[tuple[Segment, object, str]] = []       # signals until their group's inputs are made
 
     def made() -> list[tuple]:
@@ -72,8 +66,7 @@ def segment_items(trained, path, options: SegmentOptions, envelope: Envelope | N
             held.append((segment, signal, ""))
         except AudioError as exc:
             held.append((segment, None, str(exc)))
-        signals = [signal for _, signal, _ in held if signal is not None]
-        if len(signals) >= group or sum(map(len, signals)) >= group_seconds * DEFAULT_SR:
+        if trained.group_full([signal for _, signal, _ in held if signal is not None]):
             yield from made()
     yield from made()
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..audio import AudioError, load_trimmed
+from ..audio import DEFAULT_SR, AudioError, load_trimmed
 from ..errors import InputError
 from ..evaluation import Prediction
 
@@ -46,6 +46,12 @@ class Scores:
 class TrainedSystem(ABC):
     """A finished run, loaded: what evaluation and prediction use."""
     class_names: list[str]
+    input_group = 16              # signals whose inputs are made together (the speaker encoder batches them)
+    input_group_seconds = 60.0    # ... or fewer: the signals held wait as at most a minute of audio
+
+    def group_full(self, signals: Sequence[np.ndarray]) -> bool:
+        """Whether signals waiting for their inputs fill a group."""
+        return len(signals) >= self.input_group or sum(map(len, signals)) >= self.input_group_seconds * DEFAULT_SR
 
     @abstractmethod
     def record(self) -> dict:
@@ -83,14 +89,21 @@ class TrainedSystem(ABC):
         from tqdm import tqdm
 
         results: list[Prediction] = []
-        pending: list[tuple[Prediction, np.ndarray]] = []      # a batch's signals, their inputs made together
+        waiting: list[tuple[Prediction, np.ndarray]] = []      # signals, their inputs made a group at a time
+        pending: list[tuple[Prediction, object]] = []          # inputs, classified a batch at a time
         at_once = self.predict_batch_size(batch_size)
 
+        def make_inputs():
+            if waiting:
+                inputs = self.inputs_of_signals([signal for _, signal in waiting])
+                pending.extend(zip([result for result, _ in waiting], inputs))
+                waiting.clear()
+
         def flush():
+            make_inputs()
             if not pending:
                 return
-            inputs = self.inputs_of_signals([signal for _, signal in pending])
-            probabilities, predicted = self.classify(inputs, echo)
+            probabilities, predicted = self.classify([inputs for _, inputs in pending], echo)
             for (result, _), row, index in zip(pending, probabilities, predicted):
                 result.probabilities = {name: float(v) for name, v in zip(self.class_names, row)}
                 result.emotion = self.class_names[int(index)]
@@ -106,8 +119,10 @@ class TrainedSystem(ABC):
                 if echo:
                     echo(f"skip {path}: {exc}")
                 continue
-            pending.append((result, signal))
-            if at_once is not None and len(pending) >= at_once:
+            waiting.append((result, signal))
+            if self.group_full([signal for _, signal in waiting]):
+                make_inputs()
+            if at_once is not None and len(pending) + len(waiting) >= at_once:
                 flush()
         flush()
         return results
