@@ -149,6 +149,17 @@ def add_progress_argument(parser, help: str = "no progress bars") -> None:
     parser.add_argument("--no_progress", action="store_true", help=help)
 
 
+def add_rerun_arguments(parser) -> None:
+    """``--force_new`` and ``--redo``: what a run of an experiment recorded with other settings does
+    instead of stopping (run_loco.py and ``specct run`` alike)."""
+    parser.add_argument("--force_new", action="store_true",
+                        help="settings other than the experiment's record (train flags, systems, inputs): start a "
+                             "new experiment beside it, <name>-2 (or the first free number), instead of stopping")
+    parser.add_argument("--redo", nargs="+", default=None, metavar="SYSTEM[/CORPUS]",
+                        help="clear and run again these jobs (a system's, or one held-out corpus of it); with changed "
+                             "settings, every job that ran with the recorded ones must be named")
+
+
 MODEL_DIR_REQUIRED = "the model folder is required: give it as MODEL_DIR or as --model_dir MODEL_DIR"
 
 

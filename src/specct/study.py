@@ -554,7 +554,7 @@ def run_experiment(source: str | Path | Mapping, progress: bool = False) -> Stud
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import ArgumentParser
+    from .cli import ArgumentParser, add_rerun_arguments
 
     p = ArgumentParser(prog="specct run", description="Run a whole study from one experiment file: import, "
                        "images, speaker vectors, features, splits, jobs, tables, report; what exists is kept.")
@@ -564,12 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", choices=STAGES, default=None, help="stop after this stage")
     p.add_argument("--print_jobs", action="store_true",
                    help="prepare the corpora, then print one shell command per job (for a cluster) instead of running")
-    p.add_argument("--force_new", action="store_true",
-                   help="the study's experiment was run with other settings (train flags, systems, inputs): start a "
-                        "new experiment beside it, <name>-2 (or the first free number), instead of stopping")
-    p.add_argument("--redo", nargs="+", default=None, metavar="SYSTEM[/CORPUS]",
-                   help="clear and run again these jobs (a system's, or one held-out corpus of it); with changed "
-                        "settings, every job that ran with the recorded ones must be named")
+    add_rerun_arguments(p)
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     return p
 

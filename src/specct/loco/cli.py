@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import paths
-from ..cli import ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument, program_name
+from ..cli import (ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument, add_rerun_arguments,
+                   program_name)
 from ..errors import InputError, run_script
 from ..splits import LOCO_ARGUMENTS, add_split_arguments
 from ..path_names import check_path_name
@@ -91,12 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_jobs", type=int, default=None,
                    help="stop after running this many jobs (finished ones are skipped, not counted)")
     g.add_argument("--report", action="store_true", help="also write report.html and report.md")
-    g.add_argument("--force_new", action="store_true",
-                   help="settings other than the experiment's record (train.py flags, systems, inputs): start a "
-                        "new experiment beside it, <name>-2 (or the first free number) instead of stopping")
-    g.add_argument("--redo", nargs="+", default=None, metavar="SYSTEM[/CORPUS]",
-                   help="clear and run again these jobs (a system's, or one held-out corpus of it); with changed "
-                        "settings, every job that ran with the recorded ones must be named")
+    add_rerun_arguments(g)
     add_progress_argument(g)
     return p
 
