@@ -8,6 +8,7 @@ made while a corpus had no images is made again once they exist, never reused si
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -307,3 +308,17 @@ def test_a_study_s_force_new_starts_name_2_beside_it_and_the_same_command_resume
     out = run_study_ok(capsys, "--force_new")
     assert f"new experiment: {STUDY_EXPERIMENT}-2" in out and "=== jobs: done" in out
     assert not (study_root / f"{STUDY_EXPERIMENT}-3").exists()
+
+
+def test_a_changed_study_from_python_raises_until_force_new_or_redo_is_given(study_root):
+    import specct
+    from specct.errors import InputError
+
+    before = finished(study_root)
+    with pytest.raises(InputError, match="run with other settings"):
+        specct.run_experiment("study.yml")
+    assert finished(study_root) == before
+    result = specct.run_experiment("study.yml", force_new=True)
+    assert Path(result.folder).name == "rerun-2" and len(result.results)
+    result = specct.run_experiment("study.yml", redo=["svm_b"])
+    assert Path(result.folder).name == "rerun" and set(result.results["system"]) == {"svm_a", "svm_b"}

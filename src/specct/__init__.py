@@ -25,12 +25,14 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
-def run_experiment(source, progress: bool = False):
+def run_experiment(source, progress: bool = False, force_new: bool = False, redo=()):
     """A whole study from its experiment file (a path, or the file's content as a dict); returns a
-    :class:`specct.study.StudyResult` whose ``results`` and ``comparison`` are DataFrames."""
+    :class:`specct.study.StudyResult` whose ``results`` and ``comparison`` are DataFrames. A study
+    recorded with other settings stops, unless ``force_new`` (a new experiment beside it) or ``redo``
+    (``["SYSTEM", "SYSTEM/CORPUS"]``: those jobs run again), as ``specct run``'s flags."""
     from .study import run_experiment as run
 
-    return run(source, progress=progress)
+    return run(source, progress=progress, force_new=force_new, redo=redo)
 
 
 def Predictor(model_dir, device: str = "cpu"):  # noqa: N802 (a loader, named as a class for its users)

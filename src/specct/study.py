@@ -548,9 +548,11 @@ def _run_stages(study: Study, dry_run: bool, until: str | None, progress: bool, 
     return result
 
 
-def run_experiment(source: str | Path | Mapping, progress: bool = False) -> StudyResult:
-    """A study from Python (a notebook): ``specct.run_experiment("study.yml").results`` is a DataFrame."""
-    return run_study(source, progress=progress)
+def run_experiment(source: str | Path | Mapping, progress: bool = False, force_new: bool = False,
+                   redo: Sequence[str] = ()) -> StudyResult:
+    """A study from Python (a notebook): ``specct.run_experiment("study.yml").results`` is a DataFrame;
+    ``force_new`` and ``redo`` as ``specct run``'s flags of those names."""
+    return run_study(source, progress=progress, force_new=force_new, redo=redo)
 
 
 def build_parser() -> argparse.ArgumentParser:
