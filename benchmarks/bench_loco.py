@@ -220,14 +220,18 @@ def main_name(s) -> str:
             + (f"-seeds{'_'.join(map(str, s.seeds))}" if s.seeds else "") + ("-ensemble" if s.ensemble else ""))
 
 
-# --ensemble: late fusion of the speaker CCT and the SVM, weights chosen on the validation rows
+# --ensemble: late fusion of the speaker CCT and the SVM, weights chosen on the validation rows. The
+# refitted SVM has been fitted on those rows, so a second fusion takes an SVM left unrefitted: its
+# validation rows are unseen, the fair ground for choosing weights.
 FUSION = SystemSpec("fusion", "ensemble", None, {"members": ["speaker_cct", "egemaps_svm"]})
+SVM_NO_REFIT = SystemSpec("egemaps_svm_no_refit", BASELINE_MODEL, None, {"refit": False})
+FAIR_FUSION = SystemSpec("fusion_no_refit", "ensemble", None, {"members": ["speaker_cct", "egemaps_svm_no_refit"]})
 
 
 def main_experiment(s) -> LocoOptions:
     svm = SystemSpec("egemaps_svm", BASELINE_MODEL, None, {"svm_c": 1.0} if s.validation == "none" else {})  # no C
     systems = [cct(s, "speaker_cct", SPEAKER_MODEL), cct(s, "plain_cct", PLAIN_MODEL), svm]
-    return experiment(s, main_name(s), systems + ([FUSION] if s.ensemble else []),
+    return experiment(s, main_name(s), systems + ([FUSION, SVM_NO_REFIT, FAIR_FUSION] if s.ensemble else []),
                       s.images, s.augmentation, s.validation, s.seeds)   # is chosen without validation rows
 
 
@@ -247,8 +251,9 @@ def main_report(s, opts: LocoOptions) -> str:
         f"{f' (training seeds {s.seeds})' if s.seeds else ''}; "
         f"experiment `{collected.folder}`.", "", markdown_results(collected.results, collected.comparison),
         "Mean best validation UAR: " + ", ".join(f"{r.system} {r.best_val_uar:.3f}" for r in means.itertuples()) + ".",
-        *(paired(s, jobs, [("fusion", "egemaps_svm"), ("fusion", "speaker_cct")], "The ensemble against its members:",
-                 f"{main_name(s)}_fusion.csv") if s.ensemble else []),
+        *(paired(s, jobs, [("fusion", "egemaps_svm"), ("fusion", "speaker_cct"),
+                           ("fusion_no_refit", "egemaps_svm_no_refit"), ("fusion_no_refit", "speaker_cct")],
+                 "The ensembles against their members:", f"{main_name(s)}_fusion.csv") if s.ensemble else []),
         *against_recipes_without_its_levers(s, opts)]) + "\n"
 
 
