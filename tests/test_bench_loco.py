@@ -140,8 +140,11 @@ def test_per_fold_gains_are_each_folds_own_validation_gain():
 
 
 def test_main_comparison_is_named_after_its_levers(tmp_path):
-    parse = bench_loco.parse
+    def parse(argv):   # float32 named as the plain recipe; auto would name the host's choice
+        return bench_loco.parse(argv if "--precision" in argv else [*argv, "--precision", "float32"])
+
     assert bench_loco.main_name(parse(["--workdir", str(tmp_path), "--mode", "main"])) == "main-corpus"
+    assert bench_loco.main_name(parse(["--precision", "bfloat16"])) == "main-corpus-bfloat16"
     assert bench_loco.main_name(parse(["--images", "pad_short", "--augmentation", "time_aug", "--time_crop_prob",
                                        "0.5"])) == "main-corpus-pad_short-time_aug-time_crop_prob_0.5"
     s = parse(["--quick"])
