@@ -336,19 +336,25 @@ def lever_experiment(s, lever: Lever) -> LocoOptions:
         s.ablation_validation, s.seeds)
 
 
-def ablation_rows(s) -> pd.DataFrame:
-    """One row per lever, held-out corpus and training seed of every lever whose every fold (and seed) finished."""
-    rows = []
+def lever_runs(s) -> dict:
+    """``{(lever, held-out corpus): [job per seed]}`` of every lever whose every fold (and seed) finished."""
+    runs = {}
     for lever in LEVERS.values():
-        runs = finished_runs(lever_experiment(s, lever))
-        if not all((lever.name, h) in runs for h in s.corpora):
-            continue
-        for h in s.corpora:
-            for job in runs[(lever.name, h)]:
-                rows.append({"lever": lever.name, "held_out": h, "seed": s.seed if job.seed is None else job.seed,
-                             "val_uar": best_validation_uar(job), "held_out_uar": held_out_uar(job),
-                             "note": lever.note, "validation": s.ablation_validation, "image_size": s.image_size,
-                             "epochs": s.epochs, "split_seed": s.seed})
+        found = finished_runs(lever_experiment(s, lever))
+        if all((lever.name, h) in found for h in s.corpora):
+            runs.update({(lever.name, h): found[(lever.name, h)] for h in s.corpora})
+    return runs
+
+
+def ablation_rows(s, runs: dict) -> pd.DataFrame:
+    """One row per lever, held-out corpus and training seed of ``runs`` (:func:`lever_runs`)."""
+    rows = []
+    for (lever, h), jobs in runs.items():
+        for job in jobs:
+            rows.append({"lever": lever, "held_out": h, "seed": s.seed if job.seed is None else job.seed,
+                         "val_uar": best_validation_uar(job), "held_out_uar": held_out_uar(job),
+                         "note": LEVERS[lever].note, "validation": s.ablation_validation, "image_size": s.image_size,
+                         "epochs": s.epochs, "split_seed": s.seed})
     return pd.DataFrame(rows)
 
 
@@ -360,7 +366,8 @@ def ablation_mode(s) -> str:
             "the levers are judged on validation speakers instead")
         s = replace(s, ablation_validation="speakers")
     run_all(s, [lever_experiment(s, LEVERS[name]) for name in s.levers])
-    found = ablation_rows(s)
+    runs = lever_runs(s)
+    found = ablation_rows(s, runs)
     found.to_csv(s.workdir / f"ablation{seeds_tag(s)}_results.csv", index=False)
     means = found.groupby("lever", sort=False)[["val_uar", "held_out_uar"]].mean()
     base = means.loc["base", "val_uar"] if "base" in means.index else float("nan")
@@ -379,7 +386,10 @@ def ablation_mode(s) -> str:
     lines += markdown_table(["lever", "what", "mean validation UAR", "vs base",
                              *(["vs base per seed (folds' mean)"] if per_seed else []), "kept",
                              "mean held-out UAR (reported only)"], rows, left=2)
-    return "\n".join(lines + per_fold_lines(found)) + "\n"
+    held_out = paired(s, runs, [(lever, "base") for lever in means.index if lever != "base"],
+                      "Held-out UAR, each lever against the base on the same rows (two-level bootstrap over seeds "
+                      "and rows with several seeds; reported, not used to choose):", f"ablation{seeds_tag(s)}_paired.csv")
+    return "\n".join(lines + per_fold_lines(found) + held_out) + "\n"
 
 
 def seed_gains(found: pd.DataFrame) -> dict[str, str]:
