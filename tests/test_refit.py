@@ -4,6 +4,7 @@ validation rows for the chosen epoch count, the first kept in before_refit/)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -318,3 +319,21 @@ def test_a_folder_fitted_without_the_refit_is_fitted_again_when_the_refit_is_ask
     refit = saved.stat().st_mtime_ns
     systems.ensure_trained(baseline_args(demo_egemaps.train_dir, out, "egemaps_svm"), log=None)
     assert saved.stat().st_mtime_ns == refit
+
+
+def test_a_refit_network_is_named_where_an_ensemble_chooses_weights_on_rows_it_trained_on(refit_run, demo_split,
+                                                                                           tmp_path):
+    """Its validation rows were training rows of the refit: the ensemble says so (weights_seen_by)."""
+    from specct import systems
+    from specct.systems.ensemble import RECORD
+    from specct.train import default_args
+
+    train_rows = len(pd.read_csv(demo_split.train_dir / "train.csv"))
+    val_rows = len(pd.read_csv(demo_split.train_dir / "validation.csv"))
+    record = systems.load(refit_run).record()
+    assert record["refit"] is True and record["fitted_rows"] == train_rows + val_rows
+    out = tmp_path / "ensemble"
+    systems.fit(default_args(demo_split.train_dir, model="ensemble", members=[str(refit_run), str(refit_run)],
+                             experiment=str(out), no_progress=True))
+    seen_by = yaml.safe_load((out / RECORD).read_text())["weights_seen_by"]
+    assert len(seen_by) == 2 and {Path(f).resolve() for f in seen_by} == {Path(refit_run).resolve()}

@@ -50,8 +50,11 @@ class TrainedNetwork(TrainedSystem):
         self.precision_used = resolve_precision(self.precision, self.device.type)
 
     def record(self) -> dict:
+        # a --refit run has trained on its validation rows too (an ensemble's weights_seen_by reads this)
+        done = self.state.get("refit") or {}
+        refit = {"refit": True, "fitted_rows": int(done.get("rows", 0))} if done else {}
         return {"model": self.state["model_name"], "checkpoint": str(self.path.resolve()),
-                "checkpoint_epoch": int(self.state.get("epoch", 0)), "precision": self.precision_used}
+                "checkpoint_epoch": int(self.state.get("epoch", 0)), "precision": self.precision_used, **refit}
 
     def score(self, frame, settings: ScoreSettings) -> Scores:
         from torch.utils.data import DataLoader
