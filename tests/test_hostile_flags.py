@@ -88,6 +88,23 @@ def test_changed_inputs_stop_the_rerun(root, capsys, change, difference):
     assert finished(root) == before
 
 
+def test_a_feature_cache_no_system_reads_does_not_stop_the_rerun(root, capsys):
+    """A cache made for another experiment (here ComParE beside the SVM's eGeMAPS) cannot change this
+    one's results: the rerun goes on; the cache the SVM reads, changed, still stops it."""
+    caches = root / "datasets" / "DEMOC" / "DEMOC_features"
+    shutil.copy(caches / "egemaps.npz", caches / "compare.npz")
+    jobs = experiment_folder(root) / "jobs"
+    before = snapshot(jobs)
+    out = run_ok(capsys)
+    assert "3 of 3 job(s) finished" in out and out.count("finished earlier, skipped") == 3 and snapshot(jobs) == before
+    (caches / "compare.npz").write_bytes(b"another experiment's cache, rebuilt")
+    run_ok(capsys)
+    data = bytearray((caches / "egemaps.npz").read_bytes())
+    data[-30] ^= 0xFF
+    (caches / "egemaps.npz").write_bytes(bytes(data))
+    one_line_error(capsys, run_loco_main(), STOPS + r"inputs: DEMOC features egemaps: changed")
+
+
 def test_collect_reads_finished_results_whatever_the_inputs_but_not_with_other_flags(root, capsys):
     image = next((root / "datasets" / "DEMOA" / "DEMOA_img").glob("*.png"))
     shutil.copy(image, image.with_name("extra.png"))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from . import paths
 
 FOLDERS = {"wavs": paths.wav_dir, "images": paths.img_dir, "augmented images": paths.augmented_dir}
+FEATURES_PREFIX = "features "
 HASH_BLOCK = 1 << 20
 
 
@@ -45,20 +46,36 @@ def file_fingerprint(path: Path) -> str:
     return f"{size} bytes {digest.hexdigest()[:12]}"
 
 
-def corpus_fingerprint(datasets_dir: str | Path, corpus: str, features: bool = True) -> dict[str, str]:
-    """Every input of one corpus a split or a training reads; ``features``: the feature caches too."""
+def corpus_fingerprint(datasets_dir: str | Path, corpus: str, features: bool | Collection[str] = True
+                       ) -> dict[str, str]:
+    """Every input of one corpus a split or a training reads; ``features``: every feature cache too
+    (True), none (False), or the caches of those names (``egemaps``: ``<C>_features/egemaps.npz``,
+    ``absent`` where missing)."""
     found = {what: folder_fingerprint(folder(datasets_dir, corpus)) for what, folder in FOLDERS.items()}
     speaker = paths.speaker_dir(datasets_dir, corpus)
     found["speaker vectors"] = file_fingerprint(speaker / "embeddings.npz")
-    if features:
-        for cache in sorted(paths.features_dir(datasets_dir, corpus).glob("[!.]*.npz")):
-            found[f"features {cache.stem}"] = file_fingerprint(cache)
+    caches = paths.features_dir(datasets_dir, corpus)
+    if features is True:
+        names = [cache.stem for cache in sorted(caches.glob("[!.]*.npz"))]
+    else:
+        names = sorted(features or ())
+    for name in names:
+        found[f"{FEATURES_PREFIX}{name}"] = file_fingerprint(caches / f"{name}.npz")
     return found
 
 
-def inputs_fingerprint(datasets_dir: str | Path, corpora: Sequence[str], features: bool = True) -> dict:
+def inputs_fingerprint(datasets_dir: str | Path, corpora: Sequence[str], features: bool | Collection[str] = True
+                       ) -> dict:
     """``{corpus: {input: fingerprint}}`` of ``corpora``."""
     return {corpus: corpus_fingerprint(datasets_dir, corpus, features) for corpus in sorted(corpora)}
+
+
+def read_now(recorded: dict, current: dict) -> dict:
+    """``recorded`` without the feature caches ``current`` does not fingerprint: a cache no system reads
+    now (made for another experiment, or recorded when every cache was) cannot change its results."""
+    return {corpus: {what: value for what, value in (inputs or {}).items()
+                     if not what.startswith(FEATURES_PREFIX) or what in (current.get(corpus) or {})}
+            for corpus, inputs in recorded.items()}
 
 
 def short(fingerprint: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from .. import paths
-from ..input_fingerprints import file_fingerprint, fingerprint_differences, inputs_fingerprint
+from ..input_fingerprints import file_fingerprint, fingerprint_differences, inputs_fingerprint, read_now
 
 GLOBAL_FIELDS = {"train_flags": "train.py flags", "bootstrap": "bootstrap", "diagonal": "diagonal", "folds": "folds"}
 SYSTEM_FIELDS = ("model", "config", "flags")
@@ -30,9 +30,18 @@ def system_configs(opts) -> dict[str, str | None]:
     return {s.name: file_fingerprint(Path(s.config)) if s.config else None for s in opts.systems}
 
 
+def feature_caches_read(opts) -> set[str]:
+    """The feature caches the experiment's systems read (their kinds say which)."""
+    from .. import systems
+
+    return {name for s in opts.systems
+            for name in systems.system_for_model(s.model).feature_caches(s.model, {**opts.train_flags, **s.flags})}
+
+
 def current_inputs(opts) -> dict:
-    """The inputs of every corpus of the datasets folder (each one trains the others' splits)."""
-    return inputs_fingerprint(opts.datasets_dir, paths.list_corpora(opts.datasets_dir))
+    """The inputs of every corpus of the datasets folder (each one trains the others' splits), of the
+    feature caches those its systems read."""
+    return inputs_fingerprint(opts.datasets_dir, paths.list_corpora(opts.datasets_dir), feature_caches_read(opts))
 
 
 def settings_record(opts) -> dict:
@@ -60,7 +69,7 @@ def global_differences(record: dict, options: dict, inputs: dict | None) -> list
                and (field not in ("diagonal", "folds") or "pairwise" in options.get("protocols", []))]
     recorded_inputs = record.get("inputs")
     if inputs is not None and isinstance(recorded_inputs, dict):
-        changes += [f"inputs: {change}" for change in fingerprint_differences(recorded_inputs, inputs)]
+        changes += [f"inputs: {change}" for change in fingerprint_differences(read_now(recorded_inputs, inputs), inputs)]
     return changes
 
 

@@ -187,6 +187,11 @@ class System(ABC):
         the features stage (the speaker vectors, which every split needs, are not listed)."""
         return []
 
+    def feature_caches(self, model_name: str, flags: dict) -> list[str]:
+        """The names of the feature caches (``<C>_features/<name>.npz``) the model reads: what an
+        experiment fingerprints, so that a cache made for another system does not stop its rerun."""
+        return []
+
     def recognises(self, path: Path) -> bool:
         """A run folder holding this kind's saved model, or such a file."""
         if path.is_dir():

@@ -100,6 +100,17 @@ class BaselineSystem(System):
             raise InputError(f"{model_name} needs its features named (features: ssl:<model>, docs/baselines.md)")
         return [] if features == "resemblyzer" else [(features, flags.get("layer"))]
 
+    def feature_caches(self, model_name: str, flags: dict) -> list[str]:
+        from ..baselines.features import FeatureSpec, parse_features
+
+        names = []
+        for features, layer in self.vector_sets(model_name, flags):
+            spec = parse_features(features, layer)
+            names.append(spec.name)
+            if spec.kind == "ssl" and spec.layer != "all":   # one layer may be read from the all-layers cache
+                names.append(FeatureSpec("ssl", spec.source, "all").name)
+        return names
+
     def run_name(self, args: argparse.Namespace) -> str:
         from ..baselines.trainer import run_name
 
