@@ -473,7 +473,7 @@ def _rerun(study: Study) -> str:
 
 
 def _check_flags(study: Study, dry_run: bool, until: str | None, print_jobs: bool, force_new: bool,
-                       redo: Sequence[str]) -> None:
+                 redo: Sequence[str]) -> None:
     """--until, and --force_new and --redo as run_loco.py takes them, checked before anything is written."""
     from .loco.jobs import redo_patterns
 
