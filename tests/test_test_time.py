@@ -109,3 +109,36 @@ def test_corpus_input_norm_trains_predicts_and_says_it_is_transductive(demo_spli
     assert "test corpus" in performance["transductive_input_norm"] and 0 <= performance["uar"] <= 1
     with pytest.raises(InputError, match="test-time statistics"):   # one file has no corpus statistics
         Predictor(out)
+
+
+def test_flagged_training_validates_on_the_validation_rows_own_batch_norm_statistics(demo_split, tmp_path,
+                                                                                     monkeypatch):
+    """The epoch is chosen as the model will be tested: with --test_time_bn every validation pass reads a
+    copy re-estimated on the validation rows; the checkpoint keeps the statistics of training."""
+    real, calls = test_time.reestimate_batch_norm, []
+
+    def recording(model, batches, forward):
+        adapted = real(model, batches, forward)
+        calls.append((sum(len(batch[2]) for batch in batches), model, adapted))
+        return adapted
+
+    monkeypatch.setattr(test_time, "reestimate_batch_norm", recording)
+    validation_rows = len(pd.read_csv(demo_split.train_dir / "validation.csv"))
+    assert validation_rows > 0
+    for flagged in (False, True):
+        calls.clear()
+        out = tmp_path / f"bn_{flagged}"
+        train(tiny_args(demo_split.train_dir, out, model="cnn_lstm_tiny_112", epochs=2, max_steps=2,
+                        input_size=[3, 64, 64], test_time_bn=flagged))
+        if not flagged:
+            assert calls == []
+            continue
+        assert [rows for rows, _, _ in calls] == [validation_rows] * 2      # once per epoch, every validation row
+        _, trained, adapted = calls[-1]
+        means = [(a, b) for (k, a), (_, b) in zip(trained.state_dict().items(), adapted.state_dict().items())
+                 if "running_mean" in k]
+        assert means and not all(torch.equal(a, b) for a, b in means)    # the copy holds other statistics
+        saved = torch.load(out / "last.pth.tar", weights_only=False)["state_dict"]
+        for key, value in trained.state_dict().items():                   # the trained model's are saved
+            if "running_mean" in key:
+                assert torch.equal(saved[key], value), key

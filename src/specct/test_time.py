@@ -7,7 +7,9 @@ they touch says so.
 
 - ``--test_time_bn``: for models with batch normalisation (the CNN-LSTM and CNN-Transformer
   families), the running mean and variance of every BatchNorm layer are re-estimated on the test
-  rows (a cumulative average over one pass, no weights changed) before they are predicted.
+  rows (a cumulative average over one pass, no weights changed) before they are predicted. The
+  validation rows are scored the same way during training (their own statistics), so the epoch is
+  chosen, and the option judged, as the model will be used on an unseen corpus.
 - ``--input_norm corpus``: every image standardised per corpus, channel and frequency row with the
   statistics of its own corpus's rows in the same set (training rows per training corpus, validation
   rows per validation corpus, test rows per test corpus): the image analogue of ``--speaker_norm
@@ -56,6 +58,18 @@ def reestimate_batch_norm(model: nn.Module, batches, forward) -> nn.Module:
             forward(adapted, batch)
     adapted.eval()
     return adapted
+
+
+def batch_forward(device: torch.device, speaker_model: bool, precision_used: str):
+    """``forward(model, batch)`` for reestimate_batch_norm over a split loader's batches
+    (images, speaker vectors, targets, rows)."""
+    from .precision import autocast
+
+    def forward(model: nn.Module, batch) -> None:
+        images, speaker = batch[0].to(device), batch[1].to(device)
+        with autocast(device.type, precision_used):
+            model((images, speaker) if speaker_model else images)
+    return forward
 
 
 # --------------------------------------------------------------------------- per-corpus input statistics

@@ -88,16 +88,12 @@ class TrainedNetwork(TrainedSystem):
         with torch_threads(settings.threads):
             model = self.model
             if self.trained_args.get("test_time_bn"):
-                model = test_time.reestimate_batch_norm(model, loader, self._forward_batch)
+                model = test_time.reestimate_batch_norm(
+                    model, loader, test_time.batch_forward(self.device, self.speaker_model, self.precision_used))
             logits, _ = predict_loader(model, loader, device=self.device, speaker_model=self.speaker_model,
                                        precision=self.precision_used, progress=settings.progress, desc="test")
         probabilities = softmax(logits)
         return Scores(probabilities, probabilities.argmax(axis=1), record)
-
-    def _forward_batch(self, model, batch) -> None:
-        images, speaker = batch[0].to(self.device), batch[1].to(self.device)
-        with autocast(self.device.type, self.precision_used):
-            model((images, speaker) if self.speaker_model else images)
 
     def check_predicts_files(self) -> None:
         if self.speaker_model and self.speaker_norm != "none":

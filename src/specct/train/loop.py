@@ -420,6 +420,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
                "val_accuracy": float("nan"), "val_uar": float("nan"), "lr": float(optimizer.param_groups[0]["lr"])}
         if validate:
             eval_model = ema.module if ema is not None else model
+            if args.test_time_bn:   # TRANSDUCTIVE option: validated as it is tested, on the rows' own statistics
+                eval_model = test_time.reestimate_batch_norm(
+                    eval_model, val_loader, test_time.batch_forward(device, speaker_model, args.precision_used))
             logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,
                                              precision=args.precision_used, info=info, progress=progress,
                                              desc=f"validate {epoch + 1}/{num_epochs}")
