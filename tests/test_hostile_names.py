@@ -86,3 +86,6 @@ def test_the_report_of_a_finished_experiment_finds_it(root, capsys):
     out = capsys.readouterr().out
     assert "3 of 3 job(s) finished" in out
     assert (experiment_folder(root) / "report.html").is_file()
+    folder = experiment_folder(root).relative_to(root)   # as the command was given it: output/...
+    report_lines = [line for line in out.splitlines() if line.startswith("report: ")]
+    assert report_lines == [f"report: {folder / 'report.html'} and {folder / 'report.md'}"], out

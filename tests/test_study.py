@@ -86,6 +86,7 @@ def test_a_second_run_redoes_nothing_and_ends_naming_the_report(docs_example, ca
     for stage in ("import", "images", "speaker vectors", "features", "jobs"):
         assert f"=== {stage}: done" in out
     assert out.strip().splitlines()[-1] == "report: output/quick-baselines/loco/quick-baselines/report.html"
+    assert sum(line.startswith("report: ") for line in out.splitlines()) == 1, out
     assert snapshot(folder / "output") == before
 
 

@@ -493,8 +493,13 @@ def write_report(folder: str | Path, collected: Collected | None = None) -> tupl
     html_path, md_path = folder / REPORT_HTML, folder / REPORT_MD
     write_text_atomic(html_path, render_html(f"Experiment {title}", sections))
     write_text_atomic(md_path, render_markdown(f"Experiment {title}", sections, folder))
-    print(f"report: {html_path} and {md_path}")
     return html_path, md_path
+
+
+def print_report_paths(paths: tuple[Path, Path]) -> None:
+    """The command line's closing line; ``specct run`` prints its own (the HTML only), so this is not
+    part of write_report."""
+    print(f"report: {paths[0]} and {paths[1]}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -506,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "its figures (figures/, 300 dpi PNG and SVG) and results.tex / comparison.tex."))
     parser.add_argument("experiment", help="the experiment folder, output/loco/<experiment>")
     args = parser.parse_args(argv)
-    return run_script("report.py", lambda: write_report(args.experiment))
+    return run_script("report.py", lambda: print_report_paths(write_report(args.experiment)))
 
 
 if __name__ == "__main__":

@@ -181,9 +181,9 @@ def run_command(argv: Sequence[str]) -> None:
         print("\n" + markdown_results(collected.results, collected.comparison, warnings=False))
     print_result_warnings(list_jobs(opts))
     if args.report:
-        from ..report import write_report
+        from ..report import print_report_paths, write_report
 
-        write_report(collected.folder, collected)
+        print_report_paths(write_report(collected.folder, collected))
 
 
 def result_warnings(jobs: Sequence[Job]) -> list[str]:
