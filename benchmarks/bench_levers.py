@@ -6,9 +6,9 @@ same model, split and seed with and without each lever (samples/s and the ratio 
 
 The split validates on speakers of both training corpora, so each fold trains on two corpora (the
 domains of the inductive adversary). The transductive adversary also passes a batch of held-out rows
-through the model beside every training batch; test-time statistics cost nothing in training (their
-work is at evaluation: one extra pass over the test rows). Run it alone: other work on the cores
-changes every figure.
+through the model beside every training batch; test-time batch-norm statistics cost nothing in the
+training steps (their work is one extra pass over the validation rows per epoch and over the test rows
+at evaluation). Run it alone: other work on the cores changes every figure.
 """
 from __future__ import annotations
 
