@@ -53,7 +53,7 @@ def segment_items(trained, path, options: SegmentOptions, envelope: Envelope | N
 
     def made() -> list[tuple]:
         usable = [i for i, (_, signal, _) in enumerate(held) if signal is not None]
-        inputs = trained.inputs_of_signals([held[i][1] for i in usable])
+        inputs = trained.inputs_of_signals([held[i][1] for i in usable]) if usable else []
         by_index = dict(zip(usable, inputs))
         out = [(segment, by_index.get(i), note) for i, (segment, _, note) in enumerate(held)]
         held.clear()
