@@ -42,10 +42,13 @@ def test_aliases_find_the_config_of_their_paper_name():
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "configs" / "scratch").glob("*.yml")), ids=lambda p: p.stem)
 def test_scratch_configs_switch_on_only_the_levers_the_ablation_kept(path, tmp_path):
-    # docs/training.md: online SpecAugment raised validation UAR (+0.063); mixup did not
+    # docs/training.md: online SpecAugment raised validation UAR (+0.063 on one seed, +0.060 on three);
+    # mixup on top of it +0.025 on three seeds, measured on the speaker CCT, whose recipe the plain CCT
+    # shares; the other networks' configs keep mixup off (not measured on them)
     from specct.train.specaugment import SpecAugment, from_args
 
     args = parse_args([str(tmp_path), "-c", str(path)])
     assert from_args(args) == SpecAugment(time_masks=2, freq_masks=2)
-    assert args.mixup == 0.0 and args.cutmix == 0.0 and args.smoothing == 0.1
+    mixed = path.name in ("speaker_vgg_cct_7-7x2_112.yml", "cct_7-7x2_112.yml")
+    assert args.mixup == (0.2 if mixed else 0.0) and args.cutmix == 0.0 and args.smoothing == 0.1
     assert args.speaker_norm == "none"   # transductive: never a default

@@ -196,3 +196,24 @@ def test_every_example_file_is_a_valid_study(tmp_path, monkeypatch):
             continue   # paper_protocol.yml needs ../shared/corpora
         study = study_module.read_study(example)
         assert study.loco.systems and len(study.corpora) >= 2
+
+
+def test_every_example_system_has_training_options_that_pass_the_checks(tmp_path, monkeypatch):
+    # the checks train.py makes before anything runs: a config that switched on mixup, and a system
+    # adding domain-adversarial training to it, stop there, with one line, rather than mid-study
+    from specct.errors import InputError
+    from specct.loco.experiment import flags_of_entry
+    from specct.train.options import training_options
+
+    monkeypatch.chdir(REPO_ROOT)
+    checked = []
+    for example in sorted(EXAMPLES.glob("*.yml")):
+        for system in yaml.safe_load(example.read_text())["systems"]:
+            if system.get("config"):
+                flags = flags_of_entry(system.get("flags"), str(example))
+                args = training_options(tmp_path, system["config"], **flags)
+                checked.append((example.stem, system["name"], args.domain_adversarial, args.mixup))
+    assert ("adaptation", "speaker_cct_dann", 1.0, 0.0) in checked
+    assert ("adaptation", "speaker_cct", 0.0, 0.2) in checked
+    with pytest.raises(InputError, match="add --mixup 0"):
+        training_options(tmp_path, "configs/scratch/speaker_vgg_cct_7-7x2_112.yml", domain_adversarial=1.0)

@@ -33,10 +33,15 @@ from . import distributed
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
+from .options import check_domain_adversarial
 from .specaugment import from_args as specaugment_from_args
 from .timecrop import from_args as time_crop_from_args
 
 HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
+
+
+def raise_input_error(message: str) -> None:
+    raise InputError(message)
 
 
 def run_name(args: argparse.Namespace) -> str:
@@ -110,9 +115,9 @@ def domain_adversarial(args, info, model, speaker_model: bool, dcfg: dict, train
     variant the unlabelled rows of the split's held-out corpus one more."""
     from .domain import DomainAdversarial, num_pooled_features, unlabelled_frame
 
-    if info.distributed or args.torchcompile or args.mixup > 0:
-        raise InputError("--domain_adversarial runs in one process, without --torchcompile and --mixup "
-                         "(a mixed image has no one corpus)")
+    check_domain_adversarial(args, raise_input_error)   # a namespace changed after its options were checked
+    if info.distributed:
+        raise InputError("--domain_adversarial runs in one process (its corpus head is not synchronised)")
     features = num_pooled_features(model, speaker_model, dcfg["input_size"],
                                    train_vectors.shape[1] if train_vectors is not None else None)
     total = num_epochs * updates_per_epoch(batches, args.max_steps, args.grad_accum_steps)

@@ -256,6 +256,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     resolve_precision_flag(args)
     check_spectrogram_safe(args, parser.error)
     check_counts(args, parser.error)
+    check_domain_adversarial(args, parser.error)
     if args.data_dir is None:
         parser.error("the train_data folder is required (positional argument or data_dir in the config)")
     return args
@@ -286,6 +287,14 @@ def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
 def check_counts(args: argparse.Namespace, error) -> None:
     if args.grad_accum_steps < 1:
         error(f"--grad_accum_steps must be at least 1, got {args.grad_accum_steps}")
+
+
+def check_domain_adversarial(args: argparse.Namespace, error) -> None:
+    """DANN's corpus head needs one corpus per image, so it refuses mixup (which the scratch configs
+    switch on) before anything runs; the one-process condition is checked when training starts."""
+    if args.domain_adversarial > 0 and (args.mixup > 0 or args.torchcompile):
+        error("--domain_adversarial runs without --torchcompile and --mixup (a mixed image has no one "
+              "corpus; the scratch configs mix: add --mixup 0)")
 
 
 def default_args(data_dir: str | Path, **overrides) -> argparse.Namespace:
@@ -346,6 +355,7 @@ def training_options(data_dir: str | Path, config: str | Path | None = None, **v
     resolve_precision_flag(args)
     check_spectrogram_safe(args, error)
     check_counts(args, error)
+    check_domain_adversarial(args, error)
     return args
 
 
