@@ -74,6 +74,12 @@ LEVERS = {lever.name: lever for lever in (
           note="SpecAugment and mixup alpha 0.2 (the recipe)"),
     Lever("specaugment_pad_short", SPECAUGMENT_FLAGS, images="pad_short",
           note=f"SpecAugment, utterances under {PAD_SECONDS:g} s padded"),
+    # kept on three seeds after mixup joined the recipe: tried on top of it (judged against `specaugment_mixup`)
+    Lever("specaugment_mixup_smaller", (*SPECAUGMENT_FLAGS, "--mixup", "0.2", "--model_kwargs", "depth=4",
+                                        "attn_drop_rate=0"),
+          note="the recipe (SpecAugment and mixup) with 4 transformer blocks instead of 7"),
+    Lever("specaugment_mixup_word_crops", (*SPECAUGMENT_FLAGS, "--mixup", "0.2", "--time_crop_prob", "0.5"),
+          note="the recipe (SpecAugment and mixup) with word-length crops of half the images"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
     Lever("word_crops", ("--time_crop_prob", "0.5"), note="half the images: 25-50% of their time axis, stretched"),

@@ -149,3 +149,32 @@ def test_main_comparison_is_named_after_its_levers(tmp_path):
                                        "0.5"])) == "main-corpus-pad_short-time_aug-time_crop_prob_0.5"
     s = parse(["--quick"])
     assert (s.image_size, s.epochs, s.levers, s.workdir.name) == (32, 1, ["base", "specaugment"], "quick")
+
+
+def ablation_options(tmp_path, lever: str):
+    """The speaker CCT's training options in one ablation arm: configs/scratch, the base's flags, the lever's."""
+    from specct.pipeline import scratch_config
+    from specct.train.options import given_flags, training_options
+
+    flags = given_flags([*bench_loco.ABLATION_BASE_FLAGS, *bench_loco.LEVERS[lever].flags])
+    return vars(training_options(tmp_path, scratch_config(bench_loco.SPEAKER_MODEL), **flags))
+
+
+def test_the_recipe_arm_is_configs_scratch_and_the_base_turns_off_what_the_ablation_switched_on(tmp_path):
+    from specct.pipeline import scratch_config
+    from specct.train.options import training_options
+
+    recipe = vars(training_options(tmp_path, scratch_config(bench_loco.SPEAKER_MODEL)))
+    assert ablation_options(tmp_path, "specaugment_mixup") == recipe   # the arm levers on top are judged against
+    base = ablation_options(tmp_path, "base")
+    assert {k for k in recipe if recipe[k] != base[k]} == {"mixup", "specaugment_time_masks", "specaugment_freq_masks"}
+    assert base["mixup"] == 0 and base["specaugment_time_masks"] == 0
+
+
+@pytest.mark.parametrize("lever, changed", [("specaugment_mixup_smaller", {"model_kwargs"}),
+                                            ("specaugment_mixup_word_crops", {"time_crop_prob"})])
+def test_a_lever_tried_on_top_of_the_recipe_changes_only_its_own_flags(tmp_path, lever, changed):
+    recipe, arm = ablation_options(tmp_path, "specaugment_mixup"), ablation_options(tmp_path, lever)
+    assert {k for k in recipe if recipe[k] != arm[k]} == changed
+    own = ablation_options(tmp_path, lever.removeprefix("specaugment_mixup_"))   # the lever on the base
+    assert all(arm[k] == own[k] for k in changed)
