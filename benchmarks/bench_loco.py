@@ -47,8 +47,10 @@ SPEAKER_MODEL, PLAIN_MODEL, BASELINE_MODEL = "speaker_vgg_cct_7_7x2_112", "cct_7
 SYSTEMS = {"speaker_cct": SPEAKER_MODEL, "plain_cct": PLAIN_MODEL, "egemaps_svm": BASELINE_MODEL}
 CCTS = ("speaker_cct", "plain_cct")
 VALIDATION_CHOICES = ("speakers", "corpus", "none")
-# One ablation arm: train.py flags, and the image variant / augmentation group it needs.
-Lever = namedtuple("Lever", "name flags images augmentation note", defaults=((), "plain", "no_aug", ""))
+# One ablation arm: train.py flags, the image variant / augmentation group it needs, and the arm it is
+# judged against (the base, or for a lever tried on top of the recipe, the recipe's arm).
+Lever = namedtuple("Lever", "name flags images augmentation note against",
+                   defaults=((), "plain", "no_aug", "", "base"))
 # Spectrogram settings of each image variant (beside the image size). 3 s is fixed beforehand, a common
 # segment length in speech emotion work; it is not chosen on any corpus of this benchmark.
 PAD_SECONDS = 3.0
@@ -71,15 +73,17 @@ LEVERS = {lever.name: lever for lever in (
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     # levers kept on three seeds, tried on top of SpecAugment (judged against `specaugment`)
     Lever("specaugment_mixup", (*SPECAUGMENT_FLAGS, "--mixup", "0.2"),
-          note="SpecAugment and mixup alpha 0.2 (the recipe)"),
+          note="SpecAugment and mixup alpha 0.2 (the recipe)", against="specaugment"),
     Lever("specaugment_pad_short", SPECAUGMENT_FLAGS, images="pad_short",
-          note=f"SpecAugment, utterances under {PAD_SECONDS:g} s padded"),
+          note=f"SpecAugment, utterances under {PAD_SECONDS:g} s padded", against="specaugment"),
     # kept on three seeds after mixup joined the recipe: tried on top of it (judged against `specaugment_mixup`)
     Lever("specaugment_mixup_smaller", (*SPECAUGMENT_FLAGS, "--mixup", "0.2", "--model_kwargs", "depth=4",
                                         "attn_drop_rate=0"),
-          note="the recipe (SpecAugment and mixup) with 4 transformer blocks instead of 7"),
+          note="the recipe (SpecAugment and mixup) with 4 transformer blocks instead of 7",
+          against="specaugment_mixup"),
     Lever("specaugment_mixup_word_crops", (*SPECAUGMENT_FLAGS, "--mixup", "0.2", "--time_crop_prob", "0.5"),
-          note="the recipe (SpecAugment and mixup) with word-length crops of half the images"),
+          note="the recipe (SpecAugment and mixup) with word-length crops of half the images",
+          against="specaugment_mixup"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
     Lever("word_crops", ("--time_crop_prob", "0.5"), note="half the images: 25-50% of their time axis, stretched"),
@@ -388,8 +392,7 @@ def ablation_mode(s) -> str:
              f"{', '.join(map(str, seeds))}. A lever is kept when its mean validation UAR (over folds"
              f"{' and seeds' if len(seeds) > 1 else ''}) beats the base by at least {KEEP_MARGIN}; the held-out "
              f"UAR is reported, not used.", ""]
-    kept = {lever: "-" if lever == "base" else "yes" if is_kept(row.val_uar - base) else "no"
-            for lever, row in means.iterrows()}
+    kept = verdicts(means)
     per_seed = seed_gains(found) if len(seeds) > 1 else {}
     rows = [[lever, LEVERS[lever].note, f"{row.val_uar:.3f}", f"{row.val_uar - base:+.3f}",
              *([per_seed.get(lever, "-")] if per_seed else []), kept[lever], f"{row.held_out_uar:.3f}"]
@@ -397,10 +400,48 @@ def ablation_mode(s) -> str:
     lines += markdown_table(["lever", "what", "mean validation UAR", "vs base",
                              *(["vs base per seed (folds' mean)"] if per_seed else []), "kept",
                              "mean held-out UAR (reported only)"], rows, left=2)
-    held_out = paired(s, runs, [(lever, "base") for lever in means.index if lever != "base"],
-                      "Held-out UAR, each lever against the base on the same rows (two-level bootstrap over seeds "
-                      "and rows with several seeds; reported, not used to choose):", f"ablation{seeds_tag(s)}_paired.csv")
+    lines += on_top_lines(found, means)
+    on_top = [(lever, LEVERS[lever].against) for lever in means.index
+              if LEVERS[lever].against not in ("base", lever) and LEVERS[lever].against in means.index]
+    held_out = paired(s, runs, [(lever, "base") for lever in means.index if lever != "base"] + on_top,
+                      "Held-out UAR, each lever against the base on the same rows, and a lever tried on top of "
+                      "another arm against that arm (two-level bootstrap over seeds and rows with several seeds; "
+                      "reported, not used to choose):", f"ablation{seeds_tag(s)}_paired.csv")
     return "\n".join(lines + per_fold_lines(found) + held_out) + "\n"
+
+
+def verdicts(means: pd.DataFrame) -> dict[str, str]:
+    """Each lever kept or not by the margin rule on its mean validation UAR against the arm it is judged
+    against (the base, or the recipe's arm for a lever tried on top of it; "-" where that arm is missing)."""
+    out = {}
+    for lever, row in means.iterrows():
+        against = LEVERS[lever].against
+        if lever == "base" or against not in means.index:
+            out[lever] = "-"
+        else:
+            gain = row.val_uar - means.loc[against, "val_uar"]
+            out[lever] = ("yes" if is_kept(gain) else "no") + ("" if against == "base" else f" (vs {against})")
+    return out
+
+
+def on_top_lines(found: pd.DataFrame, means: pd.DataFrame) -> list[str]:
+    """The levers tried on top of another arm, against that arm: validation UAR gain, on the mean and seed
+    by seed (mean over folds), and the verdict."""
+    rows = []
+    by_seed = found.pivot_table(index="lever", columns="seed", values="val_uar", aggfunc="mean", sort=False)
+    for lever in means.index:
+        against = LEVERS[lever].against
+        if against in ("base", lever) or against not in means.index:
+            continue
+        gain = means.loc[lever, "val_uar"] - means.loc[against, "val_uar"]
+        seeds = "; ".join(f"{g:+.3f}" for g in by_seed.loc[lever] - by_seed.loc[against])
+        rows.append([lever, against, f"{means.loc[lever, 'val_uar']:.3f}", f"{gain:+.3f}", seeds,
+                     "yes" if is_kept(gain) else "no"])
+    if not rows:
+        return []
+    return ["", "Levers tried on top of another arm, judged against it (same margin):", "",
+            *markdown_table(["lever", "against", "mean validation UAR", "vs it", "vs it per seed (folds' mean)",
+                             "kept"], rows, left=2)]
 
 
 def seed_gains(found: pd.DataFrame) -> dict[str, str]:

@@ -178,3 +178,19 @@ def test_a_lever_tried_on_top_of_the_recipe_changes_only_its_own_flags(tmp_path,
     assert {k for k in recipe if recipe[k] != arm[k]} == changed
     own = ablation_options(tmp_path, lever.removeprefix("specaugment_mixup_"))   # the lever on the base
     assert all(arm[k] == own[k] for k in changed)
+
+
+def test_a_lever_on_top_of_the_recipe_is_judged_against_the_recipe_not_the_base():
+    # seed by seed (mean over folds): base 0.50, the recipe's arm 0.60, the arm on top 0.61: +0.11 over the
+    # base would keep it, +0.01 over the recipe does not
+    rows = [{"lever": lever, "held_out": h, "seed": seed, "val_uar": value + 0.01 * seed}
+            for lever, value in (("base", 0.50), ("specaugment_mixup", 0.60), ("specaugment_mixup_smaller", 0.61),
+                                 ("smaller", 0.53))
+            for h in ("EMODB", "RAVDESS", "TUREVDB") for seed in (0, 1)]
+    found = pd.DataFrame(rows)
+    means = found.groupby("lever", sort=False)[["val_uar"]].mean()
+    verdict = bench_loco.verdicts(means)
+    assert verdict["smaller"] == "yes" and verdict["specaugment_mixup_smaller"] == "no (vs specaugment_mixup)"
+    assert verdict["specaugment_mixup"] == "-"   # its own reference (specaugment) was not run here
+    [line] = [x for x in bench_loco.on_top_lines(found, means) if x.startswith("| specaugment_mixup_smaller")]
+    assert line == "| specaugment_mixup_smaller | specaugment_mixup | 0.615 | +0.010 | +0.010; +0.010 | no |"
