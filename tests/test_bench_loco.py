@@ -180,6 +180,12 @@ def test_a_lever_tried_on_top_of_the_recipe_changes_only_its_own_flags(tmp_path,
     assert all(arm[k] == own[k] for k in changed)
 
 
+def test_an_image_lever_on_top_of_the_recipe_is_the_recipe_on_the_levers_images(tmp_path):
+    arm, own = bench_loco.LEVERS["specaugment_mixup_mean_norm"], bench_loco.LEVERS["mean_norm"]
+    assert (arm.images, arm.augmentation, arm.against) == (own.images, own.augmentation, "specaugment_mixup")
+    assert ablation_options(tmp_path, arm.name) == ablation_options(tmp_path, "specaugment_mixup")
+
+
 def test_a_lever_on_top_of_the_recipe_is_judged_against_the_recipe_not_the_base():
     # seed by seed (mean over folds): base 0.50, the recipe's arm 0.60, the arm on top 0.61: +0.11 over the
     # base would keep it, +0.01 over the recipe does not
