@@ -180,8 +180,9 @@ def test_a_lever_tried_on_top_of_the_recipe_changes_only_its_own_flags(tmp_path,
     assert all(arm[k] == own[k] for k in changed)
 
 
-def test_an_image_lever_on_top_of_the_recipe_is_the_recipe_on_the_levers_images(tmp_path):
-    arm, own = bench_loco.LEVERS["specaugment_mixup_mean_norm"], bench_loco.LEVERS["mean_norm"]
+@pytest.mark.parametrize("lever", ["mean_norm", "freq_aug"])
+def test_an_image_lever_on_top_of_the_recipe_is_the_recipe_on_the_levers_images(tmp_path, lever):
+    arm, own = bench_loco.LEVERS[f"specaugment_mixup_{lever}"], bench_loco.LEVERS[lever]
     assert (arm.images, arm.augmentation, arm.against) == (own.images, own.augmentation, "specaugment_mixup")
     assert ablation_options(tmp_path, arm.name) == ablation_options(tmp_path, "specaugment_mixup")
 

@@ -88,6 +88,27 @@ def test_changed_inputs_stop_the_rerun(root, capsys, change, difference):
     assert finished(root) == before
 
 
+def test_augmented_images_made_later_do_not_stop_an_experiment_whose_splits_read_none(root, capsys):
+    from specct import paths
+    from specct.input_fingerprints import inputs_fingerprint, read_now, reads_augmented_images
+
+    datasets = root / "datasets"
+    image = next(paths.img_dir(datasets, "DEMOA").glob("*.png"))
+    augmented = paths.augmented_dir(datasets, "DEMOA")
+    augmented.mkdir(exist_ok=True)
+    shutil.copy(image, augmented / f"{image.stem}_another_group.png")   # another split's group, made later
+    out = run_ok(capsys)
+    assert out.count("finished earlier, skipped") == 3 and "making it again" not in out
+    # a split that reads augmented images still sees them change
+    assert reads_augmented_images("freq_aug", "no_balanced") and reads_augmented_images("no_aug", "balanced_aug")
+    assert not reads_augmented_images("no_aug", "undersampling")
+    with_them = inputs_fingerprint(datasets, ["DEMOA"], features=False)
+    without = inputs_fingerprint(datasets, ["DEMOA"], features=False, augmented=False)
+    assert "augmented images" in with_them["DEMOA"] and "augmented images" not in without["DEMOA"]
+    assert read_now(with_them, without) == without
+    assert read_now(with_them, with_them) == with_them
+
+
 def test_a_feature_cache_no_system_reads_does_not_stop_the_rerun(root, capsys):
     """A cache made for another experiment (here ComParE beside the SVM's eGeMAPS) cannot change this
     one's results: the rerun goes on; the cache the SVM reads, changed, still stops it."""

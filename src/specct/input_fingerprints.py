@@ -15,9 +15,16 @@ from typing import Collection, Sequence
 
 from . import paths
 
-FOLDERS = {"wavs": paths.wav_dir, "images": paths.img_dir, "augmented images": paths.augmented_dir}
+AUGMENTED = "augmented images"
+FOLDERS = {"wavs": paths.wav_dir, "images": paths.img_dir, AUGMENTED: paths.augmented_dir}
 FEATURES_PREFIX = "features "
 HASH_BLOCK = 1 << 20
+
+
+def reads_augmented_images(augmentation: str, balanced: str) -> bool:
+    """Whether a split with these options reads augmented images: with an augmentation group, or
+    ``balanced_aug`` (which tops classes up with them); otherwise images made later cannot change it."""
+    return augmentation != "no_aug" or balanced == "balanced_aug"
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -46,12 +53,13 @@ def file_fingerprint(path: Path) -> str:
     return f"{size} bytes {digest.hexdigest()[:12]}"
 
 
-def corpus_fingerprint(datasets_dir: str | Path, corpus: str, features: bool | Collection[str] = True
-                       ) -> dict[str, str]:
+def corpus_fingerprint(datasets_dir: str | Path, corpus: str, features: bool | Collection[str] = True,
+                       augmented: bool = True) -> dict[str, str]:
     """Every input of one corpus a split or a training reads; ``features``: every feature cache too
     (True), none (False), or the caches of those names (``egemaps``: ``<C>_features/egemaps.npz``,
-    ``absent`` where missing)."""
-    found = {what: folder_fingerprint(folder(datasets_dir, corpus)) for what, folder in FOLDERS.items()}
+    ``absent`` where missing); ``augmented`` False: not the augmented images (a split that reads none)."""
+    found = {what: folder_fingerprint(folder(datasets_dir, corpus)) for what, folder in FOLDERS.items()
+             if augmented or what != AUGMENTED}
     speaker = paths.speaker_dir(datasets_dir, corpus)
     found["speaker vectors"] = file_fingerprint(speaker / "embeddings.npz")
     caches = paths.features_dir(datasets_dir, corpus)
@@ -64,17 +72,21 @@ def corpus_fingerprint(datasets_dir: str | Path, corpus: str, features: bool | C
     return found
 
 
-def inputs_fingerprint(datasets_dir: str | Path, corpora: Sequence[str], features: bool | Collection[str] = True
-                       ) -> dict:
+def inputs_fingerprint(datasets_dir: str | Path, corpora: Sequence[str], features: bool | Collection[str] = True,
+                       augmented: bool = True) -> dict:
     """``{corpus: {input: fingerprint}}`` of ``corpora``."""
-    return {corpus: corpus_fingerprint(datasets_dir, corpus, features) for corpus in sorted(corpora)}
+    return {corpus: corpus_fingerprint(datasets_dir, corpus, features, augmented) for corpus in sorted(corpora)}
 
 
 def read_now(recorded: dict, current: dict) -> dict:
-    """``recorded`` without the feature caches ``current`` does not fingerprint: a cache no system reads
-    now (made for another experiment, or recorded when every cache was) cannot change its results."""
+    """``recorded`` without the optional inputs ``current`` does not fingerprint: a feature cache no system
+    reads now (made for another experiment, or recorded when every cache was), or augmented images a
+    split without augmentation does not read (made later for another split), cannot change its results."""
+    def optional(what: str) -> bool:
+        return what.startswith(FEATURES_PREFIX) or what == AUGMENTED
+
     return {corpus: {what: value for what, value in (inputs or {}).items()
-                     if not what.startswith(FEATURES_PREFIX) or what in (current.get(corpus) or {})}
+                     if not optional(what) or what in (current.get(corpus) or {})}
             for corpus, inputs in recorded.items()}
 
 

@@ -66,7 +66,7 @@ from .cli import add_alias
 from .errors import DamagedFileError, InputError, MissingInputError, SpecctError
 from . import paths
 from .fileio import write_csv_atomic, write_text_atomic
-from .input_fingerprints import fingerprint_differences, inputs_fingerprint
+from .input_fingerprints import fingerprint_differences, inputs_fingerprint, read_now, reads_augmented_images
 from .labels import class_set, class_set_name
 from .naming import NameError_, parse_name
 from .prepare import read_import_options
@@ -576,10 +576,13 @@ def check_recorded_choices(split_dir: str | Path, opts: SplitOptions) -> None:
 def stale_inputs(split_dir: str | Path, datasets_dir: str | Path) -> list[str]:
     """What changed in the split's corpora since it was made (images made, wavs added, vectors
     redone), from the fingerprints its split_options.json records; empty for an older split without them."""
-    recorded = read_split_info(split_dir).get("inputs")
+    info = read_split_info(split_dir)
+    recorded = info.get("inputs")
     if not isinstance(recorded, dict):
         return []
-    return fingerprint_differences(recorded, inputs_fingerprint(datasets_dir, list(recorded), features=False))
+    augmented = reads_augmented_images(info.get("augmentation", "no_aug"), info.get("balanced", "no_balanced"))
+    current = inputs_fingerprint(datasets_dir, list(recorded), features=False, augmented=augmented)
+    return fingerprint_differences(read_now(recorded, current), current)
 
 
 def write_split(split: Split, options: dict) -> None:
@@ -606,7 +609,9 @@ def write_split(split: Split, options: dict) -> None:
               "test_speakers": sorted(set(split.test["speaker"])),
               "import_options": import_options,
               "warnings": list(split.warnings),
-              "inputs": inputs_fingerprint(options["datasets_dir"], split.corpora_read or corpora, features=False)}
+              "inputs": inputs_fingerprint(options["datasets_dir"], split.corpora_read or corpora, features=False,
+                                           augmented=reads_augmented_images(options.get("augmentation", "no_aug"),
+                                                                            options.get("balanced", "no_balanced")))}
     write_text_atomic(paths.split_info_file(split.out_dir), json.dumps(record, indent=2) + "\n")
     print(f"\n{split.out_dir}")
     merged = [f"{corpus} --{option}" for corpus, chosen in import_options.items() for option, on in chosen.items() if on]

@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from .. import paths
-from ..input_fingerprints import file_fingerprint, fingerprint_differences, inputs_fingerprint, read_now
+from ..input_fingerprints import (file_fingerprint, fingerprint_differences, inputs_fingerprint, read_now,
+                                  reads_augmented_images)
 
 GLOBAL_FIELDS = {"train_flags": "train.py flags", "bootstrap": "bootstrap", "diagonal": "diagonal", "folds": "folds"}
 SYSTEM_FIELDS = ("model", "config", "flags")
@@ -40,8 +41,9 @@ def feature_caches_read(opts) -> set[str]:
 
 def current_inputs(opts) -> dict:
     """The inputs of every corpus of the datasets folder (each one trains the others' splits), of the
-    feature caches those its systems read."""
-    return inputs_fingerprint(opts.datasets_dir, paths.list_corpora(opts.datasets_dir), feature_caches_read(opts))
+    feature caches those its systems read, of the augmented images where its splits read them."""
+    return inputs_fingerprint(opts.datasets_dir, paths.list_corpora(opts.datasets_dir), feature_caches_read(opts),
+                              augmented=reads_augmented_images(opts.augmentation, opts.balanced))
 
 
 def settings_record(opts) -> dict:
