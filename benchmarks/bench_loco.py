@@ -67,27 +67,27 @@ def is_kept(gain: float) -> bool:
 # the ablation switched on in configs/scratch, are off again, so every lever is measured against one base.
 ABLATION_BASE_FLAGS = ("--specaugment_time_masks", "0", "--specaugment_freq_masks", "0", "--mixup", "0")
 SPECAUGMENT_FLAGS = ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2")   # as in configs/scratch
+RECIPE_FLAGS = (*SPECAUGMENT_FLAGS, "--mixup", "0.2")   # the scratch CCTs' recipe: SpecAugment and mixup
 LEVERS = {lever.name: lever for lever in (
     Lever("base", note="configs/scratch recipe without SpecAugment and mixup"),
     Lever("specaugment", SPECAUGMENT_FLAGS, note="2 time + 2 frequency masks, each up to 10% of the axis"),
     Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     # levers kept on three seeds, tried on top of SpecAugment (judged against `specaugment`)
-    Lever("specaugment_mixup", (*SPECAUGMENT_FLAGS, "--mixup", "0.2"),
+    Lever("specaugment_mixup", RECIPE_FLAGS,
           note="SpecAugment and mixup alpha 0.2 (the recipe)", against="specaugment"),
     Lever("specaugment_pad_short", SPECAUGMENT_FLAGS, images="pad_short",
           note=f"SpecAugment, utterances under {PAD_SECONDS:g} s padded", against="specaugment"),
     # kept on three seeds after mixup joined the recipe: tried on top of it (judged against `specaugment_mixup`)
-    Lever("specaugment_mixup_smaller", (*SPECAUGMENT_FLAGS, "--mixup", "0.2", "--model_kwargs", "depth=4",
-                                        "attn_drop_rate=0"),
+    Lever("specaugment_mixup_smaller", (*RECIPE_FLAGS, "--model_kwargs", "depth=4", "attn_drop_rate=0"),
           note="the recipe (SpecAugment and mixup) with 4 transformer blocks instead of 7",
           against="specaugment_mixup"),
-    Lever("specaugment_mixup_word_crops", (*SPECAUGMENT_FLAGS, "--mixup", "0.2", "--time_crop_prob", "0.5"),
+    Lever("specaugment_mixup_word_crops", (*RECIPE_FLAGS, "--time_crop_prob", "0.5"),
           note="the recipe (SpecAugment and mixup) with word-length crops of half the images",
           against="specaugment_mixup"),
-    Lever("specaugment_mixup_mean_norm", (*SPECAUGMENT_FLAGS, "--mixup", "0.2"), images="mean_norm",
+    Lever("specaugment_mixup_mean_norm", RECIPE_FLAGS, images="mean_norm",
           note="the recipe (SpecAugment and mixup) on per-band mean-normalised log-mel images",
           against="specaugment_mixup"),
-    Lever("specaugment_mixup_freq_aug", (*SPECAUGMENT_FLAGS, "--mixup", "0.2"), augmentation="freq_aug",
+    Lever("specaugment_mixup_freq_aug", RECIPE_FLAGS, augmentation="freq_aug",
           note="the recipe (SpecAugment and mixup) with the offline frequency augmentations",
           against="specaugment_mixup"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
@@ -407,9 +407,7 @@ def ablation_mode(s) -> str:
                              *(["vs base per seed (folds' mean)"] if per_seed else []), "kept",
                              "mean held-out UAR (reported only)"], rows, left=2)
     lines += on_top_lines(found, means)
-    on_top = [(lever, LEVERS[lever].against) for lever in means.index
-              if LEVERS[lever].against not in ("base", lever) and LEVERS[lever].against in means.index]
-    held_out = paired(s, runs, [(lever, "base") for lever in means.index if lever != "base"] + on_top,
+    held_out = paired(s, runs, [(lever, "base") for lever in means.index if lever != "base"] + on_top_pairs(means),
                       "Held-out UAR, each lever against the base on the same rows, and a lever tried on top of "
                       "another arm against that arm (two-level bootstrap over seeds and rows with several seeds; "
                       "reported, not used to choose):", f"ablation{seeds_tag(s)}_paired.csv")
@@ -430,15 +428,18 @@ def verdicts(means: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def on_top_pairs(means: pd.DataFrame) -> list[tuple[str, str]]:
+    """(lever, the arm it is judged against) for the levers run here tried on top of another run arm."""
+    return [(lever, LEVERS[lever].against) for lever in means.index
+            if LEVERS[lever].against not in ("base", lever) and LEVERS[lever].against in means.index]
+
+
 def on_top_lines(found: pd.DataFrame, means: pd.DataFrame) -> list[str]:
     """The levers tried on top of another arm, against that arm: validation UAR gain, on the mean and seed
     by seed (mean over folds), and the verdict."""
     rows = []
     by_seed = found.pivot_table(index="lever", columns="seed", values="val_uar", aggfunc="mean", sort=False)
-    for lever in means.index:
-        against = LEVERS[lever].against
-        if against in ("base", lever) or against not in means.index:
-            continue
+    for lever, against in on_top_pairs(means):
         gain = means.loc[lever, "val_uar"] - means.loc[against, "val_uar"]
         seeds = "; ".join(f"{g:+.3f}" for g in by_seed.loc[lever] - by_seed.loc[against])
         rows.append([lever, against, f"{means.loc[lever, 'val_uar']:.3f}", f"{gain:+.3f}", seeds,

@@ -573,6 +573,11 @@ def check_recorded_choices(split_dir: str | Path, opts: SplitOptions) -> None:
                                f"{'; '.join(differ)}; remove it or use another data folder")
 
 
+def split_reads_augmented(options: dict) -> bool:
+    """Whether the split of these options (or of its recorded split_options.json) reads augmented images."""
+    return reads_augmented_images(options.get("augmentation", "no_aug"), options.get("balanced", "no_balanced"))
+
+
 def stale_inputs(split_dir: str | Path, datasets_dir: str | Path) -> list[str]:
     """What changed in the split's corpora since it was made (images made, wavs added, vectors
     redone), from the fingerprints its split_options.json records; empty for an older split without them."""
@@ -580,8 +585,7 @@ def stale_inputs(split_dir: str | Path, datasets_dir: str | Path) -> list[str]:
     recorded = info.get("inputs")
     if not isinstance(recorded, dict):
         return []
-    augmented = reads_augmented_images(info.get("augmentation", "no_aug"), info.get("balanced", "no_balanced"))
-    current = inputs_fingerprint(datasets_dir, list(recorded), features=False, augmented=augmented)
+    current = inputs_fingerprint(datasets_dir, list(recorded), features=False, augmented=split_reads_augmented(info))
     return fingerprint_differences(read_now(recorded, current), current)
 
 
@@ -610,8 +614,7 @@ def write_split(split: Split, options: dict) -> None:
               "import_options": import_options,
               "warnings": list(split.warnings),
               "inputs": inputs_fingerprint(options["datasets_dir"], split.corpora_read or corpora, features=False,
-                                           augmented=reads_augmented_images(options.get("augmentation", "no_aug"),
-                                                                            options.get("balanced", "no_balanced")))}
+                                           augmented=split_reads_augmented(options))}
     write_text_atomic(paths.split_info_file(split.out_dir), json.dumps(record, indent=2) + "\n")
     print(f"\n{split.out_dir}")
     merged = [f"{corpus} --{option}" for corpus, chosen in import_options.items() for option, on in chosen.items() if on]
