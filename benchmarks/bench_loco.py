@@ -90,6 +90,10 @@ LEVERS = {lever.name: lever for lever in (
     Lever("specaugment_mixup_freq_aug", RECIPE_FLAGS, augmentation="freq_aug",
           note="the recipe (SpecAugment and mixup) with the offline frequency augmentations",
           against="specaugment_mixup"),
+    # the README's scratch workflow splits with this group (chosen on one seed, before mixup)
+    Lever("specaugment_mixup_time_freq_aug", RECIPE_FLAGS, augmentation="time_freq_aug",
+          note="the recipe (SpecAugment and mixup) with every offline augmentation",
+          against="specaugment_mixup"),
     Lever("no_smoothing", ("--smoothing", "0"), note="label smoothing 0.1 -> 0"),
     Lever("mean_norm", images="mean_norm", note="per-utterance, per-band mean normalisation of the log-mel"),
     Lever("word_crops", ("--time_crop_prob", "0.5"), note="half the images: 25-50% of their time axis, stretched"),
