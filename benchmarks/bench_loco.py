@@ -67,11 +67,12 @@ def is_kept(gain: float) -> bool:
 # the ablation switched on in configs/scratch, are off again, so every lever is measured against one base.
 ABLATION_BASE_FLAGS = ("--specaugment_time_masks", "0", "--specaugment_freq_masks", "0", "--mixup", "0")
 SPECAUGMENT_FLAGS = ("--specaugment_time_masks", "2", "--specaugment_freq_masks", "2")   # as in configs/scratch
-RECIPE_FLAGS = (*SPECAUGMENT_FLAGS, "--mixup", "0.2")   # the scratch CCTs' recipe: SpecAugment and mixup
+MIXUP_FLAGS = ("--mixup", "0.2")   # as in configs/scratch for the speaker and plain CCTs
+RECIPE_FLAGS = (*SPECAUGMENT_FLAGS, *MIXUP_FLAGS)   # the scratch CCTs' recipe: SpecAugment and mixup
 LEVERS = {lever.name: lever for lever in (
     Lever("base", note="configs/scratch recipe without SpecAugment and mixup"),
     Lever("specaugment", SPECAUGMENT_FLAGS, note="2 time + 2 frequency masks, each up to 10% of the axis"),
-    Lever("mixup", ("--mixup", "0.2"), note="mixup alpha 0.2 (speaker vectors mixed alike)"),
+    Lever("mixup", MIXUP_FLAGS, note="mixup alpha 0.2 (speaker vectors mixed alike)"),
     # levers kept on three seeds, tried on top of SpecAugment (judged against `specaugment`)
     Lever("specaugment_mixup", RECIPE_FLAGS,
           note="SpecAugment and mixup alpha 0.2 (the recipe)", against="specaugment"),
