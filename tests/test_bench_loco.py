@@ -180,7 +180,7 @@ def test_a_lever_tried_on_top_of_the_recipe_changes_only_its_own_flags(tmp_path,
     assert all(arm[k] == own[k] for k in changed)
 
 
-@pytest.mark.parametrize("lever", ["mean_norm", "freq_aug", "time_freq_aug"])
+@pytest.mark.parametrize("lever", ["mean_norm", "freq_aug", "time_aug", "time_freq_aug"])
 def test_an_image_lever_on_top_of_the_recipe_is_the_recipe_on_the_levers_images(tmp_path, lever):
     arm, own = bench_loco.LEVERS[f"specaugment_mixup_{lever}"], bench_loco.LEVERS[lever]
     assert (arm.images, arm.augmentation, arm.against) == (own.images, own.augmentation, "specaugment_mixup")
