@@ -19,18 +19,23 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import time
 from collections import namedtuple
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from specct import paths
 from specct.compare import comparison_table, markdown_results, markdown_table
 from specct.loco import (LocoOptions, SystemSpec, best_validation_uar, collect, finished_jobs, finished_runs,
                          held_out_predictions, held_out_uar, run_experiments)
+from specct.loco.job_lock import LOCK_NAME
+from specct.loco.jobs import JOB_RECORD, job_splits, job_training_options, list_jobs
 from specct.loco.split_folders import ensure_split
 from specct.naming import parse_name
 from specct.pipeline import scratch_config
@@ -94,7 +99,7 @@ LEVERS = {lever.name: lever for lever in (
     Lever("specaugment_mixup_time_aug", RECIPE_FLAGS, augmentation="time_aug",
           note="the recipe (SpecAugment and mixup) with the offline time and level augmentations",
           against="specaugment_mixup"),
-    # the README's scratch workflow splits with this group (the groups' highest validation UAR; kept on the recipe)
+    # the README's scratch workflow splits with this group (kept on the recipe, and over `time_aug` there)
     Lever("specaugment_mixup_time_freq_aug", RECIPE_FLAGS, augmentation="time_freq_aug",
           note="the recipe (SpecAugment and mixup) with every offline augmentation",
           against="specaugment_mixup"),
@@ -264,6 +269,72 @@ def main_experiment(s) -> LocoOptions:
                       s.images, s.augmentation, s.validation, s.seeds)   # is chosen without validation rows
 
 
+def recipe_arm(s) -> Lever | None:
+    """The ablation arm that trains what the main comparison's speaker CCT trains: the recipe on the same
+    images and offline group (None where the ablation has no such arm)."""
+    return next((lever for lever in LEVERS.values() if lever.flags == RECIPE_FLAGS
+                 and (lever.images, lever.augmentation) == (s.images, s.augmentation)), None)
+
+
+def comparable(opts: LocoOptions, job) -> dict:
+    """A job's resolved training options (its split's rows included) but the folder it writes to."""
+    train_data, _ = job_splits(opts, job)
+    return {k: v for k, v in vars(job_training_options(opts, job, train_data)).items() if k != "experiment"}
+
+
+def reuse_recipe_arm(s, opts: LocoOptions) -> list[str]:
+    """The main comparison's speaker CCT jobs that the ablation's recipe arm has already finished with the
+    same training (every resolved train.py option but the output folder: the same rows, recipe, seed and
+    precision): that job is linked in rather than trained again (the same training gives the same model
+    on one host; the README's table and the arm matched job for job). Jobs begun here are left alone."""
+    lever = recipe_arm(s)
+    if lever is None or s.validation == "none":
+        return []
+    arm_opts = lever_experiment(replace(s, ablation_validation=s.validation), lever)
+    arms = {(job.corpus, job.seed): job for job in list_jobs(arm_opts) if job.finished}
+    reused = []
+    for job in list_jobs(opts):
+        arm = arms.get((job.corpus, job.seed))
+        if job.system.name == "speaker_cct" and arm is not None and not job.started \
+                and comparable(opts, job) == comparable(arm_opts, arm):
+            link_job(arm.folder, job, lever.name)
+            log(f"{job.id}: the same training as the finished job of the arm {lever.name}: linked, not trained")
+            reused.append(job.id)
+    return reused
+
+
+def link_job(source: Path, job, arm: str) -> None:
+    """``source``'s files (a job of the arm ``arm``) as ``job``'s, hard-linked (copied across file
+    systems), its record naming the source; built beside and renamed into place: a kill leaves no half job."""
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    partial = job.folder.with_name(job.folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial, copy_function=link, ignore=shutil.ignore_patterns(LOCK_NAME, JOB_RECORD))
+    record = yaml.safe_load((source / JOB_RECORD).read_text())
+    record.update(job=job.id, system=asdict(job.system), reused_from={"arm": arm, "job": str(source)})
+    (partial / JOB_RECORD).write_text(yaml.safe_dump(record, sort_keys=False))
+    shutil.rmtree(job.folder, ignore_errors=True)   # not started: at most a lock file of an earlier look
+    partial.rename(job.folder)
+
+
+def reused_lines(opts: LocoOptions) -> list[str]:
+    """The report's word on jobs linked from an ablation arm (:func:`reuse_recipe_arm`)."""
+    sources = [yaml.safe_load((job.folder / JOB_RECORD).read_text()).get("reused_from") for job in list_jobs(opts)
+               if (job.folder / JOB_RECORD).is_file()]
+    found = [x for x in sources if x]
+    if not found:
+        return []
+    arms = sorted({x["arm"] for x in found})
+    return ["", f"{len(found)} speaker_cct job(s) are the finished jobs of the ablation's recipe arm "
+                f"({', '.join(f'`{a}`' for a in arms)}): the same training (every train.py option but the output "
+                f"folder, the same split and seed), linked rather than trained again; each job.yaml names its source."]
+
+
 def main_report(s, opts: LocoOptions) -> str:
     """The engine's results.csv and comparison.csv, with the best validation UAR beside them."""
     collected, jobs = collect(opts), finished_runs(opts)
@@ -283,7 +354,7 @@ def main_report(s, opts: LocoOptions) -> str:
         *(paired(s, jobs, [("fusion", "egemaps_svm"), ("fusion", "speaker_cct"),
                            ("fusion_no_refit", "egemaps_svm_no_refit"), ("fusion_no_refit", "speaker_cct")],
                  "The ensembles against their members:", f"{main_name(s)}_fusion.csv") if s.ensemble else []),
-        *against_recipes_without_its_levers(s, opts)]) + "\n"
+        *reused_lines(opts), *against_recipes_without_its_levers(s, opts)]) + "\n"
 
 
 def against_recipes_without_its_levers(s, opts: LocoOptions) -> list[str]:
@@ -532,6 +603,7 @@ def main(argv=None) -> int:
                      {lv.augmentation for lv in levers} | ({s.augmentation} if main_too else set()), features=main_too)
     reports = []
     if s.mode in ("main", "both"):
+        reuse_recipe_arm(s, main_experiment(s))
         run_all(s, [main_experiment(s)])
         reports.append((main_name(s), main_report(s, main_experiment(s))))
     if s.mode == "validation":

@@ -201,3 +201,25 @@ def test_a_lever_on_top_of_the_recipe_is_judged_against_the_recipe_not_the_base(
     assert verdict["specaugment_mixup"] == "-"   # its own reference (specaugment) was not run here
     [line] = [x for x in bench_loco.on_top_lines(found, means) if x.startswith("| specaugment_mixup_smaller")]
     assert line == "| specaugment_mixup_smaller | specaugment_mixup | 0.615 | +0.010 | +0.010; +0.010 | no |"
+
+
+def test_the_main_comparison_links_the_recipe_arms_finished_jobs_only_where_the_training_is_the_same(bench):
+    workdir = ["--workdir", str(bench.parent)]
+    seeds = ["--seeds", str(SEED)]   # names of their own: the fixture's main comparison trained before the arm
+    assert bench_loco.main([*workdir, *FLAGS, *seeds, "--mode", "ablation", "--levers", "specaugment_mixup"]) == 0
+    arm = experiment_folder(bench, "ablation-speakers-specaugment_mixup-") / "jobs" / "loco" / "specaugment_mixup"
+    assert bench_loco.main([*workdir, *FLAGS, *seeds, "--mode", "main"]) == 0
+    main = experiment_folder(bench, "main-speakers-model_kwargs_depth=1-seeds") / "jobs" / "loco"
+    for corpus in CORPORA:
+        record = yaml.safe_load((main / "speaker_cct" / corpus / "job.yaml").read_text())
+        assert record["reused_from"] == {"arm": "specaugment_mixup", "job": str(arm / corpus)}
+        for name in ("train/model_best.pth.tar", "test/predictions.csv"):
+            assert (main / "speaker_cct" / corpus / name).samefile(arm / corpus / name)
+        assert "reused_from" not in yaml.safe_load((main / "plain_cct" / corpus / "job.yaml").read_text())
+    report = (bench / "main-speakers-model_kwargs_depth=1-seeds3_report.md").read_text()
+    assert "2 speaker_cct job(s) are the finished jobs of the ablation's recipe arm (`specaugment_mixup`)" in report
+    # another training option (a second transformer block): nothing is linked, the speaker CCT trains
+    deeper = [*FLAGS[:-4], "--model_kwargs", "depth=2", "--precision", "float32"]
+    assert bench_loco.main([*workdir, *deeper, *seeds, "--mode", "main"]) == 0
+    other = experiment_folder(bench, "main-speakers-model_kwargs_depth=2") / "jobs" / "loco" / "speaker_cct"
+    assert all("reused_from" not in yaml.safe_load((other / c / "job.yaml").read_text()) for c in CORPORA)
