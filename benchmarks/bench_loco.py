@@ -5,7 +5,8 @@ they share). Importing the corpora and drawing the image variants are this scrip
 evaluations, tables and statistics are the engine's (:mod:`specct.loco` experiments under
 ``<workdir>/loco/``, :mod:`specct.compare`), one ``--seed`` for every split and training. Modes: ``main``
 (speaker CCT, plain CCT, eGeMAPS + SVM on the same splits; with ``--images``, ``--augmentation`` or added
-train.py flags also against the recipe without them), ``validation`` (main per ``--validation`` choice,
+train.py flags also against the recipe without them; a speaker CCT job the ablation's recipe arm finished
+with the same training is linked, not trained again), ``validation`` (main per ``--validation`` choice,
 side by side), ``ablation`` (one lever at a time, kept on validation rows only: ``is_kept``).
 
     python benchmarks/bench_loco.py --quick                     # smoke run, a few minutes
