@@ -283,25 +283,22 @@ def comparable(opts: LocoOptions, job) -> dict:
     return {k: v for k, v in vars(job_training_options(opts, job, train_data)).items() if k != "experiment"}
 
 
-def reuse_recipe_arm(s, opts: LocoOptions) -> list[str]:
+def reuse_recipe_arm(s, opts: LocoOptions) -> None:
     """The main comparison's speaker CCT jobs that the ablation's recipe arm has already finished with the
     same training (every resolved train.py option but the output folder: the same rows, recipe, seed and
     precision): that job is linked in rather than trained again (the same training gives the same model
     on one host; the README's table and the arm matched job for job). Jobs begun here are left alone."""
     lever = recipe_arm(s)
     if lever is None or s.validation == "none":
-        return []
+        return
     arm_opts = lever_experiment(replace(s, ablation_validation=s.validation), lever)
     arms = {(job.corpus, job.seed): job for job in list_jobs(arm_opts) if job.finished}
-    reused = []
     for job in list_jobs(opts):
         arm = arms.get((job.corpus, job.seed))
         if job.system.name == "speaker_cct" and arm is not None and not job.started \
                 and comparable(opts, job) == comparable(arm_opts, arm):
             link_job(arm.folder, job, lever.name)
             log(f"{job.id}: the same training as the finished job of the arm {lever.name}: linked, not trained")
-            reused.append(job.id)
-    return reused
 
 
 def link_job(source: Path, job, arm: str) -> None:
