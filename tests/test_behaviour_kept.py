@@ -28,8 +28,9 @@ SYSTEMS = {"cct": "cct_7_7x2_112", "speaker_cct": TINY_MODEL, "egemaps_svm": "eg
 
 
 def host_name() -> str:
-    """The CPU model (from /proc/cpuinfo where there is one), the machine type and the widest vector
-    instructions: one model name covers hosts with and without AVX-512, whose float sums differ."""
+    """The CPU model (from /proc/cpuinfo where there is one), the machine type, the widest vector
+    instructions and the CPU family: one model name covers hosts with and without AVX-512, and CPU
+    generations, whose float sums differ."""
     cpuinfo = Path("/proc/cpuinfo")
     model, flags = "", set()
     if cpuinfo.is_file():
@@ -37,7 +38,10 @@ def host_name() -> str:
         model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
         flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
     vector = next((name for name in ("amx_tile", "avx512f", "avx2") if name in flags), "")
-    return f"{model or platform.processor()} {platform.machine()} {vector}".strip()
+    # one model name ("AMD EPYC") also covers CPU generations whose float sums differ in the last digits
+    family = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("cpu family")), "") \
+        if cpuinfo.is_file() else ""
+    return f"{model or platform.processor()} {platform.machine()} {vector}{f' family {family}' if family else ''}".strip()
 
 
 def relative_csv(path: Path, root: Path) -> str:

@@ -18,7 +18,7 @@ SCRIPTS = {
     "preprocess_spectrograms": ([], "specct.commands.spectrograms.preprocess_corpora"),
     "preprocess_embedding": ([], "specct.commands.embed.run_embedding_stage"),
     "preprocess_features": ([], "specct.baselines.features.extract_corpora"),
-    "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "specct.commands.split.run_split_stage"),
+    "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "specct.splits.run_split_stage"),
     "train": (["some/train_data", "--model", "cct_2_3x2_32"], "specct.train.train"),
     "eval": (["some/output"], "specct.evaluate.evaluate"),
     "predict": (["some.wav", "--model_dir", "some/output"], "specct.predict.Predictor"),

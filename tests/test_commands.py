@@ -66,6 +66,8 @@ def test_every_flag_has_help_and_says_its_default_once(sub, monkeypatch, capsys)
             assert "(default: true)" not in line.lower() and "(default: false)" not in line.lower(), line
     for line in text.splitlines():
         assert line.lower().count("(default") <= 1, f"specct {sub}: {line}"
+        assert "(default " not in line.lower(), f"specct {sub}: a default is said '(default: X)': {line}"
+    assert "``" not in text, f"specct {sub} --help shows reST markup"
 
 
 def test_the_overview_lists_every_subcommand(capsys):
@@ -231,12 +233,20 @@ def test_the_command_parses_before_any_stage_library_loads():
     assert not report["torch_from_package"], "`import specct` imports torch: every `specct` start pays for it"
 
 
+# subcommand -> why its --help still loads a table library (its parser's package imports the job runner)
+HELP_IMPORT_GAPS = {"loco": "specct.loco's package imports its job runner (systems, pandas) with its parser"}
+
+
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
-def test_no_subcommand_imports_torch_to_print_its_help(sub):
-    """Each `specct <sub> --help` answers before torch, timm or librosa load (the seconds they take)."""
+def test_no_subcommand_imports_torch_sklearn_or_pandas_to_print_its_help(sub):
+    """Each `specct <sub> --help` answers before torch, timm, librosa, scikit-learn or pandas load (the
+    seconds they take on a busy machine)."""
+    if sub in HELP_IMPORT_GAPS:
+        pytest.xfail(HELP_IMPORT_GAPS[sub])
     code = ("import sys; from specct.commands import main\n"
             f"try:\n    main([{sub!r}, '--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'timm', 'librosa', 'resemblyzer', 'opensmile') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'timm', 'librosa', 'resemblyzer', 'opensmile', 'sklearn', 'pandas') "
+            "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]", f"specct {sub} --help imported {result.stdout}"

@@ -236,7 +236,7 @@ def test_two_identical_runs_at_once_do_each_job_once(root):
 def test_an_unreadable_lock_is_held_while_young_and_taken_over_when_old(root, capsys):
     from hostile_helpers import run_loco_main
 
-    from specct.loco import job_lock
+    from specct import job_lock
 
     folder = job_folder(root, "DEMOA")
     shutil.rmtree(folder)

@@ -160,6 +160,31 @@ def test_force_new_starts_a_new_experiment_beside_and_the_same_command_resumes_i
     assert results.read_bytes() == kept and not (root / "output" / "loco" / "hostile-3").exists()
 
 
+def test_an_experiment_whose_split_changed_goes_on_by_every_remedy_its_message_names(study, tmp_path, monkeypatch,
+                                                                                    capsys):
+    import re
+
+    changed = ["--validation", "speakers"]
+    asked = copy_study(study, tmp_path / "asked")
+    monkeypatch.chdir(asked)
+    before = finished(asked)
+    message = one_line_error(capsys, run_loco_main(*changed),
+                             r"^run_loco\.py: error: output/loco/hostile/experiment\.yaml: experiment hostile was run "
+                             r"with other split options \(validation 'auto', now 'speakers'\); ")
+    assert finished(asked) == before
+    remedies = message.split("; ", 1)[1].split(", or ")
+    assert [re.findall(r"--\w+", remedy) for remedy in remedies] == [["--force_new"], ["--name", "--data_dir"]], message
+    for i, flags in enumerate([["--force_new"], ["--name", "other", "--data_dir", "other_data"]]):
+        root = copy_study(study, tmp_path / f"remedy-{i}")
+        monkeypatch.chdir(root)
+        out = run_ok(capsys, *changed, *flags)
+        assert "3 of 3 job(s) finished" in out, flags
+        assert finished(root)["loco/hostile/results.csv"] == before["loco/hostile/results.csv"]
+        made = list(root.glob("*/DEMOA/**/split_options.json"))
+        assert len(made) == 2 and sorted(p.parts[len(root.parts)] for p in made) == sorted(
+            ["data", "data-2" if "--force_new" in flags else "other_data"])
+
+
 def test_redo_must_name_every_job_the_change_touches(root, capsys):
     before = finished(root)
     one_line_error(capsys, run_loco_main("--svm_c", "1", "--redo", "egemaps_svm/DEMOA"),
@@ -360,3 +385,57 @@ def test_a_changed_study_from_python_raises_until_force_new_or_redo_is_given(stu
     assert Path(result.folder).name == "rerun-2" and len(result.results)
     result = specct.run_experiment("study.yml", redo=["svm_b"])
     assert Path(result.folder).name == "rerun" and set(result.results["system"]) == {"svm_a", "svm_b"}
+
+
+def follow(remedy_root: Path, monkeypatch, capsys, argv: list[str]) -> str:
+    monkeypatch.chdir(remedy_root)
+    capsys.readouterr()
+    assert specct_run([*argv, "--no_progress"]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_study_whose_split_changed_goes_on_by_every_remedy_its_message_names(ran_study, tmp_path, monkeypatch,
+                                                                               capsys):
+    import json
+    import re
+    import shlex
+
+    changed = STUDY_FILE + "split: {validation: speakers}\n"
+
+    def copy(name: str, content: str = changed) -> Path:
+        folder = copy_study(ran_study, tmp_path / name)
+        (folder / "study.yml").write_text(content)
+        return folder
+
+    asked = copy("asked")
+    monkeypatch.chdir(asked)
+    before = finished(asked)
+    message = one_line_error(capsys, lambda: specct_run(["study.yml", "--no_progress"]),
+                             r"^specct run: error: output/rerun/loco/rerun/experiment\.yaml: experiment rerun was run "
+                             r"with other split options \(validation 'auto', now 'speakers'\); ")
+    assert finished(asked) == before
+
+    # each command the message names, run as it is written, from a copy of the study as it was
+    commands = re.findall(r"specct run \S+(?: --\w+)+", message)
+    assert commands == ["specct run study.yml --force_new"], message
+    for i, command in enumerate(commands):
+        root = copy(f"command-{i}")
+        old = snapshot(root / STUDY_EXPERIMENT)
+        out = follow(root, monkeypatch, capsys, shlex.split(command)[2:])
+        assert f"new experiment: {STUDY_EXPERIMENT}-2 (its splits in output/rerun/data-2" in out
+        assert snapshot(root / STUDY_EXPERIMENT) == old
+        assert (root / f"{STUDY_EXPERIMENT}-2" / "results.csv").is_file()
+        made = list((root / "output" / "rerun" / "data-2").rglob("split_options.json"))
+        assert len(made) == 3 and all(json.loads(p.read_text())["validation"] == "speakers" for p in made)
+        out = follow(root, monkeypatch, capsys, shlex.split(command)[2:])   # the same command resumes it
+        assert f"new experiment: {STUDY_EXPERIMENT}-2" in out and "=== jobs: done" in out
+        assert not (root / f"{STUDY_EXPERIMENT}-3").exists()
+
+    # each key the message names, given another value in the file the message names
+    keys = re.search(r"change name: (\S+) or output: (\S+) in (\S+) ", message)
+    assert keys and keys.groups() == ("rerun", "output", "study.yml"), message
+    for key, value, folder in (("name", "other", "output/other/loco/other"), ("output", "elsewhere",
+                                                                              "elsewhere/rerun/loco/rerun")):
+        root = copy(f"key-{key}", changed + f"{key}: {value}\n")
+        follow(root, monkeypatch, capsys, [keys.group(3)])
+        assert (root / folder / "results.csv").is_file(), key

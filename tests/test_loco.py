@@ -299,7 +299,7 @@ def test_the_report_opens_from_a_file_in_a_headless_browser(experiment, tmp_path
     rows = {t["caption"].split(":")[0].split(";")[0]: t["rows"] for t in dom["tables"]}
     assert rows["Each metric with its 95% bootstrap interval where it has one"] == 9  # 3 systems x (2 corpora + mean)
     assert rows["Significance"] == 6                           # 2 systems x (2 corpora + mean)
-    assert rows["Systems"] == 3 and rows["Versions when the experiment was run"] >= 4
+    assert rows["The systems compared. Protocols run"] == 3 and rows["Versions when the experiment was run"] >= 4
     comparison = pd.read_csv(folder / loco.COMPARISON_CSV)
     assert dom["real"] == int(comparison["significant"].sum())  # real differences marked, others ties
     text = markdown.read_text()
@@ -311,7 +311,7 @@ def test_the_report_opens_from_a_file_in_a_headless_browser(experiment, tmp_path
 
 @pytest.mark.slow
 def test_the_report_shows_both_heatmaps_side_by_side(pairwise_experiment, tmp_path):
-    from specct.report import main as report_main
+    from specct.commands.report import main as report_main
 
     assert report_main([str(pairwise_experiment)]) == 0
     report = pairwise_experiment / "report.html"
@@ -330,7 +330,7 @@ def test_an_experiment_keeps_its_split_options(demo_split, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         loco.main(argv + ["--seed", "5"])
     assert exit_info.value.code == 2
-    assert "other split options (seed)" in capsys.readouterr().err
+    assert "other split options (seed 0, now 5)" in capsys.readouterr().err
 
 
 def test_report_finds_transductive_options_at_any_depth():

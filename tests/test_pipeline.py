@@ -14,6 +14,13 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
     for stage in range(1, 8):
         assert f"=== {stage}/7" in out
     assert "held-out corpus DEMOB: UAR" in out
+    # the training stage names the corpora the split trains on, and the one it only validates on
+    import pandas as pd
+
+    train_data = tmp_path / "data" / "DEMOB" / "4_classes" / DEMO_AUGMENTATION / "no_balanced" / "train_data"
+    trained, validated = (sorted(set(pd.read_csv(train_data / f"{part}.csv")["corpus"])) for part in ("train", "validation"))
+    assert len(trained) == 1 and len(validated) == 1 and trained != validated
+    assert f"=== 5/7 train {DEMO_MODEL} on {trained[0]} (validated on {validated[0]})\n" in out
     assert 0.0 <= result.uar <= 1.0 and result.chance == pytest.approx(0.25)
     for figure in result.figures:
         assert figure.is_file() and str(figure) in out

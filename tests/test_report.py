@@ -41,6 +41,7 @@ window.addEventListener('load', () => {
     text: document.body.innerText,
     scripts: document.scripts.length,
     images: [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight, i.alt]),
+    shown: [...document.images].map(i => [i.alt, i.getBoundingClientRect().width]),
     requests: performance.getEntriesByType('resource').map(e => e.name),
   };
   const out = document.createElement('pre');
@@ -51,12 +52,17 @@ window.addEventListener('load', () => {
 </script>"""
 
 
+WINDOW_PX = 1400    # a laptop's browser window, at 100% zoom
+
+
 def render(report: Path, tmp_path: Path) -> dict:
-    """The report (with the DOM check added) loaded in headless Chromium, network off; what it held."""
+    """The report (with the DOM check added) loaded in headless Chromium, network off, in a window
+    WINDOW_PX wide; what it held."""
     page = tmp_path / "page.html"
     page.write_text(report.read_text().replace("</body>", DOM_CHECK + "</body>"))
     done = subprocess.run([browser(), *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                           page.as_uri()], capture_output=True, text=True, timeout=180)
+                           f"--window-size={WINDOW_PX},1000", page.as_uri()], capture_output=True, text=True,
+                          timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     found = re.search(r'<pre id="dom-check">(.*?)</pre>', done.stdout, re.S)
     assert found, f"the page did not finish loading: {done.stdout[-500:]}"
@@ -165,6 +171,41 @@ def test_markup_in_a_name_shows_as_text_and_no_pairwise_means_no_pairwise_headin
     assert all(w > 0 for _, w, _, _ in dom["images"]) and dom["requests"] == []
     escaped = r"\textless{}script\textgreater{}alert(1)\textless{}/script\textgreater{}"
     assert escaped in (folder / "results.tex").read_text()
+
+
+def svg_texts(svg: str) -> tuple[float, list[tuple[str, float]]]:
+    """A figure's width in points and each text of it with its font size in points (matplotlib
+    writes each text line as glyph paths under ``<!-- text -->``, scaled by size / 100)."""
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', svg).group(1))
+    texts = re.findall(r"<!-- ([^<>]*?) -->\s*<g [^<>]*?scale\(([\d.]+) -[\d.]+\)", svg)
+    return width, [(text, float(scale) * 100) for text, scale in texts]
+
+
+NUMBER = re.compile(r"^(\d\.\d\d|\(\d+\)|\[\d\.\d\d, \d\.\d\d\])$")   # 0.58, (6), [0.44, 0.73]
+
+
+@pytest.mark.slow
+def test_the_numbers_of_the_heatmap_and_confusion_matrices_read_at_11_px_in_a_1400_px_window(baseline_and_cct,
+                                                                                            tmp_path):
+    from specct.report import write_report
+
+    folder = baseline_and_cct
+    report, _ = write_report(folder)
+    shown = dict(render(report, tmp_path)["shown"])      # alt -> width on the page, CSS px
+    figures = folder / "figures"
+    measured = {"leave-one-corpus-out: UAR per system and held-out corpus (95% CI in brackets)": figures / "heatmap"}
+    measured.update({f"{system} on {corpus}": figures / f"confusion_{system}_{corpus}"
+                     for system in ("resemblyzer_svm", "cct") for corpus in HELD_OUT})
+    for alt, stem in measured.items():
+        width_pt, texts = svg_texts(stem.with_suffix(".svg").read_text())
+        with Image.open(stem.with_suffix(".png")) as png:      # the page shows the PNG: the same figure, 300 dpi
+            assert png.info["dpi"][0] == pytest.approx(300, abs=1)
+            assert png.width / 300 * 72 == pytest.approx(width_pt, rel=0.02)
+        sizes = [size for text, size in texts if NUMBER.match(text)]
+        assert len(sizes) >= 4, (alt, texts)
+        px_per_pt = shown[alt] / width_pt                    # how large a point of the figure is on the page
+        smallest = min(sizes) * px_per_pt
+        assert smallest >= 11, f"{alt}: numbers {smallest:.1f} px high on the page"
 
 
 # --------------------------------------------------------------------------- the parts, on made-up tables

@@ -92,3 +92,70 @@ def test_one_dispatch_between_kinds():
             if isinstance(node, ast.Constant) and node.value == "model_best.skops":
                 readers.append(f"{path.name}: 'model_best.skops'")
     assert readers == [], f"modules outside systems/ and baselines/ that tell the kinds apart: {readers}"
+
+
+ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+
+def layer_table(text: str) -> list[tuple[str, list[str]]]:
+    """The rows ``| layer | `module` ... |`` of docs/architecture.md's layer table, lowest first."""
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[1].startswith("`specct"):
+            rows.append((cells[0], [m.strip("`") for m in cells[1].split()]))
+    return rows
+
+
+def layer_of(module: str, rows: list[tuple[str, list[str]]]) -> int | None:
+    """The row of a module: its exact name first, then the longest ``package.*`` (the package and its
+    modules) or ``prefix_*`` covering it."""
+    best, best_length = None, -1
+    for index, (_, patterns) in enumerate(rows):
+        for pattern in patterns:
+            if pattern == module:
+                return index
+            covered = module.startswith(pattern[:-1]) or (pattern.endswith(".*") and module == pattern[:-2])
+            if pattern.endswith("*") and covered and len(pattern) > best_length:
+                best, best_length = index, len(pattern)
+    return best
+
+
+def upward_imports(graph: dict[str, set[str]], rows) -> list[str]:
+    return sorted(f"{module} ({rows[layer_of(module, rows)][0]}) imports {other} ({rows[layer_of(other, rows)][0]})"
+                  for module, others in graph.items() for other in others
+                  if layer_of(module, rows) is not None and layer_of(other, rows) is not None
+                  and layer_of(other, rows) > layer_of(module, rows))
+
+
+def test_the_layer_check_finds_an_upward_import():
+    rows = layer_table("| base | `specct.errors` `specct.models.*` |\n| top | `specct.study` `specct.report_*` |")
+    assert [name for name, _ in rows] == ["base", "top"]
+    assert layer_of("specct.models.cct", rows) == 0 and layer_of("specct.report_facts", rows) == 1
+    graph = {"specct.errors": {"specct.study"}, "specct.study": {"specct.errors"}}
+    assert upward_imports(graph, rows) == ["specct.errors (base) imports specct.study (top)"]
+
+
+def test_every_module_has_a_layer_and_none_imports_upward():
+    rows = layer_table(ARCHITECTURE.read_text())
+    assert len(rows) >= 8, "docs/architecture.md lost its layer table"
+    graph = module_graph()
+    unplaced = sorted(m for m in graph if layer_of(m, rows) is None)
+    assert unplaced == [], f"modules in no layer of docs/architecture.md: {unplaced}"
+    assert upward_imports(graph, rows) == []
+
+
+def test_kinds_are_told_apart_inside_systems_only():
+    """No module outside systems/ asks which class of system it holds (a System method says)."""
+    kinds = {"NetworkSystem", "BaselineSystem", "EnsembleSystem", "TrainedNetwork", "TrainedBaseline",
+             "TrainedEnsemble"}
+    found = []
+    for path in (SRC / "specct").rglob("*.py"):
+        if path.relative_to(SRC / "specct").parts[0] == "systems":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance"
+                    and len(node.args) == 2):
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                found += [f"{path.name}: isinstance(..., {n})" for n in names & kinds]
+    assert found == []

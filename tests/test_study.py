@@ -125,7 +125,7 @@ def test_stopped_after_each_stage_and_killed_in_the_jobs_it_goes_on_from_there(t
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     path = write_file(tmp_path, quick_study(tmp_path / "out"))
     assert study_module.main([str(path), "--dry_run"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = capsys.readouterr().out.strip().split("\n\n")[-1].splitlines()   # the stages, below the plan
     assert [line.split("  ")[0].strip() for line in lines] == list(study_module.STAGES)
     assert "3 corpora to do" in lines[0] and "6 jobs to do" in lines[4]
     assert not (tmp_path / "out").exists()

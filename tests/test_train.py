@@ -208,8 +208,8 @@ def test_main_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
                    "could not download the pretrained weights .*--pretrained_path")
 
 
-@pytest.mark.parametrize("flags, reason", [(["--time_crop_prob", "2"], "time crop: probability must be in"),
-                                          (["--specaugment_time_masks", "-1"], "SpecAugment: mask counts")])
+@pytest.mark.parametrize("flags, reason", [(["--time_crop_prob", "2"], "--time_crop_prob: expected at least 0 and at most 1"),
+                                          (["--specaugment_time_masks", "-1"], "--specaugment_time_masks: expected at least 0")])
 def test_a_bad_lever_value_is_one_line(flags, reason, demo_split, tmp_path, capsys):
     import specct.train
 

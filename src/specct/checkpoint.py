@@ -10,7 +10,9 @@ optimizer, scheduler, EMA and RNG states and the epoch, so that ``--resume`` con
 from __future__ import annotations
 
 import pickle
+import sys
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,27 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` atomically: a killed run never leaves a half-written checkpoint."""
     import torch   # on use: eval.py and predict.py answer --help without it
 
-    state = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    state = canonical({"format": FORMAT, "format_version": FORMAT_VERSION, **state})
+    # saved through a file object: torch names the archive inside after a file name (here the
+    # temporary's, with its writer's pid), which would make two identical trainings' files differ
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
+
+
+def canonical(value):
+    """``value`` with equal strings made one object and no container shared, so that pickle's memo
+    (and so the file's bytes) depends on the values alone: a resumed training, whose optimizer state
+    was read back with strings of its own, then saves the bytes an uninterrupted one saves."""
+    if type(value) is str:
+        return sys.intern(value)
+    if type(value) in (dict, OrderedDict):
+        copy = type(value)((canonical(k), canonical(v)) for k, v in value.items())
+        if hasattr(value, "_metadata"):   # a module's state_dict: the versions load_state_dict reads
+            copy._metadata = canonical(value._metadata)
+        return copy
+    if type(value) in (list, tuple):
+        return type(value)(canonical(v) for v in value)
+    return value
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

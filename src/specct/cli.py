@@ -68,6 +68,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         # the help is a %-template (argparse expands %(prog)s ...): the default's own % stays literal
         return f"{text} (default: {format_default(action.default).replace('%', '%%')})"
 
+    def _format_text(self, text: str) -> str:
+        """A description taken from a docstring, without its reST markup (``make demo`` reads make demo)."""
+        return super()._format_text(text.replace("``", ""))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return super()._expand_help(action).replace("``", "")
+
 
 class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
     """:class:`HelpFormatter` that keeps the description's line breaks (a script's docstring)."""
@@ -128,7 +135,7 @@ class ArgumentParser(argparse.ArgumentParser):
 def add_datasets_arguments(parser: argparse.ArgumentParser, datasets_help: str, default_dir: str = "./datasets"):
     """``--datasets_dir`` (the folder of imported corpora) and ``--datasets`` (corpus names), worded the same everywhere."""
     parser.add_argument("--datasets_dir", default=default_dir,
-                        help=f"folder of imported corpora, <CORPUS>/<CORPUS>_wav (default {default_dir})")
+                        help=f"folder of imported corpora, <CORPUS>/<CORPUS>_wav (default: {default_dir})")
     parser.add_argument("--datasets", nargs="+", default=None, metavar="CORPUS", help=datasets_help)
 
 
@@ -158,6 +165,23 @@ def add_rerun_arguments(parser) -> None:
     parser.add_argument("--redo", nargs="+", default=None, metavar="SYSTEM[/CORPUS]",
                         help="clear and run again these jobs (a system's, or one held-out corpus of it); with changed "
                              "settings, every job that ran with the recorded ones must be named")
+
+
+EXECUTORS = ("serial", "local", "slurm")
+
+
+def add_executor_arguments(parser) -> None:
+    """``--executor``, ``--jobs``, ``--detach``: where an experiment's jobs run (run_loco.py and ``specct
+    run`` alike; :mod:`specct.loco.executor` reads them)."""
+    parser.add_argument("--executor", choices=EXECUTORS, default="serial",
+                        help="serial: one job after another in this process; local: --jobs at once on this "
+                             "machine, each in its own process with its share of the cores and its own log; "
+                             "slurm: Slurm job arrays through submitit (a study's cluster: section)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="with --executor local: jobs at once (default: 2)")
+    parser.add_argument("--detach", action="store_true",
+                        help="with --executor slurm: submit the jobs and return; the same command later "
+                             "waits for them (never submitting them twice) and collects")
 
 
 MODEL_DIR_REQUIRED = "the model folder is required: give it as MODEL_DIR or as --model_dir MODEL_DIR"

@@ -9,19 +9,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import systems
 from .checkpoint import BEST_NAME
 from .cli import ArgumentParser, add_model_dir_arguments, add_progress_argument, model_dir_of
 from .errors import run_script
-from .evaluation import (CONFUSION_NAME, PERFORMANCE_NAME, PREDICTIONS_NAME, EvalResult,  # noqa: F401
-                         classification_report, read_test_rows, test_csv_for, write_evaluation)
 from .paths import eval_output_dir as default_output_dir  # output/train/<run> -> output/test/<run>
+
+# specct.evaluation's names that eval.py's users import from here, loaded on first use: `eval --help`
+# loads no systems, pandas or torch
+_FROM_EVALUATION = ("CONFUSION_NAME", "PERFORMANCE_NAME", "PREDICTIONS_NAME", "EvalResult")
+
+
+def __getattr__(name: str):
+    if name in _FROM_EVALUATION:
+        from . import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def evaluate(model_dir: str | Path, data_test_path: str | Path | None = None, output: str | Path | None = None,
              checkpoint: str = BEST_NAME, batch_size: int = 64, workers: int = 0, device: str = "auto",
              bootstrap: int = 1000, seed: int = 0, progress: bool = True, threads: int | None = None) -> EvalResult:
     """Test a trained system on its held-out corpus; ``threads``: torch CPU threads (None: half the cores)."""
+    from . import systems
+    from .evaluation import classification_report, read_test_rows, test_csv_for, write_evaluation
+
     model_dir = Path(model_dir)
     trained = systems.load(model_dir, device, checkpoint)
     test_csv = test_csv_for(model_dir, data_test_path)

@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from .errors import InputError, MissingInputError
-from .fileio import write_csv_atomic, write_text_atomic
+from .fileio import remove_stale_temporaries, write_csv_atomic, write_text_atomic
 from .metrics import classification_report  # noqa: F401  (the metrics of performance.yaml)
 from .paths import eval_data_dir
 from .plots import plot_confusion_matrix
@@ -122,6 +122,10 @@ def degenerate_warnings(frame: pd.DataFrame, class_names: Sequence[str], perform
     if len(tested) < 2:
         warnings.append(f"the test rows hold one class ({', '.join(tested)}): the UAR is that class's recall "
                         f"and, with its CI and macro-F1, is not comparable with a test of several classes")
+    lacking = [c for c in class_names if c not in tested]
+    if len(tested) >= 2 and lacking:   # e.g. a 4-class model on a corpus without neutral
+        warnings.append(f"the test rows hold no {', '.join(lacking)} (the model has {len(class_names)} classes, the "
+                        f"test set {len(tested)}): the UAR averages the recall of the {len(tested)} present")
     trained = trained_labels(performance)
     untrained = [c for c in class_names if trained is not None and c not in trained]
     if untrained:
@@ -135,6 +139,8 @@ def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[s
                      note: str = "") -> EvalResult:
     """predictions.csv, performance.yaml and the confusion matrix of one evaluation, and the one-line
     summary; ``note`` is appended to that line."""
+    if Path(out_dir).is_dir():
+        remove_stale_temporaries(out_dir)   # left by an evaluation killed mid-write
     corpora = sorted(set(frame["corpus"]))
     predictions = pd.DataFrame({"file": frame["image"], "wav": frame["wav"], "truth": frame["label"],
                                 "prediction": [class_names[i] for i in predicted]})
@@ -146,10 +152,12 @@ def write_evaluation(out_dir: Path, frame: pd.DataFrame, class_names: Sequence[s
     for warning in warnings:
         print(f"WARNING: {out_dir}: {warning}")
     write_csv_atomic(out_dir / PREDICTIONS_NAME, predictions)
-    write_text_atomic(out_dir / PERFORMANCE_NAME, yaml.safe_dump(performance, sort_keys=False))
     plot_confusion_matrix(np.asarray(performance["confusion_matrix"]), class_names, out_dir / CONFUSION_NAME,
                           title=f"{'+'.join(corpora)}: UAR {performance['uar']:.3f}, "
                                 f"accuracy {performance['accuracy']:.3f}")
+    # last: a readable performance.yaml says the evaluation finished (evaluation_problem), so a kill
+    # before it evaluates again rather than leave the confusion matrix out
+    write_text_atomic(out_dir / PERFORMANCE_NAME, yaml.safe_dump(performance, sort_keys=False))
     if progress:
         low, high = performance["confidence_interval_95"]["uar"]
         print(f"test {'+'.join(corpora)} ({len(frame)} files): accuracy {performance['accuracy']:.3f}  "

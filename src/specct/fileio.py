@@ -33,6 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.close(fd)
         tmp = Path(name)
         yield tmp
+        _kill_before_rename_if_asked()
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the file a normal file's mode
         os.replace(tmp, path)
     except OSError as exc:
@@ -44,6 +45,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+# Fault injection for the kill tests (tests/test_hostile_checkpoints.py, docs/reliability.md), read here
+# only: with SPECCT_KILL_AT_WRITE=k the process kills itself with SIGKILL just before its k-th atomic
+# rename, the temporary written and left behind, as a kill at that moment would.
+KILL_AT_WRITE_VARIABLE = "SPECCT_KILL_AT_WRITE"
+_renames_begun = 0
+
+
+def _kill_before_rename_if_asked() -> None:
+    global _renames_begun
+    wanted = os.environ.get(KILL_AT_WRITE_VARIABLE)
+    if not wanted:
+        return
+    _renames_begun += 1
+    if _renames_begun == int(wanted):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 FULL_BELOW_BYTES = 1 << 20   # under this much free space a failed write is taken for a full disk
@@ -133,11 +153,11 @@ def temporary_abandoned(tmp: Path) -> bool:
     return pid != os.getpid() and not pid_alive(pid)
 
 
-def remove_stale_temporaries(folder: str | Path) -> int:
+def remove_stale_temporaries(folder: str | Path, recursive: bool = False) -> int:
     """Delete the temporaries that killed runs left behind (never one a running writer still
-    writes, see :func:`temporary_abandoned`); returns how many."""
+    writes, see :func:`temporary_abandoned`), in ``folder`` (and below it, ``recursive``); returns how many."""
     count = 0
-    for tmp in Path(folder).glob(".*.tmp*"):
+    for tmp in (Path(folder).rglob if recursive else Path(folder).glob)(".*.tmp*"):
         if temporary_abandoned(tmp):
             tmp.unlink(missing_ok=True)
             count += 1

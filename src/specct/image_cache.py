@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .fileio import atomic_path, write_text_atomic
+from .fileio import atomic_path, remove_stale_temporaries, write_text_atomic
 
 CACHE_MODES = ("auto", "memory", "disk", "off")
 DEFAULT_BUDGET_MB = 1024
@@ -86,6 +86,8 @@ class DecodedImages:
             pass    # no cache yet, or one that cannot be read: decode anew
         # Written under a temporary name and renamed: a run reading the old file keeps its own copy,
         # and two runs building the same cache at once each end with a complete file.
+        if self.file.parent.is_dir():
+            remove_stale_temporaries(self.file.parent)   # a killed build's (as large as the cache)
         with atomic_path(self.file) as tmp:
             built = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=self.shape)
             self._decode_all(built)

@@ -344,5 +344,37 @@ def _results(jobs: list[FileJob], seed: int, cfg: SpectrogramConfig, workers: in
     # the server imports the heavy modules once, so each worker forks ready instead of importing.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(WORKER_PRELOAD))
-    with context.Pool(workers, initializer=_limit_worker_threads) as pool:
+    # Ctrl-C in a terminal reaches the whole process group; this process alone stops the pool and
+    # says what was kept. The server and its workers ignore it, and one pressed while the pool starts
+    # waits until it stands (stopped half-started, the server forks workers for no one, with tracebacks).
+    with _ctrl_c_noted() as pressed:
+        pool = context.Pool(workers, initializer=_limit_worker_threads)
+    try:
+        if pressed:
+            raise KeyboardInterrupt
         yield pool.imap_unordered(work, jobs, chunksize=2)
+    finally:   # every worker gone before this process: one still starting would miss its semaphores
+        pool.terminate()
+        pool.join()
+
+
+@contextlib.contextmanager
+def _ctrl_c_noted():
+    """Inside, SIGINT is noted in the list yielded instead of raised, and the forkserver is started
+    ignoring it (an ignored signal stays ignored across exec, and its workers inherit it). Only the
+    main thread receives signals: elsewhere nothing changes."""
+    import signal as signals   # (``signal`` in this module is a sound)
+    import threading
+    from multiprocessing import forkserver
+
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signals.signal(signals.SIGINT, signals.SIG_IGN)
+    try:
+        forkserver.ensure_running()   # returns once the server process exists; it imports on its own
+        signals.signal(signals.SIGINT, lambda number, frame: pressed.append(number))
+        yield pressed
+    finally:
+        signals.signal(signals.SIGINT, previous if previous is not None else signals.default_int_handler)

@@ -115,7 +115,7 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
                                          augmentation=DEMO_AUGMENTATION,
                                          datasets_dir=str(datasets), output_dir=str(workdir / paths.DATA_DIR)))[0]
 
-    _stage(f"5/7 train {model} on {', '.join(c for c in corpora if c != held_out)}")
+    _stage(f"5/7 train {model} on {fold_corpora(split)}")
     flags = {**scratch_flags(model), "epochs": DEMO_EPOCHS, **(train_flags or {})}
     if epochs is not None:
         flags["epochs"] = epochs
@@ -144,6 +144,14 @@ def run_demo(workdir: str | Path = ".", seed: int = 0, held_out: str = "DEMOC", 
     print(f"demo finished in {seconds / 60:.1f} min")
     return DemoResult(result.performance["uar"], result.performance["accuracy"], chance, out_dir,
                       result.output_dir, figures, prediction[0], seconds)
+
+
+def fold_corpora(split) -> str:
+    """The corpora a split trains on, and those it validates on only (``validation: auto`` takes one
+    training corpus whole for the checkpoint choice: the network never trains on it)."""
+    train = sorted(set(split.train["corpus"]))
+    validation = sorted(set(split.validation["corpus"]) - set(train))
+    return ", ".join(train) + (f" (validated on {', '.join(validation)})" if validation else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,9 @@ def _pyplot():
 
 SCREEN_DPI = 120
 PAPER_DPI = 300
+# The numbers inside heatmap and confusion-matrix cells: report.html shows a figure at
+# report_render.PAGE_PX_PER_INCH CSS px per inch, where 10 pt is 12 px (readable at 100% zoom).
+NUMBER_PT = 10
 
 
 def save_figure(fig, path: str | Path, paper: bool = False) -> Path:
@@ -86,18 +89,22 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
     matrix = np.asarray(matrix, dtype=float)
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-    size = max(4.0, 0.9 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    import textwrap
+
+    n = len(class_names)   # about 0.5 in per cell: two lines of NUMBER_PT each; three fit a page's row
+    fig, ax = plt.subplots(figsize=(0.5 * n + 2.0, 0.5 * n + 1.6))
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of true class")
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
-    ax.set(xlabel="predicted", ylabel="true", title=title or "Confusion matrix (row-normalised)")
+    ax.set(xlabel="predicted", ylabel="true")
+    title = title or "Confusion matrix (row-normalised)"   # wrapped: a long title would widen the figure
+    ax.set_title("\n".join(textwrap.fill(line, 6 * n + 16) for line in title.splitlines()), fontsize=NUMBER_PT)
     for i in range(len(class_names)):
         for j in range(len(class_names)):
             value = normalised[i, j]
-            ax.text(j, i, f"{value:.2f}\n({int(matrix[i, j])})", ha="center", va="center", fontsize=8,
+            ax.text(j, i, f"{value:.2f}\n({int(matrix[i, j])})", ha="center", va="center", fontsize=NUMBER_PT,
                     color="white" if value > 0.5 else "black")
     return save_figure(fig, path, paper)
 
@@ -112,8 +119,8 @@ def plot_heatmap(table: pd.DataFrame, path: str | Path, title: str = "", xlabel:
     intervals = low is not None and high is not None
     if intervals:
         lows, highs = (t.reindex(index=table.index, columns=table.columns).to_numpy(dtype=float) for t in (low, high))
-    fig, ax = plt.subplots(figsize=((1.8 if intervals else 1.2) * values.shape[1] + 3,
-                                    (0.8 if intervals else 0.6) * values.shape[0] + 2))
+    fig, ax = plt.subplots(figsize=((1.3 if intervals else 0.9) * values.shape[1] + 3,
+                                    (0.75 if intervals else 0.5) * values.shape[0] + 2))
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_xticks(np.arange(values.shape[1]), [str(c) for c in table.columns], rotation=45, ha="right")
@@ -125,7 +132,7 @@ def plot_heatmap(table: pd.DataFrame, path: str | Path, title: str = "", xlabel:
                 text = f"{values[i, j]:.2f}"
                 if intervals and np.isfinite(lows[i, j]) and np.isfinite(highs[i, j]):
                     text += f"\n[{lows[i, j]:.2f}, {highs[i, j]:.2f}]"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8 if intervals else 9,
+                ax.text(j, i, text, ha="center", va="center", fontsize=NUMBER_PT,
                         color="black" if values[i, j] > 0.6 else "white")
     return save_figure(fig, path, paper)
 

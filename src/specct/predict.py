@@ -12,13 +12,19 @@ import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import systems
 from .cli import MODEL_DIR_REQUIRED, ArgumentParser, add_progress_argument
 from .errors import InputError, run_script
-from .evaluation import Prediction
-from .systems import SpeakerNormError, checkpoint_path  # noqa: F401  (where predict.py's users find them)
 from .segments import SEGMENTERS, SegmentOptions
 from .threads import torch_threads
+
+
+def __getattr__(name: str):
+    """specct.systems' names predict.py's users find here, loaded on first use (``--help`` loads no pandas)."""
+    if name in ("SpeakerNormError", "checkpoint_path"):
+        from . import systems
+
+        return getattr(systems, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -38,6 +44,8 @@ def collect_audio_files(inputs: Iterable[str | Path]) -> list[Path]:
 def Predictor(model: str | Path, device: str = "cpu") -> systems.TrainedSystem:  # noqa: N802 (a loader, named as a class for its users)
     """A saved run (folder or model file) ready to classify wav files; refuses one that cannot
     classify single files (a speaker model trained with --speaker_norm)."""
+    from . import systems
+
     trained = systems.load(model, device)
     trained.check_predicts_files()
     return trained
@@ -137,7 +145,8 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    """predict.py's work: 0 when some file was classified, 1 when every file was skipped."""
+    """predict.py's work: 0 when some file was classified; a path that does not exist, or files none of
+    which could be classified, are an InputError (one line, exit 2)."""
     with torch_threads(args.threads):
         return _classify(args)
 
@@ -150,6 +159,10 @@ def _classify(args) -> int:
         print(f"exported {predictor.export_onnx(args.export_onnx)}", file=sys.stderr)
     if not args.inputs:
         return 0
+    missing = [item for item in args.inputs if not Path(item).exists()]
+    if missing:   # a path mistyped: one line, not a table row
+        raise InputError(f"{missing[0]}: no such file or folder" + (f" (and {len(missing) - 1} more)"
+                                                                     if len(missing) > 1 else ""))
     files = collect_audio_files(args.inputs)
     if not files:
         raise InputError("no audio files found in the given inputs")
@@ -157,13 +170,20 @@ def _classify(args) -> int:
         return _classify_segments(args, predictor, files)
     if getattr(args, "output", None) or getattr(args, "plot", None):
         raise InputError("--output and --plot go with --segment vad or fixed")
+    said: list[str] = []   # the skips, printed once some file was classified (else one error line)
     results = predictor.predict_files(files, args.batch_size, progress=sys.stderr.isatty() and not getattr(args, "no_progress", False),
-                                      echo=lambda line: print(line, file=sys.stderr))
-    print(format_predictions(results, predictor.class_names, args.format))
+                                      echo=said.append)
     failed = sum(r.error is not None for r in results)
+    if failed == len(results):   # nothing to show: the reason, not a table of dashes
+        first = results[0]
+        raise InputError(f"{first.file}: {first.error}" if len(results) == 1 else
+                         f"none of the {len(results)} files could be classified ({first.file}: {first.error}; ...)")
+    for line in said:
+        print(line, file=sys.stderr)
+    print(format_predictions(results, predictor.class_names, args.format))
     print(f"{len(results) - failed} of {len(results)} files classified"
           + (f", {failed} skipped" if failed else ""), file=sys.stderr)
-    return 0 if failed < len(results) else 1
+    return 0
 
 
 def segment_options(args) -> SegmentOptions:
@@ -175,6 +195,7 @@ def segment_options(args) -> SegmentOptions:
 def _classify_segments(args, predictor, files) -> int:
     import sys
 
+    from . import systems
     from .segment_predict import format_segments, predict_segments
 
     echo = lambda line: print(line, file=sys.stderr)  # noqa: E731

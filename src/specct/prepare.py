@@ -8,7 +8,8 @@
     datasets/EMODB/import_options.json   the corpus options (e.g. --merge_calm) the wavs carry
 
 The corpus module (``specct.corpora``) knows the names and labels; this module does the rest:
-reading, downmixing, resampling, atomic writing, resuming and the summary. A canonical wav that
+reading (wavs, and .flac/.ogg/.mp3 beside them: see ``OTHER_AUDIO``), downmixing, resampling, atomic
+writing, resuming, the warnings (clipped or very long files) and the summary. A canonical wav that
 already exists (at the requested sample rate) is never rewritten, so a re-run or a run after an
 interruption only does what is left; the manifest keeps one row per wav that is there.
 """
@@ -33,6 +34,12 @@ from .naming import NameError_, make_name
 
 MANIFEST_COLUMNS = ("file", "source", "emotion", "speaker", "gender", "duration", "orig_sr")
 ECHO_SKIPS = 20  # skip reasons printed as they happen; all of them go to skipped.csv
+# Audio of other formats found beside a corpus's wavs (libsndfile reads them): imported when no wav of the
+# same name is beside it, else listed in skipped.csv as a copy, never passed over without a word.
+OTHER_AUDIO = (".flac", ".ogg", ".mp3")
+LONG_SECONDS = 600.0     # a longer file is imported with a warning: one spectrogram image squeezes all of it
+CLIPPED_SHARE = 0.001    # more samples than this at full scale: imported with a warning (clipped)
+FULL_SCALE = 0.999
 
 
 class SourceDirError(CorpusError):
@@ -54,6 +61,7 @@ class ImportSummary:
     resampled: int = 0     # of those written, how many came at another sample rate
     downmixed: int = 0     # of those written, how many had more than one channel
     relabelled: int = 0    # earlier wavs removed because their source now gets another name
+    warnings: list[str] = field(default_factory=list)   # "file: why", files imported that need a look
     per_emotion: dict[str, int] = field(default_factory=dict)
     per_speaker: dict[str, int] = field(default_factory=dict)
     options: dict[str, bool] = field(default_factory=dict)  # the corpus's options, on or off, for this run
@@ -77,6 +85,9 @@ class ImportSummary:
             lines.append(f"  converted: {self.resampled} resampled, {self.downmixed} multi-channel downmixed to mono")
         if self.relabelled:
             lines.append(f"  relabelled: {self.relabelled} earlier wavs replaced under their new names")
+        if self.warnings:
+            lines.append(f"  warnings: {len(self.warnings)} imported files to check (clipped or very long): "
+                         + "; ".join(self.warnings[:3]) + ("; ..." if len(self.warnings) > 3 else ""))
         lines.append(f"  manifest: {self.manifest}")
         if self.skipped:
             lines.append(f"  skip list (one reason per file): {self.skip_list}")
@@ -126,8 +137,11 @@ def import_corpus(corpus: str, source_dir: str | Path, datasets_dir: str | Path 
     # The output may lie inside the source folder; never import our own wavs.
     own = out_dir.resolve()
     candidates = [p for p in importer.files() if own not in p.resolve().parents]
+    others, copies = other_audio(importer, candidates, source_dir, own)
     try:
-        for path in tqdm(candidates, desc=f"import {name}", unit="file", disable=not progress):
+        for copy, wav in copies:
+            run.skips.add(_relative(copy, source_dir), f"a {copy.suffix} copy of {wav.name} (the file beside it that is read)")
+        for path in tqdm(candidates + others, desc=f"import {name}", unit="file", disable=not progress):
             run.import_file(importer, path)
     finally:  # an interrupted run still records what it finished, so the next run resumes
         run.drop_relabelled()
@@ -166,6 +180,41 @@ def import_once(corpus: str, source_dir: str | Path | None, datasets_dir: str | 
         if any(paths.wav_dir(datasets_dir, name).glob("*.wav")):
             return None
     return reason
+
+
+def other_audio(importer, candidates: list[Path], source_dir: Path, own: Path) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """Files of :data:`OTHER_AUDIO` the importer does not list, in the folders of the files it lists (the
+    whole source folder when it lists none): ``(to import, [(copy, the wav of its name)])``."""
+    suffixes = set(OTHER_AUDIO) - {s.lower() for s in importer.audio_suffixes}
+    if not suffixes:
+        return [], []
+    folders = sorted({p.parent for p in candidates})
+    found = ([p for folder in folders for p in folder.iterdir()] if folders else list(source_dir.rglob("*")))
+    found = sorted(p for p in found if p.suffix.lower() in suffixes and p.is_file() and own not in p.resolve().parents)
+    by_name = {(p.parent, p.stem): p for p in candidates}
+    others, copies = [], []
+    for path in found:
+        wav = by_name.get((path.parent, path.stem))
+        if wav is None:
+            others.append(path)
+        else:
+            copies.append((path, wav))
+    return others, copies
+
+
+def audio_warnings(data, sample_rate: int) -> list[str]:
+    """Why an imported file needs a look: clipped samples, or a length one utterance never has."""
+    import numpy as np
+
+    warnings = []
+    clipped = float(np.mean(np.max(np.abs(data), axis=1) >= FULL_SCALE))
+    if clipped > CLIPPED_SHARE:
+        warnings.append(f"clipped ({clipped:.1%} of the samples at full scale)")
+    seconds = data.shape[0] / sample_rate
+    if seconds > LONG_SECONDS:
+        warnings.append(f"{seconds / 60:.1f} min long (over {LONG_SECONDS / 60:.0f} min: one spectrogram squeezes "
+                        f"all of it; cut it into utterances)")
+    return warnings
 
 
 @dataclass
@@ -214,6 +263,10 @@ class _ImportRun:
         except AudioError as exc:
             self.skips.add(shown, str(exc))
             return
+        for warning in audio_warnings(data, orig_sr):
+            self.summary.warnings.append(f"{shown}: {warning}")
+            if len(self.summary.warnings) <= ECHO_SKIPS:
+                tqdm.write(f"warning: {shown}: {warning}")
         signal = resample(signal, orig_sr, self.sample_rate)
         write_wav(target, signal, self.sample_rate, subtype=self.subtype)
         self.rows[wav_name] = _row(wav_name, utterance, signal.size / self.sample_rate, orig_sr)

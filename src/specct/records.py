@@ -18,6 +18,8 @@ def read_record(path: str | Path, what: str) -> dict:
     """A YAML mapping specct wrote (args.yaml, job.yaml, performance.yaml, experiment.yaml)."""
     path = Path(path)
     content = read_yaml(path, DamagedFileError, what, missing=MissingInputError)
+    if content == {}:   # every record specct writes holds keys: an empty one was cut short, never "no record"
+        raise DamagedFileError(f"{path}: damaged {what} (empty)")
     if not isinstance(content, dict):
         raise DamagedFileError(f"{path}: damaged {what} (a {type(content).__name__}, not a mapping of keys)")
     return content

@@ -55,16 +55,19 @@ def _first_line(exc: Exception) -> str:
 
 # --------------------------------------------------------------------------- the sections, in a paper's order
 
-def results_section(results: pd.DataFrame | None) -> Section | None:
+def results_section(results: pd.DataFrame | None, sweep: pd.DataFrame | None = None) -> Section | None:
     if results is None or results.empty:
         return None
     from .compare import results_cells
+    from .loco.sweeps import sweep_caption, sweep_cells
 
     header, rows = results_cells(results)
     section = Section("Results (leave-one-corpus-out)")
     section.tables.append(Table(
         "Each metric with its 95% bootstrap interval where it has one; 'mean' rows average the held-out "
         "corpora (interval from resampling rows within each corpus)", header, rows))
+    if sweep is not None and len(sweep):   # every variant beside the chosen one, held-out UAR marked unused
+        section.tables.append(Table(sweep_caption(), *sweep_cells(sweep)))
     return section
 
 
@@ -304,8 +307,29 @@ def _job_records(folder: Path) -> list[tuple[Path, dict]]:
     return records
 
 
+def study_path(path, folder: Path, cwd: str | None = None) -> str:
+    """``path`` as the report writes it: relative to the study folder (``<output>`` of the experiment
+    folder ``<output>/loco/<name>``) where it lies inside it, so the report shares without this
+    machine's folders; a relative ``path`` is read from ``cwd`` (where it was recorded)."""
+    import os
+
+    root = Path(os.path.abspath(folder)).parent.parent
+    where = Path(str(path))
+    if not where.is_absolute():
+        where = Path(cwd or os.getcwd()) / where
+    try:
+        return Path(os.path.normpath(where)).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _study_tokens(tokens: Sequence[str], folder: Path, cwd: str | None) -> list[str]:
+    return [study_path(t, folder, cwd) if "/" in str(t) and not str(t).startswith("-") else str(t) for t in tokens]
+
+
 def rows_section(folder: Path, records: list[tuple[Path, dict]]) -> Section | None:
-    """Which rows each split used (counts per split, corpus and class) and where each test set lies."""
+    """Which rows each split used (counts per split, corpus and class) and where each test set lies
+    (paths relative to the study folder)."""
     section = Section("Rows used")
     splits: dict[Path, list[str]] = {}
     tests = []
@@ -313,9 +337,11 @@ def rows_section(folder: Path, records: list[tuple[Path, dict]]) -> Section | No
         if record.get("train_data"):
             splits.setdefault(Path(record["train_data"]).parent, []).append(record.get("job", ""))
         for corpus, csv in (record.get("tests") or {}).items():
-            tests.append([record.get("job", ""), corpus, csv, str(_count_rows(csv))])
+            tests.append([record.get("job", ""), corpus, study_path(csv, folder, record.get("cwd")),
+                          str(_count_rows(csv))])
     if tests:
-        section.tables.append(Table("Test sets: every system on a held-out corpus reads the same CSV",
+        section.tables.append(Table("Test sets: every system on a held-out corpus reads the same CSV "
+                                    "(paths relative to the study folder)",
                                     ["job", "test corpus", "test CSV", "rows"], tests))
     for split, jobs in splits.items():
         summary = split / "split_summary.csv"
@@ -329,7 +355,7 @@ def rows_section(folder: Path, records: list[tuple[Path, dict]]) -> Section | No
         rows = sorted(([s, c, *[str(int(v)) for v in values], str(int(sum(values)))]
                        for (s, c), values in zip(pivot.index, pivot.to_numpy())),
                       key=lambda r: (order.get(r[0], 9), r[1]))
-        section.tables.append(Table(f"Split {split} (used by {len(jobs)} job(s))",
+        section.tables.append(Table(f"Split {study_path(split, folder)} (used by {len(jobs)} job(s))",
                                     ["split", "corpus", *labels, "rows"], rows))
     return section if section.tables else None
 
@@ -387,20 +413,29 @@ def warnings_section(folder: Path) -> Section | None:
     return section
 
 
-def reproduction_section(record: dict, records: list[tuple[Path, dict]]) -> Section:
+def reproduction_section(folder: Path, record: dict, records: list[tuple[Path, dict]]) -> Section:
+    """Versions and commands; every path in them relative to the study folder where it lies inside it."""
+    import os
+
     section = Section("Reproduction")
     versions = record.get("versions") or {}
     section.tables.append(Table("Versions when the experiment was run", ["package", "version"],
                                 [[k, str(v)] for k, v in versions.items()]))
     lines = []
+    cwd = record.get("cwd")
     if record.get("command"):
-        lines += ["# the experiment, in one process", str(record["command"]), ""]
+        root = Path(os.path.abspath(folder)).parent.parent
+        where = os.path.relpath(root, cwd) if cwd else root.name
+        lines += [f"# the experiment, in one process, from the folder it ran in (the study folder is {where})",
+                  shlex.join(_study_tokens(shlex.split(str(record["command"])), folder, cwd)), ""]
     if records:
-        lines.append("# each job alone (as run_loco.py --print-jobs prints it), then its train.py flags")
+        lines.append("# each job alone, from the study folder (run_loco.py --print_jobs prints it for the "
+                     "folder it runs in), then its train.py flags")
         for _, job in records:
-            if job.get("command"):
-                lines.append(str(job["command"]))
-            lines.append("#   train.py " + shlex.join(str(a) for a in job.get("train_command", [])))
+            if job.get("job"):
+                lines.append(f"specct loco --from_record {study_path(folder, folder)} --job {job['job']}")
+            lines.append("#   train.py " + shlex.join(_study_tokens(job.get("train_command", []), folder,
+                                                                   job.get("cwd"))))
     section.code = "\n".join(lines)
     section.tables.append(Table("For a paper, beside this report", ["file", "what"], [
         ["results.tex, comparison.tex", "the results and the comparison as LaTeX tables (booktabs)"],
@@ -428,13 +463,28 @@ def verdict_section(collected: Collected, opts, systems: Sequence[str], corpora:
     speaker = (f"Systems that read a speaker vector: {', '.join(speaker_systems)}." if speaker_systems
                else "No system reads a speaker vector.")
     section.tables.append(Table(
-        f"Systems; protocols run: {', '.join(protocols) or 'none yet'}; held-out corpora: {', '.join(corpora)}; "
+        f"The systems compared. Protocols run: {', '.join(protocols) or 'none yet'}; held-out corpora: {', '.join(corpora)}; "
         f"{len(classes) or opts.num_classes} classes, augmentation {opts.augmentation}, balancing {opts.balanced}, "
         f"seed {opts.seed}, {opts.bootstrap} bootstrap resamples; reference {reference}; {finished} of {len(jobs)} "
         f"job(s) finished.{missing} {speaker}",
         ["system", "model", "config", "extra train.py flags"],
         [[s.name, s.model, s.config or "-", " ".join(flag_tokens(s.flags)) or "-"] for s in opts.systems]))
     return section
+
+
+def _held_out_corpora(opts, collected: Collected) -> list[str]:
+    return [c.upper() for c in opts.corpora] if opts.corpora else sorted(
+        {str(c) for c in collected.jobs.get("corpus", [])})
+
+
+def verdict_of(folder: str | Path, collected: Collected) -> str:
+    """The report's verdict paragraph alone (``specct run`` prints it below the results table)."""
+    from .report_verdict import verdict
+
+    opts = recorded_options(folder)
+    classes = class_names(finished_loco_runs(Path(folder), collected.jobs))
+    return verdict(collected.results, collected.comparison, opts.reference or opts.systems[0].name, classes,
+                   chance_uar(classes), _held_out_corpora(opts, collected))
 
 
 def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Section]]:
@@ -445,10 +495,9 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
     opts = recorded_options(folder)
     options = {"datasets_dir": opts.datasets_dir, "seed": opts.seed}
     systems = [s.name for s in opts.systems]
-    corpora = [c.upper() for c in opts.corpora] if opts.corpora else sorted(
-        {str(c) for c in collected.jobs.get("corpus", [])})
+    corpora = _held_out_corpora(opts, collected)
     records = _job_records(folder)
-    runs = finished_loco_runs(folder, collected.jobs)
+    runs = reported_runs(finished_loco_runs(folder, collected.jobs), collected.sweep)
     classes = class_names(runs)
     chance = chance_uar(classes)
     protocols = protocols_present(collected.jobs, opts.protocols)
@@ -458,7 +507,7 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
     (folder / FIGURES).mkdir(parents=True, exist_ok=True)
     sections = [verdict_section(collected, opts, systems, corpora, classes, chance, protocols, speaker_systems),
                 warnings_section(folder),
-                results_section(collected.results),
+                results_section(collected.results, collected.sweep),
                 comparison_section(collected.comparison),
                 heatmap_section(folder, collected, systems, corpora, "pairwise" in protocols),
                 per_class_section(runs, classes, chance),
@@ -470,8 +519,28 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
                 embedding_section(folder, options, imported_corpora(options, corpora), speaker_systems),
                 rows_section(folder, records),
                 transductive_section(folder),
-                reproduction_section(record, records)]
+                reproduction_section(folder, record, records)]
     return str(record.get("experiment") or folder.name), [s for s in sections if s is not None]
+
+
+def reported_runs(runs: Sequence[LocoRun], sweep: pd.DataFrame | None) -> list[LocoRun]:
+    """The runs the results report: a swept system's chosen variant under the system's own name, the
+    other variants left to the sweep table."""
+    from .loco.sweeps import SEPARATOR, chosen_variants, variant_name
+
+    if sweep is None or not len(sweep):
+        return list(runs)
+    picked = {(variant_name(system, variant), corpus): system
+              for (system, corpus), variant in chosen_variants(sweep).items()}
+    swept = set(sweep["system"].astype(str))
+    reported = []
+    for run in runs:
+        if (run.system, run.corpus) in picked:
+            run.system = picked[(run.system, run.corpus)]
+            reported.append(run)
+        elif run.system.partition(SEPARATOR)[0] not in swept:
+            reported.append(run)
+    return reported
 
 
 def _safely(question, *args) -> bool:
@@ -500,21 +569,3 @@ def print_report_paths(paths: tuple[Path, Path]) -> None:
     """The command line's closing line; ``specct run`` prints its own (the HTML only), so this is not
     part of write_report."""
     print(f"report: {paths[0]} and {paths[1]}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from .cli import ArgumentParser
-    from .errors import run_script
-
-    parser = ArgumentParser(prog="report.py", description=(
-        "Write report.html (self-contained, opens from a file) and report.md of a run_loco.py experiment, "
-        "its figures (figures/, 300 dpi PNG and SVG) and results.tex / comparison.tex."))
-    parser.add_argument("experiment", help="the experiment folder, output/loco/<experiment>")
-    args = parser.parse_args(argv)
-    return run_script("report.py", lambda: print_report_paths(write_report(args.experiment)))
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -159,27 +159,18 @@ def training_corpora(run: LocoRun, part: str = "train") -> list[str]:
 
 
 def reads_speaker_vector(model: str, performances: Sequence[dict]) -> bool:
-    """Whether a system is given each utterance's speaker vector: an image network that takes one
-    (its ``takes_speaker``), or a baseline whose evaluations (``performances``, performance.yaml)
-    record the speaker vectors as their feature set."""
-    from .baselines.features import SPEAKER_SET
-    from .systems import NetworkSystem, system_for_model
+    """Whether a system is given each utterance's speaker vector (its kind says: an image network that
+    takes one, or a baseline whose evaluations record the speaker vectors as their feature set)."""
+    from .systems import system_for_model
 
-    if isinstance(system_for_model(model), NetworkSystem):
-        try:
-            from .models.factory import model_traits
-
-            return model_traits(model).takes_speaker
-        except Exception:  # noqa: BLE001  (a model that cannot be built here: said by its name)
-            return str(model).startswith("speaker_")
-    return any((p.get("features") or {}).get("kind") == SPEAKER_SET for p in performances)
+    return system_for_model(model).reads_speaker_vector(model, performances)
 
 
 def is_image_model(model: str) -> bool:
     """Whether a system classifies spectrogram images (a network; not a feature baseline)."""
-    from .systems import NetworkSystem, system_for_model
+    from .systems import system_for_model
 
-    return isinstance(system_for_model(model), NetworkSystem)
+    return system_for_model(model).reads_images(model)
 
 
 def test_rows_with_groups(run: LocoRun) -> pd.DataFrame:

@@ -30,6 +30,9 @@ def fresh(figure: Path, *sources: Path) -> bool:
 
 
 DRAWN = "drawn.json"     # figure file -> digest of what it was drawn from (the tables' figures)
+# The size of the figures holding numbers (heatmaps, confusion matrices): a report written again
+# redraws those drawn at another size (before the numbers were readable on the page: style 1).
+NUMBERS_STYLE = 2
 
 
 def digest(*parts) -> str:
@@ -86,7 +89,7 @@ def heatmap(results: pd.DataFrame, systems: Sequence[str], corpora: Sequence[str
     if results is None or results.empty:
         return None
     path = figures / "heatmap.png"
-    key = digest(results.to_csv(index=False), systems, corpora)
+    key = digest(results.to_csv(index=False), systems, corpora, NUMBERS_STYLE)
     if drawn_from(path, key):
         return path
     columns = list(corpora) + ([MEAN_ROW] if (results["held_out"] == MEAN_ROW).any() else [])
@@ -110,7 +113,7 @@ def pairwise_matrix(pairwise: pd.DataFrame, system: str, corpora: Sequence[str],
     if mine.empty:
         return None
     path = figures / f"pairwise_{file_part(system)}.png"
-    key = digest(mine.to_csv(index=False), system, corpora)
+    key = digest(mine.to_csv(index=False), system, corpora, NUMBERS_STYLE)
     if drawn_from(path, key):
         return path
 
@@ -135,15 +138,27 @@ def confusion(run: LocoRun, figures: Path) -> Path | None:
         return None
     path = figures / f"confusion_{run_stem(run)}.png"
     split = run.split_dir()
-    if fresh(path, run.test_dir / "performance.yaml", split / "split_summary.csv" if split else None):
+    style = digest(NUMBERS_STYLE)
+    if fresh(path, run.test_dir / "performance.yaml", split / "split_summary.csv" if split else None) \
+            and drawn_from(path, style):
         return path
-    trained_on = "+".join(training_corpora(run)) or "the other corpora"
-    validated = [c for c in training_corpora(run, "validation") if c not in training_corpora(run)]
-    validated_on = f", validated on {'+'.join(validated)}" if validated else ""
+    return remember(plot_confusion_matrix(np.asarray(matrix), names, path, title=confusion_title(run, performance),
+                                          paper=True), style)
+
+
+def confusion_title(run: LocoRun, performance: dict) -> str:
+    """The system, the corpora its model was fitted on and the held-out corpus: a model refit on the
+    training and validation rows after the choice (performance.yaml's ``refit``) was fitted on both."""
+    trained = training_corpora(run)
+    validated = [c for c in training_corpora(run, "validation") if c not in trained]
+    if performance.get("refit") and validated:
+        fitted = f"refit on {'+'.join(sorted({*trained, *validated}))} after the choice on {'+'.join(validated)}"
+    else:
+        fitted = f"trained on {'+'.join(trained) or 'the other corpora'}"
+        fitted += f", validated on {'+'.join(validated)}" if validated else ""
     seed = f", seed {run.seed}" if run.seed not in ("", "nan", "None") else ""
-    title = (f"{run.system} (trained on {trained_on}{validated_on}{seed})\ntested on {run.corpus}: "
-             f"UAR {float(performance.get('uar', np.nan)):.3f}")
-    return plot_confusion_matrix(np.asarray(matrix), names, path, title=title, paper=True)
+    return (f"{run.system} ({fitted}{seed})\ntested on {run.corpus}: "
+            f"UAR {float(performance.get('uar', np.nan)):.3f}")
 
 
 def has_curves(run: LocoRun) -> bool:

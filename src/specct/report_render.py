@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -17,19 +18,35 @@ from .report_content import Figure, Section, Table
 # --------------------------------------------------------------------------- HTML
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1360px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
 tr.real td{background:#e6f4e6;font-weight:bold}
 caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0}
 .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
-figure{margin:0}figure img{max-width:560px;width:100%;height:auto;border:1px solid #eee}
+figure{margin:0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+.wide{overflow-x:auto}.grid figure img{max-width:none}
 figcaption{font-size:.85em;color:#555}
 pre{background:#f7f7f7;padding:1em;overflow-x:auto;font-size:.8em;white-space:pre-wrap}
 .missing{color:#999;font-style:italic}
 .verdict{font-size:1.05em;background:#f5f8ff;border-left:4px solid #36c;padding:.6em 1em}
 """
+
+
+# A figure is shown at this many CSS px per inch of the figure (whatever its dpi): its text keeps
+# the size it was drawn at (plots.NUMBER_PT, 10 pt, is 12 px); the 300 dpi file stays for papers.
+PAGE_PX_PER_INCH = 88
+
+
+def shown_width(path: Path) -> int:
+    """The CSS width of a figure on the page: its width in inches (pixels over the PNG's dpi) at
+    :data:`PAGE_PX_PER_INCH`."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        dpi = float((image.info.get("dpi") or (96,))[0]) or 96.0
+        return round(image.width / dpi * PAGE_PX_PER_INCH)
 
 
 def data_uri(path: Path) -> str:
@@ -52,8 +69,8 @@ def _html_table(table: Table) -> str:
 
 def _html_figure(figure: Figure) -> str:
     e = html.escape
-    return (f'<figure><img alt="{e(figure.caption)}" src="{data_uri(figure.path)}">'
-            f"<figcaption>{e(figure.caption)}</figcaption></figure>")
+    return (f'<figure><img alt="{e(figure.caption)}" src="{data_uri(figure.path)}" '
+            f'style="width:{shown_width(figure.path)}px"><figcaption>{e(figure.caption)}</figcaption></figure>')
 
 
 def render_html(title: str, sections: Sequence[Section]) -> str:
@@ -68,13 +85,14 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
         if section.figures:
             body.append('<div class="row">' + "".join(_html_figure(f) for f in section.figures) + "</div>")
         if section.grid:
-            body.append('<table class="grid"><thead><tr><th></th>'
+            # each row's name above its figures, not beside them: the page's width goes to the figures
+            body.append('<div class="wide"><table class="grid"><thead><tr>'
                         + "".join(f"<th>{e(h)}</th>" for h in section.grid_header) + "</tr></thead><tbody>")
             for name, row in zip(section.grid_rows, section.grid):
                 cells = "".join(f'<td class="missing">{e(f)}</td>' if isinstance(f, str)
                                 else f"<td>{_html_figure(f)}</td>" for f in row)
-                body.append(f"<tr><th>{e(name)}</th>{cells}</tr>")
-            body.append("</tbody></table>")
+                body.append(f'<tr><th colspan="{len(row)}">{e(name)}</th></tr><tr>{cells}</tr>')
+            body.append("</tbody></table></div>")
         body.extend(_html_table(t) for t in section.tables)
         if section.code:
             body.append(f"<pre>{e(section.code)}</pre>")
@@ -88,8 +106,10 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 def _md_text(value) -> str:
-    """Text as Markdown shows it: markup in a name is not HTML to a Markdown viewer either."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text as Markdown shows it: markup in a name is not HTML to a Markdown viewer either. Only what a
+    viewer would read as markup is escaped (a tag's ``<``, an entity's ``&``), so ``p < 0.05`` stays as written."""
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", str(value))
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
 
 
 def _md_cell(value: str) -> str:

@@ -55,7 +55,16 @@ def write_args(out_dir: Path, args: argparse.Namespace, train_dir: Path, extra: 
     values["data_dir"] = str(train_dir)
     values.update(split_record(train_dir))
     values.update(extra or {})
-    write_text_atomic(out_dir / ARGS_NAME, yaml.safe_dump(values, sort_keys=True))
+    # sorted here, not only by sort_keys: oyaml (imported with opensmile) makes every yaml dump keep
+    # insertion order, and args.yaml would then depend on what the process imported before
+    write_text_atomic(out_dir / ARGS_NAME, yaml.safe_dump(sorted_mapping(values), sort_keys=True))
+
+
+def sorted_mapping(value):
+    """``value`` with the keys of every mapping in it sorted."""
+    if isinstance(value, dict):
+        return {k: sorted_mapping(value[k]) for k in sorted(value)}
+    return [sorted_mapping(v) for v in value] if isinstance(value, list) else value
 
 
 def read_args(out_dir: str | Path) -> dict:

@@ -127,10 +127,10 @@ def saliency_of_model(model_dir: str | Path, test_csv: str | Path, per_class: in
 
     from . import data as split_data
     from .errors import InputError
-    from .systems import TrainedNetwork, load
+    from .systems import load
 
     trained = load(model_dir, device)
-    if not isinstance(trained, TrainedNetwork):
+    if not trained.has_saliency:
         raise InputError(f"{model_dir}: saliency maps are for the image models; this is a feature baseline")
     frame = capped_rows(split_data.read_split(test_csv, trained.class_names), per_class, seed)
     config = trained.data_config

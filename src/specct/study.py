@@ -24,13 +24,16 @@ of the demo corpora), ``speaker`` (``n_components`` of the split's PCA), ``split
 (train.py flags for every system, a list or a mapping), ``seeds`` (training seeds, one job per
 system, corpus and seed on the split of ``seed``; ``split: {vary_split: true}`` redraws the split per
 seed), ``protocols`` (``[loco]``, ``[loco, pairwise]``),
-``reference``, ``bootstrap``, ``report`` (default true).
+``reference``, ``bootstrap``, ``report`` (default true), ``held_out`` (the corpora held out in turn;
+default every corpus, the others train only), ``cluster`` (``--executor slurm``'s resources:
+:func:`specct.loco.slurm.cluster_settings`). A system may carry ``sweep`` (a grid of train.py flags or
+named variants, chosen per fold on validation rows: :mod:`specct.loco.sweeps`).
 
 Stages (each resumes by itself, so a run after a kill redoes nothing finished): import, images,
 speaker vectors, features (the ones the baselines read), jobs (splits, trainings, evaluations:
 :mod:`specct.loco`), tables, report. The file is checked whole before anything is written: an
-unknown key, a missing folder, an unknown corpus or model, a class no corpus has, a missing config
-file are each one line naming the key or path and what is allowed. Relative paths are read from
+unknown key, a value of the wrong type or range, a missing folder, an unknown corpus or model, a class
+no corpus has, a missing config file are each one line naming the key or path and what is allowed. Relative paths are read from
 the working directory; a ``configs/...`` path not found there is read from the installed package.
 """
 from __future__ import annotations
@@ -39,23 +42,24 @@ import argparse
 import difflib
 import shlex
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from . import paths
+from . import paths, values
 from .errors import InputError, MissingInputError, run_script
 from .fileio import read_yaml
 
 STUDY_KEYS = ("name", "output", "datasets_dir", "corpora", "demo", "classes", "num_classes", "spectrogram",
               "speaker", "split", "seed", "seeds", "protocols", "train_flags", "systems", "reference", "bootstrap",
-              "report")
+              "report", "held_out", "cluster")
 SPLIT_KEYS = ("validation", "validation_corpus", "percent_subject_validation", "augmentation", "balanced",
               "vary_split")
 SPEAKER_KEYS = ("n_components",)
 DEMO_KEYS = ("speakers", "sentences", "seed")
 DEMO_SOURCE = "demo"
 STAGES = ("import", "images", "speaker vectors", "features", "jobs", "tables", "report")
+UNTIL_CHOICES = tuple(name.replace(" ", "_") for name in STAGES)   # --until's spelling: one shell word each
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -83,6 +87,8 @@ class Study:
     demo: dict
     report: bool
     loco: object                      # specct.loco.LocoOptions
+    held_out: list[str] | None = None  # the corpora held out in turn when not all (the others train only)
+    cluster: dict = field(default_factory=dict)   # --executor slurm's resources (loco.slurm.cluster_settings)
 
     @property
     def corpus_names(self) -> list[str]:
@@ -212,7 +218,7 @@ def _systems(value, reference, where: str) -> list:
     specs = []
     for i, entry in enumerate(value, start=1):
         key = f"{where}[{i}]"
-        entry = _mapping(entry, key, ("name", "model", "config", "flags"))
+        entry = _mapping(entry, key, ("name", "model", "config", "flags", "sweep"))
         if not entry.get("model"):
             raise InputError(f"{key}: needs a model")
         try:
@@ -221,11 +227,41 @@ def _systems(value, reference, where: str) -> list:
             raise InputError(f"{key}.model: {exc}") from None
         config = resolve_config(entry.get("config"), f"{key}.config")
         name = str(entry.get("name") or system_name(str(entry["model"]), entry.get("config")))
-        specs.append(SystemSpec(name, str(entry["model"]), config, flags_of_entry(entry.get("flags"), key)))
+        specs.append(SystemSpec(name, str(entry["model"]), config, flags_of_entry(entry.get("flags"), key),
+                                _sweep(entry.get("sweep"), f"{key}.sweep")))
     check_systems(specs, where)
     if reference is not None and reference not in [s.name for s in specs]:
         raise InputError(f"reference: {reference!r} is not a system of this study ({', '.join(s.name for s in specs)})")
     return specs
+
+
+def _sweep(value, where: str) -> list[dict] | None:
+    """A system's ``sweep`` (a grid of train.py flags, or named variants) as its variants; None without."""
+    from .loco.experiment import flags_of_entry
+    from .loco.sweeps import read_sweep
+
+    return None if value is None else read_sweep(value, where, flags_of_entry)
+
+
+def _held_out(value, corpora: list[CorpusEntry]) -> list[str] | None:
+    """``held_out``: the corpora held out in turn, each one of the study's (the others train only);
+    None: every corpus, as without the key."""
+    if value is None:
+        return None
+    names = [c.name for c in corpora]
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not value:
+        raise InputError(f"held_out: expected a list of corpora of this study ({', '.join(names)}), got {value!r}")
+    held = []
+    for item in value:
+        name = str(item).upper()
+        if name not in names:
+            raise InputError(f"held_out: {item!r} is not a corpus of this study{_did_you_mean(name, names)}; "
+                             f"allowed: {', '.join(names)}")
+        if name in held:
+            raise InputError(f"held_out: {name} listed twice")
+        held.append(name)
+    return [n for n in names if n in held]   # in the study's order, as without the key
 
 
 def _seed(value, where: str) -> int:
@@ -257,9 +293,138 @@ def _spectrogram(value) -> tuple[dict, list[str]]:
     return settings, augmentations
 
 
+# --------------------------------------------------------------------------- types and ranges of values
+
+def _string(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _flags_value(value, where: str):
+    if value is not None and not isinstance(value, (list, dict)):
+        raise InputError(f"{where}: expected train.py flags as a list [--flag, value, ...] or a mapping "
+                         f"flag: value, got {value!r}")
+    return value
+
+
+def _num_classes(value, where: str):
+    from .labels import CLASS_SETS
+
+    if isinstance(value, bool) or str(value) not in CLASS_SETS or not isinstance(value, (int, str)):
+        raise InputError(f"{where}: expected one of {', '.join(CLASS_SETS)}, got {value!r}")
+    return value
+
+
+def _classes(value, where: str):
+    if isinstance(value, str) and value.strip():
+        return value
+    return values.text_list(value, where)
+
+
+def _size(value, where: str):
+    pair = value if isinstance(value, list) and len(value) == 2 else [value]
+    if not all(values.is_integer(v) and v >= 1 for v in pair):
+        raise InputError(f"{where}: expected a whole number of pixels (at least 1) or [height, width], got {value!r}")
+    return value
+
+
+# Keys whose null (YAML ``~``) means "the default", as leaving them out does.
+NULL_IS_DEFAULT = ("name", "datasets_dir", "classes", "seeds", "train_flags", "reference", "systems[].name",
+                   "systems[].config", "systems[].flags", "split.validation_corpus")
+
+
+def _value_checks() -> dict[str, Callable]:
+    """Key path -> check of its value's type and range (``systems[].flags`` is every system's). Run on the
+    whole file before anything else is read, so a wrong value never reaches a stage."""
+    from .augment import AUGMENTATION_GROUPS, AUGMENTATIONS
+    from .colormaps import CMAPS
+    from .loco.experiment import PROTOCOLS
+    from .spectrogram import WINDOWS
+    from .splits import BALANCE_MODES, VALIDATION_CHOICES
+
+    def _in(choices):
+        return lambda value, where: values.text(value, where, list(choices))
+
+    def _number(bounds, optional=False):
+        return lambda value, where: None if optional and value is None else values.number(value, where, bounds)
+
+    def _integer(bounds, optional=False):
+        return lambda value, where: None if optional and value is None else values.integer(value, where, bounds)
+
+    return {
+        "name": lambda value, where: value if value in (None, "") else _string(value, where),
+        "output": values.text, "datasets_dir": values.text,
+        "classes": _classes, "num_classes": _num_classes,
+        "seed": _seed, "bootstrap": _seed, "report": values.boolean, "reference": values.text,
+        "seeds": lambda value, where: [_seed(v, f"{where}[{i}]") for i, v in enumerate(value, start=1)]
+        if isinstance(value, list) else _seed(value, where),
+        "protocols": lambda value, where: values.text_list(value, where, PROTOCOLS),
+        "train_flags": _flags_value,
+        "demo.speakers": _integer(values.AT_LEAST_ONE), "demo.sentences": _integer(values.AT_LEAST_ONE),
+        "demo.seed": _seed,
+        "speaker.n_components": _integer(values.AT_LEAST_ONE),
+        "split.validation": _in(VALIDATION_CHOICES), "split.validation_corpus": values.text,
+        "split.percent_subject_validation": _number(values.Range(low=0, below=1)),
+        "split.augmentation": _in(AUGMENTATION_GROUPS), "split.balanced": _in(BALANCE_MODES),
+        "split.vary_split": values.boolean,
+        "spectrogram.window": _in(WINDOWS), "spectrogram.cmap": _in(CMAPS),
+        "spectrogram.window_ms": _number(values.POSITIVE), "spectrogram.hop_ms": _number(values.POSITIVE),
+        "spectrogram.n_fft": _integer(values.AT_LEAST_ONE, optional=True),
+        "spectrogram.n_mels": _integer(values.AT_LEAST_ONE),
+        "spectrogram.fmin_hz": _number(values.Range(low=0, below=8000)),
+        "spectrogram.fmax_hz": _number(values.Range(above=0, high=8000), optional=True),   # 16 kHz audio
+        "spectrogram.db_floor": _number(values.Range(below=0)), "spectrogram.size": _size,
+        "spectrogram.mean_norm": values.boolean,
+        "spectrogram.min_seconds": _number(values.POSITIVE, optional=True),
+        "spectrogram.augmentations": lambda value, where: values.text_list(
+            value, where, [*AUGMENTATION_GROUPS, *AUGMENTATIONS]),
+        "systems[].name": values.text, "systems[].model": values.text, "systems[].config": values.text,
+        "systems[].flags": _flags_value,
+        "corpora.*": lambda value, where: value if isinstance(value, dict) else values.text(value, where),
+        "corpora.*.source": values.text, "corpora.*.options.*": values.boolean,
+    }
+
+
+def _check_values(content: dict) -> None:
+    """Each value of the file against its key's check (:func:`_value_checks`): one line naming the key
+    path, the value and what is allowed. Keys without a check (unknown ones, a sweep) are left to the
+    checks that follow."""
+    checks = _value_checks()
+
+    def walk(value, where: str, pattern: str) -> None:
+        if value is None and pattern in NULL_IS_DEFAULT:
+            return
+        if pattern in checks:
+            checks[pattern](value, where)
+        if isinstance(value, dict) and pattern in ("", "demo", "speaker", "split", "spectrogram", "corpora",
+                                                   "corpora.*", "corpora.*.options", "systems[]"):
+            for key, inner in value.items():
+                named = "*" if pattern in ("corpora", "corpora.*.options") else str(key)
+                walk(inner, f"{where}.{key}" if where else str(key), f"{pattern}.{named}" if pattern else named)
+        elif isinstance(value, list) and pattern == "systems":
+            for i, entry in enumerate(value, start=1):
+                walk(entry, f"{where}[{i}]", "systems[]")
+
+    walk(content, "", "")
+    spectrogram = content.get("spectrogram") if isinstance(content.get("spectrogram"), dict) else {}
+    low, high = spectrogram.get("fmin_hz", 0.0), spectrogram.get("fmax_hz")
+    if high is not None and not low < high:
+        raise InputError(f"spectrogram.fmax_hz: expected a number above fmin_hz ({low!r}), got {high!r}")
+    window, n_fft = spectrogram.get("window_ms", 25.0), spectrogram.get("n_fft")
+    if n_fft is not None and n_fft < window * 16:   # samples of the window at 16 kHz
+        raise InputError(f"spectrogram.n_fft: expected at least the window's {window * 16:g} samples "
+                         f"(window_ms {window!r} at 16 kHz), got {n_fft!r}")
+    corpus = (content.get("split") or {}).get("validation_corpus") if isinstance(content.get("split"), dict) else None
+    names = [str(n).upper() for n in content.get("corpora") or {}] if isinstance(content.get("corpora"), dict) else []
+    if corpus is not None and names and corpus.upper() not in names:
+        raise InputError(f"split.validation_corpus: expected one of {', '.join(names)}, got {corpus!r}")
+
+
 def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     """Check an experiment file (a path, or its content as a mapping) whole; writes nothing."""
-    from .loco.experiment import LocoOptions, NAME_PATTERN, PROTOCOLS, flags_of_entry, training_seeds
+    from .loco.experiment import LocoOptions, NAME_PATTERN, PROTOCOLS, check_trainable, flags_of_entry, training_seeds
+    from .loco.slurm import cluster_settings
 
     if isinstance(source, Mapping):
         content, file = dict(source), where or "experiment"
@@ -269,6 +434,7 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     if not isinstance(content, dict):
         raise InputError(f"{file}: expected a mapping of {', '.join(STUDY_KEYS)}")
     content = _mapping(content, file, STUDY_KEYS)
+    _check_values(content)
     name = str(content.get("name") or (Path(file).stem if not isinstance(source, Mapping) else ""))
     if not NAME_PATTERN.match(name):
         raise InputError(f"{file}: name {name!r} must be a plain folder name (letters, digits, . _ + -)")
@@ -289,6 +455,12 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
         raise InputError(f"protocols: expected a list of {', '.join(PROTOCOLS)}, got {protocols!r}")
     reference = content.get("reference")
     systems = _systems(content.get("systems"), reference, "systems")
+    held_out = _held_out(content.get("held_out"), corpora)
+    swept = [s.name for s in systems if s.sweep]
+    if swept and split.get("validation") == "none":
+        raise InputError(f"systems: {swept[0]} has a sweep, chosen on validation rows; split.validation none has none")
+    if swept and "pairwise" in protocols:
+        raise InputError(f"systems: {swept[0]} has a sweep, chosen per held-out corpus; protocols: pairwise has none")
     output = Path(str(content.get("output", paths.OUTPUT_DIR)))
     workdir = output / name
     datasets_dir = Path(str(content.get("datasets_dir") or workdir / paths.DATASETS_DIR))
@@ -300,17 +472,19 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     if augmentations is None:     # draw what the split trains on, nothing more
         augmentations = [] if augmentation == "no_aug" else [augmentation]
     try:
-        loco = LocoOptions(datasets_dir=str(datasets_dir), corpora=[e.name for e in corpora], systems=systems,
+        loco = LocoOptions(datasets_dir=str(datasets_dir), corpora=held_out or [e.name for e in corpora], systems=systems,
                            num_classes=num_classes, classes=classes, seed=seed, data_dir=str(workdir / paths.DATA_DIR),
                            output=str(workdir), train_flags=flags_of_entry(content.get("train_flags"), "train_flags"),
                            bootstrap=_seed(content.get("bootstrap", 1000), "bootstrap"), experiment=name,
                            reference=reference, protocols=list(protocols), seeds=seeds,
-                           n_components=_seed(speaker.get("n_components", 256), "speaker.n_components"), **split)
+                           n_components=_seed(speaker.get("n_components", 256), "speaker.n_components"),
+                           reuse_root=str(output), **split)   # trainings shared by the studies under one output
     except TypeError as exc:
         raise InputError(f"split: {exc}") from None
     training_seeds(loco)   # distinct non-negative integers, as run_loco.py --seeds
+    check_trainable(loco, file)   # every system's train.py options, before any stage runs
     return Study(file, name, workdir, datasets_dir, corpora, spectrogram, augmentations, demo,
-                 bool(content.get("report", True)), loco)
+                 bool(content.get("report", True)), loco, held_out, cluster_settings(content.get("cluster")))
 
 
 # --------------------------------------------------------------------------- the stages
@@ -322,9 +496,10 @@ def _wavs(study: Study, corpus: str) -> list[Path]:
 def feature_sets(study: Study) -> list[tuple[str, object]]:
     """The (features, layer) the systems read beside the split, each once (their kinds say which)."""
     from . import systems
+    from .loco.sweeps import variant_systems
 
     wanted = []
-    for system in study.loco.systems:
+    for system in (v for s in study.loco.systems for v in variant_systems(s)):
         flags = {**study.loco.train_flags, **system.flags}
         for vector_set in systems.system_for_model(system.model).vector_sets(system.model, flags):
             if vector_set not in wanted:
@@ -332,13 +507,16 @@ def feature_sets(study: Study) -> list[tuple[str, object]]:
     return wanted
 
 
-def _missing_vectors(study: Study, store) -> int:
-    from .vectors import cached_table
+def _missing_vectors(study: Study, store, problems: list[str] | None = None) -> int:
+    """Wavs without a vector the stage would keep (vectors.reusable_names checks each cache against what
+    the stage writes); why a cache is not kept is added to ``problems``."""
+    from .vectors import reusable_names
 
     missing = 0
     for corpus in study.corpus_names:
-        table = store.path(study.datasets_dir, corpus)
-        done = set(cached_table(table, store).names) if table.is_file() else set()
+        done, problem = reusable_names(store.path(study.datasets_dir, corpus), store)
+        if problem and problems is not None:
+            problems.append(problem)
         skipped = store.skipped_path(study.datasets_dir, corpus)
         if skipped.is_file():
             done |= {line.split(",")[0] for line in skipped.read_text().splitlines()[1:]}
@@ -346,8 +524,9 @@ def _missing_vectors(study: Study, store) -> int:
     return missing
 
 
-def _state(left: int, what: str) -> str:
-    return "done" if left == 0 else f"{left} {what} to do"
+def _state(left: int, what: str, problems: Sequence[str] = ()) -> str:
+    why = f" ({problems[0]}{f'; and {len(problems) - 1} more' if len(problems) > 1 else ''})" if problems else ""
+    return "done" if left == 0 else f"{left} {what} to do{why}"
 
 
 def _import_stage(study: Study, progress: bool) -> Stage:
@@ -388,7 +567,9 @@ def _images_stage(study: Study, progress: bool) -> Stage:
 def _speaker_stage(study: Study, progress: bool) -> Stage:
     from .speaker import STORE, embed_corpora
 
-    return Stage("speaker vectors", _state(_missing_vectors(study, STORE), "wavs"),
+    problems: list[str] = []
+    left = _missing_vectors(study, STORE, problems)
+    return Stage("speaker vectors", _state(left, "wavs", problems),
                  lambda: embed_corpora(study.datasets_dir, datasets=study.corpus_names, progress=progress))
 
 
@@ -396,32 +577,42 @@ def _features_stage(study: Study, progress: bool) -> Stage:
     from .baselines.features import extract_corpora, parse_features, store_for
 
     sets = feature_sets(study)
-    left = sum(_missing_vectors(study, store_for(parse_features(f, layer))) for f, layer in sets)
+    problems: list[str] = []
+    left = sum(_missing_vectors(study, store_for(parse_features(f, layer)), problems) for f, layer in sets)
 
     def run():
         for features, layer in sets:
             extract_corpora(study.datasets_dir, datasets=study.corpus_names, features=features, layer=layer,
                             progress=progress)
 
-    return Stage("features", "none needed" if not sets else _state(left, "wavs"), run)
+    return Stage("features", "none needed" if not sets else _state(left, "wavs", problems), run)
 
 
 def _jobs_stage(study: Study, command: str, redo: Sequence[str] = ()) -> Stage:
-    from .loco import EXPERIMENT_FILE, experiment_dir, list_jobs, run_jobs, write_experiment_record
+    from .loco import EXPERIMENT_FILE, experiment_dir, list_jobs, write_experiment_record
+    from .loco.executor import run_experiment_jobs
     from .loco.cli import job_command
 
     opts = study.loco
     if all(_wavs(study, c) for c in study.corpus_names):
         left = sum(not job.finished for job in list_jobs(opts))
     else:
+        from .loco.sweeps import variant_systems
+
         seeds = len(opts.seeds or [opts.seed])
-        left = len(opts.systems) * len(study.corpora) * (seeds + ("pairwise" in opts.protocols) * len(study.corpora))
+        trained = sum(len(variant_systems(s)) for s in opts.systems)   # a sweep's variants each have jobs
+        left = (trained * len(study.held_out or study.corpora)
+                * (seeds + ("pairwise" in opts.protocols) * len(study.corpora)))
     state = _state(left, "jobs")
+    if study.held_out and left:   # the folds the plan covers; the other corpora only train
+        training = [c for c in study.corpus_names if c not in study.held_out]
+        state += f" (held out: {', '.join(study.held_out)}; training only: {', '.join(training) or 'none'})"
     if left == 0 and not redo and (experiment_dir(opts) / EXPERIMENT_FILE).is_file():
         write_experiment_record(opts, None)   # finished, but with this file's settings? Stops if not; writes nothing
     if redo:   # finished jobs named again: never "done"
         state = f"--redo {' '.join(redo)}" + ("" if left == 0 else f", and {state}")
-    return Stage("jobs", state, lambda: run_jobs(opts, command, lambda job: job_command(opts, job), redo=redo))
+    return Stage("jobs", state, lambda: run_experiment_jobs(opts, command, lambda job: job_command(opts, job),
+                                                             redo=redo))
 
 
 def _tables_stage(study: Study) -> Stage:
@@ -465,6 +656,12 @@ def _collect_and_report(study: Study, report: bool) -> StudyResult:
 
     collected = collect(study.loco)
     html = write_report(collected.folder, collected)[0] if report else None
+    if collected.results is not None:   # what the run found, before the line naming where the rest is
+        from .compare import markdown_results
+        from .report import verdict_of
+
+        print("\n" + markdown_results(collected.results, collected.comparison).rstrip())
+        print(f"\nverdict: {verdict_of(collected.folder, collected)}")
     return StudyResult(collected.folder, collected.results, collected.comparison, html)
 
 
@@ -492,34 +689,96 @@ def _check_flags(study: Study, dry_run: bool, until: str | None, print_jobs: boo
 
 def run_study(source: str | Path | Mapping, dry_run: bool = False, until: str | None = None,
               progress: bool = True, print_jobs: bool = False, command: str | None = None,
-              force_new: bool = False, redo: Sequence[str] = ()) -> StudyResult | None:
+              force_new: bool = False, redo: Sequence[str] = (), executor=None) -> StudyResult | None:
     """Every stage of a study that is missing, in order; ``until``: stop after that stage;
     ``print_jobs``: prepare the corpora, then print the job commands instead of running them.
     An experiment run before with other settings stops the jobs stage, unless ``force_new`` (a new
     experiment beside it, ``<name>-2``) or ``redo`` (``SYSTEM[/CORPUS]``: those jobs cleared and run
-    again), as run_loco.py's ``--force_new`` and ``--redo``."""
+    again), as run_loco.py's ``--force_new`` and ``--redo``; ``executor``: where the jobs run
+    (:class:`specct.loco.executor.Executor`; None: one after another, here)."""
     from .loco.experiment import SettingsChangedError
 
-    study = read_study(source)
+    study = read_study(packaged_example(source))
+    until = stage_name(until) if until is not None else None
+    if executor is not None and executor.kind != "serial" and print_jobs:
+        raise InputError(f"--executor {executor.kind} runs the jobs; --print_jobs prints them instead")
+    if executor is not None:
+        study.loco.executor = replace(executor, cluster=study.cluster)
+        if executor.detach and (until is None or STAGES.index(until) > STAGES.index("jobs")):
+            until = "jobs"   # submitted and left running: the tables come with the next run
+    study.loco.progress = progress   # --no_progress reaches every training and evaluation of the jobs
     redo = list(redo or ())
     _check_flags(study, dry_run, until, print_jobs, force_new, redo)
+    reached: list[str] = []
     try:
-        return _run_stages(study, dry_run, until, progress, print_jobs, command, force_new, redo)
+        return _run_stages(study, dry_run, until, progress, print_jobs, command, force_new, redo, reached)
     except SettingsChangedError as exc:
         if isinstance(source, Mapping):   # no file to name: the flags alone (run_study's own arguments)
             raise
-        raise exc.for_study(_rerun(study)) from None
+        raise exc.for_study(_rerun(study), _rename(study)) from None
+    except KeyboardInterrupt:
+        raise StudyInterrupted(_interrupted(study, reached[-1] if reached else None, command)) from None
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a study; the message says what was kept and the command that goes on."""
+
+
+def _interrupted(study: Study, where: str | None, command: str | None) -> str:
+    from .errors import SpecctError
+
+    done = ""
+    if where == "jobs":
+        from .loco import list_jobs
+
+        try:
+            jobs = list_jobs(study.loco)
+            done = f" ({sum(job.finished for job in jobs)} of {len(jobs)} jobs finished)"
+        except (SpecctError, OSError):
+            done = ""
+    stage_said = f"in the {where} stage{done}" if where else "before any stage ran"
+    return (f"interrupted {stage_said}; every finished file is kept and each stage goes on where it stopped: "
+            f"run {command or _rerun(study)} again")
+
+
+def stage_name(value: str) -> str:
+    """A stage as --until names it: ``speaker_vectors`` (or ``speaker-vectors``, or the stage's own
+    ``speaker vectors``) is the stage ``speaker vectors``."""
+    return str(value).replace("_", " ").replace("-", " ")
+
+
+def packaged_example(source):
+    """``examples/<name>.yml`` not found from here is the example the package ships (as configs are found)."""
+    if isinstance(source, Mapping) or Path(source).is_file():
+        return source
+    packaged = PACKAGE_DIR / source
+    return packaged if Path(source).parts[:1] == ("examples",) and packaged.is_file() else source
+
+
+def _rename(study: Study) -> str:
+    """The split stays with the study's folder: another name or output in the file starts a study of its own."""
+    return (f"change name: {study.name} or output: {study.workdir.parent} in {study.file} "
+            f"(a study folder of its own)")
 
 
 def _run_stages(study: Study, dry_run: bool, until: str | None, progress: bool, print_jobs: bool,
-                command: str | None, force_new: bool, redo: Sequence[str]) -> StudyResult | None:
+                command: str | None, force_new: bool, redo: Sequence[str],
+                reached: list[str] | None = None) -> StudyResult | None:
+    """The stages in order; ``reached`` gets each stage's name as it starts (what an interrupt names)."""
+    reached = [] if reached is None else reached
     if force_new:
         from .loco import experiment_dir
-        from .loco.experiment import new_experiment_name
+        from .loco.experiment import new_experiment
 
-        study.loco.experiment = new_experiment_name(study.loco)
-        print(f"new experiment: {experiment_dir(study.loco)}")
+        new = new_experiment(study.loco)
+        own_splits = new.data_dir != study.loco.data_dir
+        study.loco.experiment, study.loco.data_dir = new.experiment, new.data_dir
+        print(f"new experiment: {experiment_dir(study.loco)}"
+              + (f" (its splits in {new.data_dir}: the split options changed)" if own_splits else ""))
     if dry_run:
+        from .study_plan import describe
+
+        print("\n".join(describe(study)) + "\n")
         for planned in plan(study, progress, command):
             print(f"{planned.name:<16} {planned.state}")
         return None
@@ -527,6 +786,7 @@ def _run_stages(study: Study, dry_run: bool, until: str | None, progress: bool, 
     last = "features" if print_jobs else until
     for name in STAGES[:STAGES.index("jobs") + 1]:
         # each stage looked at when its turn comes: what the images stage has to do is known after the import
+        reached.append(name)
         current = stage(study, name, progress, command, redo)
         print(f"=== {current.name}: {current.state}", flush=True)
         if not current.done:
@@ -543,6 +803,7 @@ def _run_stages(study: Study, dry_run: bool, until: str | None, progress: bool, 
         return None
     if last is not None and STAGES.index(last) <= STAGES.index("jobs"):
         return None
+    reached.append("tables")
     result = _collect_and_report(study, report=study.report and until != "tables")
     print(f"report: {result.report}" if result.report else f"tables: {result.folder}")
     return result
@@ -556,17 +817,19 @@ def run_experiment(source: str | Path | Mapping, progress: bool = False, force_n
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import ArgumentParser, add_rerun_arguments
+    from .cli import ArgumentParser, add_executor_arguments, add_rerun_arguments
 
     p = ArgumentParser(prog="specct run", description="Run a whole study from one experiment file: import, "
                        "images, speaker vectors, features, splits, jobs, tables, report; what exists is kept.")
     p.add_argument("experiment_file", help="the study's YAML file (docs/experiments.md)")
     p.add_argument("--dry_run", action="store_true",
                    help="print the stages, what exists and what will run; run nothing")
-    p.add_argument("--until", choices=STAGES, default=None, help="stop after this stage")
+    p.add_argument("--until", choices=UNTIL_CHOICES, default=None, type=lambda v: stage_name(v).replace(" ", "_"),
+                   help="stop after this stage")
     p.add_argument("--print_jobs", action="store_true",
                    help="prepare the corpora, then print one shell command per job (for a cluster) instead of running")
     add_rerun_arguments(p)
+    add_executor_arguments(p)
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     return p
 
@@ -575,9 +838,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     command = shlex.join(["specct", "run", *argv])
-    return run_script("specct run", lambda: run_study(args.experiment_file, args.dry_run, args.until,
-                                                      not args.no_progress, args.print_jobs, command,
-                                                      args.force_new, args.redo or ()))
+    try:
+        return run_script("specct run", lambda: run_study(args.experiment_file, args.dry_run, args.until,
+                                                          not args.no_progress, args.print_jobs, command,
+                                                          args.force_new, args.redo or (), _executor(args)))
+    except KeyboardInterrupt as exc:   # one line, no traceback: what was kept and how to go on
+        said = str(exc) if isinstance(exc, StudyInterrupted) else f"interrupted; run {command} again"
+        print(f"specct run: {said}", file=sys.stderr)
+        return 130
+
+
+def _executor(args: argparse.Namespace):
+    from .loco.executor import executor_from_args
+
+    return executor_from_args(args)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ def default_threads(cores: int | None = None) -> int:
     return max(1, cores // 2)
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """The environment of a child process that may use ``threads`` threads: torch, OpenMP and the BLAS
+    libraries read these when they start, so they must be set before the child imports them."""
+    return {name: str(threads) for name in THREAD_VARIABLES}
+
+
 @contextmanager
 def torch_threads(threads: int | None = None) -> Iterator[int]:
     """Run the block with ``threads`` torch threads (None: ``default_threads()``), then restore torch's."""

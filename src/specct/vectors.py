@@ -53,7 +53,7 @@ class VectorStore:
     command: str                                # what makes it: "preprocess_embedding.py", ...
     described: bool = False                     # also feature_names and meta (JSON)
     identity: Mapping | None = field(default=None, compare=False, hash=False)   # meta an existing file must hold
-    width: int | None = None                    # D of an empty file, when there are no feature names
+    width: int | None = None                    # D every vector must have, when the store fixes it
     ndim: int | None = None                     # required ndim of the N x ... array, if fixed
     missing_error: type = MissingInputError     # raised for a wav without a vector
     label: str = ""                             # after the corpus in the summary line
@@ -112,7 +112,7 @@ def read_table(path: str | Path, store: VectorStore) -> VectorTable:
     try:
         with np.load(path, allow_pickle=False) as data:
             names = [str(n) for n in data["names"]]
-            matrix = np.asarray(data[store.array], dtype=np.float32)
+            matrix = np.asarray(data[store.array])
             feature_names = [str(n) for n in data["feature_names"]] if store.described else None
             meta = json.loads(str(data["meta"])) if store.described else None
     except FileNotFoundError:
@@ -126,23 +126,28 @@ def read_table(path: str | Path, store: VectorStore) -> VectorTable:
     problem = layout_problem(store, names, matrix, feature_names, meta)
     if problem:
         raise DamagedFileError(f"{path}: damaged {store.what} file ({problem})")
+    matrix = matrix.astype(np.float32, copy=False)
     finite = np.isfinite(matrix.reshape(len(names), -1)).all(axis=1)
     nonfinite = [n for n, ok in zip(names, finite) if not ok]
     return VectorTable(dict(zip(names, matrix)), feature_names, meta, nonfinite)
 
 
 def layout_problem(store: VectorStore, names: list[str], matrix: np.ndarray, feature_names, meta) -> str | None:
-    """What makes a read cache unusable, or None: names and rows that disagree, a width other than
-    the store's or than its feature names, names twice."""
-    if matrix.shape[0:1] != (len(names),) or (store.ndim is not None and matrix.ndim != store.ndim) \
-            or matrix.ndim < 2:
+    """What makes a read cache other than what ``write_table`` writes for this store, or None: names and
+    rows that disagree, another dtype than float32, a width other than the store's or than its feature
+    names, names twice. The one check of a cache before a stage reuses it or training reads it."""
+    # an empty file (every wav skipped) has no rows to hold a shape against
+    if matrix.shape[0:1] != (len(names),) or matrix.ndim < 2 \
+            or (names and store.ndim is not None and matrix.ndim != store.ndim):
         return f"{len(names)} names but {store.array} of shape {matrix.shape}"
     if len(set(names)) != len(names):
         return "a name listed twice"
-    if store.width is not None and not store.described and matrix.shape[-1] != store.width:
-        return f"vectors of width {matrix.shape[-1]}, not {store.width}"
+    if matrix.dtype != np.float32:   # what write_table writes; another dtype was made elsewhere
+        return f"vectors of dtype {matrix.dtype}, not float32"
     if store.described and feature_names and matrix.shape[-1] != len(feature_names):
         return f"vectors of width {matrix.shape[-1]} but {len(feature_names)} feature names"
+    if names and store.width is not None and matrix.shape[-1] != store.width:
+        return f"vectors of width {matrix.shape[-1]}, not {store.width}"
     if store.described and not isinstance(meta, dict):
         return "its meta is not a mapping"
     return None
@@ -163,6 +168,36 @@ def load_to_extend(path: Path, store: VectorStore, echo: Callable[[str], object]
             del table.vectors[name]
         table.nonfinite = []
     return table
+
+
+def identity_problem(path: Path, store: VectorStore, table: VectorTable) -> str | None:
+    """Why a described cache was made for something else (another feature set, model or layer), or None."""
+    if store.identity is None:
+        return None
+    made_for = {key: (table.meta or {}).get(key) for key in store.identity}
+    if made_for == dict(store.identity):
+        return None
+    return f"{path}: made for {made_for}, not {dict(store.identity)} (remove it or pass --overwrite)"
+
+
+def reusable_names(path: str | Path, store: VectorStore) -> tuple[set[str], str | None]:
+    """The names whose vectors a stage would keep from a cache file, and the one-line reason when the
+    file (or some of its rows) would not be kept: a stage counts the other wavs as left to do, so a
+    damaged cache, or one of another width or dtype than the stage writes, is never "done"."""
+    path = Path(path)
+    if not path.is_file():
+        return set(), None
+    try:
+        table = cached_table(path, store)
+    except DamagedFileError as exc:
+        return set(), f"{exc}; made again"
+    problem = identity_problem(path, store, table)
+    if problem:
+        return set(), problem
+    if table.nonfinite:
+        return set(table.names) - set(table.nonfinite), \
+            f"{path}: {len(table.nonfinite)} {store.what} with NaN or inf values; extracted again"
+    return set(table.names), None
 
 
 # --------------------------------------------------------------------------- lookup
@@ -268,11 +303,8 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
     table = load_to_extend(out_path, store, echo) if out_path.exists() and not overwrite else None
     loaded = table is not None
     table = table or VectorTable()
-    if loaded and store.identity is not None:
-        made_for = {key: (table.meta or {}).get(key) for key in store.identity}
-        if made_for != dict(store.identity):
-            raise InputError(f"{out_path}: made for {made_for}, not {dict(store.identity)} "
-                             f"(remove it or pass --overwrite)")
+    if loaded and identity_problem(out_path, store, table):
+        raise InputError(identity_problem(out_path, store, table))
     present = {w.stem for w in wavs}
     stale = [n for n in table.vectors if n not in present]   # wav renamed or removed since
     for name in stale:

@@ -14,6 +14,8 @@ its image), writes the same output folder (args.yaml, summary.csv, the saved mod
 | ``resemblyzer_svm`` | resemblyzer (the 256-d speaker vector, from the speaker cache) | linear SVM |
 | ``ssl_linear`` | ``--features ssl:...`` (required) | linear torch head |
 | ``ssl_mlp`` | ``--features ssl:...`` (required) | one-hidden-layer torch head |
+| ``whisper_svm`` | ``whisper`` (Whisper base of ``make weights``; the layer chosen on validation) | linear SVM |
+| ``whisper_lr`` | ``whisper`` | logistic regression, C and layer chosen on validation |
 
 ``--features`` overrides a baseline's default feature set (e.g. ``egemaps_svm --features compare``).
 """
@@ -41,4 +43,6 @@ BASELINES = {b.name: b for b in (
     Baseline("ssl_svm", "svm_linear", None),
     Baseline("ssl_linear", "linear", None),
     Baseline("ssl_mlp", "mlp", None),
+    Baseline("whisper_svm", "svm_linear", "whisper"),
+    Baseline("whisper_lr", "logreg", "whisper"),
 )}

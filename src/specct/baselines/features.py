@@ -10,7 +10,12 @@ Feature sets (``--features``):
 - ``ssl:<hub name or local directory>``: a frozen self-supervised model (wav2vec2, HuBERT, WavLM,
   through ``transformers``), mean and standard deviation over time of the hidden states of one layer
   (``--layer N``; 0 is the output of the feature encoder) or of every layer (``--layer all``, for a
-  learned weighted sum in the head); see :mod:`specct.baselines.ssl`.
+  learned weighted sum in the head); see :mod:`specct.baselines.ssl`;
+- ``whisper[:<hub name or folder>[:<layer>]]``: the frozen encoder of Whisper (a hub name, a
+  ``save_pretrained`` folder or a CTranslate2 folder; default the Whisper base that ``make weights``
+  fetches), mean and standard deviation over the audio's frames of every layer, cached together
+  whatever layer is asked for; ``whisper_input`` ``real`` (default) or ``padded`` (the 30-s window);
+  see :mod:`specct.baselines.whisper`.
 
 Signal: every feature is computed on ``audio.load_trimmed`` (16 kHz mono, silence trimmed), the
 samples the spectrograms and the speaker vectors see; prediction extracts from the same signal.
@@ -36,19 +41,32 @@ from ..errors import InputError
 from ..vectors import Extraction, VectorStore, VectorSummary, VectorTable, read_table, write_table
 
 OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
+OPENSMILE_WIDTHS = {"egemaps": 88, "compare": 6373}   # values per utterance: a cache of another width is remade
 SPEAKER_SET = "resemblyzer"   # the speaker vectors of specct.speaker, as a feature set
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One feature set: ``kind`` egemaps, compare, resemblyzer or ssl; ``source`` and ``layer`` for ssl."""
+    """One feature set: ``kind`` egemaps, compare, resemblyzer, ssl or whisper; ``source`` and ``layer``
+    for ssl and whisper (a whisper source of None is the ``make weights`` folder); ``input`` for whisper."""
     kind: str
     source: str | None = None
     layer: int | str | None = None   # an int, "all", or None (openSMILE)
+    input: str | None = None         # whisper: real or padded
+    precision: str | None = None     # whisper: float32 (None) or bfloat16
+
+    @property
+    def layered(self) -> bool:
+        """Pooled hidden layers of a network (ssl, whisper), so a layer is chosen among several."""
+        return self.kind in ("ssl", "whisper")
 
     @property
     def name(self) -> str:
-        """The cache file stem: ``egemaps``, ``compare``, ``ssl_<model>_layer8`` or ``ssl_<model>_all``."""
+        """The cache file stem: ``egemaps``, ``compare``, ``ssl_<model>_layer8``, ``ssl_<model>_all`` or
+        ``whisper_<model>_<input>`` (every layer, whatever layer is asked for)."""
+        if self.kind == "whisper":
+            bf16 = "_bf16" if self.precision == "bfloat16" else ""
+            return f"whisper_{ssl_slug(self.source) if self.source else 'whisper-base'}_{self.input or 'real'}{bf16}"
         if self.kind != "ssl":
             return self.kind
         layer = "all" if self.layer == "all" else f"layer{self.layer}"
@@ -57,11 +75,14 @@ class FeatureSpec:
     @property
     def text(self) -> str:
         """The ``--features`` value that names this set."""
+        if self.kind == "whisper":
+            return f"whisper:{self.source}" if self.source else "whisper"
         return f"ssl:{self.source}" if self.kind == "ssl" else self.kind
 
     def as_dict(self) -> dict:
         return {"features": self.text, "kind": self.kind, "source": self.source, "layer": self.layer,
-                "name": self.name}
+                "name": self.name, **({"input": self.input or "real", "precision": self.precision or "float32"}
+                                      if self.kind == "whisper" else {})}
 
 
 def ssl_slug(source: str) -> str:
@@ -84,9 +105,34 @@ def parse_layer(layer: int | str | None) -> int | str:
     return value
 
 
-def parse_features(text: str, layer: int | str | None = None) -> FeatureSpec:
-    """``egemaps``, ``compare``, ``resemblyzer`` or ``ssl:<hub name or directory>`` (with ``layer``) as a FeatureSpec."""
+def parse_whisper(text: str, layer: int | str | None, whisper_input: str | None,
+                  precision: str | None = None) -> FeatureSpec:
+    """``whisper``, ``whisper:<source>`` or ``whisper:<source>:<layer>`` (the layer in the text wins)."""
+    from .whisper import INPUTS, PRECISIONS
+
+    rest = text[len("whisper"):].lstrip(":").strip()
+    head, _, last = rest.rpartition(":")
+    if head and (last.isdigit() or last.lower() == "all"):
+        rest, layer = head, last
+    source = rest or None
+    if source and Path(source).expanduser().is_dir():   # recorded absolute, so prediction finds it from anywhere
+        source = str(Path(source).expanduser().resolve())
+    whisper_input = whisper_input or "real"
+    if whisper_input not in INPUTS:
+        raise InputError(f"--whisper_input {whisper_input!r}: choose {' or '.join(INPUTS)}")
+    if (precision or "float32") not in PRECISIONS:
+        raise InputError(f"--whisper_precision {precision!r}: choose {' or '.join(PRECISIONS)}")
+    return FeatureSpec("whisper", source, parse_layer(layer), whisper_input,
+                       None if precision in (None, "float32") else precision)
+
+
+def parse_features(text: str, layer: int | str | None = None, whisper_input: str | None = None,
+                   whisper_precision: str | None = None) -> FeatureSpec:
+    """``egemaps``, ``compare``, ``resemblyzer``, ``ssl:<hub name or directory>`` (with ``layer``) or
+    ``whisper[:<source>[:<layer>]]`` (with ``whisper_input``, ``whisper_precision``) as a FeatureSpec."""
     text = str(text).strip()
+    if text.lower() == "whisper" or text.lower().startswith("whisper:"):
+        return parse_whisper(text, layer, whisper_input, whisper_precision)
     if text.lower() in OPENSMILE_SETS or text.lower() == SPEAKER_SET:
         return FeatureSpec(text.lower())
     if text.lower().startswith("ssl:") and text[4:].strip():
@@ -95,8 +141,8 @@ def parse_features(text: str, layer: int | str | None = None) -> FeatureSpec:
         if local.is_dir():  # a local model: recorded by its absolute path, so prediction finds it from anywhere
             source = str(local.resolve())
         return FeatureSpec("ssl", source, parse_layer(layer))
-    raise InputError(f"--features {text!r}: choose egemaps, compare, resemblyzer or "
-                     f"ssl:<hub name or local model directory>")
+    raise InputError(f"--features {text!r}: choose egemaps, compare, resemblyzer, "
+                     f"ssl:<hub name or local model directory> or whisper[:<hub name or folder>[:<layer>]]")
 
 
 # --------------------------------------------------------------------------- extractors
@@ -137,6 +183,11 @@ def make_extractor(spec: FeatureSpec, device: str = "cpu", offline: bool | None 
         return OpenSmileExtractor(spec.kind)
     if spec.kind == SPEAKER_SET:
         return SpeakerVectorExtractor(device)
+    if spec.kind == "whisper":
+        from .whisper import WhisperExtractor
+
+        return WhisperExtractor(spec.source, spec.input or "real", device=device, offline=offline,
+                                precision=spec.precision or "float32")
     from .ssl import SSLExtractor
 
     return SSLExtractor(spec.source, spec.layer, device=device, offline=offline)
@@ -152,15 +203,27 @@ def extract_signal(extractor, signal: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- cache
 
+def cached_spec(spec: FeatureSpec) -> FeatureSpec:
+    """The set as cached: Whisper keeps every layer in one file, whatever layer is asked for."""
+    if spec.kind != "whisper":
+        return spec
+    return FeatureSpec("whisper", spec.source, "all", spec.input or "real", spec.precision)
+
+
 def store_for(spec: FeatureSpec) -> VectorStore:
     """Where a feature set is cached: ``<C>_features/<set>.npz``; ``resemblyzer`` is the speaker cache."""
     if spec.kind == SPEAKER_SET:
         return speaker.STORE
     layer = f" --layer {spec.layer}" if spec.kind == "ssl" else ""
+    if spec.kind == "whisper":
+        spec = cached_spec(spec)
+        layer = (" --whisper_input padded" if spec.input == "padded" else "") + \
+            (" --whisper_precision bfloat16" if spec.precision == "bfloat16" else "")
     return VectorStore(file=f"{spec.name}.npz", folder=paths.features_dir, array="features",
                        skipped=f"skipped_{spec.name}.csv", what=f"{spec.name} features",
                        command=f"preprocess_features.py --features {spec.text}{layer}", described=True,
-                       identity={"features": spec.as_dict()}, label=spec.name, bar=spec.name)
+                       identity={"features": spec.as_dict()}, width=OPENSMILE_WIDTHS.get(spec.kind),
+                       ndim=3 if spec.layer == "all" else 2, label=spec.name, bar=spec.name)
 
 
 def features_path(datasets_dir: str | Path, corpus: str, spec: FeatureSpec) -> Path:
@@ -200,6 +263,9 @@ def features_for_wavs(wav_paths: Iterable[str | Path], spec: FeatureSpec) -> np.
     A single layer is also read from an ``all`` cache of the same model when no cache of that layer exists.
     """
     store = store_for(spec)
+    if spec.kind == "whisper":
+        every = vectors.vectors_for_wavs(wav_paths, store)
+        return every if spec.layer == "all" else select_layer(every, int(spec.layer), store.what)
     if spec.kind != "ssl" or spec.layer == "all":
         return vectors.vectors_for_wavs(wav_paths, store)
     every = store_for(FeatureSpec("ssl", spec.source, "all"))
@@ -215,12 +281,23 @@ def features_for_wavs(wav_paths: Iterable[str | Path], spec: FeatureSpec) -> np.
     return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
 
 
+def select_layer(every: np.ndarray, layer: int, what: str) -> np.ndarray:
+    """One layer (N x D) of an every-layer array (N x layers x D)."""
+    if every.ndim != 3 or layer >= every.shape[1]:
+        raise InputError(f"--layer {layer}: the {what} hold layers 0-{every.shape[1] - 1 if every.ndim == 3 else 0}")
+    return every[:, layer]
+
+
 # --------------------------------------------------------------------------- a corpus
 
 def extraction(spec: FeatureSpec, extractor) -> Extraction:
     """A feature extractor in the shape of the shared vector loop (one file at a time)."""
+    spec = cached_spec(spec)
     meta = {"features": spec.as_dict(), "sample_rate": audio.DEFAULT_SR, "signal": "specct.audio.load_trimmed",
             **getattr(extractor, "meta", {})}
+    if hasattr(extractor, "pool"):   # a network over several clips at once (Whisper)
+        return Extraction(prepare=extractor.prepare, batch=extractor.pool, batch_size=extractor.batch_size,
+                          feature_names=list(extractor.feature_names), meta=meta)
     return Extraction(prepare=lambda signal: extract_signal(extractor, signal),
                       feature_names=list(extractor.feature_names), meta=meta)
 
@@ -240,10 +317,10 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, spec: FeatureSpec, ext
 
 def extract_corpora(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: Sequence[str] | None = None,
                     features: str = "egemaps", layer: int | str | None = None, device: str = "cpu",
-                    progress: bool = True, overwrite: bool = False, offline: bool | None = None
-                    ) -> list[VectorSummary]:
+                    progress: bool = True, overwrite: bool = False, offline: bool | None = None,
+                    whisper_input: str | None = None, whisper_precision: str | None = None) -> list[VectorSummary]:
     """One feature set for every corpus (or those named), one summary line printed per corpus."""
-    spec = parse_features(features, layer)
+    spec = parse_features(features, layer, whisper_input, whisper_precision)
     corpora = paths.select_corpora(datasets_dir, datasets)
     extractor = make_extractor(spec, device, offline)   # a bad model source fails before any work
     return vectors.extract_corpora(corpora, lambda corpus: extract_corpus(datasets_dir, corpus, spec, extractor,

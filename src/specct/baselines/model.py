@@ -73,7 +73,10 @@ class BaselineModel:
         return make_extractor(self.spec, device)
 
     def features_of_signal(self, extractor, signal: np.ndarray) -> np.ndarray:
-        return extract_signal(extractor, signal)
+        vector = extract_signal(extractor, signal)
+        if self.spec.kind == "whisper" and self.spec.layer != "all":   # Whisper gives every layer at once
+            return vector[int(self.spec.layer)]
+        return vector
 
 
 def save_model(path: str | Path, model: BaselineModel) -> Path:
@@ -116,7 +119,8 @@ def load_model(model: str | Path) -> BaselineModel:
     if problem:
         raise BaselineModelError(f"{path}: damaged baseline ({problem})")
     f = state["features"]
-    spec = FeatureSpec(f["kind"], f.get("source"), f.get("layer"))
+    spec = FeatureSpec(f["kind"], f.get("source"), f.get("layer"), f.get("input"),
+                       None if f.get("precision") in (None, "float32") else f.get("precision"))
     return BaselineModel(state["model_name"], list(state["class_names"]), spec,
                          FeatureScaler.from_state(state["scaling"]), state["classifier"], state.get("info", {}))
 

@@ -12,6 +12,7 @@ validation), model_best.skops.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +37,18 @@ def feature_spec(args: argparse.Namespace) -> FeatureSpec:
     text = getattr(args, "features", None) or baseline.features
     if not text:
         raise InputError(f"--model {args.model} needs --features ssl:<hub name or local model directory>")
-    return parse_features(text, getattr(args, "layer", None))
+    return parse_features(text, getattr(args, "layer", None), getattr(args, "whisper_input", None),
+                          getattr(args, "whisper_precision", None))
 
 
 def run_name(args: argparse.Namespace) -> str:
     """``egemaps_svm``; with features other than the baseline's default, ``<model>-<feature set>``."""
     spec = feature_spec(args)
     default = BASELINES[args.model].features
-    return args.model if default and spec == parse_features(default) else f"{args.model}-{spec.name}"
+    if default and spec == parse_features(default):
+        return args.model
+    layer = f"_layer{spec.layer}" if spec.kind == "whisper" and spec.layer != "all" else ""  # one cache, many layers
+    return f"{args.model}-{spec.name}{layer}"
 
 
 def scaling_groups(frame: pd.DataFrame, mode: str):
@@ -61,6 +66,30 @@ def scaling_record(mode: str) -> dict:
 def refit_wanted(args: argparse.Namespace) -> bool:
     """A baseline refits unless ``--no_refit`` (``refit`` False); None, the flag's default, means yes."""
     return getattr(args, "refit", None) is not False
+
+
+def choose_layer(kind: str, x_train, y_train, x_val, y_val, train_frame, val_frame, args, log) -> tuple[int, list]:
+    """The layer (and, inside it, C) of the best validation UAR over every layer's grid; ties: the
+    earlier layer. Each layer is scaled on its own training rows, as the chosen one is afterwards."""
+    if len(y_val) == 0:
+        raise InputError("no validation rows to choose the Whisper layer on; "
+                         "give it: --features whisper:<source>:<layer>")
+    class_weight = "balanced" if args.class_weights == "balanced" else None
+    rows, best = [], None
+    for layer in range(x_train.shape[1]):
+        scaler = FeatureScaler(args.scaling).fit(x_train[:, layer])
+        xs_train = scaler.transform(x_train[:, layer], scaling_groups(train_frame, args.scaling))
+        xs_val = scaler.transform(x_val[:, layer], scaling_groups(val_frame, args.scaling))
+        _, layer_rows, chosen = fit_sklearn(kind, xs_train, y_train, xs_val, y_val, args.svm_c, args.svm_gamma,
+                                            class_weight, args.seed, lambda *a: None)
+        rows += [{"layer": layer, **row} for row in layer_rows]
+        log(f"layer {layer}: C {chosen['C']:g}  val_uar {chosen['val_uar']:.3f}")
+        if best is None or chosen["val_uar"] > best[1]["val_uar"]:
+            best = (layer, chosen)
+    for row in rows:
+        row["chosen"] = row["layer"] == best[0] and row["chosen"]
+    log(f"layer {best[0]} chosen on validation (val_uar {best[1]['val_uar']:.4f})")
+    return best[0], rows
 
 
 def read_rows(path: Path, class_names) -> pd.DataFrame:
@@ -94,6 +123,12 @@ def train_baseline(args: argparse.Namespace) -> Path:
              else np.zeros((0, *x_train.shape[1:]), np.float32))
     y_train = train_frame["target"].to_numpy()
     y_val = val_frame["target"].to_numpy()
+    layer_rows = None
+    if spec.kind == "whisper" and spec.layer == "all" and baseline.classifier in SKLEARN_KINDS:
+        layer, layer_rows = choose_layer(baseline.classifier, x_train, y_train, x_val, y_val, train_frame, val_frame,
+                                         args, log)
+        spec = dataclasses.replace(spec, layer=layer)
+        x_train, x_val = x_train[:, layer], x_val[:, layer]
     scaler = FeatureScaler(args.scaling).fit(x_train)
     xs_train = scaler.transform(x_train, scaling_groups(train_frame, args.scaling))
     xs_val = scaler.transform(x_val, scaling_groups(val_frame, args.scaling))
@@ -115,9 +150,10 @@ def train_baseline(args: argparse.Namespace) -> Path:
         estimator, rows, best = fit_sklearn(baseline.classifier, xs_train.reshape(len(xs_train), width), y_train,
                                             xs_val.reshape(len(xs_val), width), y_val, args.svm_c, args.svm_gamma,
                                             class_weight, args.seed, log)
-        write_csv_atomic(out_dir / runs.SUMMARY_NAME, pd.DataFrame(rows))
+        write_csv_atomic(out_dir / runs.SUMMARY_NAME, pd.DataFrame(layer_rows or rows))
         classifier = {"kind": "sklearn", "estimator": estimator}
-        chosen = {"C": best["C"], **({"gamma": best["gamma"]} if baseline.classifier == "svm_rbf" else {})}
+        chosen = {"C": best["C"], **({"gamma": best["gamma"]} if baseline.classifier == "svm_rbf" else {}),
+                  **({"layer": int(spec.layer)} if layer_rows else {})}
     else:
         head, history, best = train_head(baseline.classifier, xs_train, y_train, xs_val, y_val, len(class_names),
                                          args, log)

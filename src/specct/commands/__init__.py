@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("specct.evaluate:main", "evaluate a trained model on its held-out corpus (eval.py)"),
     "predict": ("specct.predict:main", "emotion of wav files from a trained model (predict.py)"),
     "loco": ("specct.loco:main", "systems x held-out corpora: split, train, evaluate, tables (run_loco.py)"),
-    "report": ("specct.report:main", "report.html and report.md of an experiment (report.py)"),
+    "report": ("specct.commands.report:main", "report.html and report.md of an experiment (report.py)"),
     "saliency": ("specct.saliency:main",
                  "where an image model looks: mean Grad-CAM per emotion over a split's rows (saliency.py)"),
     "demo": ("specct.pipeline:main", "the whole pipeline on generated demo corpora, on the CPU"),

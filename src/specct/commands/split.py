@@ -13,17 +13,23 @@ from __future__ import annotations
 
 from ..cli import ArgumentParser, RawDescriptionHelpFormatter
 from ..errors import run_script
-from ..splits import add_split_arguments, run_split_stage, split_options_from
+from ..split_settings import add_split_arguments, split_options_from
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="preprocess_split_dataset.py", description=__doc__,
                        formatter_class=RawDescriptionHelpFormatter)
-    add_split_arguments(p)  # every split option, declared once in specct.splits
+    add_split_arguments(p)  # every split option, declared once in specct.split_settings
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return run_script(parser.prog, lambda: run_split_stage(split_options_from(args)))
+
+    def split() -> None:
+        from ..splits import run_split_stage   # pandas and the speaker PCA, once the flags are read
+
+        run_split_stage(split_options_from(args))
+
+    return run_script(parser.prog, split)

@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import paths
-from ..cli import (ArgumentParser, add_alias, add_datasets_arguments, add_progress_argument, add_rerun_arguments,
+from ..cli import (ArgumentParser, add_alias, add_datasets_arguments, add_executor_arguments, add_progress_argument,
+                   add_rerun_arguments,
                    program_name)
 from ..errors import InputError, run_script
-from ..splits import LOCO_ARGUMENTS, add_split_arguments
+from ..split_settings import LOCO_ARGUMENTS, add_split_arguments
 from ..path_names import check_path_name
-from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems,
-                         experiment_dir, new_experiment_name, read_experiment_file, recorded_options, system_name,
+from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, check_trainable,
+                         experiment_dir, new_experiment, read_experiment_file, recorded_options, system_name,
                          write_experiment_record)
-from .jobs import Job, list_jobs, run_job, run_jobs, select_job
+from .executor import executor_from_args, run_experiment_jobs
+from .jobs import Job, list_jobs, run_job, select_job
 from .results import Collected, collect, evaluation_warnings
 
 
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after running this many jobs (finished ones are skipped, not counted)")
     g.add_argument("--report", action="store_true", help="also write report.html and report.md")
     add_rerun_arguments(g)
+    add_executor_arguments(g)
     add_progress_argument(g)
     return p
 
@@ -151,11 +154,20 @@ def run_command(argv: Sequence[str]) -> None:
         opts.progress, opts.max_jobs = not args.no_progress, args.max_jobs
     else:
         opts = options_from_args(args, train_tokens)
+    opts.executor = executor_from_args(args)
+    if opts.executor.kind != "serial" and (args.print_jobs or args.job or args.collect):
+        raise InputError(f"--executor {opts.executor.kind} runs the experiment's jobs; it goes with neither "
+                         f"--print_jobs, --job nor --collect")
+    if not args.collect:   # every system, before any job runs or the record is written (collecting trains none)
+        check_trainable(opts, args.experiment_file or args.from_record or "run_loco.py")
     if args.force_new and (args.from_record or args.collect or args.redo):
         raise InputError("--force_new starts a new experiment; it goes with neither --from_record, --collect nor --redo")
-    if args.force_new:
-        opts.experiment = new_experiment_name(opts)
-        print(f"new experiment: {experiment_dir(opts)}")
+    if args.force_new:   # with split options of its own, its own data folder too (loco.experiment.new_experiment)
+        new = new_experiment(opts)
+        own_splits = new.data_dir != opts.data_dir
+        opts.experiment, opts.data_dir = new.experiment, new.data_dir
+        print(f"new experiment: {experiment_dir(opts)}"
+              + (f" (its splits in {opts.data_dir}: the split options changed)" if own_splits else ""))
     if args.redo and (args.collect or args.print_jobs or args.job):
         raise InputError("--redo runs jobs again; it goes with neither --collect, --print_jobs nor --job")
     if args.print_jobs:
@@ -172,7 +184,9 @@ def run_command(argv: Sequence[str]) -> None:
     if args.collect:   # collecting reads finished results as they are: the inputs are not compared
         write_experiment_record(opts, None, inputs=False)
     else:
-        run_jobs(opts, shell_command(argv), lambda job: job_command(opts, job), redo=args.redo or ())
+        run_experiment_jobs(opts, shell_command(argv), lambda job: job_command(opts, job), redo=args.redo or ())
+        if opts.executor.detach:   # submitted and left running: the tables come with the next run
+            return
     collected = collect(opts)
     if collected.results is not None:
         from ..compare import markdown_results
@@ -208,7 +222,8 @@ def print_result_warnings(jobs: Sequence[Job]) -> None:
 
 def run_experiment(opts: LocoOptions, argv: Sequence[str] | None = None) -> Collected:
     """Every unfinished job in turn (at most ``max_jobs``), then collect what has finished (from Python)."""
-    run_jobs(opts, shell_command(argv) if argv is not None else None, lambda job: job_command(opts, job))
+    check_trainable(opts, "run_experiment")
+    run_experiment_jobs(opts, shell_command(argv) if argv is not None else None, lambda job: job_command(opts, job))
     return collect(opts)
 
 

@@ -37,6 +37,15 @@ class SystemSpec:
     model: str
     config: str | None = None
     flags: dict = field(default_factory=dict)
+    sweep: list[dict] | None = None   # variants [{name, flags}] trained and chosen on validation (loco.sweeps)
+
+
+def system_record(system: SystemSpec) -> dict:
+    """A system as the records keep it; ``sweep`` only where there is one (records without stay as they were)."""
+    record = asdict(system)
+    if record.get("sweep") is None:
+        record.pop("sweep", None)
+    return record
 
 
 @dataclass
@@ -66,6 +75,8 @@ class LocoOptions:
     diagonal: str = "kfold"                   # within-corpus split of the pairwise diagonal
     folds: int | None = 5                     # its folds (kfold, or speaker groups with loso); None: one per speaker
     max_jobs: int | None = None               # stop after running this many jobs (a finished job does not count)
+    reuse_root: str | None = None             # where finished trainings are indexed for reuse (loco.reuse); None: off
+    executor: object = None                   # how the jobs run (loco.executor.Executor; None: in turn, here)
 
 
 SPLIT_FIELDS = ("datasets_dir", "num_classes", "classes", "augmentation", "balanced",
@@ -99,6 +110,23 @@ def check_systems(systems: Sequence[SystemSpec], source: str) -> None:
     if twice:
         raise InputError(f"{source}: system {', '.join(twice)} listed twice; give each a distinct name "
                          f"(an --experiment file names them)")
+
+
+def check_trainable(opts: LocoOptions, source: str) -> None:
+    """Every system's model known and its train.py options as a job would build them (config file read,
+    its keys and the flags train.py's), before any job runs: a bad second system never lets the first
+    one's jobs run, nor enters experiment.yaml."""
+    from .. import systems
+    from ..errors import SpecctError
+    from ..train.options import training_options
+    from .sweeps import variant_systems
+
+    for spec in (variant for system in opts.systems for variant in variant_systems(system)):   # each sweep variant
+        try:
+            systems.check_model(spec.model)
+            training_options(opts.data_dir, spec.config, **{**opts.train_flags, **spec.flags, "model": spec.model})
+        except SpecctError as exc:
+            raise type(exc)(f"{source}: system {spec.name}: {exc}") from None
 
 
 def flags_of_entry(flags, source: str) -> dict:
@@ -163,23 +191,26 @@ class SettingsChangedError(InputError):
     ``study`` (the command that ran a study file, ``specct run FILE``) that command's flags and the
     file's keys."""
 
-    def __init__(self, what: str, split: bool = False, study: str | None = None):
-        self.what, self.split, self.study = what, split, study
+    def __init__(self, what: str, split: bool = False, study: str | None = None, rename: str | None = None):
+        self.what, self.split, self.study, self.rename = what, split, study, rename
         rerun = f"{study} " if study else ""
         if split:
-            rename = "give the study another name: or output:" if study else "choose another --name or another --output"
-            choices = f"{rename}, or {rerun}--force_new for a new experiment beside it"
+            # the old splits stay in the data folder: a new name alone would meet them there
+            rename = rename or ("give the study another name: or output:" if study
+                                else "another --name with another --data_dir")
+            choices = f"{rerun}--force_new for a new experiment beside it (with splits of its own), or {rename}"
         else:
             choices = (f"{rerun}--force_new starts a new experiment beside it, {rerun}--redo SYSTEM[/CORPUS] redoes "
                        f"the jobs they touch")
         super().__init__(f"{what}; {choices}")
 
-    def for_study(self, command: str) -> "SettingsChangedError":
-        """The same error, its ways on said for ``command`` (``specct run FILE``)."""
-        return SettingsChangedError(self.what, self.split, command)
+    def for_study(self, command: str, rename: str | None = None) -> "SettingsChangedError":
+        """The same error, its ways on said for ``command`` (``specct run FILE``); ``rename``: how the
+        file names another study folder (its keys with their values now)."""
+        return SettingsChangedError(self.what, self.split, command, rename)
 
     def __reduce__(self):   # rebuilt from its parts, not its message, when pickled (from a worker process)
-        return type(self), (self.what, self.split, self.study)
+        return type(self), (self.what, self.split, self.study, self.rename)
 
 
 def recorded_differences(opts: LocoOptions, record: dict, inputs: bool | dict = True
@@ -193,20 +224,26 @@ def recorded_differences(opts: LocoOptions, record: dict, inputs: bool | dict = 
             system_differences(record, options, system_configs(opts)))
 
 
-def new_experiment_name(opts: LocoOptions) -> str:
-    """``--force_new``: the first ``<name>-<n>`` (n = 2, 3, ...) that holds no experiment, or one recorded
-    with exactly these settings (so that the same command, run again after a kill, resumes it)."""
+def new_experiment(opts: LocoOptions) -> LocoOptions:
+    """``--force_new``: ``opts`` as the first ``<name>-<n>`` (n = 2, 3, ...) that holds no experiment, or
+    one recorded with exactly these settings (so that the same command, run again after a kill, resumes
+    it). Where the split options differ from the ones ``<name>`` was run with, its data folder holds
+    splits made with those, so the new experiment makes its own beside it: ``<data_dir>-<n>``."""
     from dataclasses import replace
 
     base = experiment_name(opts)
+    first = experiment_dir(opts) / EXPERIMENT_FILE
+    own_splits = first.is_file() and bool(split_changes(opts, load_experiment(first.parent)))
+    data_dir = Path(opts.data_dir)
     for n in range(2, 10_000):
-        candidate = replace(opts, experiment=f"{base}-{n}")
+        candidate = replace(opts, experiment=f"{base}-{n}",
+                            data_dir=str(data_dir.with_name(f"{data_dir.name}-{n}")) if own_splits else opts.data_dir)
         folder = experiment_dir(candidate)
         if not (folder / EXPERIMENT_FILE).is_file():
-            return candidate.experiment
+            return candidate
         record = load_experiment(folder)
-        if not split_changes(opts, record) and recorded_differences(candidate, record) == ([], {}):
-            return candidate.experiment
+        if not split_changes(candidate, record) and recorded_differences(candidate, record) == ([], {}):
+            return candidate
     raise InputError(f"{experiment_dir(opts)}: no free name for a new experiment (tried up to -9999)")
 
 
@@ -239,6 +276,9 @@ def options_record(opts: LocoOptions) -> dict:
     record = asdict(opts)
     record.pop("progress")
     record.pop("max_jobs")
+    record.pop("reuse_root")   # where to look for trainings to reuse, not what shapes the results
+    record.pop("executor")   # where the jobs run is not a setting of the experiment (as max_jobs)
+    record["systems"] = [system_record(s) for s in opts.systems]
     return record
 
 
@@ -266,8 +306,8 @@ def load_experiment(folder: str | Path) -> dict:
     if not path.is_file():
         raise MissingInputError(f"{path}: not an experiment folder of run_loco.py (no {EXPERIMENT_FILE})")
     record = read_record(path, "experiment record")
-    if not isinstance(record.get("options", {}), dict):
-        raise DamagedFileError(f"{path}: damaged experiment record (options is not a mapping)")
+    if not isinstance(record.get("options"), dict):   # without them nothing a rerun would change can be compared
+        raise DamagedFileError(f"{path}: damaged experiment record (no options mapping)")
     return record
 
 
@@ -325,8 +365,10 @@ def write_experiment_record(opts: LocoOptions, command: str | None, *, inputs: b
         old = load_experiment(folder)
         changed = split_changes(opts, old)
         if changed:
+            then, now = old["options"], record["options"]
+            values = "; ".join(f"{key} {then[key]!r}, now {now[key]!r}" for key in changed)
             raise SettingsChangedError(f"{path}: experiment {experiment_name(opts)} was run with other split "
-                                       f"options ({', '.join(changed)})", split=True)
+                                       f"options ({values})", split=True)
         if not accept_changes:
             differences = recorded_differences(opts, old, settings["inputs"] if inputs else False)
             if differences != ([], {}):
@@ -334,9 +376,7 @@ def write_experiment_record(opts: LocoOptions, command: str | None, *, inputs: b
                                            f"settings ({describe_differences(*differences)})")
         if command is None and not accept_changes:   # a redo records its settings, whoever called it
             return path
-        for key in ("versions",):
-            record.setdefault(key, old.get(key))
-    record.update(settings)
+    record.update(settings)   # the keys in one order, a rerun's record as a first run's
     record["command"] = command
     record["cwd"] = os.getcwd()
     record["versions"] = versions()

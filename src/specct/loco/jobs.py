@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,10 +18,12 @@ from ..evaluation import PERFORMANCE_NAME, evaluation_problem
 from ..fileio import write_text_atomic
 from ..path_names import check_path_name
 from .experiment import (DIAGONALS, PROTOCOLS, EXPERIMENT_FILE, LocoOptions, SystemSpec, check_systems,
-                         experiment_dir, load_experiment, recorded_differences, reference_system, training_seeds,
-                         versions, write_experiment_record)
-from .job_lock import LOCK_NAME, holder_text, job_lock, locked_by_other
+                         experiment_dir, load_experiment, recorded_differences, reference_system, system_record,
+                         training_seeds, versions, write_experiment_record)
+from ..job_lock import LOCK_NAME, holder_text, job_lock, locked_by_other
+from .reuse import finished_training, link_training, remember, training_key
 from .split_folders import ensure_cross_split, ensure_fold_split, ensure_split, fold_names
+from .sweeps import variant_systems
 
 JOB_RECORD = "job.yaml"
 
@@ -37,6 +39,12 @@ class Job:
     folder: Path
     tests: tuple[str, ...]  # test corpora, in the order of the test folders
     seed: int | None = None  # training seed; None: the experiment's seed
+    variant_of: str | None = None   # a sweep variant's system (the study's name for it); None: not a variant
+
+    @property
+    def system_name(self) -> str:
+        """The experiment's system this job belongs to (a sweep variant's: the swept system)."""
+        return self.variant_of or self.system.name
 
     @property
     def train_dir(self) -> Path:
@@ -85,17 +93,25 @@ def list_jobs(opts: LocoOptions) -> list[Job]:
     seeds = training_seeds(opts)
     if "loco" in opts.protocols:
         for corpus in corpora:
-            for system in opts.systems:
-                job_id = f"loco/{system.name}/{corpus}"
-                if len(seeds) == 1:     # one seed: the layout of every experiment before seeds
-                    jobs.append(Job(job_id, "loco", system, corpus, None, root / job_id, (corpus,), seeds[0]))
-                    continue
-                for seed in seeds if is_seeded(system, opts) else seeds[:1]:
-                    seed_id = f"{job_id}/seed-{seed}"
-                    jobs.append(Job(seed_id, "loco", system, corpus, None, root / seed_id, (corpus,), seed))
+            for declared in opts.systems:
+                for system in variant_systems(declared):   # a swept system: each variant its own jobs
+                    group = declared.name if declared.sweep else None
+                    job_id = f"loco/{system.name}/{corpus}"
+                    if len(seeds) == 1:     # one seed: the layout of every experiment before seeds
+                        jobs.append(Job(job_id, "loco", system, corpus, None, root / job_id, (corpus,), seeds[0],
+                                        group))
+                        continue
+                    for seed in seeds if is_seeded(system, opts) else seeds[:1]:
+                        seed_id = f"{job_id}/seed-{seed}"
+                        jobs.append(Job(seed_id, "loco", system, corpus, None, root / seed_id, (corpus,), seed,
+                                        group))
     if "pairwise" in opts.protocols:
         if len(corpora) < 2:
             raise InputError("--protocol pairwise needs at least two corpora in --datasets")
+        swept = [s.name for s in opts.systems if s.sweep]
+        if swept:   # a sweep is chosen per held-out corpus, which the one-to-one matrix has not
+            raise InputError(f"system {swept[0]}: a sweep is chosen per held-out corpus (protocol loco); "
+                             f"protocol pairwise does not take it")
         for corpus in corpora:
             for system in opts.systems:
                 job_id = f"pairwise/{system.name}/{corpus}"
@@ -110,6 +126,11 @@ def list_jobs(opts: LocoOptions) -> list[Job]:
 def is_seeded(system: SystemSpec, opts: LocoOptions) -> bool:
     """Whether another training seed can change the system (a scikit-learn baseline cannot: it runs once)."""
     return systems.system_for_model(system.model).is_seeded(system.model, {**opts.train_flags, **system.flags})
+
+
+def uses_other_systems(job: Job) -> bool:
+    """Whether the job's system is made of other systems' runs (an ensemble): run after the others."""
+    return systems.system_for_model(job.system.model).uses_other_systems(job.system.model)
 
 
 def split_options_for_seed(opts: LocoOptions, seed: int | None) -> LocoOptions:
@@ -181,10 +202,18 @@ def _run_locked_job(opts: LocoOptions, job: Job, command: str | None) -> None:
 
     train_data, test_csvs = job_splits(opts, job)
     args = job_training_options(opts, job, train_data)
-    write_text_atomic(job.folder / JOB_RECORD, yaml.safe_dump(
-        {"job": job.id, "system": asdict(job.system), "train_data": str(train_data.resolve()),
-         "tests": {c: str(p.resolve()) for c, p in test_csvs.items()}, "command": command, "cwd": os.getcwd(),
-         "train_command": job_train_command(opts, job, train_data), "versions": versions()}, sort_keys=False))
+    key, source = reusable_training(opts, job, args, train_data)
+    record = {"job": job.id, "system": system_record(job.system), "train_data": str(train_data.resolve()),
+              "tests": {c: str(p.resolve()) for c, p in test_csvs.items()}, "command": command, "cwd": os.getcwd(),
+              "train_command": job_train_command(opts, job, train_data), "versions": versions()}
+    if source is not None:
+        record["reused_from"] = str(source.resolve())
+    write_text_atomic(job.folder / JOB_RECORD, yaml.safe_dump(record, sort_keys=False))
+    if source is not None:
+        if job.train_dir.exists():   # an unfinished training of its own gives way to the finished one
+            shutil.rmtree(job.train_dir)
+        link_training(source / "train", job.train_dir)
+        print(f"job {job.id}: training reused from {source} (same options and inputs)")
     systems.ensure_trained(args, log=None)
     for corpus in job.tests:
         test_dir = job.test_dir(corpus)
@@ -194,6 +223,21 @@ def _run_locked_job(opts: LocoOptions, job: Job, command: str | None) -> None:
                 print(f"job {job.id}: {problem}; evaluating again")
             evaluate(job.train_dir, data_test_path=test_csvs[corpus], output=test_dir, bootstrap=opts.bootstrap,
                      seed=opts.seed, progress=opts.progress)
+    remember(opts.reuse_root, key, job.folder)
+
+
+def reusable_training(opts: LocoOptions, job: Job, args, train_data: Path) -> tuple[str | None, Path | None]:
+    """The job's reuse key and a finished job folder elsewhere under ``opts.reuse_root`` trained with the
+    same options and inputs (None, None where reuse is off)."""
+    if opts.reuse_root is None or job.protocol != "loco":
+        return None, None
+    system = systems.system_for_model(job.system.model)
+    caches = system.feature_caches(job.system.model, {**opts.train_flags, **job.system.flags})
+    key = training_key(args, train_data, opts.datasets_dir, caches, opts.augmentation, opts.balanced)
+    source = finished_training(opts.reuse_root, key, job.folder)
+    if source is None or not system.is_trained(source / "train", args):
+        return key, None
+    return key, source
 
 
 WAIT_SECONDS = 2.0   # how often a run looks again at the jobs other processes hold
@@ -236,7 +280,7 @@ def redo_selection(opts: LocoOptions, jobs: Sequence[Job], redo: Sequence[str]) 
     """The jobs ``--redo SYSTEM[/CORPUS] ...`` names (every protocol, fold and seed of them)."""
     chosen: list[Job] = []
     for pattern, system, corpus in redo_patterns(opts, redo):
-        matched = [j for j in jobs if j.system.name == system and (not corpus or j.corpus == corpus.upper())]
+        matched = [j for j in jobs if j.system_name == system and (not corpus or j.corpus == corpus.upper())]
         if not matched:
             raise InputError(f"--redo {pattern}: no job of the experiment (see --print_jobs)")
         chosen += [j for j in matched if j not in chosen]
@@ -268,7 +312,7 @@ def record_experiment(opts: LocoOptions, jobs: Sequence[Job], command: str | Non
     folder = experiment_dir(opts)
     if (folder / EXPERIMENT_FILE).is_file():
         every_job, per_system = recorded_differences(opts, load_experiment(folder))
-        touched = [j for j in jobs if j.started and (every_job or j.system.name in per_system)]
+        touched = [j for j in jobs if j.started and (every_job or j.system_name in per_system)]
         left = [j.id for j in touched if j not in chosen]
         if left:
             raise InputError(f"--redo: the changed settings touch job(s) it does not name: {', '.join(left[:4])}"
@@ -288,10 +332,9 @@ def select_job(jobs: Sequence[Job], job_id: str) -> Job:
     raise InputError(f"--job {job_id}: not a job of this experiment (see --print_jobs)")
 
 
-def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None, redo: Sequence[str] = ()) -> None:
-    """Every unfinished job in turn (at most ``max_jobs``). ``command`` (the experiment's shell
-    command) is recorded, and ``job_command(job)`` gives each job's own; ``redo`` names jobs to do
-    again (:func:`record_experiment`). Jobs another process holds are waited for at the end."""
+def start_jobs(opts: LocoOptions, command: str | None = None, redo: Sequence[str] = ()) -> list[Job]:
+    """The experiment's jobs, once it is recorded (and ``redo``'s jobs cleared): what any way of running
+    them does first (:func:`run_jobs`, :mod:`specct.loco.pool`)."""
     jobs = list_jobs(opts)
     record_experiment(opts, jobs, command, redo)
     seeds = training_seeds(opts)
@@ -299,6 +342,14 @@ def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None, re
         if not is_seeded(system, opts):
             print(f"{system.name}: no random choice in its training, so it runs once (seed {seeds[0]}) and "
                   f"that run stands for every seed of {seeds}")
+    return jobs
+
+
+def run_jobs(opts: LocoOptions, command: str | None = None, job_command=None, redo: Sequence[str] = ()) -> None:
+    """Every unfinished job in turn (at most ``max_jobs``). ``command`` (the experiment's shell
+    command) is recorded, and ``job_command(job)`` gives each job's own; ``redo`` names jobs to do
+    again (:func:`record_experiment`). Jobs another process holds are waited for at the end."""
+    jobs = start_jobs(opts, command, redo)
     ran, busy = 0, []
     for i, job in enumerate(jobs, start=1):
         if opts.max_jobs is not None and ran >= opts.max_jobs and not job.finished:

@@ -20,6 +20,7 @@ from ..fileio import write_csv_atomic, write_text_atomic
 from ..records import read_csv_table, read_record
 from .experiment import LocoOptions, experiment_dir, reference_system
 from .jobs import Job, held_out_corpora, list_jobs
+from .sweeps import SWEEP_CSV, chosen_variants, sweep_markdown, sweep_table, variant_name, variant_systems
 
 JOBS_CSV = "jobs.csv"
 RESULTS_CSV = "results.csv"
@@ -37,7 +38,7 @@ TABLE_COLUMNS = {"results": ("system", "held_out", "uar"), "pairwise": ("system"
 NUMERIC_COLUMNS = {"results": ("uar",), "pairwise": ("uar",), "comparison": ("difference", "ci_low", "ci_high", "p_value")}
 JOB_COLUMNS = ["job", "protocol", "system", "corpus", "fold", "seed", "finished"]
 TABLES = {"results": RESULTS_CSV, "comparison": COMPARISON_CSV, "pairwise": PAIRWISE_CSV,
-          "pairwise_summary": PAIRWISE_SUMMARY_CSV}
+          "pairwise_summary": PAIRWISE_SUMMARY_CSV, "sweep": SWEEP_CSV}
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Collected:
     comparison: pd.DataFrame | None = None
     pairwise: pd.DataFrame | None = None
     pairwise_summary: pd.DataFrame | None = None
+    sweep: pd.DataFrame | None = None     # every variant of the swept systems per fold (loco.sweeps)
 
     @property
     def missing(self) -> list[str]:
@@ -156,6 +158,11 @@ def collect(opts: LocoOptions) -> Collected:
     systems = [s.name for s in opts.systems]
     corpora = held_out_corpora(opts)
     runs = _finished_runs(jobs)   # the jobs listed above, not listed again
+    runs, collected.sweep = choose_swept_runs(opts, runs)
+    if collected.sweep is not None:
+        from ..compare import CSV_DECIMALS
+
+        write_csv_atomic(folder / SWEEP_CSV, collected.sweep.round(CSV_DECIMALS))
     loco = _run_predictions(runs)
     if loco:
         collected.results = with_warnings(results_table(loco, systems, corpora, opts.bootstrap, opts.seed),
@@ -164,7 +171,10 @@ def collect(opts: LocoOptions) -> Collected:
                                                 opts.bootstrap, opts.seed)
         write_csv_atomic(folder / RESULTS_CSV, collected.results)
         write_csv_atomic(folder / COMPARISON_CSV, collected.comparison)
-        write_text_atomic(folder / RESULTS_MD, markdown_results(collected.results, collected.comparison))
+        markdown = markdown_results(collected.results, collected.comparison)
+        if collected.sweep is not None and len(collected.sweep):
+            markdown = markdown.rstrip("\n") + "\n\n" + sweep_markdown(collected.sweep)
+        write_text_atomic(folder / RESULTS_MD, markdown)
         write_latex_tables(folder, collected.results, collected.comparison)   # results.tex, comparison.tex
         plot_results_heatmap(collected.results, systems, corpora, folder / HEATMAP)
         plot_seed_spread(collected.results, folder / SEEDS_FIGURE)   # nothing with one seed
@@ -175,6 +185,32 @@ def collect(opts: LocoOptions) -> Collected:
     if collected.missing:
         print("missing: " + " ".join(collected.missing))
     return collected
+
+
+def choose_swept_runs(opts: LocoOptions, runs: dict[tuple[str, str], list[Job]]
+                      ) -> tuple[dict[tuple[str, str], list[Job]], pd.DataFrame | None]:
+    """The finished runs with each swept system's chosen variant under the system's own name (a fold
+    enters once every seed of every variant has finished), and the sweep table of those folds (None
+    without a sweep). The choice reads validation UARs only (:mod:`.sweeps`)."""
+    swept = [s for s in opts.systems if s.sweep]
+    if not swept:
+        return runs, None
+    variant_keys = {(v.name, c) for s in swept for v in variant_systems(s) for c in {k[1] for k in runs}}
+    rows = []
+    for system in swept:
+        variants = [v.name for v in variant_systems(system)]
+        for corpus in held_out_corpora(opts):
+            if not all((v, corpus) in runs for v in variants):
+                continue
+            for variant, name in zip(system.sweep, variants):
+                rows += [{"system": system.name, "held_out": corpus, "variant": variant["name"],
+                          "seed": opts.seed if job.seed is None else job.seed,
+                          "validation_uar": best_validation_uar(job), "held_out_uar": held_out_uar(job)}
+                         for job in runs[(name, corpus)]]
+    table = sweep_table(rows)
+    chosen = {key: runs[(variant_name(key[0], variant), key[1])] for key, variant in chosen_variants(table).items()}
+    kept = {key: jobs for key, jobs in runs.items() if key not in variant_keys}
+    return {**kept, **chosen}, table
 
 
 def collect_pairwise(opts: LocoOptions, jobs: Sequence[Job], collected: Collected) -> None:

@@ -18,7 +18,7 @@ from ..input_fingerprints import (file_fingerprint, fingerprint_differences, inp
                                   reads_augmented_images)
 
 GLOBAL_FIELDS = {"train_flags": "train.py flags", "bootstrap": "bootstrap", "diagonal": "diagonal", "folds": "folds"}
-SYSTEM_FIELDS = ("model", "config", "flags")
+SYSTEM_FIELDS = ("model", "config", "flags", "sweep")
 
 
 def plain(value):
@@ -34,8 +34,9 @@ def system_configs(opts) -> dict[str, str | None]:
 def feature_caches_read(opts) -> set[str]:
     """The feature caches the experiment's systems read (their kinds say which)."""
     from .. import systems
+    from .sweeps import variant_systems
 
-    return {name for s in opts.systems
+    return {name for declared in opts.systems for s in variant_systems(declared)
             for name in systems.system_for_model(s.model).feature_caches(s.model, {**opts.train_flags, **s.flags})}
 
 

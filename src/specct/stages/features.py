@@ -16,8 +16,10 @@ from ..vectors import VectorSummary
 
 def run_features_stage(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: Sequence[str] | None = None,
                        features: str = "egemaps", layer: int | str | None = None, device: str = "cpu",
-                       progress: bool = True, overwrite: bool = False, offline: bool | None = None
+                       progress: bool = True, overwrite: bool = False, offline: bool | None = None,
+                       whisper_input: str | None = None, whisper_precision: str | None = None
                        ) -> list[VectorSummary]:
     """What ``preprocess_features.py`` does; returns one summary per corpus (each also printed)."""
     return baseline_features.extract_corpora(datasets_dir, datasets, features, layer, device=device,
-                                             progress=progress, overwrite=overwrite, offline=offline)
+                                             progress=progress, overwrite=overwrite, offline=offline,
+                                             whisper_input=whisper_input, whisper_precision=whisper_precision)

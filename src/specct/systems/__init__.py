@@ -77,7 +77,16 @@ def output_dir(args: argparse.Namespace) -> Path:
 
 def fit(args: argparse.Namespace, on_epoch_end=None) -> Path:
     """Train the system ``args.model`` names; returns its run folder."""
+    remove_run_temporaries(output_dir(args))
     return system_for_model(args.model).fit(args, on_epoch_end)
+
+
+def remove_run_temporaries(out_dir: Path) -> None:
+    """The temporaries a killed training left in its run folder (a checkpoint can be tens of MB)."""
+    from ..fileio import remove_stale_temporaries
+
+    if out_dir.is_dir():
+        remove_stale_temporaries(out_dir, recursive=True)
 
 
 def ensure_trained(args: argparse.Namespace, log=print) -> Path:
@@ -85,6 +94,7 @@ def ensure_trained(args: argparse.Namespace, log=print) -> Path:
     its kind can (a network from last.pth.tar) and starts again where it cannot."""
     system = system_for_model(args.model)
     out_dir = output_dir(args)
+    remove_run_temporaries(out_dir)
     if system.is_trained(out_dir, args):
         if log:
             log(f"already trained: {out_dir}")

@@ -48,6 +48,7 @@ class TrainedSystem(ABC):
     class_names: list[str]
     input_group = 16              # signals whose inputs are made together (the speaker encoder batches them)
     input_group_seconds = 60.0    # ... or fewer: the signals held wait as at most a minute of audio
+    has_saliency = False          # image networks: specct.saliency can map what the model looks at
 
     def group_full(self, signals: Sequence[np.ndarray]) -> bool:
         """Whether signals waiting for their inputs fill a group."""
@@ -182,6 +183,11 @@ class System(ABC):
         """The names this kind knows (for the nearest name in an error)."""
         return []
 
+    def uses_other_systems(self, model_name: str) -> bool:
+        """Whether the model is made from other systems' trained runs (an ensemble): in an experiment its
+        jobs start once the others' have ended."""
+        return False
+
     def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
         """The per-utterance vector sets ``(features, layer)`` the model reads beside the split, made by
         the features stage (the speaker vectors, which every split needs, are not listed)."""
@@ -191,6 +197,17 @@ class System(ABC):
         """The names of the feature caches (``<C>_features/<name>.npz``) the model reads: what an
         experiment fingerprints, so that a cache made for another system does not stop its rerun."""
         return []
+
+    def reads_images(self, model_name: str) -> bool:
+        """Whether the model classifies spectrogram images (what the report's image figures are for)."""
+        return False
+
+    def reads_speaker_vector(self, model_name: str, performances: Sequence[dict]) -> bool:
+        """Whether the model is given each utterance's speaker vector; ``performances`` are its
+        evaluations (performance.yaml), which record a baseline's feature set."""
+        from ..baselines.features import SPEAKER_SET
+
+        return any((p.get("features") or {}).get("kind") == SPEAKER_SET for p in performances)
 
     def recognises(self, path: Path) -> bool:
         """A run folder holding this kind's saved model, or such a file."""

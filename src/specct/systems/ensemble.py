@@ -76,7 +76,7 @@ def member_folder(member: str, out_dir: Path) -> Path:
 
 def wait_until_trained(folder: Path) -> None:
     """A member another process is training (its job folder locked): wait until it lets go."""
-    from ..loco.job_lock import locked_by_other
+    from ..job_lock import locked_by_other
 
     while locked_by_other(folder.parent):
         time.sleep(WAIT_SECONDS)
@@ -155,6 +155,9 @@ class EnsembleSystem(System):
 
     def model_names(self) -> list[str]:
         return [MODEL]
+
+    def uses_other_systems(self, model_name: str) -> bool:
+        return True
 
     def run_name(self, args: argparse.Namespace) -> str:
         return "ensemble-" + "+".join(Path(m).name for m in (args.members or []))

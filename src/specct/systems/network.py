@@ -25,6 +25,7 @@ def checkpoint_path(model: str | Path, checkpoint: str | None = None) -> Path:
 
 class TrainedNetwork(TrainedSystem):
     """A checkpoint ready to score split rows and signals; the speaker encoder only for speaker models."""
+    has_saliency = True
 
     def __init__(self, path: str | Path, device: str = "cpu", checkpoint: str | None = None):
         import torch
@@ -194,6 +195,18 @@ class NetworkSystem(System):
 
         if not timm.is_model(model_name):    # specct's own models are registered in timm
             raise InputError(f"unknown model {model_name!r}: neither a baseline nor a timm model (docs/models.md)")
+
+    def reads_images(self, model_name: str) -> bool:
+        return True
+
+    def reads_speaker_vector(self, model_name: str, performances) -> bool:
+        """What the model states (``takes_speaker``); a model that cannot be built here: said by its name."""
+        try:
+            from ..models.factory import model_traits
+
+            return model_traits(model_name).takes_speaker
+        except Exception:  # noqa: BLE001
+            return str(model_name).startswith("speaker_")
 
     def model_names(self) -> list[str]:
         import timm

@@ -371,16 +371,19 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     # that last.pth.tar reads as finished only once the refit is.
     stop_epoch = min(num_epochs, refit.epochs) if refit is not None else num_epochs
 
+    # what the run is, whether or not it was resumed on the way: a resumed run's args.yaml and
+    # checkpoints are byte for byte an uninterrupted one's
+    recorded = argparse.Namespace(**{**vars(args), "resume": None})
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        runs.write_args(out_dir, args, train_dir, {**transductive_note(args),
+        runs.write_args(out_dir, recorded, train_dir, {**transductive_note(args),
                                                    **(domain.record() if domain is not None else {}),
                                                    **(refit.record() if refit is not None else {})})
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
                   "takes_speaker": speaker_model, "eval_metric": args.eval_metric,
-                  "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
+                  "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(recorded).items()},
                   **({"refit": refit.details()} if refit is not None else {})}
 
     def checkpoint(epoch: int, row: dict, targets) -> dict:
@@ -447,16 +450,19 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
             scheduler.step(epoch + 1, value)
 
         if info.is_main:
+            # last.pth.tar is written last: once it holds an epoch, every file of that epoch is in place,
+            # so "finished" (its final epoch, NetworkSystem.is_trained) is one atomic write. A kill before
+            # it resumes from the epoch before, which is replayed exactly and writes the others again.
             state = checkpoint(epoch + 1, row, targets)
-            save_checkpoint(out_dir / LAST_NAME, state)
-            if improved:
-                save_checkpoint(out_dir / BEST_NAME, inference_state(state))
             summary = runs.write_summary(out_dir, history)
             plot_curves(summary, out_dir / runs.CURVES_NAME)
             if writer is not None:
                 for key, val in row.items():
                     if key != "epoch":
                         writer.add_scalar(key, val, epoch + 1)
+            if improved:
+                save_checkpoint(out_dir / BEST_NAME, inference_state(state))
+            save_checkpoint(out_dir / LAST_NAME, state)
             scores = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  val_uar {row['val_uar']:.3f}"
                       if validate else "no validation")
             log(f"epoch {epoch + 1}/{stop_epoch}  train_loss {row['train_loss']:.4f}  {scores}  lr {row['lr']:.2e}  "

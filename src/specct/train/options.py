@@ -16,6 +16,7 @@ from ..errors import InputError, SpecctError
 from ..fileio import read_yaml
 from ..image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
 from ..precision import DEFAULT_PRECISION, PRECISIONS, from_legacy_flags
+from ..values import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, is_number
 
 
 # --balance_corpora (specct.train.balance; named here so that --help needs no torch)
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--amp_dtype", choices=("float16", "bfloat16"), default="bfloat16",
                    help="older spelling: the type of --amp")
     g.add_argument("--torchcompile", nargs="?", const="inductor", default=None, metavar="BACKEND",
-                   help="train through torch.compile with this backend (default inductor); helps on GPUs, "
+                   help="train through torch.compile with this backend (default: inductor); helps on GPUs, "
                         "see docs/performance.md before using it on a CPU")
     g.add_argument("--eval_metric", choices=("uar", "accuracy", "loss"), default="uar",
                    help="validation metric that picks model_best.pth.tar")
@@ -191,8 +192,15 @@ def add_baseline_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("baselines (--model egemaps_svm, egemaps_svm_rbf, egemaps_logreg, compare_svm, "
                              "ssl_linear, ssl_mlp, ...)")
     g.add_argument("--features", default=None,
-                   help="egemaps, compare or ssl:<hub name or local model directory>; default: the baseline's own")
+                   help="egemaps, compare, ssl:<hub name or local model directory> or "
+                        "whisper[:<hub name or folder>[:<layer>]]; default: the baseline's own")
     g.add_argument("--layer", default=None, help="SSL layer number, or all (learned weighted sum); default all")
+    g.add_argument("--whisper_input", choices=("real", "padded"), default=None,
+                   help="whisper features: real (the log-mel cut to the audio's length) or padded (the 30-s "
+                        "window) (default: real)")
+    g.add_argument("--whisper_precision", choices=("float32", "bfloat16"), default=None,
+                   help="whisper features extracted in float32 or bfloat16 autocast, a cache of its own "
+                        "(default: float32)")
     g.add_argument("--scaling", choices=("standard", "corpus", "speaker"), default="standard",
                    help="feature scaling fitted on training rows; corpus and speaker are TRANSDUCTIVE (test rows "
                         "scaled by their own corpus or speaker statistics)")
@@ -255,7 +263,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     resolve_pretrained(args, parser.error)
     resolve_precision_flag(args)
     check_spectrogram_safe(args, parser.error)
-    check_counts(args, parser.error)
+    # a value out of its range is one line, as every expected failure (no usage block: the flag is known)
+    check_counts(args, lambda problem: parser.exit(2, f"{parser.prog}: error: {problem}\n"))
     check_domain_adversarial(args, parser.error)
     if args.data_dir is None:
         parser.error("the train_data folder is required (positional argument or data_dir in the config)")
@@ -284,9 +293,41 @@ def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
         error("cutmix is not supported for spectrograms; use --mixup")
 
 
-def check_counts(args: argparse.Namespace, error) -> None:
-    if args.grad_accum_steps < 1:
-        error(f"--grad_accum_steps must be at least 1, got {args.grad_accum_steps}")
+# What each numeric flag may hold (argparse checks the type, not the range); a list flag, each item.
+FLAG_RANGES = {
+    **dict.fromkeys(("epochs", "batch_size", "validation_batch_size", "grad_accum_steps", "head_hidden",
+                     "input_size"), AT_LEAST_ONE),
+    **dict.fromkeys(("warmup_epochs", "cooldown_epochs", "patience_epochs", "patience", "max_steps", "workers",
+                     "seed", "specaugment_time_masks", "specaugment_freq_masks", "lr", "min_lr", "warmup_lr",
+                     "weight_decay", "mixup", "focal_gamma", "domain_adversarial", "image_cache_mb"),
+                    NON_NEGATIVE),
+    **dict.fromkeys(("decay_epochs", "decay_rate", "clip_grad", "opt_eps", "svm_c", "std", "ensemble_step"),
+                    POSITIVE),
+    **dict.fromkeys(("momentum", "mixup_prob", "specaugment_time_width", "specaugment_freq_width", "time_crop_prob",
+                     "model_ema_decay", "opt_betas"), FRACTION),
+    **dict.fromkeys(("drop", "drop_path", "smoothing"), Range(low=0, below=1)),
+    **dict.fromkeys(("time_crop_min", "time_crop_max"), Range(above=0, high=1)),
+    "num_classes": Range(low=2),
+}
+
+
+def range_problem(flags: dict) -> str | None:
+    """The first flag of ``flags`` (``{name: value}``, as typed by argparse) outside its range, said in one line."""
+    for name, bounds in FLAG_RANGES.items():
+        given = flags.get(name)
+        for value in (given if isinstance(given, (list, tuple)) else [given]):
+            if is_number(value) and not bounds.holds(value):   # a config's text is typed elsewhere
+                return f"--{name}: expected {bounds.text}, got {value!r}"
+    return None
+
+
+def check_counts(args: argparse.Namespace, error=None) -> None:
+    """Every numeric flag within its range (``FLAG_RANGES``); ``error`` (default: an InputError) gets the line."""
+    problem = range_problem(vars(args))
+    if problem:
+        if error is None:
+            raise InputError(problem)
+        error(problem)
 
 
 def check_domain_adversarial(args: argparse.Namespace, error) -> None:
@@ -328,10 +369,13 @@ def given_flags(tokens: Sequence[str], source: str = "train.py flags") -> dict:
             else:
                 kwargs.update(nargs=action.nargs, type=action.type, choices=action.choices)
             flags.add_argument(*action.option_strings, **kwargs)
-    values, extra = flags.parse_known_args(list(tokens))
+    given, extra = flags.parse_known_args(list(tokens))
     if extra:
         raise InputError(f"{source}: not train.py flags: {' '.join(extra)}")
-    return vars(values)
+    problem = range_problem(vars(given))
+    if problem:
+        raise InputError(f"{source}: {problem}")
+    return vars(given)
 
 
 def training_options(data_dir: str | Path, config: str | Path | None = None, **values) -> argparse.Namespace:

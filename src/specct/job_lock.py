@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from ..fileio import host_tag, pid_alive
+from .fileio import host_tag, pid_alive
 
 LOCK_NAME = "job.lock"
 STALE_FOREIGN_SECONDS = 7 * 24 * 3600
