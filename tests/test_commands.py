@@ -234,7 +234,7 @@ def test_the_command_parses_before_any_stage_library_loads():
 
 
 # subcommand -> why its --help still loads a table library (its parser's package imports the job runner)
-HELP_IMPORT_GAPS = {"loco": "specct.loco's package imports its job runner (systems, pandas) with its parser"}
+HELP_IMPORT_GAPS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
@@ -250,3 +250,32 @@ def test_no_subcommand_imports_torch_sklearn_or_pandas_to_print_its_help(sub):
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]", f"specct {sub} --help imported {result.stdout}"
+
+
+TABLE_LIBRARIES = "('torch', 'timm', 'librosa', 'resemblyzer', 'opensmile', 'sklearn', 'pandas')"
+
+
+def test_run_loco_script_help_imports_no_table_library():
+    code = ("import runpy, sys; sys.argv = ['run_loco.py', '--help']\n"
+            "try:\n    runpy.run_path('run_loco.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {TABLE_LIBRARIES} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "usage: run_loco.py" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]", f"run_loco.py --help imported {result.stdout}"
+
+
+def test_the_loco_package_loads_its_names_when_first_used():
+    """specct.loco's public names and submodules come from their modules on first use, the same objects."""
+    code = ("import sys\nimport specct.loco as loco\n"
+            f"print(sorted(m for m in {TABLE_LIBRARIES} if m in sys.modules))\n"
+            "from specct.loco import collect, main\nimport specct.loco.cli, specct.loco.results\n"
+            "assert collect is specct.loco.results.collect and main is specct.loco.cli.main\n"
+            "assert loco.jobs.list_jobs is loco.list_jobs and loco.split_options is loco.split_folders.split_options\n"
+            "assert not set(loco.__all__) - set(dir(loco))\n"
+            "assert all(getattr(loco, name) is not None for name in loco.__all__)\n"
+            "assert not hasattr(loco, 'no_such_name') and not hasattr(loco, '__main__')\n"
+            "print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "ok"], result.stdout

@@ -26,7 +26,7 @@ HELD_OUT = ["DEMOA", "DEMOB"]
 TRAIN_FLAGS = ["--input-size", "3", str(TINY_SIZE), str(TINY_SIZE), "--epochs", "1", "--max-steps", "1",
                "--batch-size", "8", "--no-progress", "--model_kwargs", "depth=1"]
 # the order a paper uses
-PAPER_ORDER = ["Verdict", "Results (leave-one-corpus-out)", "Comparison with the reference",
+PAPER_ORDER = ["Verdict", "Protocol", "Results (leave-one-corpus-out)", "Comparison with the reference",
                "Two views of the same corpora: leave-one-corpus-out and the one-to-one matrix", "Recall per class",
                "UAR by gender and by speaker", "Confusion matrices", "Calibration", "Training curves",
                "Where the image models look", "Speaker embeddings", "Rows used", "Transductive normalisation",

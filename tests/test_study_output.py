@@ -2,9 +2,10 @@
 the results table and verdict at the end, the plan of --dry_run (folds and their corpora, as the
 splits then make them), the packaged examples found from any folder, one line on Ctrl-C that names
 the command going on, and a report whose words and paths hold (refit titles, p < 0.05, paths
-relative to the study folder)."""
+relative to the study folder, each fold's training and validation corpora as its split holds them)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -200,3 +201,29 @@ def test_the_report_says_what_a_refit_baseline_was_fitted_on_and_keeps_p_below_0
         assert title.startswith(f"{run.system} (refit on {both} after the choice on {validated})\n"
                                 f"tested on {run.corpus}: UAR "), title
         assert "trained on" not in title
+
+
+@pytest.mark.slow
+def test_the_report_s_protocol_names_each_fold_s_training_and_validation_corpora_as_its_split_holds_them(tmp_path):
+    content = yaml.safe_load(QUICK.read_text())
+    content["split"] = {"validation": "corpus"}
+    (tmp_path / "study.yml").write_text(yaml.safe_dump(content, sort_keys=False))
+    done = subprocess.run([sys.executable, "-m", "specct.study", "study.yml", "--no_progress"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900, env=env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    protocol = section((tmp_path / EXPERIMENT / "report.md").read_text(), "Protocol")
+    assert "| held-out corpus | trained on | validated on | fitted on the training rows only | " \
+           "refit on training + validation rows |" in protocol
+    for held in ("DEMOA", "DEMOB", "DEMOC"):
+        split = next((tmp_path / "output" / "quick-baselines" / "data" / held).rglob("split_summary.csv")).parent
+        assert json.loads((split / "split_options.json").read_text())["validation_used"] == "corpus"
+        trained = pd.read_csv(split / "train_data" / "train.csv")["corpus"].value_counts()
+        validated = pd.read_csv(split / "train_data" / "validation.csv")["corpus"].value_counts()
+        assert len(trained) == 1 and len(validated) == 1 and held not in {*trained.index, *validated.index}
+        (train, n_train), (validation, n_validation) = next(trained.items()), next(validated.items())
+        row = next(line for line in protocol.splitlines() if line.startswith(f"| {held} | "))
+        both = "+".join(sorted([train, validation]))
+        assert row == (f"| {held} | {train} ({n_train} rows) | the whole of {validation} ({n_validation} rows) | - | "
+                       f"egemaps_svm, resemblyzer_svm: {both} ({n_train + n_validation} rows) |"), row
+    assert "Refit on the training and validation rows together, after the choice on the validation rows: " \
+           "egemaps_svm, resemblyzer_svm." in protocol

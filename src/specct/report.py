@@ -10,12 +10,13 @@ results and comparison as LaTeX tables (:mod:`specct.latex`) and ``groups.csv``,
   with no network (:mod:`specct.report_render`);
 - ``report.md``: the same tables in Markdown (figures linked by relative path), for papers.
 
-The sections come in the order a paper uses: the verdict (:mod:`specct.report_verdict`), the results
-table, the comparison, the heatmap (beside the one-to-one matrices when that protocol ran), recall
-per class, UAR per gender and per speaker (:mod:`specct.report_breakdowns`), the confusion
-matrices, calibration, the training curves, where the image models look (:mod:`specct.saliency`),
-the speaker maps, the rows used, transductive normalisation and the reproduction. Every caption
-comes from the run's records (:mod:`specct.report_facts`); a section without data is left out.
+The sections come in the order a paper uses: the verdict (:mod:`specct.report_verdict`), the protocol
+(what each fold trained, validated and refit on, from its split files), the results table, the
+comparison, the heatmap (beside the one-to-one matrices when that protocol ran), recall per class,
+UAR per gender and per speaker (:mod:`specct.report_breakdowns`), the confusion matrices, calibration,
+the training curves, where the image models look (:mod:`specct.saliency`), the speaker maps, the
+rows used, transductive normalisation and the reproduction. Every caption comes from the run's
+records (:mod:`specct.report_facts`); a section without data is left out.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from .loco.experiment import load_experiment, recorded_options
 from .loco.results import Collected, read_collected
 from .records import read_record
 from .report_content import Figure, Section, Table
-from .report_facts import (LocoRun, chance_uar, class_names, finished_loco_runs, is_image_model,
+from .report_facts import (LocoRun, chance_uar, class_names, finished_loco_runs, folds, is_image_model,
                            protocols_present, reads_speaker_vector, validations)
 from .report_render import data_uri, render_html, render_markdown  # noqa: F401  (the report's renderings)
 from .runs import ARGS_NAME
@@ -54,6 +55,34 @@ def _first_line(exc: Exception) -> str:
 
 
 # --------------------------------------------------------------------------- the sections, in a paper's order
+
+def protocol_section(runs: Sequence[LocoRun]) -> Section | None:
+    """For each held-out corpus, the corpora its split trained on and validated on (split_summary.csv,
+    split_options.json), and the systems refit on training + validation rows (performance.yaml)."""
+    found = folds(runs)
+    if not found:
+        return None
+    several = {f.corpus for f in found if sum(g.corpus == f.corpus for g in found) > 1}
+    rows = [[f.corpus + (f" (split seed {f.seed})" if f.corpus in several else ""), f.trained_on(),
+             f.validated_on(), ", ".join(f.fitted) or "-", f.refit_on()] for f in found]
+    refit = sorted({s for f in found for s in f.refit})
+    fitted = sorted({s for f in found for s in f.fitted})
+    text = ("What each fold's split holds (its split_summary.csv and split_options.json) and what each system "
+            "was fitted on (its performance.yaml).")
+    if all(f.corpus not in f.train and f.corpus not in f.validation_rows for f in found):
+        text += " No training or validation row comes from the held-out corpus."
+    if fitted:
+        text += (f" Fitted on the training rows only, the validation rows choosing the kept epoch or setting: "
+                 f"{', '.join(fitted)}.")
+    if refit:
+        text += (f" Refit on the training and validation rows together, after the choice on the validation rows: "
+                 f"{', '.join(refit)}.")
+    section = Section("Protocol", text=text)
+    section.tables.append(Table("Training and validation of each fold", [
+        "held-out corpus", "trained on", "validated on", "fitted on the training rows only",
+        "refit on training + validation rows"], rows))
+    return section
+
 
 def results_section(results: pd.DataFrame | None, sweep: pd.DataFrame | None = None) -> Section | None:
     if results is None or results.empty:
@@ -507,6 +536,7 @@ def build_sections(folder: Path, collected: Collected) -> tuple[str, list[Sectio
     (folder / FIGURES).mkdir(parents=True, exist_ok=True)
     sections = [verdict_section(collected, opts, systems, corpora, classes, chance, protocols, speaker_systems),
                 warnings_section(folder),
+                protocol_section(runs),
                 results_section(collected.results, collected.sweep),
                 comparison_section(collected.comparison),
                 heatmap_section(folder, collected, systems, corpora, "pairwise" in protocols),

@@ -3,7 +3,8 @@
 Nothing here is assumed: the class names come from the evaluations (performance.yaml), the
 validation from each split's ``split_options.json``, the protocols from the jobs that exist, which
 systems read a speaker vector from the systems' kinds, the training corpora from each split's
-``split_summary.csv``. A report sentence says only what one of these records says.
+``split_summary.csv``, a refit from each evaluation's ``performance.yaml``. A report sentence says only
+what one of these records says.
 """
 from __future__ import annotations
 
@@ -126,13 +127,7 @@ class Validation:
 
 
 def split_validation(run: LocoRun) -> Validation:
-    split = run.split_dir()
-    info = {}
-    if split is not None and (split / "split_options.json").is_file():
-        try:
-            info = json.loads((split / "split_options.json").read_text())
-        except (OSError, ValueError):
-            info = {}
+    info = _split_options(run.split_dir())
     kind = str(info.get("validation_used") or info.get("validation") or "unknown")
     return Validation(run.corpus, kind, [str(c) for c in info.get("validation_corpora") or []],
                       info.get("validation_rows"), [str(n) for n in info.get("validation_notes") or []])
@@ -150,12 +145,85 @@ def validations(runs: Sequence[LocoRun]) -> list[Validation]:
 def training_corpora(run: LocoRun, part: str = "train") -> list[str]:
     """The corpora of the split's training rows (``part="validation"``: of its validation rows), from
     its split_summary.csv; empty where the split recorded none."""
-    split = run.split_dir()
+    return sorted(split_rows(run.split_dir(), part))
+
+
+def split_rows(split: Path | None, part: str = "train") -> dict[str, int]:
+    """Rows per corpus of one part (``train``, ``validation``, ``test``) of a split, from its
+    split_summary.csv; empty where the split recorded none."""
     summary = split / "split_summary.csv" if split else None
-    if summary is not None and summary.is_file():
-        counts = pd.read_csv(summary)
-        return sorted(set(counts.loc[(counts["split"] == part) & (counts["count"] > 0), "corpus"].astype(str)))
-    return []
+    if summary is None or not summary.is_file():
+        return {}
+    counts = pd.read_csv(summary)
+    used = counts[(counts["split"] == part) & (counts["count"] > 0)]
+    return {str(c): int(n) for c, n in used.groupby("corpus")["count"].sum().sort_index().items()}
+
+
+@dataclass
+class Fold:
+    """One split of a held-out corpus as the run wrote it: the rows each side took (split_summary.csv),
+    how its validation rows were chosen (split_options.json), and which systems were refit on training +
+    validation rows after the choice (their performance.yaml's ``refit``)."""
+    corpus: str
+    seed: str
+    train: dict[str, int]
+    validation: Validation
+    validation_rows: dict[str, int]
+    validation_speakers: dict[str, int]        # corpus -> how many of its speakers validate
+    refit: list[str] = field(default_factory=list)
+    fitted: list[str] = field(default_factory=list)   # fitted on the training rows only
+
+    def trained_on(self) -> str:
+        return ", ".join(f"{c} ({n} rows)" for c, n in self.train.items()) or "not recorded"
+
+    def validated_on(self) -> str:
+        if self.validation.kind == "none" or not self.validation_rows:
+            return "none (no validation rows)"
+        if self.validation.kind == "speakers":
+            return ", ".join(f"{self.validation_speakers.get(c, '?')} speaker(s) of {c} ({n} rows)"
+                             for c, n in self.validation_rows.items())
+        whole = "the whole of " if self.validation.kind == "corpus" else ""
+        return ", ".join(f"{whole}{c} ({n} rows)" for c, n in self.validation_rows.items())
+
+    def refit_on(self) -> str:
+        if not self.refit:
+            return "-"
+        both = {**self.train}
+        for corpus, rows in self.validation_rows.items():
+            both[corpus] = both.get(corpus, 0) + rows
+        return f"{', '.join(self.refit)}: {'+'.join(sorted(both))} ({sum(both.values())} rows)"
+
+
+def _split_options(split: Path | None) -> dict:
+    path = split / "split_options.json" if split else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def folds(runs: Sequence[LocoRun]) -> list[Fold]:
+    """One per split the runs used (a held-out corpus has several when each seed drew its own), in the
+    runs' order; each system named once per split."""
+    found: dict[tuple[str, str], Fold] = {}
+    for run in runs:
+        split = run.split_dir()
+        key = (run.corpus, str(split))
+        if key not in found:
+            info = _split_options(split)
+            rows = split_rows(split, "validation")
+            speakers = [str(s) for s in info.get("validation_speakers") or []]
+            found[key] = Fold(run.corpus, str(info.get("seed", "")), split_rows(split, "train"),
+                              split_validation(run), rows,
+                              {c: sum(s.startswith(f"{c}-") for s in speakers) for c in rows})
+        fold = found[key]
+        if run.system in fold.refit or run.system in fold.fitted:
+            continue
+        (fold.refit if run.performance().get("refit") else fold.fitted).append(run.system)
+    return list(found.values())
 
 
 def reads_speaker_vector(model: str, performances: Sequence[dict]) -> bool:

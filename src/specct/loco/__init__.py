@@ -23,16 +23,47 @@ The package, by job: :mod:`.experiment` (systems, options, experiment.yaml), :mo
         jobs/pairwise/<system>/<TRAIN>/train/ and test-<OTHER>/
         jobs/pairwise/<system>/<TRAIN>/<fold-NN>/{train,test}/
 """
-from .cli import build_parser, job_command, main, options_from_args, run_command, run_experiment
-from .experiment import (DEFAULT_MODEL, EXPERIMENT_FILE, LocoOptions, SystemSpec, experiment_dir, experiment_name,
-                         load_experiment, options_from_record, read_experiment_file, recorded_options,
-                         reference_system, write_experiment_record)
-from .jobs import JOB_RECORD, Job, job_training_options, list_jobs, run_experiments, run_job, run_jobs, select_job
-from .results import (COMPARISON_CSV, HEATMAP, JOBS_CSV, PAIRWISE_CSV, PAIRWISE_SUMMARY_CSV, RESULTS_CSV, RESULTS_MD,
-                      SEEDS_FIGURE,
-                      Collected, best_validation_uar, collect, finished_jobs, finished_runs, held_out_predictions,
-                      held_out_uar, read_collected)
-from .split_folders import split_options
+from __future__ import annotations
+
+import importlib
+
+# each public name -> the submodule that defines it, imported on first use (PEP 562), so that
+# ``specct loco --help`` parses its flags without the job runner (systems, pandas) loaded
+_HOMES = {
+    "cli": ("build_parser", "job_command", "main", "options_from_args", "run_command", "run_experiment"),
+    "experiment": ("DEFAULT_MODEL", "EXPERIMENT_FILE", "LocoOptions", "SystemSpec", "experiment_dir",
+                   "experiment_name", "load_experiment", "options_from_record", "read_experiment_file",
+                   "recorded_options", "reference_system", "write_experiment_record"),
+    "jobs": ("JOB_RECORD", "Job", "job_training_options", "list_jobs", "run_experiments", "run_job", "run_jobs",
+             "select_job"),
+    "results": ("COMPARISON_CSV", "HEATMAP", "JOBS_CSV", "PAIRWISE_CSV", "PAIRWISE_SUMMARY_CSV", "RESULTS_CSV",
+                "RESULTS_MD", "SEEDS_FIGURE", "Collected", "best_validation_uar", "collect", "finished_jobs",
+                "finished_runs", "held_out_predictions", "held_out_uar", "read_collected"),
+    "split_folders": ("split_options",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    """A public name from its submodule, or a submodule itself (``specct.loco.jobs``), loaded when first asked."""
+    if name.startswith("__"):   # never a submodule such as __main__ (it runs the command)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _HOME_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOME_OF[name]}"), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME_OF))
+
 
 __all__ = ["build_parser", "job_command", "main", "options_from_args", "run_command", "run_experiment",
            "DEFAULT_MODEL", "EXPERIMENT_FILE", "LocoOptions", "SystemSpec", "experiment_dir",

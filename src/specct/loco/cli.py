@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .. import paths
 from ..cli import (ArgumentParser, add_alias, add_datasets_arguments, add_executor_arguments, add_progress_argument,
@@ -22,9 +22,11 @@ from ..path_names import check_path_name
 from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, check_trainable,
                          experiment_dir, new_experiment, read_experiment_file, recorded_options, system_name,
                          write_experiment_record)
-from .executor import executor_from_args, run_experiment_jobs
-from .jobs import Job, list_jobs, run_job, select_job
-from .results import Collected, collect, evaluation_warnings
+
+# the parser needs only the light modules above; the job runner (systems, pandas) loads when a command runs
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .results import Collected
 
 
 class ModelAction(argparse.Action):
@@ -145,7 +147,11 @@ def options_from_args(args: argparse.Namespace, train_tokens: list[str]) -> Loco
 
 
 def run_command(argv: Sequence[str]) -> None:
-    args, train_tokens = build_parser().parse_known_args(argv)
+    args, train_tokens = build_parser().parse_known_args(argv)   # --help ends here, before the job runner loads
+    from .executor import executor_from_args, run_experiment_jobs
+    from .jobs import list_jobs, run_job, select_job
+    from .results import collect
+
     if args.from_record:
         if train_tokens:
             raise InputError(f"--from_record takes the experiment's flags from its record; drop "
@@ -203,6 +209,8 @@ def run_command(argv: Sequence[str]) -> None:
 def result_warnings(jobs: Sequence[Job]) -> list[str]:
     """The warnings the finished jobs' performance.yaml carry (degenerate data: one test class, a class
     never trained), ``"<job> (test <corpus>): <warning>"``."""
+    from .results import evaluation_warnings
+
     found = []
     for job in jobs:
         for corpus in job.tests:
@@ -222,6 +230,9 @@ def print_result_warnings(jobs: Sequence[Job]) -> None:
 
 def run_experiment(opts: LocoOptions, argv: Sequence[str] | None = None) -> Collected:
     """Every unfinished job in turn (at most ``max_jobs``), then collect what has finished (from Python)."""
+    from .executor import run_experiment_jobs
+    from .results import collect
+
     check_trainable(opts, "run_experiment")
     run_experiment_jobs(opts, shell_command(argv) if argv is not None else None, lambda job: job_command(opts, job))
     return collect(opts)
