@@ -1,9 +1,9 @@
 """Training throughput of one training with every core against N one-core trainings side by side:
-what ``bench_loco.py --jobs N`` rests on. Measured in one run, after the machine's float32 matmul
+what ``specct run ... --executor local --jobs N`` rests on. Measured in one run, after the machine's float32 matmul
 peak, on the CPU; run it alone (other work on the cores changes every number).
 
     python benchmarks/bench_jobs.py --quick               # smoke run: a few steps
-    python benchmarks/bench_jobs.py                       # speaker CCT at 64 px, batch 8 (bench_loco's)
+    python benchmarks/bench_jobs.py                       # speaker CCT at 64 px, batch 8 (benchmarks/studies')
     python benchmarks/bench_jobs.py --model cct_7_7x2_112 --size 112
 
 Each path is a fresh process that trains the model on random inputs (forward, cross-entropy,

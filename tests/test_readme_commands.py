@@ -1,7 +1,7 @@
 """Every command the README shows is one the project accepts: each script line parses with that
 script's own parser (its flags, its config files), the experiment file is a valid study once its
 corpus folders exist, and `specct` names real subcommands. The commands themselves run in the
-tests of their stages, in the demo (tests/test_demo.py) and in the benchmark's test."""
+tests of their stages, in the demo (tests/test_demo.py) and in the benchmark studies' test."""
 from __future__ import annotations
 
 import re
@@ -42,19 +42,9 @@ def parse_script_line(tokens: list[str]):
         "eval": lambda: eval_parser().parse_args(argv),
         "predict": lambda: predict_args(argv),
         "run_loco": lambda: given_flags(loco_parser().parse_known_args(argv)[1], "run_loco.py (train.py flags)"),
-        "bench_loco": lambda: load_script_from(tokens[1]).parse(argv),
     }
     assert script in parsers, f"README names {tokens[1]}, which this test does not know"
     return parsers[script]()
-
-
-def load_script_from(path: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO_ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_python_command_of_the_readme_parses(monkeypatch):

@@ -27,7 +27,10 @@ seed), ``protocols`` (``[loco]``, ``[loco, pairwise]``),
 ``reference``, ``bootstrap``, ``report`` (default true), ``held_out`` (the corpora held out in turn;
 default every corpus, the others train only), ``cluster`` (``--executor slurm``'s resources:
 :func:`specct.loco.slurm.cluster_settings`). A system may carry ``sweep`` (a grid of train.py flags or
-named variants, chosen per fold on validation rows: :mod:`specct.loco.sweeps`).
+named variants, chosen per fold on validation rows: :mod:`specct.loco.sweeps`), and its own ``split``
+and ``spectrogram`` over the study's (its splits and images in folders of their own:
+:func:`specct.loco.experiment.system_options`); a named variant its own offline group, images and
+``against`` (the variant it is tried on top of).
 
 Stages (each resumes by itself, so a run after a kill redoes nothing finished): import, images,
 speaker vectors, features (the ones the baselines read), jobs (splits, trainings, evaluations:
@@ -39,7 +42,6 @@ the working directory; a ``configs/...`` path not found there is read from the i
 from __future__ import annotations
 
 import argparse
-import difflib
 import shlex
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -130,8 +132,7 @@ def _mapping(value, where: str, allowed: Sequence[str]) -> dict:
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return values.did_you_mean(word, choices)
 
 
 def _corpora(value, where: str) -> list[CorpusEntry]:
@@ -209,16 +210,16 @@ def resolve_config(config: str | None, where: str) -> str | None:
     raise MissingInputError(f"{where}: config file {config} not found")
 
 
-def _systems(value, reference, where: str) -> list:
+def _systems(value, reference, where: str, spectrogram: dict | None = None) -> list:
     from . import systems
-    from .loco.experiment import SystemSpec, check_systems, flags_of_entry, system_name
+    from .loco.experiment import SYSTEM_SPLIT_KEYS, SystemSpec, check_systems, flags_of_entry, system_name
 
     if not isinstance(value, list) or not value:
         raise InputError(f"{where}: expected a list of systems (name, model, config, flags), at least one")
     specs = []
     for i, entry in enumerate(value, start=1):
         key = f"{where}[{i}]"
-        entry = _mapping(entry, key, ("name", "model", "config", "flags", "sweep"))
+        entry = _mapping(entry, key, ("name", "model", "config", "flags", "sweep", "split", "spectrogram"))
         if not entry.get("model"):
             raise InputError(f"{key}: needs a model")
         try:
@@ -228,19 +229,72 @@ def _systems(value, reference, where: str) -> list:
         config = resolve_config(entry.get("config"), f"{key}.config")
         name = str(entry.get("name") or system_name(str(entry["model"]), entry.get("config")))
         specs.append(SystemSpec(name, str(entry["model"]), config, flags_of_entry(entry.get("flags"), key),
-                                _sweep(entry.get("sweep"), f"{key}.sweep")))
+                                _sweep(entry.get("sweep"), f"{key}.sweep", spectrogram),
+                                _own_split(entry.get("split"), f"{key}.split", SYSTEM_SPLIT_KEYS),
+                                _own_spectrogram(entry.get("spectrogram"), f"{key}.spectrogram", spectrogram)))
     check_systems(specs, where)
     if reference is not None and reference not in [s.name for s in specs]:
         raise InputError(f"reference: {reference!r} is not a system of this study ({', '.join(s.name for s in specs)})")
     return specs
 
 
-def _sweep(value, where: str) -> list[dict] | None:
+def _sweep(value, where: str, spectrogram: dict | None = None) -> list[dict] | None:
     """A system's ``sweep`` (a grid of train.py flags, or named variants) as its variants; None without."""
     from .loco.experiment import flags_of_entry
-    from .loco.sweeps import read_sweep
+    from .loco.sweeps import VARIANT_SPLIT_KEYS, read_sweep
 
-    return None if value is None else read_sweep(value, where, flags_of_entry)
+    if value is None:
+        return None
+    variants = read_sweep(value, where, flags_of_entry)
+    for i, variant in enumerate(variants, start=1):   # a named variant's own offline group and images
+        if "split" in variant:
+            variant["split"] = _own_split(variant["split"], f"{where}[{i}].split", VARIANT_SPLIT_KEYS)
+        if "spectrogram" in variant:
+            variant["spectrogram"] = _own_spectrogram(variant["spectrogram"], f"{where}[{i}].spectrogram", spectrogram)
+    return variants
+
+
+def _check_section(settings: dict, where: str, section: str) -> None:
+    """Each value of a system's own ``split`` or ``spectrogram`` by the check of the study's key of that name."""
+    checks = _value_checks()
+    for key, value in settings.items():
+        check = checks.get(f"{section}.{key}")
+        if check is not None and not (value is None and f"{section}.{key}" in NULL_IS_DEFAULT):
+            check(value, f"{where}.{key}")
+
+
+def _own_split(value, where: str, allowed: Sequence[str]) -> dict | None:
+    """A system's (or a variant's) own split options over the study's; None without."""
+    if value is None:
+        return None
+    settings = _mapping(value, where, allowed)
+    _check_section(settings, where, "split")
+    return settings or None
+
+
+def _own_spectrogram(value, where: str, study: dict | None) -> dict | None:
+    """A system's (or a variant's) own image settings over the study's ``spectrogram`` (its images drawn in
+    a datasets folder of their own); None without. The offline augmentations stay the study's."""
+    from .spectrogram import SpectrogramConfig
+
+    if value is None:
+        return None
+    allowed = [f.name for f in fields(SpectrogramConfig) if f.name != "sample_rate"]
+    settings = _mapping(value, where, allowed)
+    _check_section(settings, where, "spectrogram")
+    if "size" in settings and isinstance(settings["size"], int):
+        settings["size"] = [settings["size"]] * 2
+    try:
+        SpectrogramConfig(**_config_values({**(study or {}), **settings}))
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return settings or None
+
+
+def _config_values(settings: dict) -> dict:
+    """SpectrogramConfig's arguments from settings as read (a size as a pair)."""
+    size = settings.get("size")
+    return {**settings, "size": tuple(size)} if isinstance(size, (list, tuple)) else dict(settings)
 
 
 def _held_out(value, corpora: list[CorpusEntry]) -> list[str] | None:
@@ -454,11 +508,15 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     if not isinstance(protocols, list) or not protocols or any(p not in PROTOCOLS for p in protocols):
         raise InputError(f"protocols: expected a list of {', '.join(PROTOCOLS)}, got {protocols!r}")
     reference = content.get("reference")
-    systems = _systems(content.get("systems"), reference, "systems")
+    systems = _systems(content.get("systems"), reference, "systems", spectrogram)
     held_out = _held_out(content.get("held_out"), corpora)
     swept = [s.name for s in systems if s.sweep]
     if swept and split.get("validation") == "none":
         raise InputError(f"systems: {swept[0]} has a sweep, chosen on validation rows; split.validation none has none")
+    blind = [s.name for s in systems if s.sweep and (s.split or {}).get("validation") == "none"]
+    if blind:
+        raise InputError(f"systems: {blind[0]} has a sweep, chosen on validation rows; its split.validation none "
+                         f"has none")
     if swept and "pairwise" in protocols:
         raise InputError(f"systems: {swept[0]} has a sweep, chosen per held-out corpus; protocols: pairwise has none")
     output = Path(str(content.get("output", paths.OUTPUT_DIR)))
@@ -468,9 +526,8 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
         imported = any(paths.wav_dir(datasets_dir, entry.name).glob("*.wav"))
         if not entry.demo and not imported and not entry.source.is_dir():
             raise MissingInputError(f"corpora.{entry.name}: folder {entry.source} not found")
-    augmentation = split.get("augmentation", "no_aug")
-    if augmentations is None:     # draw what the split trains on, nothing more
-        augmentations = [] if augmentation == "no_aug" else [augmentation]
+    if augmentations is None:     # draw what the splits train on (the study's and its systems'), nothing more
+        augmentations = _split_groups(split, systems)
     try:
         loco = LocoOptions(datasets_dir=str(datasets_dir), corpora=held_out or [e.name for e in corpora], systems=systems,
                            num_classes=num_classes, classes=classes, seed=seed, data_dir=str(workdir / paths.DATA_DIR),
@@ -485,6 +542,15 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     check_trainable(loco, file)   # every system's train.py options, before any stage runs
     return Study(file, name, workdir, datasets_dir, corpora, spectrogram, augmentations, demo,
                  bool(content.get("report", True)), loco, held_out, cluster_settings(content.get("cluster")))
+
+
+def _split_groups(split: dict, systems: list) -> list[str]:
+    """The offline augmentation groups the study's splits train on: its own and its systems' (variants')."""
+    from .loco.sweeps import variant_systems
+
+    groups = [split.get("augmentation", "no_aug")]
+    groups += [(v.split or {}).get("augmentation") for s in systems for v in variant_systems(s)]
+    return [g for i, g in enumerate(groups) if g and g != "no_aug" and g not in groups[:i]]
 
 
 # --------------------------------------------------------------------------- the stages
@@ -547,21 +613,52 @@ def _import_stage(study: Study, progress: bool) -> Stage:
     return Stage("import", _state(len(missing), "corpora"), run)
 
 
-def _spectrogram_config(study: Study):
-    from .spectrogram import SpectrogramConfig
+def image_folders(study: Study) -> dict[Path, dict]:
+    """Each datasets folder the study draws images in, with its image settings over the study's: the
+    study's own folder, then one per other ``spectrogram`` a system or a sweep variant sets."""
+    from .loco.experiment import images_dir
+    from .loco.sweeps import variant_systems
 
-    return SpectrogramConfig(**study.spectrogram)
+    folders = {study.datasets_dir: {}}
+    for system in (v for s in study.loco.systems for v in variant_systems(s) if v.spectrogram):
+        folders.setdefault(images_dir(study.datasets_dir, system.spectrogram), system.spectrogram)
+    return folders
+
+
+def _link_images_folder(study: Study, folder: Path) -> None:
+    """A folder of other images: each corpus's wavs, speaker vectors and features linked (relative) to the
+    study's folder, so that only the images are its own."""
+    import os
+
+    for corpus in study.corpus_names:
+        for place in (paths.wav_dir, paths.speaker_dir, paths.features_dir):
+            link, target = place(folder, corpus), place(study.datasets_dir, corpus)
+            if link.is_symlink() or link.exists():
+                continue
+            target.mkdir(parents=True, exist_ok=True)   # the vectors come in later stages, into the target
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(os.path.relpath(target, link.parent), target_is_directory=True)
 
 
 def _images_stage(study: Study, progress: bool) -> Stage:
     from .augment import resolve_augmentations
     from .images import plan_corpus, preprocess_corpora
+    from .spectrogram import SpectrogramConfig
 
     names = resolve_augmentations(study.augmentations)
-    left = sum(len(plan_corpus(study.datasets_dir, c, names)[0]) for c in study.corpus_names)
-    return Stage("images", _state(left, "wavs"), lambda: preprocess_corpora(
-        study.datasets_dir, datasets=study.corpus_names, augmentations=study.augmentations,
-        config=_spectrogram_config(study), seed=study.loco.seed, progress=progress))
+    folders = image_folders(study)
+    left = sum(len(plan_corpus(folder, c, names)[0]) if paths.wav_dir(folder, c).is_dir() else len(_wavs(study, c))
+               for folder in folders for c in study.corpus_names)
+
+    def run():
+        for folder, own in folders.items():
+            if own:
+                _link_images_folder(study, folder)
+            preprocess_corpora(folder, datasets=study.corpus_names, augmentations=study.augmentations,
+                               config=SpectrogramConfig(**_config_values({**study.spectrogram, **own})),
+                               seed=study.loco.seed, progress=progress)
+
+    return Stage("images", _state(left, "wavs"), run)
 
 
 def _speaker_stage(study: Study, progress: bool) -> Stage:
@@ -597,12 +694,14 @@ def _jobs_stage(study: Study, command: str, redo: Sequence[str] = ()) -> Stage:
     if all(_wavs(study, c) for c in study.corpus_names):
         left = sum(not job.finished for job in list_jobs(opts))
     else:
+        from .loco.jobs import is_seeded
         from .loco.sweeps import variant_systems
 
         seeds = len(opts.seeds or [opts.seed])
-        trained = sum(len(variant_systems(s)) for s in opts.systems)   # a sweep's variants each have jobs
-        left = (trained * len(study.held_out or study.corpora)
-                * (seeds + ("pairwise" in opts.protocols) * len(study.corpora)))
+        trained = [v for s in opts.systems for v in variant_systems(s)]   # a sweep's variants each have jobs
+        runs = sum(seeds if seeds == 1 or is_seeded(v, opts) else 1 for v in trained)   # a baseline runs once
+        left = len(study.held_out or study.corpora) * (
+            runs + ("pairwise" in opts.protocols) * len(trained) * len(study.corpora))
     state = _state(left, "jobs")
     if study.held_out and left:   # the folds the plan covers; the other corpora only train
         training = [c for c in study.corpus_names if c not in study.held_out]

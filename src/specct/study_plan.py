@@ -46,8 +46,37 @@ def describe(study) -> list[str]:
                 for s in split_seeds}
         text = "; or, by seed, ".join(sorted(said))
         lines.append(f"{'held out ' + corpus:<16} {text}")
+    lines += system_lines(opts)
     systems = [s.name for s in opts.systems]
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
     lines.append(f"jobs             {', '.join(systems)} on each held-out corpus ({len(systems) * len(held)} "
                  f"pairs, {seed_text})" + ("; and the pairwise protocol's" if "pairwise" in opts.protocols else ""))
+    return lines
+
+
+def system_lines(opts) -> list[str]:
+    """A line per sweep (its variants, each tried on top of another named) and per system or variant with
+    splits or images of its own (the settings, the folders they go to)."""
+    from .loco.experiment import system_options
+    from .loco.sweeps import against_of, variant_systems
+
+    def settings(name: str, own: dict, system) -> str:
+        moved = system_options(opts, system)
+        said = ", ".join(f"{k} {v}" for k, v in own.items())
+        return f"{'settings ' + name:<16} {said} (images {moved.datasets_dir}, splits {moved.data_dir})"
+
+    lines = []
+    for system in opts.systems:
+        if system.sweep:
+            on_top = against_of(system)
+            names = [v["name"] + (f" (on top of {on_top[v['name']]})" if v["name"] in on_top else "")
+                     for v in system.sweep]
+            lines.append(f"{'sweep ' + system.name:<16} {len(names)} variants, the first the base: {', '.join(names)}")
+        own = {**(system.split or {}), **(system.spectrogram or {})}
+        if own:   # a swept system's: every variant's
+            lines.append(settings(system.name, own, system))
+        for variant, trained in zip(system.sweep or (), variant_systems(system)):
+            own = {**variant.get("split", {}), **variant.get("spectrogram", {})}
+            if own:
+                lines.append(settings(trained.name, own, trained))
     return lines

@@ -97,3 +97,11 @@ def text_list(value, where: str, choices: Sequence[str] | None = None) -> list[s
 def optional(check, value, where: str, *args):
     """``check`` on a value that may also be None (YAML ``null``)."""
     return None if value is None else check(value, where, *args)
+
+
+def did_you_mean(word, choices: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` with the nearest of ``choices`` to a wrong key or name, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

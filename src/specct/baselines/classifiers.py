@@ -157,6 +157,7 @@ def train_head(kind: str, x_train, y_train, x_val, y_val, num_classes: int, args
     Without validation rows (the refit on training + validation rows) every epoch of ``args.epochs``
     is trained and the last is kept."""
     from ..train.losses import EmotionLoss, balanced_class_weights
+    from ..train.selection import higher_is_better, selection_value
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
@@ -169,7 +170,7 @@ def train_head(kind: str, x_train, y_train, x_val, y_val, num_classes: int, args
     weights = balanced_class_weights(counts) if args.class_weights == "balanced" else None
     criterion = EmotionLoss(num_classes, weights, smoothing=args.smoothing)
     optimizer = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    higher = args.eval_metric != "loss"
+    higher = higher_is_better(args.eval_metric)
     history, best, best_state, stale = [], None, None, 0
     for epoch in range(args.epochs):
         head.train()
@@ -190,7 +191,7 @@ def train_head(kind: str, x_train, y_train, x_val, y_val, num_classes: int, args
             row.update(val_loss=float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None)))),
                        val_accuracy=accuracy(y_val, predicted), val_uar=uar(y_val, predicted))
         history.append(row)
-        value = row["val_loss"] if args.eval_metric == "loss" else row[f"val_{args.eval_metric}"]
+        value = selection_value(row, args.eval_metric)
         improved = (best is None or not len(y_val)  # no validation rows: the last epoch is kept
                     or (value > best[1] if higher else value < best[1]))
         if improved:

@@ -38,14 +38,58 @@ class SystemSpec:
     config: str | None = None
     flags: dict = field(default_factory=dict)
     sweep: list[dict] | None = None   # variants [{name, flags}] trained and chosen on validation (loco.sweeps)
+    # the system's own split options (validation, augmentation, ...) and image settings (SpectrogramConfig
+    # fields) over the experiment's: its jobs read splits and images of their own (system_options)
+    split: dict | None = None
+    spectrogram: dict | None = None
+
+
+OPTIONAL_SYSTEM_FIELDS = ("sweep", "split", "spectrogram")
 
 
 def system_record(system: SystemSpec) -> dict:
-    """A system as the records keep it; ``sweep`` only where there is one (records without stay as they were)."""
+    """A system as the records keep it; ``sweep``, ``split``, ``spectrogram`` only where given (records
+    without stay as they were)."""
     record = asdict(system)
-    if record.get("sweep") is None:
-        record.pop("sweep", None)
+    for key in OPTIONAL_SYSTEM_FIELDS:
+        if not record.get(key):
+            record.pop(key, None)
     return record
+
+
+# The split options a system may set for itself (the rest are the experiment's, as the folds are).
+SYSTEM_SPLIT_KEYS = ("validation", "validation_corpus", "percent_subject_validation", "augmentation", "balanced")
+
+
+def settings_tag(settings: dict) -> str:
+    """``key=value,...`` of a system's own settings, sorted: the name of the folder they draw or split into."""
+    def text(value):
+        return "-".join(map(text, value)) if isinstance(value, (list, tuple)) else str(value).lower()
+    return ",".join(f"{key}={text(value)}" for key, value in sorted(settings.items()))
+
+
+def images_dir(datasets_dir: str | Path, spectrogram: dict | None) -> Path:
+    """The datasets folder of images drawn with ``spectrogram`` over the study's settings: the folder
+    itself without, else ``<datasets_dir>@<settings>`` beside it (its wavs, speaker vectors and features
+    linked to the folder's, images of its own; the images of one folder share one SpectrogramConfig)."""
+    folder = Path(datasets_dir)
+    return folder.with_name(f"{folder.name}@{settings_tag(spectrogram)}") if spectrogram else folder
+
+
+def system_options(opts: LocoOptions, system: SystemSpec) -> LocoOptions:
+    """The options a system's jobs split and train with: the experiment's, with the system's own split
+    options and images. Its splits go to a data folder of their own where the validation rows or the
+    images differ (the augmentation group and balancing have their own subfolders already)."""
+    from dataclasses import replace
+
+    split = {k: v for k, v in (system.split or {}).items() if getattr(opts, k) != v}
+    if not split and not system.spectrogram:
+        return opts
+    own_rows = {k: v for k, v in split.items() if k not in ("augmentation", "balanced")}
+    tag = settings_tag({**own_rows, **(system.spectrogram or {})})
+    data_dir = Path(opts.data_dir)
+    return replace(opts, **split, datasets_dir=str(images_dir(opts.datasets_dir, system.spectrogram)),
+                   data_dir=str(data_dir.with_name(f"{data_dir.name}@{tag}")) if tag else opts.data_dir)
 
 
 @dataclass

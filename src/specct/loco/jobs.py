@@ -18,8 +18,8 @@ from ..evaluation import PERFORMANCE_NAME, evaluation_problem
 from ..fileio import write_text_atomic
 from ..path_names import check_path_name
 from .experiment import (DIAGONALS, PROTOCOLS, EXPERIMENT_FILE, LocoOptions, SystemSpec, check_systems,
-                         experiment_dir, load_experiment, recorded_differences, reference_system, system_record,
-                         training_seeds, versions, write_experiment_record)
+                         experiment_dir, load_experiment, recorded_differences, reference_system, system_options,
+                         system_record, training_seeds, versions, write_experiment_record)
 from ..job_lock import LOCK_NAME, holder_text, job_lock, locked_by_other
 from .reuse import finished_training, link_training, remember, training_key
 from .split_folders import ensure_cross_split, ensure_fold_split, ensure_split, fold_names
@@ -142,7 +142,9 @@ def split_options_for_seed(opts: LocoOptions, seed: int | None) -> LocoOptions:
 
 
 def job_splits(opts: LocoOptions, job: Job) -> tuple[Path, dict[str, Path]]:
-    """The job's train_data folder and the test CSV of each test corpus."""
+    """The job's train_data folder and the test CSV of each test corpus (its system's own splits and
+    images where it sets them)."""
+    opts = system_options(opts, job.system)
     if job.protocol == "loco":
         split = ensure_split(split_options_for_seed(opts, job.seed), job.corpus)
         return split / "train_data", {job.corpus: split / "eval_data" / "test.csv"}
@@ -233,7 +235,8 @@ def reusable_training(opts: LocoOptions, job: Job, args, train_data: Path) -> tu
         return None, None
     system = systems.system_for_model(job.system.model)
     caches = system.feature_caches(job.system.model, {**opts.train_flags, **job.system.flags})
-    key = training_key(args, train_data, opts.datasets_dir, caches, opts.augmentation, opts.balanced)
+    own = system_options(opts, job.system)   # the images and offline group its split reads
+    key = training_key(args, train_data, own.datasets_dir, caches, own.augmentation, own.balanced)
     source = finished_training(opts.reuse_root, key, job.folder)
     if source is None or not system.is_trained(source / "train", args):
         return key, None

@@ -20,7 +20,7 @@ from ..fileio import write_csv_atomic, write_text_atomic
 from ..records import read_csv_table, read_record
 from .experiment import LocoOptions, experiment_dir, reference_system
 from .jobs import Job, held_out_corpora, list_jobs
-from .sweeps import SWEEP_CSV, chosen_variants, sweep_markdown, sweep_table, variant_name, variant_systems
+from .sweeps import SWEEP_CSV, against_of, chosen_variants, sweep_markdown, sweep_table, variant_name, variant_systems
 
 JOBS_CSV = "jobs.csv"
 RESULTS_CSV = "results.csv"
@@ -96,9 +96,10 @@ def finished_jobs(opts: LocoOptions) -> dict[tuple[str, str], Job]:
 
 def held_out_predictions(job: Job) -> pd.DataFrame:
     """A loco job's predictions on its held-out corpus, with ``file`` (the source wav's name), by which
-    runs of two experiments on the same wavs (other image variants, other image files) pair row by row."""
+    runs on the same wavs (other image variants, other image files: systems with images of their own,
+    or two experiments) pair row by row."""
     frame = read_predictions(job.test_dir(job.corpus))
-    return frame.assign(file=frame["wav"].map(lambda wav: Path(wav).name))
+    return frame.assign(file=frame["wav"].map(lambda wav: Path(wav).name)) if "wav" in frame else frame
 
 
 def held_out_uar(job: Job) -> float:
@@ -124,7 +125,7 @@ def loco_predictions(jobs: Sequence[Job]) -> dict[tuple[str, str], pd.DataFrame 
 def _run_predictions(runs: dict[tuple[str, str], list[Job]]) -> dict:
     found = {}
     for key, jobs in runs.items():
-        frames = [read_predictions(job.test_dir(job.corpus)) for job in jobs]
+        frames = [held_out_predictions(job) for job in jobs]
         found[key] = frames[0] if len(frames) == 1 else frames
     return found
 
@@ -207,7 +208,7 @@ def choose_swept_runs(opts: LocoOptions, runs: dict[tuple[str, str], list[Job]]
                           "seed": opts.seed if job.seed is None else job.seed,
                           "validation_uar": best_validation_uar(job), "held_out_uar": held_out_uar(job)}
                          for job in runs[(name, corpus)]]
-    table = sweep_table(rows)
+    table = sweep_table(rows, against={system.name: against_of(system) for system in swept})
     chosen = {key: runs[(variant_name(key[0], variant), key[1])] for key, variant in chosen_variants(table).items()}
     kept = {key: jobs for key, jobs in runs.items() if key not in variant_keys}
     return {**kept, **chosen}, table

@@ -18,7 +18,7 @@ from ..input_fingerprints import (file_fingerprint, fingerprint_differences, inp
                                   reads_augmented_images)
 
 GLOBAL_FIELDS = {"train_flags": "train.py flags", "bootstrap": "bootstrap", "diagonal": "diagonal", "folds": "folds"}
-SYSTEM_FIELDS = ("model", "config", "flags", "sweep")
+SYSTEM_FIELDS = ("model", "config", "flags", "sweep", "split", "spectrogram")
 
 
 def plain(value):

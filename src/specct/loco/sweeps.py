@@ -3,10 +3,12 @@
 A study system may carry ``sweep``: a grid of train.py flags (``{lr: [1.0e-4, 3.0e-4], mixup: [0, 0.2]}``,
 every combination, the first one the base) or a list of named variants judged against the first
 (``[{name: base, flags: {}}, {name: mixup, flags: {mixup: 0.2}}]``). Each variant is an ordinary
-system with its own jobs, named ``<system>@<variant>`` (``speaker_cct@lr=0.0001,mixup=0.2``).
+system with its own jobs, named ``<system>@<variant>`` (``speaker_cct@lr=0.0001,mixup=0.2``). A named
+variant may also set its own images (``spectrogram``) and offline group (``split: {augmentation, balanced}``),
+and name the variant it is tried on top of (``against``): it must beat that one by the margin as well.
 
 Per held-out corpus the variant with the best validation UAR, averaged over training seeds, is chosen,
-but only when it beats the base by ``MARGIN`` (benchmarks/bench_loco.py's rule, made general); else the
+but only when it beats the base by ``MARGIN`` (the former ablation script's rule, made general); else the
 base is kept. The held-out corpus never enters the choice: its UAR is reported beside every variant
 (``sweep.csv``), marked as not used to choose. Everything here is pure (rows in, rows out).
 """
@@ -21,6 +23,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..path_names import path_name_problem
+from ..values import did_you_mean
 
 MARGIN = 0.02          # a variant replaces the base when its validation UAR is higher by this much
 SEPARATOR = "@"        # between the system's name and its variant's
@@ -71,16 +74,40 @@ def _grid(grid: dict, where: str, flags_of_entry) -> list[dict]:
     return variants
 
 
+VARIANT_KEYS = ("name", "flags", "against", "split", "spectrogram")
+# what a variant may change of its split: the training rows, never the validation rows it is chosen on
+VARIANT_SPLIT_KEYS = ("augmentation", "balanced")
+
+
 def _named(entries: list, where: str, flags_of_entry) -> list[dict]:
+    """Named variants; ``split`` and ``spectrogram`` kept as given (the study checks their values)."""
     variants = []
     for i, entry in enumerate(entries, start=1):
         key = f"{where}[{i}]"
         if not isinstance(entry, dict) or not entry.get("name"):
             raise InputError(f"{key}: expected a mapping with a name (and flags), got {entry!r}")
-        unknown = sorted(set(entry) - {"name", "flags"})
+        unknown = sorted(set(entry) - set(VARIANT_KEYS))
         if unknown:
-            raise InputError(f"{key}: unknown key {unknown[0]!r}; allowed: name, flags")
-        variants.append({"name": str(entry["name"]), "flags": flags_of_entry(entry.get("flags"), f"{key}.flags")})
+            raise InputError(f"{key}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], VARIANT_KEYS)}; "
+                             f"allowed: {', '.join(VARIANT_KEYS)}")
+        variant = {"name": str(entry["name"]), "flags": flags_of_entry(entry.get("flags"), f"{key}.flags")}
+        against = entry.get("against")
+        if against is not None:
+            earlier = [v["name"] for v in variants]
+            if str(against) not in earlier:
+                raise InputError(f"{key}.against: {against!r} is not a variant above it"
+                                 f"{did_you_mean(str(against), earlier)}; allowed: {', '.join(earlier) or 'none'}")
+            variant["against"] = str(against)
+        split = entry.get("split")
+        if split is not None:
+            bad = sorted(set(split) - set(VARIANT_SPLIT_KEYS)) if isinstance(split, dict) else ["?"]
+            if bad:
+                raise InputError(f"{key}.split: a variant sets only {', '.join(VARIANT_SPLIT_KEYS)} (the variants "
+                                 f"of a sweep are chosen on the same validation rows), got {split!r}")
+            variant["split"] = dict(split)
+        if entry.get("spectrogram") is not None:
+            variant["spectrogram"] = entry["spectrogram"]
+        variants.append(variant)
     return variants
 
 
@@ -102,7 +129,19 @@ def variant_systems(system) -> list:
     if not getattr(system, "sweep", None):
         return [system]
     return [replace(system, name=variant_name(system.name, v["name"]), flags={**system.flags, **v["flags"]},
+                    split=_over(system.split, v.get("split")), spectrogram=_over(system.spectrogram,
+                                                                                  v.get("spectrogram")),
                     sweep=None) for v in system.sweep]
+
+
+def _over(mine: dict | None, variant: dict | None) -> dict | None:
+    merged = {**(mine or {}), **(variant or {})}
+    return merged or None
+
+
+def against_of(system) -> dict[str, str]:
+    """``{variant: the variant it is tried on top of}`` of a swept system (only those that name one)."""
+    return {v["name"]: v["against"] for v in system.sweep or () if v.get("against")}
 
 
 # --------------------------------------------------------------------------- choosing
@@ -112,33 +151,44 @@ def is_kept(gain: float, margin: float = MARGIN) -> bool:
     return gain >= margin - 1e-9
 
 
-def choose_variant(validation: dict[str, float], margin: float = MARGIN) -> str:
+def choose_variant(validation: dict[str, float], margin: float = MARGIN, against: dict[str, str] | None = None) -> str:
     """The chosen variant of one fold from ``{variant: seed-mean validation UAR}`` in sweep order (the
-    first is the base): the best one if it beats the base by ``margin``, else the base. A variant
-    without a validation score (no validation rows) cannot be chosen; without the base's, the base stays."""
+    first is the base): the best one that beats the base by ``margin`` (and the variant it is tried on
+    top of, ``against``, by as much), else the base. A variant without a validation score (no
+    validation rows) cannot be chosen; without the base's, the base stays."""
     base = next(iter(validation))
     scored = {v: u for v, u in validation.items() if not math.isnan(u)}
     if base not in scored or not scored:
         return base
-    best = max(scored, key=scored.get)   # the first of equals, in sweep order
-    return best if best != base and is_kept(scored[best] - scored[base], margin) else base
+    against = against or {}
+
+    def earns(variant: str) -> bool:
+        over = [base, against.get(variant, base)]
+        return all(o in scored and is_kept(scored[variant] - scored[o], margin) for o in over)
+
+    fit = {v: u for v, u in scored.items() if v != base and earns(v)}
+    return max(fit, key=fit.get) if fit else base   # the first of equals, in sweep order
 
 
-def sweep_table(rows: pd.DataFrame | Sequence[dict], margin: float = MARGIN) -> pd.DataFrame:
+def sweep_table(rows: pd.DataFrame | Sequence[dict], margin: float = MARGIN,
+                against: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
     """Rows ``system, held_out, variant, seed, validation_uar, held_out_uar`` (one per finished job;
     variants in sweep order) -> one row per (system, held-out corpus, variant): the seed means, the
-    validation gain over the base, which variant is chosen (on validation alone) and the held-out UAR,
-    in a column whose name says it was not used to choose."""
+    validation gain over the base (or over the variant it is tried on top of: ``against``, per system
+    ``{variant: other}``), which variant is chosen (on validation alone) and the held-out UAR, in a
+    column whose name says it was not used to choose."""
     rows = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
     out = []
     for (system, held_out), fold in rows.groupby(["system", "held_out"], sort=False):
         means = fold.groupby("variant", sort=False).agg(seeds=("seed", "nunique"), validation_uar=("validation_uar", "mean"),
                                                         held_out_uar=("held_out_uar", "mean"))
-        chosen = choose_variant(means["validation_uar"].to_dict(), margin)
-        base = means["validation_uar"].iloc[0]
+        on_top = (against or {}).get(system, {})
+        chosen = choose_variant(means["validation_uar"].to_dict(), margin, on_top)
+        scores = means["validation_uar"]
         for variant, row in means.iterrows():
+            other = scores.get(on_top.get(variant), scores.iloc[0])
             out.append({"system": system, "held_out": held_out, "variant": variant, "seeds": int(row.seeds),
-                        "validation_uar": row.validation_uar, "validation_gain": row.validation_uar - base,
+                        "validation_uar": row.validation_uar, "validation_gain": row.validation_uar - other,
                         "chosen": variant == chosen, HELD_OUT_COLUMN: row.held_out_uar})
     return pd.DataFrame(out, columns=list(TABLE_COLUMNS))
 
@@ -152,7 +202,8 @@ def chosen_variants(table: pd.DataFrame) -> dict[tuple[str, str], str]:
 def sweep_caption(margin: float = MARGIN) -> str:
     return (f"Sweeps: every variant of each swept system per held-out corpus, seed means. The chosen variant "
             f"(reported under the system's name in the results) has the best validation UAR and beats the first "
-            f"(base) variant by at least {margin:g}, else the base is kept. The held-out UAR is {NOT_USED}.")
+            f"(base) variant by at least {margin:g} (a variant tried on top of another, that one too, and its "
+            f"gain is over that one), else the base is kept. The held-out UAR is {NOT_USED}.")
 
 
 def sweep_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,11 +34,9 @@ from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
 from .options import check_domain_adversarial
+from .selection import LOSS, is_better, selection_value
 from .specaugment import from_args as specaugment_from_args
 from .timecrop import from_args as time_crop_from_args
-
-HIGHER_IS_BETTER = {"uar": True, "accuracy": True, "loss": False}
-
 
 def raise_input_error(message: str) -> None:
     raise InputError(message)
@@ -173,12 +171,6 @@ def inference_state(state: dict) -> dict:
     return {**{k: v for k, v in state.items() if k not in drop}, "state_dict": weights}
 
 
-def is_better(value: float, best: float | None, metric: str) -> bool:
-    if best is None or not np.isfinite(best):
-        return bool(np.isfinite(value))
-    return value > best if HIGHER_IS_BETTER[metric] else value < best
-
-
 def standardise_speaker_vectors(norm: str, train_frame, train_vectors, val_frame, val_vectors, pca):
     """--speaker_norm corpus|speaker: each split's vectors standardised within their own groups, and the
     PCA refitted on the standardised training vectors (each wav once)."""
@@ -211,6 +203,62 @@ class Trained:
     validated: bool
 
 
+@dataclass
+class SplitRows:
+    """The split a run reads: its classes, training and validation rows, and their speaker vectors."""
+    train_dir: Path
+    class_names: list
+    train_frame: pd.DataFrame
+    val_frame: pd.DataFrame
+    speaker_model: bool
+    train_vectors: np.ndarray | None
+    val_vectors: np.ndarray | None
+    pca: object
+
+    @property
+    def validate(self) -> bool:
+        # No validation rows (a split made with --validation none, or one where no corpus could give any):
+        # train the fixed number of epochs, no early stopping, and keep the last epoch as model_best.
+        return len(self.val_frame) > 0
+
+
+@dataclass
+class EpochData:
+    """The loaders and the online augmentations of the training rows."""
+    train_set: object
+    train_loader: DataLoader
+    val_set: object
+    val_loader: DataLoader | None
+    specaugment: object
+    time_crop: object
+    mixup: SpeakerMixup | None
+
+
+@dataclass
+class Optimization:
+    """What the updates use: the loss, optimizer, schedule, EMA, loss scaler and domain adversary, and
+    the model the training steps call (wrapped for DDP or torch.compile)."""
+    criterion: EmotionLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    num_epochs: int
+    ema: object
+    scaler: torch.amp.GradScaler
+    domain: object
+    train_model: torch.nn.Module
+
+
+@dataclass
+class LoopState:
+    """What a resume restores besides the weights: where the loop is and the best epoch so far."""
+    start_epoch: int = 0
+    num_updates: int = 0
+    best: float | None = None
+    best_epoch: int = -1
+    stale_epochs: int = 0
+    history: list = field(default_factory=list)
+
+
 def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None = None) -> Path:
     """One training as the flags say; returns the output folder (``--refit``, two of them, is
     :func:`specct.train.refit.train`, the networks' entry point)."""
@@ -221,23 +269,18 @@ def train(args: argparse.Namespace, on_epoch_end: Callable[[int], None] | None =
         distributed.cleanup()
 
 
-def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Trained:
-    """One pass of the loop; with ``refit`` (a RefitPlan) on training + validation rows, without
-    validation, for ``refit.epochs`` epochs of the same schedule."""
-    log = print if info.is_main else (lambda *a, **k: None)
-    progress = not args.no_progress
-    device = info.device
-    args.precision = getattr(args, "precision", None) or precision.from_legacy_flags(None, args.amp, args.amp_dtype)
-    args.precision_used = precision.resolve(args.precision, device.type)
-    log(precision.describe(args.precision, args.precision_used, device.type))
-
-    # --- data description
+def split_classes(args) -> tuple[Path, list]:
+    """The split folder and its classes, checked against ``--num_classes``."""
     train_dir = runs.resolve_train_dir(args.data_dir)
     class_names = split_data.read_class_names(train_dir)
     if args.num_classes is not None and args.num_classes != len(class_names):
         raise InputError(f"--num_classes {args.num_classes} but {train_dir / 'classes.txt'} lists "
                          f"{len(class_names)} classes ({', '.join(class_names)})")
-    out_dir = runs.output_dir(args, train_dir, run_name(args))
+    return train_dir, class_names
+
+
+def read_rows(args, train_dir: Path, class_names: list, refit) -> SplitRows:
+    """The training and validation rows (one set with ``refit``), their speaker vectors and the PCA."""
     from ..models.factory import model_traits
 
     speaker_model = model_traits(args.model).takes_speaker  # stated by the model
@@ -248,8 +291,6 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     if refit is not None:   # the validation rows join the training rows; nothing is validated
         train_frame = pd.concat([train_frame, val_frame], ignore_index=True)
         val_frame = val_frame.iloc[:0]
-    # No validation rows (a split made with --validation none, or one where no corpus could give any):
-    # train the fixed number of epochs, no early stopping, and keep the last epoch as model_best.
     validate = len(val_frame) > 0
     if not validate and args.sched == "plateau":
         raise InputError(f"{train_dir / 'validation.csv'}: no validation rows, but --sched plateau steps on "
@@ -266,46 +307,60 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     if speaker_model and args.speaker_norm != "none":
         train_vectors, val_vectors, pca = standardise_speaker_vectors(args.speaker_norm, train_frame, train_vectors,
                                                                       val_frame, val_vectors, pca)
+    return SplitRows(train_dir, class_names, train_frame, val_frame, speaker_model, train_vectors, val_vectors, pca)
 
-    # --- model
+
+def build_network(args, rows: SplitRows, device) -> tuple[torch.nn.Module, dict, dict]:
+    """The model on its device, the kwargs that rebuild it and its data config."""
     seed_everything(args.seed, 0, 0)  # the same initial weights on every rank
-    model, model_kwargs = build_model(args, len(class_names), pca,
-                                      train_vectors.shape[1] if train_vectors is not None else None)
+    model, model_kwargs = build_model(args, len(rows.class_names), rows.pca,
+                                      rows.train_vectors.shape[1] if rows.train_vectors is not None else None)
     model.to(device)
     if args.test_time_bn and not test_time.batch_norm_layers(model):
         raise InputError(f"--test_time_bn: {args.model} has no batch normalisation to re-estimate")
-    dcfg = data_config(args, model)
-    # the online augmentations are checked before the images are decoded
+    return model, model_kwargs, data_config(args, model)
+
+
+def split_dataset(args, rows: SplitRows, dcfg: dict, which: str, log):
+    """The training or validation rows as a dataset of images (and speaker vectors)."""
+    frame, vectors, name, label = ((rows.train_frame, rows.train_vectors, "train.csv", "training") if which == "train"
+                                   else (rows.val_frame, rows.val_vectors, "validation.csv", "validation"))
+    dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
+                                      source=str(rows.train_dir / name), interpolation=dcfg["interpolation"],
+                                      decoded=decoded_images(args, frame, dcfg, rows.train_dir, label, log))
+    return test_time.standardise_by_corpus(dataset, frame, args.input_norm)
+
+
+def build_data(args, rows: SplitRows, dcfg: dict, info: distributed.DistInfo, log) -> EpochData:
+    """The online augmentations (checked before the images are decoded), then the datasets and loaders."""
     specaugment = specaugment_from_args(args)   # None unless masks are asked for
     if specaugment is not None:
         log(f"online SpecAugment on training images: {specaugment}")
     time_crop = time_crop_from_args(args)        # None unless a crop probability is asked for
     if time_crop is not None:
         log(f"online word-length crops of training images: {time_crop}")
-    mixup = SpeakerMixup(args.mixup, len(class_names), args.mixup_prob, args.smoothing) if args.mixup > 0 else None
-    train_set = split_data.SplitDataset(train_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
-                                        train_vectors, source=str(train_dir / "train.csv"),
-                                        interpolation=dcfg["interpolation"],
-                                        decoded=decoded_images(args, train_frame, dcfg, train_dir, "training", log))
-    train_set = test_time.standardise_by_corpus(train_set, train_frame, args.input_norm)
+    mixup = (SpeakerMixup(args.mixup, len(rows.class_names), args.mixup_prob, args.smoothing)
+             if args.mixup > 0 else None)
+    train_set = split_dataset(args, rows, dcfg, "train", log)
     train_loader = make_loader(train_set, args.batch_size, True, args, info)
     val_set, val_loader = [], None
-    if validate:
-        val_set = split_data.SplitDataset(val_frame, dcfg["input_size"], dcfg["mean"], dcfg["std"],
-                                          val_vectors, source=str(train_dir / "validation.csv"),
-                                          interpolation=dcfg["interpolation"],
-                                          decoded=decoded_images(args, val_frame, dcfg, train_dir, "validation", log))
-        val_set = test_time.standardise_by_corpus(val_set, val_frame, args.input_norm)
+    if rows.validate:
+        val_set = split_dataset(args, rows, dcfg, "validation", log)
         val_loader = make_loader(val_set, args.validation_batch_size or args.batch_size, False, args, info)
+    return EpochData(train_set, train_loader, val_set, val_loader, specaugment, time_crop, mixup)
 
-    # --- loss, optimizer, schedule, EMA
+
+def build_optimization(args, info: distributed.DistInfo, model, rows: SplitRows, dcfg: dict, data: EpochData,
+                       log) -> Optimization:
+    """Loss, optimizer (timm's factory), schedule (timm's), EMA, loss scaler and domain adversary."""
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
     from timm.utils import ModelEmaV3
 
-    counts = split_data.class_counts(train_set.targets, len(class_names))
+    device = info.device
+    counts = split_data.class_counts(data.train_set.targets, len(rows.class_names))
     weights = balanced_class_weights(counts) if args.class_weights == "balanced" else None
-    criterion = EmotionLoss(len(class_names), weights, smoothing=args.smoothing,
+    criterion = EmotionLoss(len(rows.class_names), weights, smoothing=args.smoothing,
                             focal_gamma=args.focal_gamma if args.loss == "focal" else 0.0).to(device)
     opt_kwargs = {}
     if args.opt_eps is not None:
@@ -316,8 +371,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
                                     momentum=args.momentum, **opt_kwargs)
     domain = None
     if args.domain_adversarial > 0:
-        domain = domain_adversarial(args, info, model, speaker_model, dcfg, train_frame, train_vectors,
-                                    args.epochs, len(train_loader), train_dir, class_names)
+        domain = domain_adversarial(args, info, model, rows.speaker_model, dcfg, rows.train_frame,
+                                    rows.train_vectors, args.epochs, len(data.train_loader), rows.train_dir,
+                                    rows.class_names)
         domain.adversary.to(device)
         optimizer.add_param_group({"params": list(domain.adversary.parameters()), "lr": args.lr,
                                    "weight_decay": args.weight_decay})
@@ -327,9 +383,9 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr,
         warmup_epochs=args.warmup_epochs, cooldown_epochs=args.cooldown_epochs,
-        patience_epochs=args.patience_epochs, plateau_mode="min" if args.eval_metric == "loss" else "max",
+        patience_epochs=args.patience_epochs, plateau_mode="min" if args.eval_metric == LOSS else "max",
         step_on_epochs=not args.sched_on_updates,
-        updates_per_epoch=updates_per_epoch(len(train_loader), args.max_steps, args.grad_accum_steps))
+        updates_per_epoch=updates_per_epoch(len(data.train_loader), args.max_steps, args.grad_accum_steps))
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
     # float16 needs loss scaling; bfloat16 and float32 do not (the disabled scaler is a pass-through)
     scaler = torch.amp.GradScaler(device.type, enabled=args.precision_used == "float16")
@@ -340,36 +396,113 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     if args.torchcompile:
         # Training steps only; validation and the checkpoints use the model itself.
         train_model = torch.compile(train_model, backend=args.torchcompile)
+    return Optimization(criterion, optimizer, scheduler, num_epochs, ema, scaler, domain, train_model)
 
-    # --- state that a resume restores
-    start_epoch, num_updates, best, best_epoch, stale_epochs = 0, 0, None, -1, 0
-    history: list[dict] = []
-    if args.resume:
-        resume_path = out_dir / LAST_NAME if args.resume == "auto" else Path(args.resume)
-        state = load_checkpoint(resume_path)
-        if state["model_name"] != args.model or list(state["class_names"]) != list(class_names):
-            raise CheckpointError(f"{resume_path}: saved for {state['model_name']} with classes "
-                                  f"{', '.join(state['class_names'])}, not this run")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and state.get("state_dict_ema") is not None:
-            ema.module.load_state_dict(state["state_dict_ema"])
-        if domain is not None and state.get("domain_adversary") is not None:
-            domain.adversary.load_state_dict(state["domain_adversary"])
-        if scaler.is_enabled() and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
-        best, best_epoch = state["best_metric"], int(state["best_epoch"])
-        stale_epochs = int(state["stale_epochs"])
-        history = [row for row in runs.read_summary(out_dir).to_dict("records") if row["epoch"] <= start_epoch]
-        log(f"resumed from {resume_path} after epoch {start_epoch}")
-    elif start_epoch == 0 and scheduler is not None:
-        scheduler.step(0)
+
+def restore(args, out_dir: Path, class_names: list, model, opt: Optimization, log) -> LoopState:
+    """With ``--resume``: the weights, optimizer, schedule, EMA, scaler, random state and loop state of a
+    checkpoint (the summary rows up to its epoch kept); without: the schedule at its first step."""
+    if not args.resume:
+        if opt.scheduler is not None:
+            opt.scheduler.step(0)
+        return LoopState()
+    resume_path = out_dir / LAST_NAME if args.resume == "auto" else Path(args.resume)
+    state = load_checkpoint(resume_path)
+    if state["model_name"] != args.model or list(state["class_names"]) != list(class_names):
+        raise CheckpointError(f"{resume_path}: saved for {state['model_name']} with classes "
+                              f"{', '.join(state['class_names'])}, not this run")
+    model.load_state_dict(state["state_dict"])
+    opt.optimizer.load_state_dict(state["optimizer"])
+    opt.scheduler.load_state_dict(state["scheduler"])
+    if opt.ema is not None and state.get("state_dict_ema") is not None:
+        opt.ema.module.load_state_dict(state["state_dict_ema"])
+    if opt.domain is not None and state.get("domain_adversary") is not None:
+        opt.domain.adversary.load_state_dict(state["domain_adversary"])
+    if opt.scaler.is_enabled() and state.get("scaler"):
+        opt.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    start_epoch = int(state["epoch"])
+    log(f"resumed from {resume_path} after epoch {start_epoch}")
+    return LoopState(start_epoch, int(state["num_updates"]), state["best_metric"], int(state["best_epoch"]),
+                     int(state["stale_epochs"]),
+                     [row for row in runs.read_summary(out_dir).to_dict("records") if row["epoch"] <= start_epoch])
+
+
+def checkpoint_state(base_state: dict, model, opt: Optimization, loop: LoopState, epoch: int, stop_epoch: int,
+                     row: dict, targets) -> dict:
+    """last.pth.tar's content after ``epoch``: everything a resume needs (model_best keeps less)."""
+    return {**base_state, "epoch": epoch, "num_epochs": stop_epoch, "num_updates": loop.num_updates,
+            "state_dict": model.state_dict(),
+            "state_dict_ema": opt.ema.module.state_dict() if opt.ema is not None else None,
+            "optimizer": opt.optimizer.state_dict(), "scheduler": opt.scheduler.state_dict(),
+            "scaler": opt.scaler.state_dict() if opt.scaler.is_enabled() else None, "rng": rng_state(),
+            "best_metric": loop.best, "best_epoch": loop.best_epoch, "stale_epochs": loop.stale_epochs,
+            "domain_adversary": opt.domain.adversary.state_dict() if opt.domain is not None else None,
+            "metrics": row, "val_samples": int(len(targets))}
+
+
+def validate(args, model, opt: Optimization, data: EpochData, rows: SplitRows, info, epoch: int,
+             progress: bool) -> tuple[dict, np.ndarray]:
+    """The validation loss, accuracy and UAR of the kept weights (the EMA's when there is one)."""
+    eval_model = opt.ema.module if opt.ema is not None else model
+    if args.test_time_bn:   # TRANSDUCTIVE option: validated as it is tested, on the rows' own statistics
+        eval_model = test_time.reestimate_batch_norm(
+            eval_model, data.val_loader, test_time.batch_forward(info.device, rows.speaker_model, args.precision_used))
+    logits, targets = predict_loader(eval_model, data.val_loader, device=info.device,
+                                     speaker_model=rows.speaker_model, precision=args.precision_used, info=info,
+                                     progress=progress, desc=f"validate {epoch + 1}/{opt.num_epochs}")
+    predictions = logits.argmax(axis=1)
+    return (dict(val_loss=cross_entropy(logits, targets), val_accuracy=accuracy(targets, predictions),
+                 val_uar=uar(targets, predictions)), targets)
+
+
+def keep_best(args, loop: LoopState, row: dict, epoch: int) -> tuple[float, bool]:
+    """Whether this epoch is the best on validation so far (and the loop state updated); its value."""
+    value = selection_value(row, args.eval_metric)
+    improved = is_better(value, loop.best, args.eval_metric)
+    if improved:
+        loop.best, loop.best_epoch, loop.stale_epochs = float(value), epoch + 1, 0
+    else:
+        loop.stale_epochs += 1
+    return value, improved
+
+
+def save_epoch(out_dir: Path, state: dict, loop: LoopState, improved: bool, writer, row: dict) -> None:
+    """summary.csv, the curves, TensorBoard, model_best (when improved) and last.pth.tar, in that order.
+
+    last.pth.tar is written last: once it holds an epoch, every file of that epoch is in place, so
+    "finished" (its final epoch, NetworkSystem.is_trained) is one atomic write. A kill before it resumes
+    from the epoch before, which is replayed exactly and writes the others again."""
+    summary = runs.write_summary(out_dir, loop.history)
+    plot_curves(summary, out_dir / runs.CURVES_NAME)
+    if writer is not None:
+        for key, val in row.items():
+            if key != "epoch":
+                writer.add_scalar(key, val, row["epoch"])
+    if improved:
+        save_checkpoint(out_dir / BEST_NAME, inference_state(state))
+    save_checkpoint(out_dir / LAST_NAME, state)
+
+
+def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Trained:
+    """One pass of the loop; with ``refit`` (a RefitPlan) on training + validation rows, without
+    validation, for ``refit.epochs`` epochs of the same schedule."""
+    log = print if info.is_main else (lambda *a, **k: None)
+    progress = not args.no_progress
+    args.precision = getattr(args, "precision", None) or precision.from_legacy_flags(None, args.amp, args.amp_dtype)
+    args.precision_used = precision.resolve(args.precision, info.device.type)
+    log(precision.describe(args.precision, args.precision_used, info.device.type))
+
+    train_dir, class_names = split_classes(args)
+    out_dir = runs.output_dir(args, train_dir, run_name(args))
+    rows = read_rows(args, train_dir, class_names, refit)
+    model, model_kwargs, dcfg = build_network(args, rows, info.device)
+    data = build_data(args, rows, dcfg, info, log)
+    opt = build_optimization(args, info, model, rows, dcfg, data, log)
+    loop = restore(args, out_dir, class_names, model, opt, log)
     # The refit stops after the chosen epoch count (of the same schedule); its checkpoints say so, so
     # that last.pth.tar reads as finished only once the refit is.
-    stop_epoch = min(num_epochs, refit.epochs) if refit is not None else num_epochs
+    stop_epoch = min(opt.num_epochs, refit.epochs) if refit is not None else opt.num_epochs
 
     # what the run is, whether or not it was resumed on the way: a resumed run's args.yaml and
     # checkpoints are byte for byte an uninterrupted one's
@@ -377,99 +510,66 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         runs.write_args(out_dir, recorded, train_dir, {**transductive_note(args),
-                                                   **(domain.record() if domain is not None else {}),
+                                                   **(opt.domain.record() if opt.domain is not None else {}),
                                                    **(refit.record() if refit is not None else {})})
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
-                  "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(train_frame),
-                  "takes_speaker": speaker_model, "eval_metric": args.eval_metric,
+                  "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(rows.train_frame),
+                  "takes_speaker": rows.speaker_model, "eval_metric": args.eval_metric,
                   "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(recorded).items()},
                   **({"refit": refit.details()} if refit is not None else {})}
 
-    def checkpoint(epoch: int, row: dict, targets) -> dict:
-        return {**base_state, "epoch": epoch, "num_epochs": stop_epoch, "num_updates": num_updates,
-                "state_dict": model.state_dict(),
-                "state_dict_ema": ema.module.state_dict() if ema is not None else None,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng_state(),
-                "best_metric": best, "best_epoch": best_epoch, "stale_epochs": stale_epochs,
-                "domain_adversary": domain.adversary.state_dict() if domain is not None else None,
-                "metrics": row, "val_samples": int(len(targets))}
-
-    if refit is not None and start_epoch == 0 and info.is_main:
+    if refit is not None and loop.start_epoch == 0 and info.is_main:
         # epoch 0 of the refit: a kill from here on resumes the refit (ensure_trained sees last.pth.tar)
-        save_checkpoint(out_dir / LAST_NAME, checkpoint(0, {}, []))
-    log(f"training {args.model} on {len(train_set)} images ({len(val_set)} validation), "
-        f"{len(class_names)} classes, {info.world_size} process(es) on {device}; output {out_dir}")
+        save_checkpoint(out_dir / LAST_NAME, checkpoint_state(base_state, model, opt, loop, 0, stop_epoch, {}, []))
+    log(f"training {args.model} on {len(data.train_set)} images ({len(data.val_set)} validation), "
+        f"{len(class_names)} classes, {info.world_size} process(es) on {info.device}; output {out_dir}")
     if refit is not None:
         log(f"refit: {stop_epoch} epochs (chosen on validation in {refit.chosen_in}) on the training + validation "
             f"rows; the last epoch is saved as {BEST_NAME}")
-    elif not validate:
-        log(f"no validation rows in {train_dir / 'validation.csv'}: training all {num_epochs} epochs without "
+    elif not rows.validate:
+        log(f"no validation rows in {train_dir / 'validation.csv'}: training all {opt.num_epochs} epochs without "
             f"early stopping; the last epoch is saved as {BEST_NAME}")
 
-    # --- the loop
     started = time.perf_counter()
-    for epoch in range(start_epoch, stop_epoch):
-        if args.patience and stale_epochs >= args.patience:
+    for epoch in range(loop.start_epoch, stop_epoch):
+        if args.patience and loop.stale_epochs >= args.patience:
             break  # resumed after an early stop: nothing left to do
-        train_loader.sampler.set_epoch(epoch)
+        data.train_loader.sampler.set_epoch(epoch)
         seed_everything(args.seed, epoch + 1, info.rank)
         rng = np.random.default_rng([args.seed, epoch + 1, info.rank])
         stats = train_one_epoch(
-            train_model, train_loader, criterion, optimizer, device=device, speaker_model=speaker_model,
-            epoch=epoch, num_epochs=num_epochs, scheduler=scheduler, num_updates=num_updates,
-            precision=args.precision_used, scaler=scaler, ema=ema, mixup=mixup, rng=rng, specaugment=specaugment,
-            time_crop=time_crop, domain=domain,
-            clip_grad=args.clip_grad,
-            max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info, progress=progress)
-        num_updates = stats["num_updates"]
+            opt.train_model, data.train_loader, opt.criterion, opt.optimizer, device=info.device,
+            speaker_model=rows.speaker_model, epoch=epoch, num_epochs=opt.num_epochs, scheduler=opt.scheduler,
+            num_updates=loop.num_updates, precision=args.precision_used, scaler=opt.scaler, ema=opt.ema,
+            mixup=data.mixup, rng=rng, specaugment=data.specaugment, time_crop=data.time_crop, domain=opt.domain,
+            clip_grad=args.clip_grad, max_steps=args.max_steps, accum_steps=args.grad_accum_steps, info=info,
+            progress=progress)
+        loop.num_updates = stats["num_updates"]
         row = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_loss": float("nan"),
-               "val_accuracy": float("nan"), "val_uar": float("nan"), "lr": float(optimizer.param_groups[0]["lr"])}
-        if validate:
-            eval_model = ema.module if ema is not None else model
-            if args.test_time_bn:   # TRANSDUCTIVE option: validated as it is tested, on the rows' own statistics
-                eval_model = test_time.reestimate_batch_norm(
-                    eval_model, val_loader, test_time.batch_forward(device, speaker_model, args.precision_used))
-            logits, targets = predict_loader(eval_model, val_loader, device=device, speaker_model=speaker_model,
-                                             precision=args.precision_used, info=info, progress=progress,
-                                             desc=f"validate {epoch + 1}/{num_epochs}")
-            predictions = logits.argmax(axis=1)
-            row.update(val_loss=cross_entropy(logits, targets), val_accuracy=accuracy(targets, predictions),
-                       val_uar=uar(targets, predictions))
-            value = row["val_loss"] if args.eval_metric == "loss" else row[f"val_{args.eval_metric}"]
-            improved = is_better(value, best, args.eval_metric)
-            if improved:
-                best, best_epoch, stale_epochs = float(value), epoch + 1, 0
-            else:
-                stale_epochs += 1
+               "val_accuracy": float("nan"), "val_uar": float("nan"),
+               "lr": float(opt.optimizer.param_groups[0]["lr"])}
+        if rows.validate:
+            scores, targets = validate(args, model, opt, data, rows, info, epoch, progress)
+            row.update(scores)
+            value, improved = keep_best(args, loop, row, epoch)
         else:
-            value, improved, best_epoch, targets = None, True, epoch + 1, []   # the last epoch is the one kept
-        history.append(row)
-        if scheduler is not None:
-            scheduler.step(epoch + 1, value)
+            value, improved, targets = None, True, []   # the last epoch is the one kept
+            loop.best_epoch = epoch + 1
+        loop.history.append(row)
+        if opt.scheduler is not None:
+            opt.scheduler.step(epoch + 1, value)
 
         if info.is_main:
-            # last.pth.tar is written last: once it holds an epoch, every file of that epoch is in place,
-            # so "finished" (its final epoch, NetworkSystem.is_trained) is one atomic write. A kill before
-            # it resumes from the epoch before, which is replayed exactly and writes the others again.
-            state = checkpoint(epoch + 1, row, targets)
-            summary = runs.write_summary(out_dir, history)
-            plot_curves(summary, out_dir / runs.CURVES_NAME)
-            if writer is not None:
-                for key, val in row.items():
-                    if key != "epoch":
-                        writer.add_scalar(key, val, epoch + 1)
-            if improved:
-                save_checkpoint(out_dir / BEST_NAME, inference_state(state))
-            save_checkpoint(out_dir / LAST_NAME, state)
+            state = checkpoint_state(base_state, model, opt, loop, epoch + 1, stop_epoch, row, targets)
+            save_epoch(out_dir, state, loop, improved, writer, row)
             scores = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.3f}  val_uar {row['val_uar']:.3f}"
-                      if validate else "no validation")
+                      if rows.validate else "no validation")
             log(f"epoch {epoch + 1}/{stop_epoch}  train_loss {row['train_loss']:.4f}  {scores}  lr {row['lr']:.2e}  "
-                f"{stats['samples_per_s']:.1f} samples/s{'  *best*' if improved and validate else ''}")
+                f"{stats['samples_per_s']:.1f} samples/s{'  *best*' if improved and rows.validate else ''}")
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
-        if validate and args.patience and stale_epochs >= args.patience:
+        if rows.validate and args.patience and loop.stale_epochs >= args.patience:
             log(f"early stop: no validation {args.eval_metric} improvement for {args.patience} epochs")
             break
 
@@ -477,12 +577,12 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
         writer.close()
     minutes = (time.perf_counter() - started) / 60
     if refit is not None:
-        log(f"done in {minutes:.1f} min: refit for {best_epoch} epochs on {len(train_set)} train + validation "
-            f"images; {out_dir / BEST_NAME}")
-    elif validate:
-        best_text = f"{best:.4f}" if best is not None else "n/a"
-        log(f"done in {minutes:.1f} min: best validation {args.eval_metric} {best_text} at epoch {best_epoch}; "
+        log(f"done in {minutes:.1f} min: refit for {loop.best_epoch} epochs on {len(data.train_set)} train + "
+            f"validation images; {out_dir / BEST_NAME}")
+    elif rows.validate:
+        best_text = f"{loop.best:.4f}" if loop.best is not None else "n/a"
+        log(f"done in {minutes:.1f} min: best validation {args.eval_metric} {best_text} at epoch {loop.best_epoch}; "
             f"{out_dir / BEST_NAME}")
     else:
-        log(f"done in {minutes:.1f} min: no validation; last epoch {best_epoch} kept as {out_dir / BEST_NAME}")
-    return Trained(out_dir, best_epoch, validate)
+        log(f"done in {minutes:.1f} min: no validation; last epoch {loop.best_epoch} kept as {out_dir / BEST_NAME}")
+    return Trained(out_dir, loop.best_epoch, rows.validate)
