@@ -52,13 +52,6 @@ from . import paths, values
 from .errors import InputError, MissingInputError, run_script
 from .fileio import read_yaml
 
-STUDY_KEYS = ("name", "output", "datasets_dir", "corpora", "demo", "classes", "num_classes", "spectrogram",
-              "speaker", "split", "seed", "seeds", "protocols", "train_flags", "systems", "reference", "bootstrap",
-              "report", "held_out", "cluster")
-SPLIT_KEYS = ("validation", "validation_corpus", "percent_subject_validation", "augmentation", "balanced",
-              "vary_split")
-SPEAKER_KEYS = ("n_components",)
-DEMO_KEYS = ("speakers", "sentences", "seed")
 DEMO_SOURCE = "demo"
 STAGES = ("import", "images", "speaker vectors", "features", "jobs", "tables", "report")
 UNTIL_CHOICES = tuple(name.replace(" ", "_") for name in STAGES)   # --until's spelling: one shell word each
@@ -254,21 +247,14 @@ def _sweep(value, where: str, spectrogram: dict | None = None) -> list[dict] | N
     return variants
 
 
-def _check_section(settings: dict, where: str, section: str) -> None:
-    """Each value of a system's own ``split`` or ``spectrogram`` by the check of the study's key of that name."""
-    checks = _value_checks()
-    for key, value in settings.items():
-        check = checks.get(f"{section}.{key}")
-        if check is not None and not (value is None and f"{section}.{key}" in NULL_IS_DEFAULT):
-            check(value, f"{where}.{key}")
-
-
 def _own_split(value, where: str, allowed: Sequence[str]) -> dict | None:
     """A system's (or a variant's) own split options over the study's; None without."""
     if value is None:
         return None
+    from .study_schema import check_section
+
     settings = _mapping(value, where, allowed)
-    _check_section(settings, where, "split")
+    check_section(settings, where, "split")
     return settings or None
 
 
@@ -280,8 +266,10 @@ def _own_spectrogram(value, where: str, study: dict | None) -> dict | None:
     if value is None:
         return None
     allowed = [f.name for f in fields(SpectrogramConfig) if f.name != "sample_rate"]
+    from .study_schema import check_section
+
     settings = _mapping(value, where, allowed)
-    _check_section(settings, where, "spectrogram")
+    check_section(settings, where, "spectrogram")
     if "size" in settings and isinstance(settings["size"], int):
         settings["size"] = [settings["size"]] * 2
     try:
@@ -318,12 +306,6 @@ def _held_out(value, corpora: list[CorpusEntry]) -> list[str] | None:
     return [n for n in names if n in held]   # in the study's order, as without the key
 
 
-def _seed(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"{where}: expected a non-negative integer, got {value!r}")
-    return value
-
-
 def _spectrogram(value) -> tuple[dict, list[str]]:
     from .augment import AUGMENTATION_GROUPS, AUGMENTATIONS
     from .spectrogram import SpectrogramConfig
@@ -347,138 +329,11 @@ def _spectrogram(value) -> tuple[dict, list[str]]:
     return settings, augmentations
 
 
-# --------------------------------------------------------------------------- types and ranges of values
-
-def _string(value, where: str) -> str:
-    if not isinstance(value, str):
-        raise InputError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def _flags_value(value, where: str):
-    if value is not None and not isinstance(value, (list, dict)):
-        raise InputError(f"{where}: expected train.py flags as a list [--flag, value, ...] or a mapping "
-                         f"flag: value, got {value!r}")
-    return value
-
-
-def _num_classes(value, where: str):
-    from .labels import CLASS_SETS
-
-    if isinstance(value, bool) or str(value) not in CLASS_SETS or not isinstance(value, (int, str)):
-        raise InputError(f"{where}: expected one of {', '.join(CLASS_SETS)}, got {value!r}")
-    return value
-
-
-def _classes(value, where: str):
-    if isinstance(value, str) and value.strip():
-        return value
-    return values.text_list(value, where)
-
-
-def _size(value, where: str):
-    pair = value if isinstance(value, list) and len(value) == 2 else [value]
-    if not all(values.is_integer(v) and v >= 1 for v in pair):
-        raise InputError(f"{where}: expected a whole number of pixels (at least 1) or [height, width], got {value!r}")
-    return value
-
-
-# Keys whose null (YAML ``~``) means "the default", as leaving them out does.
-NULL_IS_DEFAULT = ("name", "datasets_dir", "classes", "seeds", "train_flags", "reference", "systems[].name",
-                   "systems[].config", "systems[].flags", "split.validation_corpus")
-
-
-def _value_checks() -> dict[str, Callable]:
-    """Key path -> check of its value's type and range (``systems[].flags`` is every system's). Run on the
-    whole file before anything else is read, so a wrong value never reaches a stage."""
-    from .augment import AUGMENTATION_GROUPS, AUGMENTATIONS
-    from .colormaps import CMAPS
-    from .loco.experiment import PROTOCOLS
-    from .spectrogram import WINDOWS
-    from .splits import BALANCE_MODES, VALIDATION_CHOICES
-
-    def _in(choices):
-        return lambda value, where: values.text(value, where, list(choices))
-
-    def _number(bounds, optional=False):
-        return lambda value, where: None if optional and value is None else values.number(value, where, bounds)
-
-    def _integer(bounds, optional=False):
-        return lambda value, where: None if optional and value is None else values.integer(value, where, bounds)
-
-    return {
-        "name": lambda value, where: value if value in (None, "") else _string(value, where),
-        "output": values.text, "datasets_dir": values.text,
-        "classes": _classes, "num_classes": _num_classes,
-        "seed": _seed, "bootstrap": _seed, "report": values.boolean, "reference": values.text,
-        "seeds": lambda value, where: [_seed(v, f"{where}[{i}]") for i, v in enumerate(value, start=1)]
-        if isinstance(value, list) else _seed(value, where),
-        "protocols": lambda value, where: values.text_list(value, where, PROTOCOLS),
-        "train_flags": _flags_value,
-        "demo.speakers": _integer(values.AT_LEAST_ONE), "demo.sentences": _integer(values.AT_LEAST_ONE),
-        "demo.seed": _seed,
-        "speaker.n_components": _integer(values.AT_LEAST_ONE),
-        "split.validation": _in(VALIDATION_CHOICES), "split.validation_corpus": values.text,
-        "split.percent_subject_validation": _number(values.Range(low=0, below=1)),
-        "split.augmentation": _in(AUGMENTATION_GROUPS), "split.balanced": _in(BALANCE_MODES),
-        "split.vary_split": values.boolean,
-        "spectrogram.window": _in(WINDOWS), "spectrogram.cmap": _in(CMAPS),
-        "spectrogram.window_ms": _number(values.POSITIVE), "spectrogram.hop_ms": _number(values.POSITIVE),
-        "spectrogram.n_fft": _integer(values.AT_LEAST_ONE, optional=True),
-        "spectrogram.n_mels": _integer(values.AT_LEAST_ONE),
-        "spectrogram.fmin_hz": _number(values.Range(low=0, below=8000)),
-        "spectrogram.fmax_hz": _number(values.Range(above=0, high=8000), optional=True),   # 16 kHz audio
-        "spectrogram.db_floor": _number(values.Range(below=0)), "spectrogram.size": _size,
-        "spectrogram.mean_norm": values.boolean,
-        "spectrogram.min_seconds": _number(values.POSITIVE, optional=True),
-        "spectrogram.augmentations": lambda value, where: values.text_list(
-            value, where, [*AUGMENTATION_GROUPS, *AUGMENTATIONS]),
-        "systems[].name": values.text, "systems[].model": values.text, "systems[].config": values.text,
-        "systems[].flags": _flags_value,
-        "corpora.*": lambda value, where: value if isinstance(value, dict) else values.text(value, where),
-        "corpora.*.source": values.text, "corpora.*.options.*": values.boolean,
-    }
-
-
-def _check_values(content: dict) -> None:
-    """Each value of the file against its key's check (:func:`_value_checks`): one line naming the key
-    path, the value and what is allowed. Keys without a check (unknown ones, a sweep) are left to the
-    checks that follow."""
-    checks = _value_checks()
-
-    def walk(value, where: str, pattern: str) -> None:
-        if value is None and pattern in NULL_IS_DEFAULT:
-            return
-        if pattern in checks:
-            checks[pattern](value, where)
-        if isinstance(value, dict) and pattern in ("", "demo", "speaker", "split", "spectrogram", "corpora",
-                                                   "corpora.*", "corpora.*.options", "systems[]"):
-            for key, inner in value.items():
-                named = "*" if pattern in ("corpora", "corpora.*.options") else str(key)
-                walk(inner, f"{where}.{key}" if where else str(key), f"{pattern}.{named}" if pattern else named)
-        elif isinstance(value, list) and pattern == "systems":
-            for i, entry in enumerate(value, start=1):
-                walk(entry, f"{where}[{i}]", "systems[]")
-
-    walk(content, "", "")
-    spectrogram = content.get("spectrogram") if isinstance(content.get("spectrogram"), dict) else {}
-    low, high = spectrogram.get("fmin_hz", 0.0), spectrogram.get("fmax_hz")
-    if high is not None and not low < high:
-        raise InputError(f"spectrogram.fmax_hz: expected a number above fmin_hz ({low!r}), got {high!r}")
-    window, n_fft = spectrogram.get("window_ms", 25.0), spectrogram.get("n_fft")
-    if n_fft is not None and n_fft < window * 16:   # samples of the window at 16 kHz
-        raise InputError(f"spectrogram.n_fft: expected at least the window's {window * 16:g} samples "
-                         f"(window_ms {window!r} at 16 kHz), got {n_fft!r}")
-    corpus = (content.get("split") or {}).get("validation_corpus") if isinstance(content.get("split"), dict) else None
-    names = [str(n).upper() for n in content.get("corpora") or {}] if isinstance(content.get("corpora"), dict) else []
-    if corpus is not None and names and corpus.upper() not in names:
-        raise InputError(f"split.validation_corpus: expected one of {', '.join(names)}, got {corpus!r}")
-
-
 def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
     """Check an experiment file (a path, or its content as a mapping) whole; writes nothing."""
     from .loco.experiment import LocoOptions, NAME_PATTERN, PROTOCOLS, check_trainable, flags_of_entry, training_seeds
     from .loco.slurm import cluster_settings
+    from .study_schema import Study as Schema, check_study
 
     if isinstance(source, Mapping):
         content, file = dict(source), where or "experiment"
@@ -486,24 +341,21 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
         file = str(source)
         content = read_yaml(Path(source), InputError, "experiment file", missing=MissingInputError)
     if not isinstance(content, dict):
-        raise InputError(f"{file}: expected a mapping of {', '.join(STUDY_KEYS)}")
-    content = _mapping(content, file, STUDY_KEYS)
-    _check_values(content)
+        raise InputError(f"{file}: expected a mapping of {', '.join(Schema.model_fields)}")
+    check_study(content, file)   # every key, type and range; what follows needs the corpora and systems
     name = str(content.get("name") or (Path(file).stem if not isinstance(source, Mapping) else ""))
     if not NAME_PATTERN.match(name):
         raise InputError(f"{file}: name {name!r} must be a plain folder name (letters, digits, . _ + -)")
-    demo = _mapping(content.get("demo"), "demo", DEMO_KEYS)
-    for key, value in demo.items():
-        _seed(value, f"demo.{key}")
+    demo = dict(content.get("demo") or {})
     corpora = _corpora(content.get("corpora"), "corpora")
-    seed = _seed(content.get("seed", 0), "seed")
+    seed = content.get("seed", 0)
     seeds = content.get("seeds")
     if seeds is not None and not isinstance(seeds, list):
         raise InputError(f"seeds: expected a list of non-negative integers, got {seeds!r}")
     num_classes, classes = _check_classes(content, corpora, demo.get("seed", 0))
     spectrogram, augmentations = _spectrogram(content.get("spectrogram"))
-    split = _mapping(content.get("split"), "split", SPLIT_KEYS)
-    speaker = _mapping(content.get("speaker"), "speaker", SPEAKER_KEYS)
+    split = dict(content.get("split") or {})
+    speaker = dict(content.get("speaker") or {})
     protocols = content.get("protocols", ["loco"])
     if not isinstance(protocols, list) or not protocols or any(p not in PROTOCOLS for p in protocols):
         raise InputError(f"protocols: expected a list of {', '.join(PROTOCOLS)}, got {protocols!r}")
@@ -532,9 +384,9 @@ def read_study(source: str | Path | Mapping, where: str | None = None) -> Study:
         loco = LocoOptions(datasets_dir=str(datasets_dir), corpora=held_out or [e.name for e in corpora], systems=systems,
                            num_classes=num_classes, classes=classes, seed=seed, data_dir=str(workdir / paths.DATA_DIR),
                            output=str(workdir), train_flags=flags_of_entry(content.get("train_flags"), "train_flags"),
-                           bootstrap=_seed(content.get("bootstrap", 1000), "bootstrap"), experiment=name,
+                           bootstrap=content.get("bootstrap", 1000), experiment=name,
                            reference=reference, protocols=list(protocols), seeds=seeds,
-                           n_components=_seed(speaker.get("n_components", 256), "speaker.n_components"),
+                           n_components=speaker.get("n_components", 256),
                            reuse_root=str(output), **split)   # trainings shared by the studies under one output
     except TypeError as exc:
         raise InputError(f"split: {exc}") from None

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "where an image model looks: mean Grad-CAM per emotion over a split's rows (saliency.py)"),
     "demo": ("specct.pipeline:main", "the whole pipeline on generated demo corpora, on the CPU"),
     "run": ("specct.study:main", "a whole study from one experiment file, every missing stage in order"),
+    "schema": ("specct.commands.schema:main", "the study file's JSON Schema, for editors that check YAML"),
 }
 
 
