@@ -314,6 +314,15 @@ def encoder_layers(encoder, mel, mel_frames=None):
     return torch.stack(states)
 
 
+def torch_pool_frames(steps, pool: int):
+    """Means of each ``pool`` neighbouring frames of (T, ...) states; a shorter last group is its own mean."""
+    from torch.nn import functional as F
+
+    flat = steps.reshape(steps.shape[0], -1).T[None]                      # (1, features, T)
+    pooled = F.avg_pool1d(flat, pool, pool, ceil_mode=True)                 # ceil: the odd last frame kept
+    return pooled[0].T.reshape(-1, *steps.shape[1:])
+
+
 class WhisperExtractor:
     """Mean and std over the audio's frames of every layer of a frozen Whisper encoder: (layers, 2 x hidden).
 
@@ -359,8 +368,9 @@ class WhisperExtractor:
         mel, real = self.mel(signal)
         return mel[0], real
 
-    def pool(self, prepared: list) -> list[np.ndarray]:
-        """Every layer's mean and std over each clip's audio frames, for a batch of prepared clips."""
+    def audio_states(self, prepared: list) -> list:
+        """Every layer's hidden states over each clip's audio frames (layers, frames, hidden), float32
+        tensors, for a batch of prepared clips (one encoder pass)."""
         import torch
 
         from ..precision import autocast
@@ -373,12 +383,25 @@ class WhisperExtractor:
             batch[i, :, :frames[i]] = mel
         with torch.inference_mode(), torch_threads(self.threads), autocast(self.device.type, self.precision):
             states = encoder_layers(self.encoder, batch.to(self.device), frames).float()   # (layers, B, T, H)
-            vectors = []
-            for i, (_, real) in enumerate(prepared):
-                mine = states[:, i, :real]
-                vectors.append(torch.cat([mine.mean(dim=1), mine.std(dim=1, unbiased=False)], dim=-1)
-                               .cpu().numpy().astype(np.float32))
-        return vectors
+        return [states[:, i, :real] for i, (_, real) in enumerate(prepared)]
+
+    def pool(self, prepared: list) -> list[np.ndarray]:
+        """Every layer's mean and std over each clip's audio frames, for a batch of prepared clips."""
+        import torch
+
+        return [torch.cat([mine.mean(dim=1), mine.std(dim=1, unbiased=False)], dim=-1).cpu().numpy().astype(np.float32)
+                for mine in self.audio_states(prepared)]
+
+    def frames(self, prepared: list, pool: int = 1) -> list[np.ndarray]:
+        """Every layer's frames of each clip's audio, (frames, layers, hidden) float16, each ``pool``
+        neighbouring frames averaged (the last group may be shorter)."""
+        out = []
+        for mine in self.audio_states(prepared):
+            steps = mine.permute(1, 0, 2)                                  # (T, layers, hidden)
+            if pool > 1:
+                steps = torch_pool_frames(steps, pool)
+            out.append(steps.cpu().numpy().astype(np.float16))
+        return out
 
     def __call__(self, signal: np.ndarray, sr: int = audio.DEFAULT_SR) -> np.ndarray:
         if sr != audio.DEFAULT_SR:

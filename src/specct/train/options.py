@@ -208,7 +208,7 @@ def add_baseline_options(p: argparse.ArgumentParser) -> None:
                    help="C values tried (SVM, logistic regression); chosen on validation UAR")
     g.add_argument("--svm_gamma", nargs="+", default=["scale", 0.001, 0.01],
                    help="RBF gamma values tried (numbers, scale or auto); chosen on validation UAR")
-    g.add_argument("--head_hidden", type=int, default=256, help="hidden width of ssl_mlp's head")
+    g.add_argument("--head_hidden", type=int, default=256, help="hidden width of ssl_mlp's and whisper_head's head")
     g.add_argument("--no_refit", dest="refit", action="store_false", default=None,
                    help="keep the model fitted on the training rows only; by default a baseline, after choosing "
                         "its hyper-parameters (or the head's epoch count) on the validation rows, is fitted again "
