@@ -134,12 +134,7 @@ def saliency_of_model(model_dir: str | Path, test_csv: str | Path, per_class: in
         raise InputError(f"{model_dir}: saliency maps are for the image models; this is a feature baseline")
     frame = capped_rows(split_data.read_split(test_csv, trained.class_names), per_class, seed)
     config = trained.data_config
-    vectors = split_data.raw_speaker_vectors(frame) if trained.speaker_model else None
-    if vectors is not None and trained.speaker_norm != "none":
-        from .speaker import standardise_by_group
-
-        # as the evaluation does (transductive, said in its performance.yaml)
-        vectors = standardise_by_group(vectors, frame[trained.speaker_norm], frame["wav"])
+    vectors = trained.vectors_of_rows(frame)   # as the evaluation builds them (--vector, --speaker_norm)
     dataset = split_data.SplitDataset(frame, config["input_size"], config["mean"], config["std"], vectors,
                                       source=str(test_csv), interpolation=config.get("interpolation", "bilinear"))
     items = [dataset[i] for i in range(len(dataset))]

@@ -32,6 +32,7 @@ class TrainedNetwork(TrainedSystem):
 
         from ..data import spectrogram_config
         from ..models.factory import model_from_checkpoint, takes_speaker
+        from ..train.fusion_vector import from_checkpoint
 
         self.path = checkpoint_path(path, checkpoint)
         self.state = load_checkpoint(self.path)
@@ -43,6 +44,8 @@ class TrainedNetwork(TrainedSystem):
         self.data_config = self.state["data_config"]
         self.spectrogram = spectrogram_config(self.state.get("spectrogram"))
         self.speaker_model = takes_speaker(self.model)
+        self.vector = from_checkpoint(self.state)   # which per-utterance vector it fuses (--vector)
+        self._vector_extractor = None               # the Whisper encoder, loaded for the first new audio
         self.speaker_norm = (self.state.get("args") or {}).get("speaker_norm", "none")
         self.trained_args = self.state.get("args") or {}
         # the training's requested precision, decided again for this host (models older than the
@@ -64,13 +67,9 @@ class TrainedNetwork(TrainedSystem):
         from ..threads import torch_threads
         from ..train.engine import predict_loader, softmax
 
-        vectors = split_data.raw_speaker_vectors(frame) if self.speaker_model else None
-        record = {}
+        vectors = self.vectors_of_rows(frame)
+        record = {} if self.vector.is_default else {"vector": self.vector.text}
         if self.speaker_model and self.speaker_norm != "none":
-            from ..speaker import standardise_by_group
-
-            # TRANSDUCTIVE: the test rows' own (unlabelled) vectors give their group's statistics
-            vectors = standardise_by_group(vectors, frame[self.speaker_norm], frame["wav"])
             record["transductive"] = (f"speaker vectors standardised per {self.speaker_norm} with the statistics "
                                       f"of the test rows' own unlabelled vectors")
         if self.trained_args.get("domain_adversarial") and \
@@ -95,6 +94,19 @@ class TrainedNetwork(TrainedSystem):
                                        precision=self.precision_used, progress=settings.progress, desc="test")
         probabilities = softmax(logits)
         return Scores(probabilities, probabilities.argmax(axis=1), record)
+
+    def vectors_of_rows(self, frame):
+        """The fused vectors of split rows as the model takes them (None for an image model); with
+        ``--speaker_norm`` standardised by the rows' own groups (TRANSDUCTIVE, said by ``score``)."""
+        if not self.speaker_model:
+            return None
+        vectors = self.vector.rows(frame)
+        if self.speaker_norm != "none":
+            from ..speaker import standardise_by_group
+
+            # TRANSDUCTIVE: the test rows' own (unlabelled) vectors give their group's statistics
+            vectors = standardise_by_group(vectors, frame[self.speaker_norm], frame["wav"])
+        return vectors
 
     def check_predicts_files(self) -> None:
         if self.speaker_model and self.speaker_norm != "none":
@@ -124,10 +136,11 @@ class TrainedNetwork(TrainedSystem):
                                   dcfg["std"], dcfg.get("interpolation", "bilinear")) for signal in signals]
         if not self.speaker_model:
             return [(image, None) for image in images]
-        from ..speaker import embed_signals
-
+        if self._vector_extractor is None:
+            self._vector_extractor = self.vector.extractor(str(self.device))
+        raw = self.vector.of_signals(signals, self._vector_extractor, str(self.device))
         # a row of its own per signal (a view would carry the whole batch when sent to another process)
-        vectors = [torch.from_numpy(np.array(row, dtype=np.float32)) for row in embed_signals(signals)]
+        vectors = [torch.from_numpy(np.array(row, dtype=np.float32)) for row in raw]
         return list(zip(images, vectors))
 
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
@@ -200,13 +213,31 @@ class NetworkSystem(System):
         return True
 
     def reads_speaker_vector(self, model_name: str, performances) -> bool:
-        """What the model states (``takes_speaker``); a model that cannot be built here: said by its name."""
+        """What the model states (``takes_speaker``); a model that cannot be built here: said by its name.
+        A model that fuses a Whisper vector alone (performance.yaml's ``vector``) reads none."""
+        if any(not str(p.get("vector", "speaker")).startswith("speaker") for p in performances):
+            return False
         try:
             from ..models.factory import model_traits
 
             return model_traits(model_name).takes_speaker
         except Exception:  # noqa: BLE001
             return str(model_name).startswith("speaker_")
+
+    def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
+        """The pooled Whisper vectors a ``--vector whisper:...`` fuses (the speaker vectors every split has)."""
+        from ..train.fusion_vector import from_flags
+
+        whisper = from_flags(flags).whisper
+        if whisper is None:
+            return []
+        return [(f"whisper:{whisper.source}" if whisper.source else "whisper", whisper.layer)]
+
+    def feature_caches(self, model_name: str, flags: dict) -> list[str]:
+        from ..train.fusion_vector import from_flags
+
+        whisper = from_flags(flags).whisper
+        return [whisper.name] if whisper is not None else []
 
     def model_names(self) -> list[str]:
         import timm

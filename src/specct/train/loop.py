@@ -31,6 +31,7 @@ from ..metrics import accuracy, uar
 from ..plots import plot_curves
 from . import distributed
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
+from .fusion_vector import FusionVector, from_flags
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
 from .options import check_domain_adversarial
@@ -43,8 +44,11 @@ def raise_input_error(message: str) -> None:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """A network's run folder: ``<model>-pretrained`` or ``<model>-scratch``."""
-    return f"{args.model}-{'pretrained' if args.pretrained else 'scratch'}"
+    """A network's run folder: ``<model>-pretrained`` or ``<model>-scratch``, and the fused vector after
+    it when it is not the speaker vector (``...-scratch-whisper_<model>_real_layer3``)."""
+    vector = from_flags(args)
+    fused = "" if vector.is_default else f"-{vector.slug}"
+    return f"{args.model}-{'pretrained' if args.pretrained else 'scratch'}{fused}"
 
 
 def seed_everything(*key: int) -> None:
@@ -127,7 +131,7 @@ def domain_adversarial(args, info, model, speaker_model: bool, dcfg: dict, train
         frame = unlabelled_frame(split_data.read_split(test_csv, class_names))
         if len(frame) == 0:
             raise InputError(f"{test_csv}: no held-out rows for the transductive domain")
-        vectors = split_data.raw_speaker_vectors(frame) if speaker_model else None
+        vectors = from_flags(args).rows(frame) if speaker_model else None
         rows = test_time.standardise_by_corpus(
             split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                     source=str(test_csv), interpolation=dcfg["interpolation"]), frame, args.input_norm)
@@ -214,6 +218,7 @@ class SplitRows:
     train_vectors: np.ndarray | None
     val_vectors: np.ndarray | None
     pca: object
+    vector: FusionVector = FusionVector()   # which per-utterance vector a speaker model fuses (--vector)
 
     @property
     def validate(self) -> bool:
@@ -280,11 +285,15 @@ def split_classes(args) -> tuple[Path, list]:
 
 
 def read_rows(args, train_dir: Path, class_names: list, refit) -> SplitRows:
-    """The training and validation rows (one set with ``refit``), their speaker vectors and the PCA."""
+    """The training and validation rows (one set with ``refit``), their fused vectors and the PCA."""
     from ..models.factory import model_traits
 
     speaker_model = model_traits(args.model).takes_speaker  # stated by the model
+    vector = from_flags(args)
+    if not vector.is_default and not speaker_model:
+        raise InputError(f"--vector {vector.text}: {args.model} fuses no per-utterance vector (a speaker_* model does)")
     train_frame = split_data.read_split(train_dir / "train.csv", class_names)
+    train_wavs = train_frame["wav"].nunique()   # the split's own training wavs, also under a refit
     val_frame = split_data.read_split(train_dir / "validation.csv", class_names)
     if len(train_frame) == 0:
         raise InputError(f"{train_dir / 'train.csv'}: no training rows")
@@ -295,19 +304,22 @@ def read_rows(args, train_dir: Path, class_names: list, refit) -> SplitRows:
     if not validate and args.sched == "plateau":
         raise InputError(f"{train_dir / 'validation.csv'}: no validation rows, but --sched plateau steps on "
                          "the validation metric; choose another schedule")
-    train_vectors = split_data.raw_speaker_vectors(train_frame) if speaker_model else None
-    val_vectors = split_data.raw_speaker_vectors(val_frame) if speaker_model and validate else None
+    train_vectors = vector.rows(train_frame) if speaker_model else None
+    val_vectors = vector.rows(val_frame) if speaker_model and validate else None
     pca = None
     if speaker_model and not args.no_speaker_pca:
         from ..speaker import load_pca
 
         pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
-        if refit is not None and args.speaker_norm == "none":
+        if not vector.is_default:   # another vector: its own PCA, on these rows, of the split's width
+            pca = vector.fit_pca(train_frame, train_vectors, pca.n_components, train_wavs)
+        elif refit is not None and args.speaker_norm == "none":
             pca = refit.speaker_pca(pca, train_frame, train_vectors, train_dir)   # on every labelled row
     if speaker_model and args.speaker_norm != "none":
         train_vectors, val_vectors, pca = standardise_speaker_vectors(args.speaker_norm, train_frame, train_vectors,
                                                                       val_frame, val_vectors, pca)
-    return SplitRows(train_dir, class_names, train_frame, val_frame, speaker_model, train_vectors, val_vectors, pca)
+    return SplitRows(train_dir, class_names, train_frame, val_frame, speaker_model, train_vectors, val_vectors, pca,
+                     vector)
 
 
 def build_network(args, rows: SplitRows, device) -> tuple[torch.nn.Module, dict, dict]:
@@ -515,7 +527,7 @@ def _train(args, info: distributed.DistInfo, on_epoch_end, refit=None) -> Traine
     writer = tensorboard_writer(args, out_dir, info)
     base_state = {"model_name": args.model, "model_kwargs": model_kwargs, "class_names": list(class_names),
                   "data_config": dcfg, "spectrogram": split_data.spectrogram_settings(rows.train_frame),
-                  "takes_speaker": rows.speaker_model, "eval_metric": args.eval_metric,
+                  "takes_speaker": rows.speaker_model, "vector": rows.vector.record(), "eval_metric": args.eval_metric,
                   "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(recorded).items()},
                   **({"refit": refit.details()} if refit is not None else {})}
 

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra model arguments, e.g. depth=2 fusion_heads=2 (values read as YAML)")
     g.add_argument("--no_speaker_pca", action="store_true",
                    help="feed raw speaker vectors instead of projecting them with the split's pca.npz")
+    g.add_argument("--vector", default="speaker", metavar="VECTOR",
+                   help="the per-utterance vector a speaker model fuses: speaker (the resemblyzer vector), "
+                        "whisper:<source>:<layer> (a pooled Whisper layer, from the --features whisper cache) or "
+                        "speaker+whisper:<source>:<layer>; a PCA fitted on the training rows "
+                        "(specct.train.fusion_vector)")
 
     add_baseline_options(p)
 
