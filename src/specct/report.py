@@ -35,7 +35,7 @@ from .loco.results import Collected, read_collected
 from .records import read_record
 from .report_content import Figure, Section, Table
 from .report_facts import (LocoRun, chance_uar, class_names, finished_loco_runs, folds, is_image_model,
-                           protocols_present, reads_speaker_vector, validations)
+                           member_weight_lines, protocols_present, reads_speaker_vector, validations)
 from .report_render import data_uri, render_html, render_markdown  # noqa: F401  (the report's renderings)
 from .runs import ARGS_NAME
 
@@ -77,6 +77,8 @@ def protocol_section(runs: Sequence[LocoRun]) -> Section | None:
     if refit:
         text += (f" Refit on the training and validation rows together, after the choice on the validation rows: "
                  f"{', '.join(refit)}.")
+    for line in member_weight_lines(runs):   # an ensemble given --member_weights: its weights per fold
+        text += " " + line
     section = Section("Protocol", text=text)
     section.tables.append(Table("Training and validation of each fold", [
         "held-out corpus", "trained on", "validated on", "fitted on the training rows only",

@@ -226,6 +226,30 @@ def folds(runs: Sequence[LocoRun]) -> list[Fold]:
     return list(found.values())
 
 
+def member_weight_lines(runs: Sequence[LocoRun]) -> list[str]:
+    """One sentence per ensemble given ``--member_weights`` (its performance.yaml's ``member_weights``):
+    each fold's member weights and, when chosen on validation rows, their validation UAR."""
+    per_system: dict[str, list[str]] = {}
+    modes: dict[str, str] = {}
+    for run in runs:
+        performance = run.performance()
+        if not performance.get("member_weights"):
+            continue
+        modes[run.system] = str(performance["member_weights"])
+        weights = ", ".join(f"{m.get('name') or m.get('model')} {float(m.get('weight', 0)):.2f}"
+                            for m in performance.get("members") or [])
+        score = performance.get("weights_validation_uar")
+        fold = run.corpus + (f" seed {run.seed}" if run.seed else "")
+        per_system.setdefault(run.system, []).append(
+            f"{fold}: {weights}" + ("" if score is None else f" (validation UAR {float(score):.3f})"))
+    lines = []
+    for system, folds_of in per_system.items():
+        how = ("chosen on each fold's validation rows only, never the held-out rows"
+               if modes[system] == "validation" else "equal, no rows read")
+        lines.append(f"Member weights of {system} ({how}): {'; '.join(folds_of)}.")
+    return lines
+
+
 def reads_speaker_vector(model: str, performances: Sequence[dict]) -> bool:
     """Whether a system is given each utterance's speaker vector (its kind says: an image network that
     takes one, or a baseline whose evaluations record the speaker vectors as their feature set)."""

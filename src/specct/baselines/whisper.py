@@ -281,8 +281,9 @@ def load_whisper(source: str | Path | None = None, offline: bool | None = None):
 
 # --------------------------------------------------------------------------- the forward pass
 
-def encoder_layers(encoder, mel, mel_frames=None):
-    """Every layer's hidden states (layers, batch, frames, hidden) of a log-mel batch of any length.
+def encoder_layers(encoder, mel, mel_frames=None, upto: int | None = None):
+    """Every layer's hidden states (layers, batch, frames, hidden) of a log-mel batch of any length;
+    with ``upto``, layers 0 to ``upto`` only (the blocks above it are not run: what a fine-tuning caches).
 
     The encoder's own modules in the order of its forward, with the positional table cut to the
     frames the convolutions give (``WhisperEncoder.forward`` itself accepts the 30-s window only).
@@ -307,10 +308,12 @@ def encoder_layers(encoder, mel, mel_frames=None):
         x = F.gelu(encoder.conv2(F.gelu(encoder.conv1(mel)))).permute(0, 2, 1)
     x = x + encoder.embed_positions.weight[:x.shape[1]]
     states = [x]
-    for block in encoder.layers:
+    blocks = encoder.layers if upto is None else encoder.layers[:upto]
+    for block in blocks:
         x = block(x, mask)
         states.append(x)
-    states[-1] = encoder.layer_norm(x)
+    if len(blocks) == len(encoder.layers):
+        states[-1] = encoder.layer_norm(x)
     return torch.stack(states)
 
 
@@ -368,9 +371,9 @@ class WhisperExtractor:
         mel, real = self.mel(signal)
         return mel[0], real
 
-    def audio_states(self, prepared: list) -> list:
+    def audio_states(self, prepared: list, upto: int | None = None) -> list:
         """Every layer's hidden states over each clip's audio frames (layers, frames, hidden), float32
-        tensors, for a batch of prepared clips (one encoder pass)."""
+        tensors, for a batch of prepared clips (one encoder pass); with ``upto``, layers 0 to ``upto``."""
         import torch
 
         from ..precision import autocast
@@ -382,7 +385,7 @@ class WhisperExtractor:
         for i, mel in enumerate(mels):
             batch[i, :, :frames[i]] = mel
         with torch.inference_mode(), torch_threads(self.threads), autocast(self.device.type, self.precision):
-            states = encoder_layers(self.encoder, batch.to(self.device), frames).float()   # (layers, B, T, H)
+            states = encoder_layers(self.encoder, batch.to(self.device), frames, upto).float()   # (layers, B, T, H)
         return [states[:, i, :real] for i, (_, real) in enumerate(prepared)]
 
     def pool(self, prepared: list) -> list[np.ndarray]:
@@ -392,12 +395,13 @@ class WhisperExtractor:
         return [torch.cat([mine.mean(dim=1), mine.std(dim=1, unbiased=False)], dim=-1).cpu().numpy().astype(np.float32)
                 for mine in self.audio_states(prepared)]
 
-    def frames(self, prepared: list, pool: int = 1) -> list[np.ndarray]:
+    def frames(self, prepared: list, pool: int = 1, layer: int | None = None) -> list[np.ndarray]:
         """Every layer's frames of each clip's audio, (frames, layers, hidden) float16, each ``pool``
-        neighbouring frames averaged (the last group may be shorter)."""
+        neighbouring frames averaged (the last group may be shorter); with ``layer``, that layer alone
+        (frames, 1, hidden), the blocks above it not run."""
         out = []
-        for mine in self.audio_states(prepared):
-            steps = mine.permute(1, 0, 2)                                  # (T, layers, hidden)
+        for mine in self.audio_states(prepared, layer):
+            steps = (mine if layer is None else mine[layer:layer + 1]).permute(1, 0, 2)   # (T, layers, hidden)
             if pool > 1:
                 steps = torch_pool_frames(steps, pool)
             out.append(steps.cpu().numpy().astype(np.float16))

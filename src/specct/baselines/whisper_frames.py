@@ -18,6 +18,10 @@ holds. Bad audio is skipped with a one-line reason in ``skipped.csv`` beside the
 shards disagree with what the extractor makes now (another layer count, width, dtype or pooling), or
 whose shards are damaged, is removed and extracted again. One process at a time extracts a corpus
 (a lock in the folder); another waits for it.
+
+A fine-tuning of the top k blocks (whisper_finetune) caches one layer instead: the hidden states
+entering block L-k (``FrameSet.input_top = k``) at the encoder's own 50 Hz (``pool = 1``), since
+those are what the blocks above expect; the blocks below it are all that is run to make them.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .. import audio, paths
-from ..errors import DamagedFileError, MissingInputError
+from ..errors import DamagedFileError, InputError, MissingInputError
 from ..fileio import SkipList, atomic_path, remove_stale_temporaries
 from ..vectors import VectorSummary
 from .features import FeatureSpec
@@ -44,13 +48,35 @@ WAIT_SECONDS = 2.0        # how often a process waits for another one's extracti
 
 @dataclass(frozen=True)
 class FrameSet:
-    """The frame cache of one Whisper feature set (source, input, precision; every layer)."""
+    """The frame cache of one Whisper feature set (source, input, precision; every layer), or with
+    ``input_top = k`` of the one layer entering the top k blocks."""
     spec: FeatureSpec
     pool: int = FRAME_POOL
+    input_top: int | None = None
 
     @property
     def name(self) -> str:
-        return self.spec.name.replace("whisper_", "whisper_frames_", 1)
+        name = self.spec.name.replace("whisper_", "whisper_frames_", 1)
+        name += f"_input_top{self.input_top}" if self.input_top else ""
+        return name + (f"_pool{self.pool}" if self.pool != FRAME_POOL else "")
+
+    def layer_of(self, num_layers: int) -> int | None:
+        """The cached layer of an encoder of ``num_layers`` hidden states (blocks + 1); None: every one."""
+        if not self.input_top:
+            return None
+        if not 1 <= self.input_top < num_layers:
+            raise InputError(f"the top {self.input_top} blocks: the Whisper encoder has {num_layers - 1} "
+                             f"(give 1 to {num_layers - 1})")
+        return num_layers - 1 - self.input_top
+
+    def shape_made_by(self, extractor) -> tuple[int, int]:
+        """(layers, hidden) of the frames ``extractor`` makes for this cache."""
+        layers = extractor.num_layers if self.layer_of(extractor.num_layers) is None else 1
+        return layers, extractor.hidden_size
+
+    def frames_made_by(self, extractor, prepared: list) -> list[np.ndarray]:
+        layer = self.layer_of(extractor.num_layers)
+        return extractor.frames(prepared, self.pool) if layer is None else extractor.frames(prepared, self.pool, layer)
 
     def folder(self, datasets_dir: str | Path, corpus: str) -> Path:
         return paths.features_dir(datasets_dir, corpus) / self.name
@@ -62,7 +88,8 @@ class FrameSet:
     def identity(self) -> dict:
         """What every shard's meta must say it was made from."""
         spec = self.spec.as_dict()
-        return {"features": {k: spec[k] for k in ("kind", "source", "input", "precision")}, "frame_pool": self.pool}
+        made = {"features": {k: spec[k] for k in ("kind", "source", "input", "precision")}, "frame_pool": self.pool}
+        return {**made, "input_top": self.input_top} if self.input_top else made   # older caches' meta stays valid
 
 
 @dataclass
@@ -172,7 +199,7 @@ def _extract_locked(folder: Path, wavs: list[Path], corpus: str, frame_set: Fram
     if not wavs:
         return 0
     extractor = extractor_factory()   # also when nothing is left: the cache is checked against what it makes
-    made_shape = (extractor.num_layers, extractor.hidden_size)
+    made_shape = frame_set.shape_made_by(extractor)
     if shape is not None and shape != made_shape:
         echo(f"{folder}: frames of {shape} (layers, width), the extractor makes {made_shape}; extracting every "
              f"file of {corpus} again")
@@ -181,6 +208,7 @@ def _extract_locked(folder: Path, wavs: list[Path], corpus: str, frame_set: Fram
     if not todo:
         return 0
     meta = {**frame_set.identity(), "layers": made_shape[0], "hidden_size": made_shape[1],
+            **({"layer": frame_set.layer_of(extractor.num_layers)} if frame_set.input_top else {}),
             "dtype": np.dtype(FRAME_DTYPE).name, "signal": "specct.audio.load_trimmed",
             **{k: v for k, v in getattr(extractor, "meta", {}).items() if k.startswith("whisper_model_bin")}}
     number = len(shard_paths(folder))
@@ -207,7 +235,7 @@ def _extract_locked(folder: Path, wavs: list[Path], corpus: str, frame_set: Fram
                 except audio.AudioError as exc:
                     skips.add(wav.name, str(exc))
             if ready:
-                for (name, _), frames in zip(ready, extractor.frames([item for _, item in ready], frame_set.pool)):
+                for (name, _), frames in zip(ready, frame_set.frames_made_by(extractor, [item for _, item in ready])):
                     if np.all(np.isfinite(frames)):
                         names.append(name)
                         parts.append(frames)

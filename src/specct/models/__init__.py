@@ -5,7 +5,7 @@ One module per family; FAMILIES lists them (Variants.md and the tests read it). 
 is its file, one line here, and its test (docs/models.md).
 """
 from . import cct, cnn_lstm, cnn_transformer, dcnn_blstm_attn, speaker_cct  # noqa: F401  (register the models)
-from . import whisper_head  # noqa: F401  (a head on Whisper frames, not an image family: not in FAMILIES)
+from . import whisper_finetune, whisper_head  # noqa: F401  (on Whisper frames, not image families: not in FAMILIES)
 from .cct import CCT, checkpoint_filter_fn, resize_pos_embed
 from .factory import create_model, model_from_checkpoint, takes_speaker
 from .layers import set_fused_attn

@@ -15,14 +15,16 @@ from .base import Scores, ScoreSettings, System, TrainedSystem
 from .baseline import BaselineSystem, TrainedBaseline
 from .ensemble import EnsembleSystem, TrainedEnsemble
 from .network import NetworkSystem, SpeakerNormError, TrainedNetwork, checkpoint_path
+from .whisper_finetune import WhisperFinetuneSystem
 from .whisper_head import TrainedWhisperHead, WhisperHeadSystem
 
 __all__ = ["System", "TrainedSystem", "Scores", "ScoreSettings", "SYSTEMS", "register_system",
            "unregister_system", "system_for_model", "check_model", "system_for_output", "load", "output_dir", "fit",
            "ensure_trained", "BaselineSystem", "EnsembleSystem", "NetworkSystem", "TrainedEnsemble", "TrainedBaseline", "TrainedNetwork",
-           "SpeakerNormError", "checkpoint_path", "WhisperHeadSystem", "TrainedWhisperHead"]
+           "SpeakerNormError", "checkpoint_path", "WhisperHeadSystem", "WhisperFinetuneSystem", "TrainedWhisperHead"]
 
-SYSTEMS: list[System] = [BaselineSystem(), EnsembleSystem(), WhisperHeadSystem(), NetworkSystem()]
+SYSTEMS: list[System] = [BaselineSystem(), EnsembleSystem(), WhisperHeadSystem(), WhisperFinetuneSystem(),
+                         NetworkSystem()]
 
 
 def register_system(system: System) -> System:

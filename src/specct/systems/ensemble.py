@@ -7,16 +7,17 @@ a system in the experiment file like any other and gets intervals, paired tests 
 ensemble trains nothing itself; list it after its members (it waits for a member that another
 process is still training).
 
-Weights: every point of a grid over the simplex (steps of ``--ensemble_step``) is scored by the
-validation UAR of the fused probabilities; the best wins, ties going to the most even weights. No
-validation rows: equal weights, said. A member refitted on training + validation rows (the
-baselines' default) has seen the validation rows, so its weight is chosen on rows it trained on:
-recorded in ensemble.yaml and performance.yaml as ``weights_seen_by``.
+Weights (``--member_weights``, :mod:`specct.systems.member_weights`): by default every point of a grid
+over the simplex (steps of ``--ensemble_step``) is scored by the validation UAR of the fused
+probabilities; the best wins, ties going to the most even weights. No validation rows: equal weights,
+said. A member refitted on training + validation rows (the baselines' default) has seen the
+validation rows, so its weight is chosen on rows it trained on: recorded in ensemble.yaml and
+performance.yaml as ``weights_seen_by``. ``--member_weights validation`` refuses both instead, and
+``equal`` averages without reading any row.
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from pathlib import Path
 
@@ -26,35 +27,11 @@ import yaml
 from ..errors import InputError
 from ..fileio import write_text_atomic
 from .base import Scores, ScoreSettings, System, TrainedSystem
+from .member_weights import choose_weights, explicit_choice, fuse, weight_grid  # noqa: F401  (ensemble's names)
 
 MODEL = "ensemble"
 RECORD = "ensemble.yaml"
 WAIT_SECONDS = 5.0
-
-
-def weight_grid(members: int, step: float) -> list[np.ndarray]:
-    """Every weight vector on the simplex with entries in multiples of ``step`` (summing to 1)."""
-    units = int(round(1.0 / step))
-    grid = [np.array(c, dtype=float) / units for c in itertools.product(range(units + 1), repeat=members)
-            if sum(c) == units]
-    return grid or [np.full(members, 1.0 / members)]
-
-
-def fuse(probabilities: list[np.ndarray], weights) -> np.ndarray:
-    return sum(w * p for w, p in zip(weights, probabilities))
-
-
-def choose_weights(probabilities: list[np.ndarray], targets: np.ndarray, step: float) -> tuple[np.ndarray, float]:
-    """The grid's weights of best validation UAR; ties to the most even (smallest spread)."""
-    from ..metrics import uar
-
-    best, best_key = None, None
-    for weights in weight_grid(len(probabilities), step):
-        score = uar(targets, fuse(probabilities, weights).argmax(axis=1))
-        key = (round(score, 12), -float(np.std(weights)))
-        if best_key is None or key > best_key:
-            best, best_key = weights, key
-    return best, float(best_key[0])
 
 
 def member_folder(member: str, out_dir: Path) -> Path:
@@ -111,11 +88,15 @@ class TrainedEnsemble(TrainedSystem):
         self.class_names = list(self.members[0].class_names)
 
     def record(self) -> dict:
+        explicit = "member_weights" in self.state     # --member_weights given: its mode and validation UAR too
         return {"model": MODEL, "checkpoint": str((self.path / RECORD).resolve()), "checkpoint_epoch": 0,
-                "members": [{"folder": str(f), "weight": float(w), "model": m.record().get("model")}
-                            for f, w, m in zip(self.folders, self.weights, self.members)],
+                "members": [{**({"name": s.get("name")} if explicit else {}),
+                             "folder": str(f), "weight": float(w), "model": m.record().get("model")}
+                            for f, w, m, s in zip(self.folders, self.weights, self.members, self.state["members"])],
                 "weights_chosen_on": self.state.get("weights_chosen_on"),
-                **({"weights_seen_by": self.state["weights_seen_by"]} if self.state.get("weights_seen_by") else {})}
+                **({"weights_seen_by": self.state["weights_seen_by"]} if self.state.get("weights_seen_by") else {}),
+                **({"member_weights": self.state["member_weights"],
+                    "weights_validation_uar": self.state.get("validation_uar")} if explicit else {})}
 
     def score(self, frame, settings: ScoreSettings) -> Scores:
         scores = [m.score(frame, settings) for m in self.members]
@@ -189,6 +170,11 @@ class EnsembleSystem(System):
         val_csv = train_dir / "validation.csv"
         frame = split_data.read_split(val_csv, class_names)
         settings = ScoreSettings(progress=not args.no_progress, source=str(val_csv))
+        mode = getattr(args, "member_weights", None) or "auto"
+        if mode != "auto":
+            weights, record = explicit_choice(mode, list(args.members), folders, members, frame, val_csv, settings,
+                                              args.ensemble_step, args.device)
+            return self._write(args, out_dir, train_dir, weights, record)
         member_uars, seen_by = [], []
         if len(frame):
             from ..metrics import uar
@@ -209,9 +195,16 @@ class EnsembleSystem(System):
                   "weights_chosen_on": chosen_on, "step": args.ensemble_step,
                   "validation_uar": None if fused_uar is None else round(fused_uar, 6),
                   **({"weights_seen_by": seen_by} if seen_by else {})}
+        return self._write(args, out_dir, train_dir, weights, record, fused_uar)
+
+    @staticmethod
+    def _write(args, out_dir: Path, train_dir: Path, weights, record: dict, fused_uar=None) -> Path:
+        from .. import runs
+
         out_dir.mkdir(parents=True, exist_ok=True)
         runs.write_args(out_dir, args, train_dir)
         write_text_atomic(out_dir / RECORD, yaml.safe_dump(record, sort_keys=False))   # written last: finished
+        fused_uar = record["validation_uar"] if fused_uar is None else fused_uar
         print(f"ensemble of {', '.join(args.members)}: weights {', '.join(f'{w:.2f}' for w in weights)} "
-              f"({chosen_on}{'' if fused_uar is None else f', validation UAR {fused_uar:.4f}'})")
+              f"({record['weights_chosen_on']}{'' if fused_uar is None else f', validation UAR {fused_uar:.4f}'})")
         return out_dir

@@ -1,5 +1,8 @@
 """``whisper_head``: a trained head on frozen Whisper frames (:mod:`specct.models.whisper_head`), trained by
-:mod:`specct.train.frame_head` on the frame cache, saved as a self-describing checkpoint."""
+:mod:`specct.train.frame_head` on the frame cache, saved as a self-describing checkpoint.
+
+:class:`TrainedWhisperHead` loads any model trained on a frame cache (``whisper_finetune`` too): the
+checkpoint names its frames, and new audio goes through the same frozen extractor first."""
 from __future__ import annotations
 
 import argparse
@@ -23,13 +26,13 @@ def spec_of(record: dict):
 
 
 class TrainedWhisperHead(TrainedSystem):
-    """The head and, made on first use, the Whisper extractor of the frames it was trained on."""
+    """The trained model and, made on first use, the frozen Whisper extractor of the frames it was trained on."""
 
     def __init__(self, path: str | Path, device: str = "cpu", checkpoint: str | None = None):
         import timm
         import torch
 
-        from .. import models  # noqa: F401  (registers whisper_head)
+        from .. import models  # noqa: F401  (registers whisper_head and whisper_finetune)
         from ..baselines.whisper_frames import FrameSet
 
         path = Path(path)
@@ -41,7 +44,8 @@ class TrainedWhisperHead(TrainedSystem):
         self.model.load_state_dict(self.state["state_dict"])
         self.model.to(self.device).eval()
         self.class_names = list(self.state["class_names"])
-        self.frames = FrameSet(spec_of(self.state["features"]), int(self.state.get("frame_pool", 2)))
+        self.frames = FrameSet(spec_of(self.state["features"]), int(self.state.get("frame_pool", 2)),
+                               self.state.get("input_top"))
         self.precision = (self.state.get("args") or {}).get("precision", "float32")
         self.precision_used = resolve_precision(self.precision, self.device.type)
         self._extractor = None
@@ -49,7 +53,7 @@ class TrainedWhisperHead(TrainedSystem):
     @property
     def extractor(self):
         if self._extractor is None:
-            from ..train.frame_head import make_extractor
+            from ..train.frame_loop import make_extractor
 
             self._extractor = make_extractor(self.frames, self.device.type)
         return self._extractor
@@ -60,13 +64,14 @@ class TrainedWhisperHead(TrainedSystem):
                 "features": {**self.frames.spec.as_dict(), "frame_cache": self.frames.name,
                              "frame_pool": self.frames.pool},
                 "layer_weights": [round(float(w), 4) for w in self.model.layer_mix().detach().cpu()],
-                "refit": False, "fitted_rows": int(self.state.get("train_rows", 0))}
+                "refit": False, "fitted_rows": int(self.state.get("train_rows", 0)),
+                **({"finetune_blocks": self.frames.input_top} if self.frames.input_top else {})}
 
     def score(self, frame, settings: ScoreSettings) -> Scores:
         from ..baselines.whisper_frames import frames_for_wavs
         from ..threads import torch_threads
         from ..train.engine import predict_loader, softmax
-        from ..train.frame_head import FrameRows, ensure_frames, loader
+        from ..train.frame_loop import FrameRows, ensure_frames, loader
 
         wavs = list(frame["wav"])
         ensure_frames(wavs, self.frames, settings.progress, self._extractor, self.device.type)
@@ -82,17 +87,18 @@ class TrainedWhisperHead(TrainedSystem):
         return self.inputs_of_signals([signal])[0]
 
     def inputs_of_signals(self, signals) -> list:
-        """Each signal's frames, in passes of the extractor's batch size (as the cache was made)."""
+        """Each signal's frames, in passes of the extractor's batch size (as the cache was made): for a
+        fine-tuning, the frozen blocks run here and the trained ones in :meth:`classify`."""
         extractor, out = self.extractor, []
         prepared = [extractor.prepare(signal) for signal in signals]
         for first in range(0, len(prepared), extractor.batch_size):
-            out += extractor.frames(prepared[first:first + extractor.batch_size], self.frames.pool)
+            out += self.frames.frames_made_by(extractor, prepared[first:first + extractor.batch_size])
         return out
 
     def classify(self, inputs: list, echo=print) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        from ..train.frame_head import collate
+        from ..train.frame_loop import collate
 
         frames, lengths, _, _ = collate([(torch.from_numpy(np.asarray(f)), 0, i) for i, f in enumerate(inputs)])
         with torch.no_grad(), autocast(self.device.type, self.precision_used):
@@ -124,7 +130,7 @@ class WhisperHeadSystem(System):
     def fit(self, args: argparse.Namespace, on_epoch_end=None) -> Path:
         from ..train.frame_head import train_frame_head
 
-        return train_frame_head(args)
+        return train_frame_head(args, on_epoch_end)
 
     def is_trained(self, out_dir: Path, args: argparse.Namespace) -> bool:
         """The checkpoint is written once, when the training has ended."""
@@ -138,4 +144,4 @@ class WhisperHeadSystem(System):
         try:
             import transformers  # noqa: F401
         except ImportError:
-            raise InputError("whisper_head needs the transformers package: pip install 'specct[ssl]'") from None
+            raise InputError(f"{model_name} needs the transformers package: pip install 'specct[ssl]'") from None

@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "its other systems; their probabilities averaged with weights chosen on the validation rows")
     g.add_argument("--ensemble_step", type=float, default=0.1,
                    help="--model ensemble: the grid step of the member weights searched on the validation rows")
+    g.add_argument("--member_weights", choices=("auto", "validation", "equal"), default="auto",
+                   help="--model ensemble: auto (chosen on the validation rows, equal without any, a refit member "
+                        "only named); validation (chosen on validation rows no member fitted on: a split without "
+                        "them, or a refit member that kept no earlier fit, is refused); equal (the plain average)")
     g.add_argument("--balance_corpora", choices=BALANCE_CHOICES, default="none",
                    help="batches drawing every training corpus equally often (corpora), and every class within "
                         "each corpus (corpora_classes), with replacement; none: plain shuffling")
@@ -213,7 +217,13 @@ def add_baseline_options(p: argparse.ArgumentParser) -> None:
                    help="C values tried (SVM, logistic regression); chosen on validation UAR")
     g.add_argument("--svm_gamma", nargs="+", default=["scale", 0.001, 0.01],
                    help="RBF gamma values tried (numbers, scale or auto); chosen on validation UAR")
-    g.add_argument("--head_hidden", type=int, default=256, help="hidden width of ssl_mlp's and whisper_head's head")
+    g.add_argument("--head_hidden", type=int, default=256,
+                   help="hidden width of ssl_mlp's, whisper_head's and whisper_finetune's head")
+    g.add_argument("--finetune_blocks", type=int, default=None,
+                   help="whisper_finetune: the top encoder blocks trained with the head (default: 2); the blocks "
+                        "below are frozen and their output cached")
+    g.add_argument("--finetune_lr_scale", type=float, default=None,
+                   help="whisper_finetune: the blocks learn at --lr times this, the head at --lr (default: 0.1)")
     g.add_argument("--no_refit", dest="refit", action="store_false", default=None,
                    help="keep the model fitted on the training rows only; by default a baseline, after choosing "
                         "its hyper-parameters (or the head's epoch count) on the validation rows, is fitted again "
