@@ -6,8 +6,6 @@ The Whisper model is the tiny random one of test_whisper.py (2 encoder layers of
 ``save_pretrained``), on the demo corpora."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 pytest.importorskip("transformers", reason="Whisper features need the [ssl] extra")
+from prediction_checks import predict_agrees_with_eval, vad_timeline  # noqa: E402
 from test_whisper import tiny_whisper, whisper_cache  # noqa: E402,F401  (the fixtures, shared)
 from training_fixtures import TINY_MODEL, tiny_args  # noqa: E402
 
@@ -109,11 +108,9 @@ def test_a_speaker_cct_fuses_the_vector_and_runs_through_eval_and_predict(demo_s
                                                                           capsys, speaker):
     import torch
 
-    from specct import audio
     from specct.checkpoint import load_checkpoint
     from specct.evaluate import evaluate
     from specct.models.factory import model_from_checkpoint
-    from specct.predict import main as predict_main
     from specct.train import train
     from specct.train.loop import run_name
 
@@ -144,27 +141,12 @@ def test_a_speaker_cct_fuses_the_vector_and_runs_through_eval_and_predict(demo_s
     result = evaluate(out_dir, output=tmp_path / "test", bootstrap=20, progress=False)
     assert result.performance["test_corpora"] == ["DEMOC"] and result.performance["vector"].endswith(":1")
     assert 0.0 <= result.performance["uar"] <= 1.0
-    predictions = pd.read_csv(tmp_path / "test" / "predictions.csv")
 
     # predict.py computes the vector of new audio as the cache was made: the same answers as eval.py
-    wavs = [Path(w) for w in predictions["wav"].iloc[:4]]
-    capsys.readouterr()
-    assert predict_main([*map(str, wavs), "--model_dir", str(out_dir), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["emotion"] for r in rows] == list(predictions["prediction"].iloc[:4])
-    columns = [c for c in predictions.columns if c.startswith("prob_")]
-    again = np.array([[r["probabilities"][c[5:]] for c in columns] for r in rows])
-    np.testing.assert_allclose(again, predictions[columns].iloc[:4].to_numpy(), atol=1e-3)
+    wavs = predict_agrees_with_eval(out_dir, tmp_path / "test", capsys, atol=1e-3)
 
     # --segment vad: a longer recording, one emotion per stretch of speech
-    long_wav = tmp_path / "long.wav"
-    signal = np.concatenate([audio.load_trimmed(w) for w in wavs[:3]] + [np.zeros(8000, np.float32)])
-    audio.write_wav(long_wav, signal, audio.DEFAULT_SR)
-    capsys.readouterr()
-    assert predict_main([str(long_wav), "--model_dir", str(out_dir), "--segment", "vad", "--format", "json"]) == 0
-    timeline = json.loads(capsys.readouterr().out)
-    assert timeline["segments"] and timeline["files"][0]["error"] == ""
-    assert {segment["emotion"] for segment in timeline["segments"]} <= set(state["class_names"])
+    vad_timeline(out_dir, wavs, tmp_path, capsys, state["class_names"])
     assert torch.is_tensor(model.speaker_pca_components)
 
 

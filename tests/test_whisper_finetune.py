@@ -7,7 +7,6 @@ The Whisper model is the tiny random one of test_whisper.py (2 encoder layers of
 save_pretrained and converted to CTranslate2), on the demo corpora."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 pytest.importorskip("transformers", reason="Whisper features need the [ssl] extra")
+from prediction_checks import predict_agrees_with_eval, vad_timeline  # noqa: E402
 from test_whisper import tiny_whisper, whisper_cache  # noqa: E402,F401  (the fixtures, shared)
 
 FLAGS = dict(lr=3e-3, epochs=4, batch_size=8, warmup_epochs=0, no_progress=True, head_hidden=16,
@@ -88,7 +88,6 @@ def test_whisper_finetune_trains_the_top_block_only_and_predict_agrees_with_eval
     from specct.baselines.whisper_frames import FrameSet, frames_for_wavs
     from specct.checkpoint import load_checkpoint
     from specct.evaluate import evaluate
-    from specct.predict import main as predict_main
     from specct.systems import load
     from specct.train import train
 
@@ -127,26 +126,11 @@ def test_whisper_finetune_trains_the_top_block_only_and_predict_agrees_with_eval
     # eval on the cache; predict.py on the audio (frozen block, then the trained one) gives the same answers
     result = evaluate(out_dir, output=tmp_path / "test", bootstrap=20, progress=False)
     assert result.performance["model"] == "whisper_finetune" and result.performance["finetune_blocks"] == 1
-    predictions = pd.read_csv(tmp_path / "test" / "predictions.csv")
-    wavs = [Path(w) for w in predictions["wav"].iloc[:4]]
-    capsys.readouterr()
-    assert predict_main([*map(str, wavs), "--model_dir", str(out_dir), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    columns = [c for c in predictions.columns if c.startswith("prob_")]
-    cached_p = predictions[columns].iloc[:4].to_numpy(dtype=np.float64)
-    fresh_p = np.array([[r["probabilities"][c[5:]] for c in columns] for r in rows])
-    np.testing.assert_allclose(fresh_p, cached_p, atol=5e-3)              # float16 cache against float32 states
-    assert [r["emotion"] for r in rows] == list(predictions["prediction"].iloc[:4])
+    # float16 cache against float32 states
+    wavs = predict_agrees_with_eval(out_dir, tmp_path / "test", capsys, atol=5e-3)
 
     # --segment vad on a longer recording
-    long_wav = tmp_path / "long.wav"
-    signal = np.concatenate([audio.load_trimmed(w) for w in wavs[:3]] + [np.zeros(8000, np.float32)])
-    audio.write_wav(long_wav, signal, audio.DEFAULT_SR)
-    capsys.readouterr()
-    assert predict_main([str(long_wav), "--model_dir", str(out_dir), "--segment", "vad", "--format", "json"]) == 0
-    timeline = json.loads(capsys.readouterr().out)
-    assert timeline["segments"] and timeline["files"][0]["error"] == ""
-    assert {s["emotion"] for s in timeline["segments"]} <= set(state["class_names"])
+    vad_timeline(out_dir, wavs, tmp_path, capsys, state["class_names"])
 
 
 def test_a_killed_run_resumes_to_the_model_of_an_uninterrupted_one(demo_split, tiny_whisper, tmp_path, capsys):

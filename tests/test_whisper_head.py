@@ -6,7 +6,6 @@ The Whisper model is the tiny random one of test_whisper.py (2 encoder layers of
 to CTranslate2 by its own converter), on the demo corpora."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 pytest.importorskip("transformers", reason="Whisper features need the [ssl] extra")
+from prediction_checks import predict_agrees_with_eval, vad_timeline  # noqa: E402
 from test_whisper import tiny_whisper, whisper_cache  # noqa: E402,F401  (the fixtures, shared)
 
 HEAD_FLAGS = dict(lr=3e-3, epochs=8, batch_size=8, warmup_epochs=0, no_progress=True, head_hidden=16,
@@ -116,7 +116,6 @@ def test_whisper_head_learns_layer_weights_and_runs_through_eval_and_predict(dem
 
     from specct.checkpoint import load_checkpoint
     from specct.evaluate import evaluate
-    from specct.predict import main as predict_main
     from specct.train import train
 
     source = f"whisper:{tiny_whisper['float32']}"
@@ -139,28 +138,11 @@ def test_whisper_head_learns_layer_weights_and_runs_through_eval_and_predict(dem
     print("whisper_head (tiny random Whisper) held-out UAR on DEMOC:", round(performance["uar"], 3))
 
     # predict.py extracts the frames from the audio again: the same answers as eval on the cache
-    predictions = pd.read_csv(tmp_path / "test" / "predictions.csv")
-    wavs = [Path(w) for w in predictions["wav"].iloc[:4]]
-    capsys.readouterr()
-    assert predict_main([*map(str, wavs), "--model_dir", str(out_dir), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["emotion"] for r in rows] == list(predictions["prediction"].iloc[:4])
-    cached = torch.tensor(predictions[[c for c in predictions.columns if c.startswith("prob_")]].iloc[:4].to_numpy())
-    again = torch.tensor([[r["probabilities"][c[5:]] for c in predictions.columns if c.startswith("prob_")]
-                          for r in rows])
-    assert torch.allclose(cached.float(), again.float(), atol=2e-3)      # float16 cache against float32 frames
+    # (float16 cache against float32 frames)
+    wavs = predict_agrees_with_eval(out_dir, tmp_path / "test", capsys, atol=2e-3)
 
     # --segment vad: emotion over time of a longer recording (three clips end to end)
-    from specct import audio
-
-    long_wav = tmp_path / "long.wav"
-    signal = np.concatenate([audio.load_trimmed(w) for w in wavs[:3]] + [np.zeros(8000, np.float32)])
-    audio.write_wav(long_wav, signal, audio.DEFAULT_SR)
-    capsys.readouterr()
-    assert predict_main([str(long_wav), "--model_dir", str(out_dir), "--segment", "vad", "--format", "json"]) == 0
-    timeline = json.loads(capsys.readouterr().out)
-    assert timeline["segments"] and timeline["files"][0]["error"] == ""
-    assert {segment["emotion"] for segment in timeline["segments"]} <= set(state["class_names"])
+    timeline = vad_timeline(out_dir, wavs, tmp_path, capsys, state["class_names"])
     assert float(timeline["segments"][-1]["end"]) > 3.0                   # the recording's voiced part
 
     # seeds: the same seed gives the same head, another seed another one

@@ -10,7 +10,6 @@ What needs more than the file (does the corpus folder exist, is the model regist
 do the corpora have, a sweep's variants, the cluster's resources) is checked by the readers in
 :mod:`specct.study` after this, with the same one-line form.
 """
-import json
 import typing
 from typing import Annotated, Any, Callable, Sequence
 
@@ -426,7 +425,7 @@ def checked_paths(model: type[BaseModel] = Study, prefix: str = "") -> set[str]:
         path = f"{prefix}.{name}" if prefix else name
         inner = _inner(field.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
-            listed = typing.get_origin(_strip(field.annotation)) is list
+            listed = typing.get_origin(field.annotation) is list   # pydantic keeps list[X], not its Annotated
             found |= checked_paths(inner, f"{path}[]" if listed else path)
             continue
         for meta in field.metadata:
@@ -438,15 +437,6 @@ def checked_paths(model: type[BaseModel] = Study, prefix: str = "") -> set[str]:
                 else:
                     found.add(path)
     return found
-
-
-def _strip(annotation):
-    if typing.get_origin(annotation) is Annotated:
-        return _strip(typing.get_args(annotation)[0])
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) is typing.Union or type(annotation).__name__ == "UnionType":
-        return _strip(args[0])
-    return annotation
 
 
 def json_schema() -> dict:

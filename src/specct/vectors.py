@@ -284,6 +284,19 @@ class VectorSummary:
                 f"{self.skipped} skipped, {self.pruned} stale removed ({self.seconds:.1f} s{rate})")
 
 
+def prepared_batches(wavs: Sequence[Path], size: int, prepare: Callable, skips: SkipList):
+    """The wavs in batches of ``size``: each batch with the ``(name, prepared input)`` of the files that
+    could be read (trimmed audio through ``prepare``); a file that cannot be read goes to ``skips``."""
+    for first in range(0, len(wavs), size):
+        chunk, ready = wavs[first:first + size], []
+        for wav in chunk:
+            try:
+                ready.append((wav.stem, prepare(audio.load_trimmed(wav))))
+            except audio.AudioError as exc:
+                skips.add(wav.name, str(exc))
+        yield chunk, ready
+
+
 def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, extraction: Callable[[], Extraction],
                    progress: bool = True, overwrite: bool = False) -> VectorSummary:
     """Give every wav of one corpus a vector in ``store``; resumes after a kill.
@@ -326,13 +339,7 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, store: VectorStore, ex
         bar = tqdm(total=len(todo), desc=f"{store.bar} {corpus}".strip(), unit="file", disable=not progress)
         saved = summary.extracted
         try:
-            for first in range(0, len(todo), step):
-                chunk, ready = todo[first:first + step], []
-                for wav in chunk:
-                    try:
-                        ready.append((wav.stem, made.prepare(audio.load_trimmed(wav))))
-                    except audio.AudioError as exc:
-                        skips.add(wav.name, str(exc))
+            for chunk, ready in prepared_batches(todo, step, made.prepare, skips):
                 if ready:
                     table.vectors.update(zip([name for name, _ in ready], made.batch([item for _, item in ready])))
                     summary.extracted += len(ready)

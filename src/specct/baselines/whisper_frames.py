@@ -26,7 +26,6 @@ those are what the blocks above expect; the blocks below it are all that is run 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .. import audio, paths
+from .. import paths
 from ..errors import DamagedFileError, InputError, MissingInputError
 from ..fileio import SkipList, atomic_path, remove_stale_temporaries
-from ..vectors import VectorSummary
+from ..vectors import VectorSummary, prepared_batches
 from .features import FeatureSpec
 
 FRAME_POOL = 2            # 50 Hz -> 25 Hz (see the module's docstring)
@@ -227,13 +226,7 @@ def _extract_locked(folder: Path, wavs: list[Path], corpus: str, frame_set: Fram
     bar = tqdm(total=len(todo), desc=f"{frame_set.name} {corpus}", unit="file", disable=not progress)
     started = time.perf_counter()
     try:
-        for first in range(0, len(todo), extractor.batch_size):
-            chunk, ready = todo[first:first + extractor.batch_size], []
-            for wav in chunk:
-                try:
-                    ready.append((wav.stem, extractor.prepare(audio.load_trimmed(wav))))
-                except audio.AudioError as exc:
-                    skips.add(wav.name, str(exc))
+        for chunk, ready in prepared_batches(todo, extractor.batch_size, extractor.prepare, skips):
             if ready:
                 for (name, _), frames in zip(ready, frame_set.frames_made_by(extractor, [item for _, item in ready])):
                     if np.all(np.isfinite(frames)):

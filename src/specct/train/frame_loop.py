@@ -43,7 +43,7 @@ from ..fileio import write_csv_atomic
 from ..metrics import accuracy, uar
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
-from .selection import is_better, selection_value
+from .selection import higher_is_better, is_better, selection_value
 
 LAYER_WEIGHTS_NAME = "layer_weights.csv"
 
@@ -236,7 +236,7 @@ def train_on_frames(args: argparse.Namespace, plan: FrameTraining, out_name: str
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr, warmup_epochs=args.warmup_epochs,
         cooldown_epochs=args.cooldown_epochs, patience_epochs=args.patience_epochs,
-        plateau_mode="min" if args.eval_metric == "loss" else "max", step_on_epochs=not args.sched_on_updates,
+        plateau_mode="max" if higher_is_better(args.eval_metric) else "min", step_on_epochs=not args.sched_on_updates,
         updates_per_epoch=updates_per_epoch(batches, args.max_steps, 1))
     val_loader = loader(val_rows, args.validation_batch_size or args.batch_size, False)
 

@@ -35,7 +35,7 @@ from .fusion_vector import FusionVector, from_flags
 from .losses import EmotionLoss, balanced_class_weights
 from .mixup import SpeakerMixup
 from .options import check_domain_adversarial
-from .selection import LOSS, is_better, selection_value
+from .selection import higher_is_better, is_better, selection_value
 from .specaugment import from_args as specaugment_from_args
 from .timecrop import from_args as time_crop_from_args
 
@@ -395,7 +395,7 @@ def build_optimization(args, info: distributed.DistInfo, model, rows: SplitRows,
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, min_lr=args.min_lr, warmup_lr=args.warmup_lr,
         warmup_epochs=args.warmup_epochs, cooldown_epochs=args.cooldown_epochs,
-        patience_epochs=args.patience_epochs, plateau_mode="min" if args.eval_metric == LOSS else "max",
+        patience_epochs=args.patience_epochs, plateau_mode="max" if higher_is_better(args.eval_metric) else "min",
         step_on_epochs=not args.sched_on_updates,
         updates_per_epoch=updates_per_epoch(len(data.train_loader), args.max_steps, args.grad_accum_steps))
     ema = ModelEmaV3(model, decay=args.model_ema_decay) if args.model_ema else None
