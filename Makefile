@@ -37,7 +37,7 @@ test: setup  ## the test suite (about 4 minutes on 2 cores)
 DEMO_DIR = output/demo
 
 demo: setup  ## the whole pipeline on synthetic demo corpora, CPU only, into output/demo/
-	$(PY) -m specct.pipeline --workdir $(DEMO_DIR)
+	$(PY) -m specct.stages.pipeline --workdir $(DEMO_DIR)
 
 clean-demo:  ## remove output/demo/ (what make demo wrote) and nothing else
 	rm -rf $(DEMO_DIR)
@@ -60,7 +60,7 @@ weights: setup  ## fetch Whisper base into ~/.cache/specct/whisper-base (for --f
 	$(PY) scripts/fetch_whisper_weights.py
 
 variants: setup  ## regenerate Variants.md, the table of registered models
-	$(PY) -m specct.variants > Variants.md
+	$(PY) -m specct.models.variants > Variants.md
 
 # One line per target: the text after "##" on its rule.
 help:  ## list the targets

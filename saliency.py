@@ -6,7 +6,7 @@ time axes labelled), into ``<model folder>/saliency.png`` (``--paper``: 300 dpi 
 """
 import sys
 
-from specct.saliency import main
+from specct.stages.saliency import main
 
 if __name__ == "__main__":
     sys.exit(main())

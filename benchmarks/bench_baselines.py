@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from specct import paths
+from specct.core import paths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPORA = REPO_ROOT.parent / "shared" / "corpora"
@@ -40,8 +40,8 @@ DEFAULT_CORPORA = REPO_ROOT.parent / "shared" / "corpora"
 
 def import_corpora(corpora_dir: Path, datasets: Path, names: list[str], per_speaker: int | None) -> None:
     """Import each corpus once (keeping ``per_speaker`` files per speaker and emotion in a quick run)."""
-    from specct.naming import parse_name
-    from specct.prepare import import_corpus
+    from specct.core.naming import parse_name
+    from specct.data.prepare import import_corpus
 
     for name in names:
         if paths.wav_dir(datasets, name).is_dir():
@@ -64,9 +64,9 @@ def import_corpora(corpora_dir: Path, datasets: Path, names: list[str], per_spea
 
 
 def make_split(workdir: Path, datasets: Path, held_out: str, train: list[str], classes: list[str] | None) -> Path:
-    from specct.images import preprocess_corpora
-    from specct.speaker import embed_corpora
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.images import preprocess_corpora
+    from specct.data.speaker import embed_corpora
+    from specct.data.splits import SplitOptions, run_split_stage
 
     corpora = [held_out, *train]
     preprocess_corpora(datasets, datasets=corpora, augmentations=[], size=(32, 32), progress=False)
@@ -79,7 +79,7 @@ def make_split(workdir: Path, datasets: Path, held_out: str, train: list[str], c
 def run_specct(workdir: Path, datasets: Path, split: Path, corpora: list[str]) -> dict:
     from specct.baselines.features import extract_corpora
     from specct.baselines.model import load_model
-    from specct.evaluate import evaluate
+    from specct.stages.evaluate import evaluate
     from specct.train import default_args, train
 
     summaries = extract_corpora(datasets, corpora, "egemaps", overwrite=True, progress=False)

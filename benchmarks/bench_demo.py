@@ -1,4 +1,4 @@
-"""What a newcomer waits for: ``make demo`` (``python -m specct.pipeline``) timed stage by stage, alone
+"""What a newcomer waits for: ``make demo`` (``python -m specct.stages.pipeline``) timed stage by stage, alone
 and beside one competing process, on this host, in one run (with the float32 matmul peak of the same
 run, so that hosts can be compared).
 
@@ -29,7 +29,7 @@ BUSY = ("import torch, time\ntorch.set_num_threads(1)\na = torch.randn(1024, 102
 def timed_demo(folder: Path, extra: list[str]) -> tuple[float, dict[str, float], str]:
     """Seconds of the whole demo, seconds of each stage (from its '=== n/7 stage' lines), its last lines."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "specct.pipeline", "--workdir", str(folder), "--no_progress",
+    process = subprocess.Popen([sys.executable, "-m", "specct.stages.pipeline", "--workdir", str(folder), "--no_progress",
                                 *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stages, current, since, lines = {}, None, started, []
     for line in process.stdout:
@@ -52,12 +52,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arms", nargs="+", choices=("alone", "busy"), default=["alone", "busy"])
     parser.add_argument("--json", help="also write the numbers to this file")
-    parser.add_argument("demo_flags", nargs="*", help="flags passed to python -m specct.pipeline (after --)")
+    parser.add_argument("demo_flags", nargs="*", help="flags passed to python -m specct.stages.pipeline (after --)")
     args = parser.parse_args(argv)
 
     import torch
 
-    from specct.benchmark import host_description, matmul_peak
+    from specct.models.throughput import host_description, matmul_peak
 
     peak = matmul_peak(torch.device("cpu"))
     print(f"host: {host_description()}; float32 matmul peak {peak:.0f} GFLOP/s; {os.cpu_count()} cores")

@@ -1,7 +1,7 @@
 """Speaker embedding and prediction, files per second, idle and with one busy core.
 
 Two thread settings side by side in one run: torch's own default (one thread per physical core,
-what specct used before) and specct's default (``specct.threads.default_threads()``: half the
+what specct used before) and specct's default (``specct.core.threads.default_threads()``: half the
 cores available to the process). Each is timed on an idle machine and while this script keeps one
 core busy with a spinning process of its own, which it stops afterwards. The target: with one busy
 core, specct's default keeps at least half of its idle speed.
@@ -30,8 +30,9 @@ import torch
 
 TORCH_DEFAULT_THREADS = torch.get_num_threads()   # read before anything in this process changes it
 
-from specct import paths, speaker  # noqa: E402
-from specct.threads import available_cores, default_threads, torch_threads  # noqa: E402
+from specct.core import paths
+from specct.data import speaker  # noqa: E402
+from specct.core.threads import available_cores, default_threads, torch_threads  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "corpora" / "emodb" / "wav"
@@ -59,7 +60,7 @@ def host() -> str:
 
 def import_emodb(source: Path, datasets_dir: Path, files: int) -> list[Path]:
     """``files`` EmoDB wavs spread over the corpus (every k-th), imported into ``datasets_dir``."""
-    from specct.prepare import import_corpus
+    from specct.data.prepare import import_corpus
 
     wavs = sorted(source.glob("*.wav"))
     chosen = wavs[::max(1, len(wavs) // files)][:files]
@@ -101,9 +102,9 @@ def write_untrained_model(out_dir: Path, model_name: str, size: int) -> Path:
     """A checkpoint that Predictor reads: a speaker model with random weights and default settings."""
     from timm.data import resolve_data_config
 
-    from specct.checkpoint import BEST_NAME, save_checkpoint
+    from specct.core.checkpoint import BEST_NAME, save_checkpoint
     from specct.models.factory import create_model, takes_speaker
-    from specct.spectrogram import SpectrogramConfig
+    from specct.data.spectrogram import SpectrogramConfig
 
     kwargs = {"num_classes": 4, "img_size": size}
     model = create_model(model_name, **kwargs, pretrained=False).eval()
@@ -188,7 +189,7 @@ def main() -> None:
         medians = measure("embedding", lambda n: time_embedding(datasets, n, len(wavs)), settings, args.repeats)
         passed.append(report("speaker embedding (embed_corpus)", medians, settings))
         if not args.no_predict:
-            from specct.predict import Predictor
+            from specct.stages.predict import Predictor
 
             predictor = Predictor(write_untrained_model(Path(tmp), args.model, args.img_size))
             predictor.predict_files(wavs[:2], progress=False, echo=None)   # first-call costs

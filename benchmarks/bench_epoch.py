@@ -27,18 +27,18 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from specct.benchmark import count_gmacs, host_description, matmul_peak  # noqa: E402
-from specct.precision import resolve as resolve_precision  # noqa: E402
+from specct.models.throughput import count_gmacs, host_description, matmul_peak  # noqa: E402
+from specct.core.precision import resolve as resolve_precision  # noqa: E402
 
 TRAIN_PASSES = 3    # a training step is about three forward passes of work
 
 
 def demo_train_data(root: Path, size: int, validation: str = "auto") -> Path:
     """Demo corpora -> images at ``size`` px -> speaker vectors -> a split holding out DEMOC."""
-    from specct.demo import CORE_EMOTIONS, generate_demo
-    from specct.images import preprocess_corpora
-    from specct.speaker import embed_corpora
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.images import preprocess_corpora
+    from specct.data.speaker import embed_corpora
+    from specct.data.splits import SplitOptions, run_split_stage
 
     datasets = root / "datasets"
     generate_demo(datasets, seed=0, speakers=6, sentences=4, emotions=CORE_EMOTIONS, progress=False)
@@ -51,8 +51,8 @@ def demo_train_data(root: Path, size: int, validation: str = "auto") -> Path:
 
 def loader_pass(train_data: Path, size: int, cache: str) -> float:
     """Images/s of one pass over the training rows, data path only (decoding, resize, normalisation)."""
-    from specct import data as split_data
-    from specct.image_cache import DecodedImages
+    from specct.data import split_rows as split_data
+    from specct.data.image_cache import DecodedImages
 
     classes = split_data.read_class_names(train_data)
     frame = split_data.read_split(train_data / "train.csv", classes)

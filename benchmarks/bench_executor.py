@@ -70,9 +70,9 @@ def slurm_times(experiment: Path) -> list[tuple[float, float, float]]:
 
 
 def main() -> None:
-    from specct import study as study_module
-    from specct.benchmark import host_description
-    from specct.threads import available_cores
+    from specct.study import engine as study_module
+    from specct.models.throughput import host_description
+    from specct.core.threads import available_cores
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", type=Path, default=QUICK, help="the study file (its corpora: demo or folders)")

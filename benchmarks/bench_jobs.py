@@ -23,7 +23,7 @@ def train_steps(model_name: str, size: int, batch: int, threads: int, warmup: in
     import torch
 
     import specct.models  # noqa: F401  (registers the models)
-    from specct.benchmark import make_inputs
+    from specct.models.throughput import make_inputs
     from specct.models.factory import create_model
 
     torch.set_num_threads(threads)
@@ -60,7 +60,7 @@ def in_processes(count: int, threads: int, args) -> list[float]:
 def main() -> None:
     import torch
 
-    from specct.benchmark import host_description, matmul_peak
+    from specct.models.throughput import host_description, matmul_peak
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="speaker_vgg_cct_7_7x2_112")

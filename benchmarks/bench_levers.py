@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from bench_epoch import demo_train_data, timed_training  # noqa: E402
-from specct.benchmark import host_description  # noqa: E402
+from specct.models.throughput import host_description  # noqa: E402
 
 LEVERS = {
     "none": {},

@@ -13,7 +13,7 @@ import os
 import torch
 
 import specct.models  # noqa: F401  (registers the models)
-from specct.benchmark import format_results, host_description, run_benchmark
+from specct.models.throughput import format_results, host_description, run_benchmark
 
 CPU_SIZED = ['speaker_vgg_cct_7_7x2_112', 'cct_7_7x2_112', 'cnn_transformer_tiny_112', 'dcnn_blstm_attn_tiny_112',
              'cnn_lstm_tiny_112', 'speaker_cnn_transformer_tiny_112']

@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from specct import systems  # noqa: E402
-from specct.benchmark import host_description  # noqa: E402
+from specct.models.throughput import host_description  # noqa: E402
 
 SR = 16000
 
@@ -36,10 +36,10 @@ SR = 16000
 def demo_models(root: Path) -> tuple[dict[str, Path], Path]:
     """Demo corpora, a split, and the two systems trained on it; the held-out corpus's wav folder."""
     from specct.baselines.features import extract_corpora
-    from specct.demo import CORE_EMOTIONS, generate_demo
-    from specct.images import preprocess_corpora
-    from specct.speaker import embed_corpora
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.images import preprocess_corpora
+    from specct.data.speaker import embed_corpora
+    from specct.data.splits import SplitOptions, run_split_stage
     from specct.train import default_args, train
 
     datasets = root / "datasets"
@@ -62,7 +62,7 @@ def demo_models(root: Path) -> tuple[dict[str, Path], Path]:
 
 def long_file(path: Path, wavs: list[Path], seconds: float) -> float:
     """Utterances one after another with pauses of 0.2-1 s, written block by block; its length in s."""
-    from specct.audio import load_trimmed
+    from specct.audio.loading import load_trimmed
 
     rng = np.random.default_rng(0)
     utterances = [load_trimmed(w) for w in wavs]
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
     if args.quick:
         args.minutes, args.files, args.sample = 1.0, 40, 2
 
-    from specct import segment_predict
-    from specct.predict import Predictor
+    from specct.protocol import segment_predict
+    from specct.stages.predict import Predictor
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
             one_s, long_s = long_s[1], long_s[grouped]
             files = sorted(folder.glob("*.wav"))
             started = time.perf_counter()
-            from specct.segments import SegmentOptions
+            from specct.data.segments import SegmentOptions
 
             segment_predict.predict_segments(predictor, files, SegmentOptions("vad"), output=tmp / f"{model.name}-folder.csv",
                              workers=args.workers, model=model, loader=systems.load, progress=False, echo=None)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from specct import paths
-from specct.audio import load_trimmed
-from specct.augment import AUGMENTATIONS, ORIGINAL_AUGMENTATIONS, WAVEFORM, file_rng
-from specct.images import STAGES, preprocess_corpora
-from specct.spectrogram import WINDOWS, SpectrogramConfig
+from specct.core import paths
+from specct.audio.loading import load_trimmed
+from specct.data.augment import AUGMENTATIONS, ORIGINAL_AUGMENTATIONS, WAVEFORM, file_rng
+from specct.data.images import STAGES, preprocess_corpora
+from specct.data.spectrogram import WINDOWS, SpectrogramConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "corpora" / "emodb" / "wav"
@@ -31,7 +31,7 @@ DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "corpora" / "emodb" / "wav"
 
 def import_emodb(source: Path, datasets_dir: Path, limit: int | None) -> list[Path]:
     """Canonical EMODB wavs in ``datasets_dir`` (through the importer), first ``limit`` kept."""
-    from specct.prepare import import_corpus
+    from specct.data.prepare import import_corpus
 
     import_corpus("emodb", source, datasets_dir, progress=False)
     wavs = sorted(paths.wav_dir(datasets_dir, "EMODB").glob("*.wav"))

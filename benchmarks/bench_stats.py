@@ -58,7 +58,7 @@ def made_up(systems: int, corpora: int, seeds: int, rows: int, seed: int = 0):
 
 
 def main(argv=None) -> int:
-    from specct.compare import comparison_table, results_table
+    from specct.stats.compare import comparison_table, results_table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", type=int, default=10)

@@ -39,7 +39,7 @@ def host() -> str:
 
 
 def clips(count: int) -> tuple[list[np.ndarray], str]:
-    from specct import audio
+    from specct.audio import loading as audio
 
     size = int(SECONDS * audio.DEFAULT_SR)
     wavs = sorted((CORPORA / "emodb" / "wav").glob("*.wav"))[:count]
@@ -49,7 +49,7 @@ def clips(count: int) -> tuple[list[np.ndarray], str]:
     else:   # the demo generator's voices when the corpora are absent
         import tempfile
 
-        from specct.demo import generate_demo
+        from specct.data.demo import generate_demo
 
         with tempfile.TemporaryDirectory() as tmp:
             generate_demo(Path(tmp), seed=0, progress=False)

@@ -13,8 +13,8 @@ import sys
 
 
 def main(argv=None) -> int:
-    from specct.cli import ArgumentParser
-    from specct.errors import run_script
+    from specct.core.cli import ArgumentParser
+    from specct.core.errors import run_script
 
     p = ArgumentParser(prog="fetch_whisper_weights.py", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

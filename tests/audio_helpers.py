@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from specct import paths
-from specct.audio import write_wav
+from specct.core import paths
+from specct.audio.loading import write_wav
 
 SR = 16000
 

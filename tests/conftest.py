@@ -42,7 +42,7 @@ def turevdb_source() -> Path:
 def turevdb_datasets(tmp_path_factory, turevdb_source) -> Path:
     """A datasets/ folder holding TUREVDB imported once for the whole session (1735 words resampled
     from 44.1 kHz to 16 kHz); tests and benchmarks that need a real four-class corpus share it."""
-    from specct.prepare import import_corpus
+    from specct.data.prepare import import_corpus
 
     root = tmp_path_factory.mktemp("turevdb_datasets")
     import_corpus("turevdb", turevdb_source, root, progress=False)
@@ -52,7 +52,7 @@ def turevdb_datasets(tmp_path_factory, turevdb_source) -> Path:
 @pytest.fixture(scope="session")
 def real_datasets(tmp_path_factory, emodb_source, ravdess_source) -> Path:
     """A datasets/ folder holding EMODB and RAVDESS imported once for the whole session."""
-    from specct.prepare import import_corpus
+    from specct.data.prepare import import_corpus
 
     root = tmp_path_factory.mktemp("real_datasets")
     import_corpus("emodb", emodb_source, root, progress=False)
@@ -63,7 +63,7 @@ def real_datasets(tmp_path_factory, emodb_source, ravdess_source) -> Path:
 @pytest.fixture(scope="session")
 def demo_datasets(tmp_path_factory) -> Path:
     """A datasets/ folder holding the built-in demo corpora (seed 0)."""
-    from specct.demo import generate_demo
+    from specct.data.demo import generate_demo
 
     root = tmp_path_factory.mktemp("demo_datasets")
     generate_demo(root, seed=0)

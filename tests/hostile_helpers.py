@@ -26,9 +26,9 @@ def working_dir(folder: Path):
 
 
 def build_small_study(root: Path) -> Path:
-    from specct.demo import CORE_EMOTIONS, generate_demo
-    from specct.images import preprocess_corpora
-    from specct.speaker import embed_corpora
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.images import preprocess_corpora
+    from specct.data.speaker import embed_corpora
 
     root.mkdir(parents=True, exist_ok=True)
     with working_dir(root):

@@ -10,7 +10,7 @@ import timm
 import torch
 
 import specct.models  # noqa: F401  (registers the models)
-from specct.checkpoint import load_checkpoint, save_checkpoint
+from specct.core.checkpoint import load_checkpoint, save_checkpoint
 from specct.models.factory import create_model, model_from_checkpoint, takes_speaker
 
 CLASSES = ["anger", "happy", "neutral", "sad"]
@@ -75,7 +75,7 @@ def check_checkpoint_roundtrip(name: str, tmp_path: Path, **kwargs) -> Path:
 def check_onnx_export(checkpoint: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="onnx not installed (pip install 'specct[onnx]')")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'specct[onnx]')")
-    from specct.predict import Predictor
+    from specct.stages.predict import Predictor
 
     predictor = Predictor(checkpoint)
     path = predictor.export_onnx(tmp_path / "model.onnx")
@@ -114,10 +114,10 @@ def check_training(name: str, demo_split, tmp_path: Path, *flags: str) -> Path:
     import io
     from contextlib import redirect_stdout
 
-    from specct.checkpoint import BEST_NAME, LAST_NAME
-    from specct.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
-    from specct.evaluate import main as eval_main
-    from specct.predict import main as predict_main
+    from specct.core.checkpoint import BEST_NAME, LAST_NAME
+    from specct.stages.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
+    from specct.stages.evaluate import main as eval_main
+    from specct.stages.predict import main as predict_main
     from specct.train import main as train_main
 
     out = tmp_path / "run"

@@ -12,7 +12,7 @@ import pandas as pd
 def predict_agrees_with_eval(out_dir: Path, test_dir: Path, capsys, atol: float) -> list[Path]:
     """predict.py on the first four wavs of eval's predictions.csv: the same classes, each probability
     within ``atol``; returns those wavs."""
-    from specct.predict import main as predict_main
+    from specct.stages.predict import main as predict_main
 
     predictions = pd.read_csv(Path(test_dir) / "predictions.csv")
     wavs = [Path(w) for w in predictions["wav"].iloc[:4]]
@@ -29,8 +29,8 @@ def predict_agrees_with_eval(out_dir: Path, test_dir: Path, capsys, atol: float)
 def vad_timeline(out_dir: Path, wavs: list[Path], folder: Path, capsys, class_names) -> dict:
     """predict.py --segment vad on three clips end to end and half a second of silence: segments found,
     no error, each emotion one of ``class_names``; returns the timeline."""
-    from specct import audio
-    from specct.predict import main as predict_main
+    from specct.audio import loading as audio
+    from specct.stages.predict import main as predict_main
 
     long_wav = Path(folder) / "long.wav"
     signal = np.concatenate([audio.load_trimmed(w) for w in wavs[:3]] + [np.zeros(8000, np.float32)])

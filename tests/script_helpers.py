@@ -32,9 +32,9 @@ def one_line_error(capsys, call, pattern: str = "") -> str:
 
 
 def record_parsers(monkeypatch) -> list:
-    """Every specct.cli.ArgumentParser that parses from now on, in order (how a test catches the parser a
+    """Every specct.core.cli.ArgumentParser that parses from now on, in order (how a test catches the parser a
     command builds while it prints --help)."""
-    from specct import cli
+    from specct.core import cli
 
     made = []
     original = cli.ArgumentParser.parse_known_args

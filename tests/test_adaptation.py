@@ -9,8 +9,8 @@ import torch
 import yaml
 from training_fixtures import TINY_SIZE, DemoSplit, tiny_args
 
-from specct.checkpoint import LAST_NAME, load_checkpoint
-from specct.errors import InputError
+from specct.core.checkpoint import LAST_NAME, load_checkpoint
+from specct.core.errors import InputError
 from specct.train import train
 from specct.train.balance import CorpusBalancedSampler, balanced_weights
 from specct.train.domain import CorpusAdversary, DomainAdversarial, ramp, reverse_gradient
@@ -114,7 +114,7 @@ def test_the_sampler_is_seeded_and_redraws_per_epoch():
 @pytest.fixture(scope="module")
 def speaker_validated_split(demo_split, tmp_path_factory) -> DemoSplit:
     """The demo corpora split with validation speakers from both training corpora (DEMOA, DEMOB train)."""
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.splits import SplitOptions, run_split_stage
 
     out = tmp_path_factory.mktemp("two_training_corpora")
     split = run_split_stage(SplitOptions(eval_dataset="DEMOC", num_classes="4", seed=0, validation="speakers",
@@ -197,7 +197,7 @@ def test_balanced_training_reads_the_small_corpus_as_often_as_the_big_one(speake
 
 def test_the_transductive_variant_adds_the_held_out_audio_as_a_domain_without_its_labels(
         speaker_validated_split, tmp_path, monkeypatch):
-    from specct.evaluate import evaluate
+    from specct.stages.evaluate import evaluate
     from specct.train import loop
 
     split = speaker_validated_split
@@ -234,7 +234,7 @@ def test_the_transductive_variant_adds_the_held_out_audio_as_a_domain_without_it
 
 
 def test_the_inductive_variant_says_nothing_transductive(speaker_validated_split, tmp_path):
-    from specct.evaluate import evaluate
+    from specct.stages.evaluate import evaluate
 
     split = speaker_validated_split
     out = tmp_path / "inductive"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specct.augment import (AUGMENTATION_GROUPS, AUGMENTATIONS, ORIGINAL_AUGMENTATIONS, SPECTROGRAM, WAVEFORM,
-                            file_rng, resolve_augmentations)
-from specct.spectrogram import SpectrogramConfig, mel_power, mel_to_image
+from specct.data.augment import (AUGMENTATION_GROUPS, AUGMENTATIONS, ORIGINAL_AUGMENTATIONS, SPECTROGRAM, WAVEFORM,
+    file_rng, resolve_augmentations)
+from specct.data.spectrogram import SpectrogramConfig, mel_power, mel_to_image
 
 SR = 16000
 RAMP = int(0.010 * SR)
@@ -137,7 +137,7 @@ def test_speed_changes_the_duration_of_the_zone_and_keeps_the_pitch(rate):
 def test_time_stretch_matches_librosa(rate):
     import librosa
 
-    from specct.augment import STRETCH_FFT, STRETCH_HOP, time_stretch
+    from specct.data.augment import STRETCH_FFT, STRETCH_HOP, time_stretch
 
     signal = voice(1.5)
     ours = time_stretch(signal, rate)

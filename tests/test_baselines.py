@@ -11,12 +11,13 @@ import pytest
 import soundfile as sf
 import yaml
 
-from specct import audio, paths
-from specct.audio import write_wav
+from specct.audio import loading as audio
+from specct.core import paths
+from specct.audio.loading import write_wav
 from specct.baselines.features import extract_corpora, features_path, parse_features, read_features_file, \
     skipped_path
 from specct.baselines.scaling import FeatureScaler
-from specct.errors import SpecctError
+from specct.core.errors import SpecctError
 from audio_helpers import SR, make_voice_corpus, voice
 
 CORPUS = "TESTC"
@@ -46,7 +47,7 @@ def test_egemaps_on_real_emodb_equals_opensmile(tmp_path, emodb_source):
     assert (summary.extracted, summary.skipped) == (2, 0)
     names, features, feature_names, meta = read_features_file(features_path(tmp_path, "EMODB", parse_features("egemaps")))
     assert features.shape == (2, 88) and len(feature_names) == 88 and np.all(np.isfinite(features))
-    assert meta["signal"] == "specct.audio.load_trimmed"
+    assert meta["signal"] == "specct.audio.loading.load_trimmed"
     smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                             feature_level=opensmile.FeatureLevel.Functionals)
     for name, row in zip(names, features):
@@ -123,7 +124,7 @@ class KilledAfter:
 @pytest.fixture(scope="module")
 def demo_corpus(tmp_path_factory) -> Path:
     """One demo corpus (2 speakers x 4 emotions x 1 sentence = 8 wavs) plus one empty wav."""
-    from specct.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
 
     root = tmp_path_factory.mktemp("demo_one_corpus")
     generate_demo(root, seed=0, corpora=["DEMOA"], speakers=2, sentences=1, emotions=CORE_EMOTIONS, progress=False)
@@ -133,7 +134,7 @@ def demo_corpus(tmp_path_factory) -> Path:
 
 def test_vector_loop_resumes_after_a_kill_without_recomputing_and_lists_bad_audio(demo_corpus, tmp_path,
                                                                                   monkeypatch):
-    from specct import vectors
+    from specct.data import vectors
     from specct.baselines.features import extract_corpus, store_for
 
     root = tmp_path / "datasets"
@@ -173,7 +174,7 @@ def test_vector_loop_resumes_after_a_kill_without_recomputing_and_lists_bad_audi
 
 def test_resemblyzer_features_are_the_speaker_cache(demo_split, monkeypatch):
     """--features resemblyzer reads (and would fill) <C>_speaker/embeddings.npz: nothing is embedded twice."""
-    from specct import speaker
+    from specct.data import speaker
     from specct.baselines.features import features_for_wavs, make_extractor
 
     spec = parse_features("resemblyzer")
@@ -294,7 +295,7 @@ def svm_run(demo_egemaps):
 
 
 def test_svm_on_demo_corpora_beats_chance_and_eval_writes_the_usual_files(svm_run, demo_egemaps, tmp_path):
-    from specct.evaluate import main as eval_main
+    from specct.stages.evaluate import main as eval_main
 
     assert {p.name for p in svm_run.iterdir()} >= {"args.yaml", "summary.csv", "model_best.skops"}
     args = yaml.safe_load((svm_run / "args.yaml").read_text())
@@ -318,7 +319,7 @@ def test_svm_on_demo_corpora_beats_chance_and_eval_writes_the_usual_files(svm_ru
 def test_predict_uses_the_folder_alone_and_skips_bad_audio(svm_run, demo_egemaps, tmp_path, capsys):
     import pandas as pd
 
-    from specct.predict import Predictor, main as predict_main
+    from specct.stages.predict import Predictor, main as predict_main
 
     test = pd.read_csv(demo_egemaps.test_csv)
     wav = Path(test["wav"].iloc[0])
@@ -335,7 +336,7 @@ def test_predict_uses_the_folder_alone_and_skips_bad_audio(svm_run, demo_egemaps
 
 
 def test_speaker_scaling_is_stated_and_changes_the_test_inputs(demo_egemaps, svm_run, tmp_path):
-    from specct.evaluate import evaluate
+    from specct.stages.evaluate import evaluate
     from specct.train import train
 
     out_dir = train(baseline_args(demo_egemaps.train_dir, tmp_path / "run", "egemaps_logreg", scaling="speaker",
@@ -346,8 +347,8 @@ def test_speaker_scaling_is_stated_and_changes_the_test_inputs(demo_egemaps, svm
 
 
 def test_ssl_head_trains_evaluates_and_predicts(demo_split, tiny_ssl_dir, tmp_path):
-    from specct.evaluate import evaluate
-    from specct.predict import Predictor
+    from specct.stages.evaluate import evaluate
+    from specct.stages.predict import Predictor
     from specct.train import train
 
     extract_corpora(demo_split.datasets, features=f"ssl:{tiny_ssl_dir}", layer="all", progress=False)
@@ -367,9 +368,9 @@ def test_ssl_head_trains_evaluates_and_predicts(demo_split, tiny_ssl_dir, tmp_pa
 def test_resemblyzer_svm_trains_on_the_speaker_cache_beats_chance_and_predicts(demo_split, tmp_path, monkeypatch):
     import pandas as pd
 
-    from specct import speaker
-    from specct.evaluate import evaluate
-    from specct.predict import Predictor
+    from specct.data import speaker
+    from specct.stages.evaluate import evaluate
+    from specct.stages.predict import Predictor
     from specct.train import train
 
     # training and evaluation read the vectors the speaker stage cached; the encoder never runs
@@ -405,7 +406,7 @@ def test_svm_without_validation_rows_needs_one_candidate_and_trains_on_every_row
     # --validation none: no rows to choose C on, so one value must be given; every training row is used
     import pandas as pd
 
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.splits import SplitOptions, run_split_stage
     from specct.train import main as train_main
 
     split = run_split_stage(SplitOptions(eval_dataset="DEMOC", num_classes="4", seed=0, validation="none",

@@ -52,7 +52,7 @@ def relative_csv(path: Path, root: Path) -> str:
 @pytest.fixture(scope="module")
 def recorded_runs(demo_split, tmp_path_factory):
     from specct.baselines.features import extract_corpora
-    from specct.evaluate import evaluate
+    from specct.stages.evaluate import evaluate
     from specct.train import default_args, train
 
     extract_corpora(demo_split.datasets, features="egemaps", progress=False)
@@ -92,7 +92,7 @@ def test_predictions_are_those_recorded_before_the_refactor(recorded_runs, name)
 def test_egemaps_svm_refit_by_default_differs_from_the_recorded_model_and_saw_more_rows(recorded_runs, demo_split,
                                                                                       tmp_path):
     from specct.baselines.model import load_model
-    from specct.evaluate import evaluate
+    from specct.stages.evaluate import evaluate
     from specct.train import default_args, train
 
     run_dir = train(default_args(demo_split.train_dir, model="egemaps_svm", experiment=str(tmp_path / "refit"),

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from specct import paths
-from specct.errors import InputError
+from specct.core import paths
+from specct.core.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STUDIES = REPO_ROOT / "benchmarks" / "studies"
@@ -57,7 +57,7 @@ def test_the_readme_table_names_the_study_that_reproduces_it():
 def read_benchmark_study(name: str, tmp_path: Path, monkeypatch):
     """The study as written, its output and datasets folder in ``tmp_path`` (corpus folders left empty:
     the plan reads their names only)."""
-    from specct.study import read_study
+    from specct.study.engine import read_study
 
     monkeypatch.chdir(REPO_ROOT)   # its corpus folders are named from the repository root
     content = yaml.safe_load((STUDIES / name).read_text())
@@ -141,7 +141,7 @@ def test_the_main_study_shares_the_ablations_corpora_and_trains_its_recipe_arm(t
 
 @needs_corpora
 def test_the_dry_run_prints_the_folds_sweeps_and_own_settings(capsys, monkeypatch):
-    from specct.study import run_study
+    from specct.study.engine import run_study
 
     monkeypatch.chdir(REPO_ROOT)
     run_study("benchmarks/studies/ablation.yml", dry_run=True, progress=False)
@@ -185,7 +185,7 @@ def svm(**entry):
      "systems: svm has a sweep, chosen on validation rows; its split.validation none has none"),
 ])
 def test_a_wrong_own_setting_is_one_line_naming_its_key(system, message, tmp_path):
-    from specct.study import read_study
+    from specct.study.engine import read_study
 
     with pytest.raises(InputError) as error:
         read_study({**DEMO, "name": "keys", "output": str(tmp_path / "out"), "systems": [system]})
@@ -218,7 +218,7 @@ TINY = {**DEMO, "name": "tiny", "held_out": ["DEMOA", "DEMOC"], "systems": [
 
 
 def test_a_study_with_own_splits_images_and_arms_runs_through_specct_run(tmp_path):
-    from specct.study import main
+    from specct.study.engine import main
 
     study = tmp_path / "tiny.yml"
     study.write_text(yaml.safe_dump({**TINY, "output": str(tmp_path)}, sort_keys=False))

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from specct.calibration import calibration_of, class_probabilities, reliability_table
-from specct.plots import plot_reliability
+from specct.stats.calibration import calibration_of, class_probabilities, reliability_table
+from specct.figures.plots import plot_reliability
 
 CLASSES = ["anger", "happy", "neutral", "sad"]
 

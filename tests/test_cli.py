@@ -9,8 +9,8 @@ import pytest
 
 import specct
 from script_helpers import REPO_ROOT, load_script, one_line_error, record_parsers
-from specct import cli
-from specct.errors import SpecctError
+from specct.core import cli
+from specct.core.errors import SpecctError
 
 # Every user-facing script, with the arguments that get it past parsing into its work.
 SCRIPTS = {
@@ -18,13 +18,13 @@ SCRIPTS = {
     "preprocess_spectrograms": ([], "specct.commands.spectrograms.preprocess_corpora"),
     "preprocess_embedding": ([], "specct.commands.embed.run_embedding_stage"),
     "preprocess_features": ([], "specct.baselines.features.extract_corpora"),
-    "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "specct.splits.run_split_stage"),
+    "preprocess_split_dataset": (["--eval_dataset", "EMODB"], "specct.data.splits.run_split_stage"),
     "train": (["some/train_data", "--model", "cct_2_3x2_32"], "specct.train.train"),
-    "eval": (["some/output"], "specct.evaluate.evaluate"),
-    "predict": (["some.wav", "--model_dir", "some/output"], "specct.predict.Predictor"),
+    "eval": (["some/output"], "specct.stages.evaluate.evaluate"),
+    "predict": (["some.wav", "--model_dir", "some/output"], "specct.stages.predict.Predictor"),
     "run_loco": ([], "specct.loco.cli.run_command"),
-    "report": (["some/experiment"], "specct.report.write_report"),
-    "saliency": (["some/output"], "specct.saliency.run"),
+    "report": (["some/experiment"], "specct.report.document.write_report"),
+    "saliency": (["some/output"], "specct.stages.saliency.run"),
 }
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z0-9][\w-]*")
 
@@ -49,7 +49,7 @@ def parser_of(script: str, monkeypatch, capsys) -> tuple[cli.ArgumentParser, str
     with pytest.raises(SystemExit) as stop:
         module.main(["--help"])
     assert stop.value.code == 0
-    assert made, f"{script}.py does not parse with specct.cli.ArgumentParser"
+    assert made, f"{script}.py does not parse with specct.core.cli.ArgumentParser"
     return made[-1], capsys.readouterr().out
 
 

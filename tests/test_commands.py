@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from script_helpers import REPO_ROOT, load_script, one_line_error, record_parsers
-from specct import cli, commands
+from specct.core import cli
+from specct import commands
 
 SUBCOMMANDS = sorted(commands.COMMANDS)
 # Parsers that live outside specct.commands and its stage modules, still to be given help on each flag.
@@ -35,7 +36,7 @@ def help_of(sub: str, monkeypatch, capsys) -> tuple[argparse.ArgumentParser, str
         commands.main([sub, "--help"])
     assert stop.value.code == 0
     named = [p for p in made if p.prog == f"specct {sub}"]
-    assert named, f"specct {sub} --help did not parse with a specct.cli.ArgumentParser named 'specct {sub}'"
+    assert named, f"specct {sub} --help did not parse with a specct.core.cli.ArgumentParser named 'specct {sub}'"
     return named[-1], capsys.readouterr().out
 
 
@@ -175,11 +176,11 @@ def usage_error(capsys, call, pattern: str) -> None:
     assert lines[0].startswith("usage: ") and re.search(pattern, lines[-1]), lines
 
 
-@pytest.mark.parametrize("module", ["specct.evaluate", "specct.predict"])
+@pytest.mark.parametrize("module", ["specct.stages.evaluate", "specct.stages.predict"])
 def test_the_model_folder_is_positional_or_a_flag(module, capsys):
     main = importlib.import_module(module).main
     usage_error(capsys, lambda: main(["--batch_size", "2"]), "error: the model folder is required")
-    if module == "specct.evaluate":
+    if module == "specct.stages.evaluate":
         usage_error(capsys, lambda: main(["run_a", "--model_dir", "run_b"]), "error: two model folders")
         parser = importlib.import_module(module).build_parser()
         for argv in (["run_a"], ["--model_dir", "run_a"], ["--model-dir=run_a"], ["run_a", "--model_dir", "run_a"]):
@@ -213,7 +214,7 @@ def test_eval_and_predict_give_the_same_results_either_way(trained_run, demo_spl
 # --------------------------------------------------------------------------- fast, lazy start
 
 HEAVY = ("pandas", "numpy", "sklearn", "librosa", "matplotlib", "resemblyzer", "yaml", "PIL",
-         "specct.train", "specct.loco", "specct.splits", "specct.commands.prepare")
+         "specct.train", "specct.loco", "specct.data.splits", "specct.commands.prepare")
 
 
 def test_the_command_parses_before_any_stage_library_loads():

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, precision_recall_fscore_support
 
-from specct import compare, metrics
-from specct.errors import InputError
-from specct.metrics import accuracy, uar
+from specct.stats import compare, metrics
+from specct.core.errors import InputError
+from specct.stats.metrics import accuracy, uar
 
 ROWS = 200
 

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from specct import compare, metrics
-from specct.errors import InputError
-from specct.metrics import uar
-from specct.seeding import rng_for
+from specct.stats import compare, metrics
+from specct.core.errors import InputError
+from specct.stats.metrics import uar
+from specct.core.seeding import rng_for
 
 CLASSES = np.array(["anger", "happy", "neutral", "sad"])
 
@@ -334,7 +334,7 @@ def test_the_seed_spread_figure_renders_and_the_report_shows_it(tmp_path):
     from PIL import Image
 
     from specct.loco.results import plot_seed_spread
-    from specct.report import heatmap_section
+    from specct.report.document import heatmap_section
 
     results = three_seed_results()
     path = plot_seed_spread(results, tmp_path / "seeds.png")

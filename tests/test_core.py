@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from specct import audio, fileio, labels, naming, paths
+from specct.audio import loading as audio
+from specct.core import fileio, labels, naming, paths
 
 
 def test_canonical_name_round_trip_keeps_underscores_in_stem():
@@ -133,9 +134,9 @@ def test_layout_paths(tmp_path):
 
 def test_named_random_streams_keep_the_numbers_of_every_stage():
     """Pinned draws: augmented images, demo corpora and splits stay byte-identical across releases."""
-    from specct.augment import file_rng
-    from specct.demo import derive_rng
-    from specct.seeding import crc32_words, rng_for
+    from specct.data.augment import file_rng
+    from specct.data.demo import derive_rng
+    from specct.core.seeding import crc32_words, rng_for
 
     draw = lambda rng: rng.integers(0, 1000, 4).tolist()  # noqa: E731
     assert draw(file_rng(0, "anger_EMODB_03_a01", "noise")) == [941, 735, 950, 752]

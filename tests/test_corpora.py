@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from specct.corpora import CORPORA, CorpusError, UnknownCorpusError, canonical_corpus_name, get_importer
-from specct.labels import EMOTIONS
-from specct.naming import parse_name
-from specct.prepare import import_corpus
+from specct.data.corpora import CORPORA, CorpusError, UnknownCorpusError, canonical_corpus_name, get_importer
+from specct.core.labels import EMOTIONS
+from specct.core.naming import parse_name
+from specct.data.prepare import import_corpus
 
 
 def write_tone(path: Path, sr: int = 16000, seconds: float = 0.2, channels: int = 1, freq: float = 220.0) -> Path:
@@ -238,7 +238,7 @@ def test_every_corpus_has_a_case():
                                     "subesco", "urdu", "jtes", "mesd", "oreau", "emouerj",
                                     "turevdb", "ased", "cafe", "shemo", "aesdd"])
 def test_label_maps_use_canonical_emotions(module):
-    emotions = importlib.import_module(f"specct.corpora.{module}").EMOTIONS
+    emotions = importlib.import_module(f"specct.data.corpora.{module}").EMOTIONS
     assert set(emotions.values()) <= set(EMOTIONS), set(emotions.values()) - set(EMOTIONS)
 
 

@@ -76,6 +76,6 @@ def test_trains_from_an_offline_alexnet_file(demo_split, tmp_path):
     path, alexnet = torchvision_alexnet_file(tmp_path)
     out = check_training(CPU_SIZED, demo_split, tmp_path, "--pretrained-path", str(path), "--lr", "0",
                          "--warmup-lr", "0", "--min-lr", "0")
-    from specct.checkpoint import load_checkpoint
+    from specct.core.checkpoint import load_checkpoint
     weights = load_checkpoint(out / "last.pth.tar")["state_dict"]
     assert torch.equal(weights["features.3.weight"], alexnet["features.3.weight"])

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from specct import paths
-from specct.audio import DEFAULT_SR, load_trimmed
-from specct.demo import (CORE_EMOTIONS, DEMO_CORPORA, PROFILES, SETTINGS_FILE, derive_rng,
-                         generate_demo, main, read_demo_manifest)
-from specct.demo_voice import draw_delivery, draw_sentence, draw_speaker, synthesize
-from specct.naming import parse_name
-from specct.prepare import MANIFEST_COLUMNS
+from specct.core import paths
+from specct.audio.loading import DEFAULT_SR, load_trimmed
+from specct.data.demo import (CORE_EMOTIONS, DEMO_CORPORA, PROFILES, SETTINGS_FILE, derive_rng, generate_demo, main,
+    read_demo_manifest)
+from specct.audio.demo_voice import draw_delivery, draw_sentence, draw_speaker, synthesize
+from specct.core.naming import parse_name
+from specct.data.prepare import MANIFEST_COLUMNS
 
 SMALL = dict(speakers=2, sentences=1, progress=False)
 

@@ -9,8 +9,8 @@ from hostile_helpers import EXPERIMENT, build_small_study, experiment_folder, wo
 from script_helpers import load_script
 
 from specct import systems
-from specct.errors import InputError
-from specct.evaluate import evaluate
+from specct.core.errors import InputError
+from specct.stages.evaluate import evaluate
 from specct.systems.ensemble import RECORD, choose_weights, fuse, weight_grid
 from specct.train import default_args
 

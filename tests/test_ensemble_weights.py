@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from specct import systems
-from specct.errors import InputError
-from specct.evaluate import evaluate
+from specct.core.errors import InputError
+from specct.stages.evaluate import evaluate
 from specct.systems import Scores, System, TrainedSystem
 from specct.systems.ensemble import RECORD
 from specct.systems.member_weights import candidates_with_equal, choose_weights, fuse, weight_grid
@@ -220,7 +220,7 @@ def test_a_refit_member_is_scored_by_its_first_fit_or_refused(demo_split, table_
 
 
 def test_a_split_without_validation_rows_is_refused_when_weights_are_asked_for(demo_split, table_kind, tmp_path):
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.splits import SplitOptions, run_split_stage
 
     split = run_split_stage(SplitOptions(eval_dataset="DEMOC", num_classes="4", seed=0, validation="none",
                                          datasets_dir=str(demo_split.datasets), output_dir=str(tmp_path / "data")))[0]
@@ -284,7 +284,7 @@ def check_fusion_jobs(folder: Path, held_out: list[str], members: list[str]) -> 
 @pytest.mark.slow
 def test_through_run_loco_with_the_weights_in_the_report(demo_split, tmp_path):
     from specct import loco
-    from specct.report import write_report
+    from specct.report.document import write_report
     from training_fixtures import TINY_FLAGS, TINY_MODEL
 
     cct_flags = {k: v for k, v in TINY_FLAGS.items() if k not in ("no_progress", "workers")}

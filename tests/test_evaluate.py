@@ -9,11 +9,11 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from specct.checkpoint import BEST_NAME, CheckpointError
-from specct.data import SplitError
-from specct.evaluate import CONFUSION_NAME, PERFORMANCE_NAME, PREDICTIONS_NAME, default_output_dir, evaluate
-from specct.evaluate import main as eval_main
-from specct.metrics import accuracy, bootstrap_ci, uar
+from specct.core.checkpoint import BEST_NAME, CheckpointError
+from specct.data.split_rows import SplitError
+from specct.stages.evaluate import CONFUSION_NAME, PERFORMANCE_NAME, PREDICTIONS_NAME, default_output_dir, evaluate
+from specct.stages.evaluate import main as eval_main
+from specct.stats.metrics import accuracy, bootstrap_ci, uar
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_command_line_reports_errors_in_one_line(tmp_path, capsys):
 
 
 def test_training_curves_mark_whole_epochs_only(tmp_path, monkeypatch):
-    from specct import plots
+    from specct.figures import plots
 
     drawn = {}
     monkeypatch.setattr(plots, "save_figure", lambda fig, path, paper=False: drawn.setdefault("fig", fig))
@@ -115,11 +115,11 @@ def test_training_curves_mark_whole_epochs_only(tmp_path, monkeypatch):
 
 
 def test_eval_threads_flag_reaches_evaluate(monkeypatch):
-    """eval.py passes --threads on (None: evaluate runs torch on specct.threads.default_threads())."""
-    import specct.evaluate
+    """eval.py passes --threads on (None: evaluate runs torch on specct.core.threads.default_threads())."""
+    import specct.stages.evaluate
 
     seen = []
-    monkeypatch.setattr(specct.evaluate, "evaluate", lambda *args, **kwargs: seen.append(kwargs["threads"]))
+    monkeypatch.setattr(specct.stages.evaluate, "evaluate", lambda *args, **kwargs: seen.append(kwargs["threads"]))
     eval_main(["run"])
     eval_main(["run", "--threads", "3"])
     assert seen == [None, 3]

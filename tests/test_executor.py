@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from specct import study as study_module
-from specct.errors import InputError
+from specct.study import engine as study_module
+from specct.core.errors import InputError
 from specct.loco.executor import Executor, executor_from_args
 from specct.loco.job_progress import Progress, duration_text
 

@@ -87,7 +87,7 @@ def test_a_cache_whose_width_disagrees_with_its_feature_names_is_rebuilt(root, c
     # the same file with all 88 feature names but vectors of width 10: inconsistent on its face
     with zipfile.ZipFile(egemaps(root), "a") as archive:
         pass
-    from specct.vectors import VectorTable, write_table
+    from specct.data.vectors import VectorTable, write_table
     from specct.baselines.features import FEATURES_FILE
 
     table = VectorTable(dict(zip(names, matrix[:, :10])), list(feature_names), meta)

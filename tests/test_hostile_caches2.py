@@ -10,7 +10,7 @@ import pytest
 from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
-from specct.study import main as specct_run
+from specct.study.engine import main as specct_run
 
 STUDY_FILE = """name: caches
 datasets_dir: datasets

@@ -1,7 +1,7 @@
 """Hostile runs: a kill at any file write of a training. A run_loco.py job of a tiny network (three
 epochs, so that writes of an epoch that improved and of one that did not are both hit) is killed
 (SIGKILL) just before each of its atomic writes in turn, through the test-only ``SPECCT_KILL_AT_WRITE``
-(specct.fileio); each time the same command run again must end with the files of a run never killed,
+(specct.core.fileio); each time the same command run again must end with the files of a run never killed,
 byte for byte: the checkpoints, the summary, the predictions, the tables. "Finished" is one write
 (last.pth.tar of the final epoch, written after every other file of it), so no kill leaves a
 training that looks finished but tests another epoch's weights."""
@@ -19,7 +19,7 @@ from hostile_helpers import copy_study, snapshot, working_dir
 from hostile_helpers import study  # noqa: F401  (the shared fixture)
 from script_helpers import REPO_ROOT, load_script
 
-from specct.fileio import KILL_AT_WRITE_VARIABLE, TEMPORARY_WRITER
+from specct.core.fileio import KILL_AT_WRITE_VARIABLE, TEMPORARY_WRITER
 
 EXPERIMENT = "killed"
 FLAGS = ["--model", "cct_2_3x2_32", "--datasets", "DEMOA", "--name", EXPERIMENT, "--no_progress", "--bootstrap", "50",

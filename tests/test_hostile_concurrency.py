@@ -23,7 +23,7 @@ EMODB_CODES = "WFTN"   # anger, happy (Freude), sad (Trauer), neutral
 def emodb_source(tmp_path_factory) -> Path:
     """Demo speech under EmoDB's file names (speaker, text, emotion code, version): 3 speakers x 4
     emotions x 3 sentences, the source folder prepare_corpus.py reads."""
-    from specct.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
 
     demo = tmp_path_factory.mktemp("demo_speech")
     generate_demo(demo, seed=1, corpora=["DEMOA"], speakers=3, sentences=3, emotions=CORE_EMOTIONS, progress=False)
@@ -59,7 +59,7 @@ def dead_pid() -> int:
 
 
 def temporary(folder: Path, stem: str, pid: int) -> Path:
-    from specct.fileio import host_tag
+    from specct.core.fileio import host_tag
 
     path = folder / f".{stem}.w{pid}@{host_tag()}.abc123xy.tmp.wav"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def test_an_import_leaves_a_running_writers_temporary_and_removes_a_dead_ones(em
 
 
 def test_a_temporary_of_this_process_is_its_own_and_kept(tmp_path):
-    from specct.fileio import remove_stale_temporaries
+    from specct.core.fileio import remove_stale_temporaries
 
     mine = temporary(tmp_path, "x", os.getpid())
     legacy = tmp_path / ".y.abc123.tmp.wav"   # a name from before temporaries named their writer
@@ -116,7 +116,7 @@ def job_folder(root: Path, corpus: str) -> Path:
 
 def hold(folder: Path, pid: int) -> None:
     """A lock as another run holding the job writes it."""
-    from specct.fileio import host_tag
+    from specct.core.fileio import host_tag
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "job.lock").write_text(f"{pid} {host_tag()}\n")
@@ -236,7 +236,7 @@ def test_two_identical_runs_at_once_do_each_job_once(root):
 def test_an_unreadable_lock_is_held_while_young_and_taken_over_when_old(root, capsys):
     from hostile_helpers import run_loco_main
 
-    from specct import job_lock
+    from specct.core import job_lock
 
     folder = job_folder(root, "DEMOA")
     shutil.rmtree(folder)

@@ -59,7 +59,7 @@ def test_a_train_csv_of_one_class_made_by_hand_is_refused_by_train(root, capsys)
 
 
 def performance(root, name: str, corpus: str) -> dict:
-    from specct.records import read_record
+    from specct.core.records import read_record
 
     return read_record(root / "output" / "loco" / name / "jobs" / "loco" / "egemaps_svm" / corpus / "test" /
                        "performance.yaml", "evaluation record")
@@ -86,7 +86,7 @@ def test_a_held_out_corpus_of_one_class_is_a_warning_in_every_output(root, capsy
     assert f"- {note}" in (folder / "results.md").read_text()
     assert out.count(note) == 0, "run_loco.py's table says it once, below, not twice"
     assert (folder / "results.tex").read_text().count(r"Warning: egemaps\_svm, DEMOA: " + warning) == 1
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     _, markdown = write_report(folder)   # reads results.csv back, its warnings column too
     text = markdown.read_text()

@@ -20,7 +20,7 @@ CORPORA = ["DEMOA", "DEMOB", "DEMOC"]
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory) -> Path:
     """Three demo corpora of 8 wavs each, made once for this file (copied per test)."""
-    from specct.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
 
     root = tmp_path_factory.mktemp("hostile_demo") / "datasets"
     generate_demo(root, seed=0, speakers=2, sentences=1, emotions=CORE_EMOTIONS, progress=False)
@@ -82,7 +82,7 @@ def test_disk_full_on_overwrite_leaves_every_finished_cache_byte_identical(datas
 def test_permission_denied_on_one_corpus_the_others_go_on(datasets, monkeypatch, capsys):
     import tempfile
 
-    from specct import fileio
+    from specct.core import fileio
 
     real = tempfile.mkstemp
     denied = datasets / "DEMOA" / "DEMOA_features"
@@ -99,7 +99,7 @@ def test_permission_denied_on_one_corpus_the_others_go_on(datasets, monkeypatch,
 
 
 def test_an_error_mid_corpus_keeps_the_vectors_already_extracted(datasets, monkeypatch, capsys):
-    from specct import audio
+    from specct.audio import loading as audio
 
     real, calls = audio.load_trimmed, []
 
@@ -119,7 +119,7 @@ def test_an_error_mid_corpus_keeps_the_vectors_already_extracted(datasets, monke
 
 
 def test_a_file_name_too_long_is_one_line(tmp_path, capsys):
-    from specct import demo
+    from specct.data import demo
 
     too_long = tmp_path / ("d" * 300)
     one_line_error(capsys, lambda: demo.main(["--datasets_dir", str(too_long), "--datasets", "DEMOA",
@@ -131,7 +131,7 @@ def test_a_file_name_too_long_is_one_line(tmp_path, capsys):
 def test_a_torch_write_failure_on_a_full_disk_says_disk_full(tmp_path, monkeypatch):
     import torch
 
-    from specct import checkpoint, fileio
+    from specct.core import checkpoint, fileio
 
     def save(*args, **kwargs):
         raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 83448320 vs 83448212")
@@ -141,7 +141,7 @@ def test_a_torch_write_failure_on_a_full_disk_says_disk_full(tmp_path, monkeypat
     target = tmp_path / "run" / "checkpoint.pth.tar"
     with pytest.raises(OSError) as caught:
         checkpoint.save_checkpoint(target, {"epoch": 1})
-    from specct.errors import describe
+    from specct.core.errors import describe
 
     assert describe(caught.value).startswith(f"{target}: disk full (no space left on the device of {target.parent})")
     assert not list(target.parent.glob(".*tmp*"))

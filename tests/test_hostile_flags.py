@@ -16,7 +16,7 @@ from hostile_helpers import EXPERIMENT, LOCO_FLAGS, copy_study, experiment_folde
 from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
-from specct.study import main as specct_run
+from specct.study.engine import main as specct_run
 
 STOPS = r"^run_loco\.py: error: output/loco/hostile/experiment\.yaml: experiment hostile was run with other settings \("
 REMEDY = r"\); --force_new starts a new experiment beside it, --redo SYSTEM\[/CORPUS\] redoes the jobs they touch$"
@@ -89,8 +89,8 @@ def test_changed_inputs_stop_the_rerun(root, capsys, change, difference):
 
 
 def test_augmented_images_made_later_do_not_stop_an_experiment_whose_splits_read_none(root, capsys):
-    from specct import paths
-    from specct.input_fingerprints import inputs_fingerprint, read_now, reads_augmented_images
+    from specct.core import paths
+    from specct.core.input_fingerprints import inputs_fingerprint, read_now, reads_augmented_images
 
     datasets = root / "datasets"
     image = next(paths.img_dir(datasets, "DEMOA").glob("*.png"))
@@ -241,7 +241,7 @@ def test_a_split_made_while_a_corpus_had_no_images_is_made_again_once_they_exist
 
 
 def test_the_recorded_flags_are_the_ones_every_job_ran_with(root):
-    from specct.records import read_record
+    from specct.core.records import read_record
 
     record = read_record(experiment_folder(root) / "experiment.yaml", "experiment record")
     assert record["options"]["train_flags"] == {} and record["options"]["bootstrap"] == 50
@@ -252,7 +252,7 @@ def test_the_recorded_flags_are_the_ones_every_job_ran_with(root):
 
 def test_a_redo_from_python_records_the_settings_it_ran_with(root, capsys):
     from specct import loco
-    from specct.records import read_record
+    from specct.core.records import read_record
 
     opts = loco.recorded_options(experiment_folder(root))
     opts.train_flags, opts.progress = {"svm_c": [1.0]}, False
@@ -375,7 +375,7 @@ def test_a_study_s_force_new_starts_name_2_beside_it_and_the_same_command_resume
 
 def test_a_changed_study_from_python_raises_until_force_new_or_redo_is_given(study_root):
     import specct
-    from specct.errors import InputError
+    from specct.core.errors import InputError
 
     before = finished(study_root)
     with pytest.raises(InputError, match="run with other settings"):

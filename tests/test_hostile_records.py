@@ -12,7 +12,7 @@ from hostile_helpers import LOCO_FLAGS, copy_study, experiment_folder, run_loco_
 from hostile_helpers import root, study  # noqa: F401  (the shared fixtures)
 from script_helpers import load_script, one_line_error
 
-from specct.study import main as specct_run
+from specct.study.engine import main as specct_run
 
 RECORD = "output/loco/hostile/experiment.yaml"
 

@@ -129,9 +129,9 @@ systems:
 
 
 def test_no_progress_reaches_every_training_and_evaluation_of_specct_run(root, capsys, monkeypatch):
-    from specct import evaluate as evaluate_module
+    from specct.stages import evaluate as evaluate_module
     from specct import systems
-    from specct.study import main as specct_run
+    from specct.study.engine import main as specct_run
 
     trainings, evaluations = [], []
     train, evaluate = systems.ensure_trained, evaluate_module.evaluate

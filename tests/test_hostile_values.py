@@ -10,9 +10,9 @@ import re
 import pytest
 import yaml
 
-from specct.errors import InputError, MissingInputError
-from specct.study import main as specct_run
-from specct.study import read_study
+from specct.core.errors import InputError, MissingInputError
+from specct.study.engine import main as specct_run
+from specct.study.engine import read_study
 from script_helpers import load_script, one_line_error
 
 BASE = {"name": "values", "corpora": {"DEMOA": "demo", "DEMOB": "demo"},
@@ -162,7 +162,7 @@ CHECKED_BY_THEIR_READERS = ("held_out", "cluster")
 
 
 def test_every_key_of_a_study_has_a_wrong_type_and_an_out_of_range_case():
-    from specct import study_schema as schema
+    from specct.study import schema
 
     tested = {re.sub(r"\[\d+\]", "[]", p) for p, _, _ in CASES}
     tested = {re.sub(r"^corpora\.[A-Z]+", "corpora.*", p).replace("options.merge_calm", "options.*") for p in tested}

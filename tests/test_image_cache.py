@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from specct import data as split_data
-from specct.image_cache import DecodedImages
+from specct.data import split_rows as split_data
+from specct.data.image_cache import DecodedImages
 
 SIZE = (3, 24, 40)          # not the saved size: the resize is part of what is cached
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -76,7 +76,7 @@ def test_an_unreadable_image_is_one_error_naming_it(frame, tmp_path):
 def test_training_with_and_without_the_cache_gives_the_same_weights(demo_split, tmp_path):
     from training_fixtures import tiny_args
 
-    from specct.checkpoint import LAST_NAME, load_checkpoint
+    from specct.core.checkpoint import LAST_NAME, load_checkpoint
     from specct.train import train
 
     runs = {mode: load_checkpoint(train(tiny_args(demo_split.train_dir, tmp_path / mode, epochs=1, max_steps=2,

@@ -11,13 +11,14 @@ import soundfile as sf
 from PIL import Image
 
 import preprocess_spectrograms
-from specct import images, paths
-from specct.audio import write_wav
-from specct.augment import AUGMENTATIONS
-from specct.images import preprocess_corpora
-from specct.spectrogram import SpectrogramConfig
+from specct.data import images
+from specct.core import paths
+from specct.audio.loading import write_wav
+from specct.data.augment import AUGMENTATIONS
+from specct.data.images import preprocess_corpora
+from specct.data.spectrogram import SpectrogramConfig
 from script_helpers import one_line_error
-from specct.errors import MissingInputError
+from specct.core.errors import MissingInputError
 from audio_helpers import SR, make_voice_corpus, voice
 
 CORPUS = "TESTC"
@@ -172,7 +173,7 @@ def test_bad_input_is_skipped_with_a_reason_and_the_rest_goes_through(tmp_path):
 def test_settings_are_recorded_and_never_mixed(tmp_path):
     import json
 
-    from specct.data import spectrogram_config, spectrogram_settings
+    from specct.data.split_rows import spectrogram_config, spectrogram_settings
 
     wavs = make_corpus(tmp_path, count=1)
     run(tmp_path, augmentations=[], size=(64, 80), config=SpectrogramConfig(cmap="jet", n_mels=96))
@@ -254,8 +255,8 @@ def test_real_emodb_files(tmp_path, emodb_source):
 
 
 def test_saved_palette_image_is_the_rgb_spectrogram_exactly(tmp_path):
-    from specct.spectrogram import SpectrogramConfig, signal_to_image
-    from specct.spectrogram import db_to_image, mel_power, power_to_db
+    from specct.data.spectrogram import SpectrogramConfig, signal_to_image
+    from specct.data.spectrogram import db_to_image, mel_power, power_to_db
     cfg = SpectrogramConfig(size=(61, 83), cmap="magma")
     signal = np.sin(2 * np.pi * np.cumsum(np.linspace(200, 3000, 16000)) / 16000).astype(np.float32)
     db = power_to_db(mel_power(signal, cfg), cfg)

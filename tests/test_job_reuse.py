@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from specct import study as study_module
+from specct.study import engine as study_module
 
 QUICK = Path(study_module.__file__).parent / "examples" / "quick_baselines.yml"
 SVM = {"name": "egemaps_svm", "model": "egemaps_svm"}

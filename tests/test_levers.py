@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from specct.data import spectrogram_config
-from specct.images import _settings, check_settings
-from specct.speaker import standardise_by_group
-from specct.errors import InputError
-from specct.spectrogram import SpectrogramConfig, db_levels, mean_normalise, mel_power, mel_to_image, signal_to_image
+from specct.data.split_rows import spectrogram_config
+from specct.data.images import _settings, check_settings
+from specct.data.speaker import standardise_by_group
+from specct.core.errors import InputError
+from specct.data.spectrogram import (SpectrogramConfig, db_levels, mean_normalise, mel_power, mel_to_image,
+    signal_to_image)
 from specct.train import default_args
 from specct.train.specaugment import MaskParams, SpecAugment, from_args
 from specct.train.timecrop import CropParams, TimeCrop
@@ -177,7 +178,7 @@ def test_mean_normalisation_is_off_unless_asked_for(tmp_path):
     # images drawn before the setting existed count as drawn without it; drawing with it is refused
     import json
 
-    from specct import paths
+    from specct.core import paths
 
     folder = paths.img_dir(tmp_path, "X")
     folder.mkdir(parents=True)
@@ -284,8 +285,8 @@ def test_speaker_norm_run_says_transductive_in_every_output(demo_split, tmp_path
     import yaml
     from training_fixtures import tiny_args
 
-    from specct.evaluate import evaluate
-    from specct.predict import Predictor, SpeakerNormError
+    from specct.stages.evaluate import evaluate
+    from specct.stages.predict import Predictor, SpeakerNormError
     from specct.train import train
 
     out = tmp_path / "run"

@@ -18,7 +18,7 @@ from PIL import Image
 from training_fixtures import TINY_MODEL, TINY_SIZE
 
 from specct import loco
-from specct.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
+from specct.stages.evaluate import PERFORMANCE_NAME, PREDICTIONS_NAME
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # One transformer block instead of seven: these tests check the orchestration, and a checkpoint with
@@ -285,7 +285,7 @@ def assert_self_contained(text: str) -> None:
 
 @pytest.mark.slow
 def test_the_report_opens_from_a_file_in_a_headless_browser(experiment, tmp_path):
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     _, folder, _, _ = experiment
     report, markdown = write_report(folder)
@@ -334,7 +334,7 @@ def test_an_experiment_keeps_its_split_options(demo_split, tmp_path, capsys):
 
 
 def test_report_finds_transductive_options_at_any_depth():
-    from specct.report import transductive_options
+    from specct.report.document import transductive_options
 
     args = {"model": "egemaps_svm", "scaling": {"mode": "speaker", "transductive": True, "note": "..."},
             "speaker_norm_transductive": False, "nested": {"deeper": {"transductive_speaker_norm": "speaker"}}}

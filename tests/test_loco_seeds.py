@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from specct import loco, systems
-from specct.errors import InputError
+from specct.core.errors import InputError
 from specct.systems import Scores, System, TrainedSystem
 
 SAVED = "guess.json"
@@ -52,7 +52,8 @@ class GuessSystem(System):
         return "guess"
 
     def fit(self, args, on_epoch_end=None):
-        from specct import data, runs
+        from specct.data import split_rows as data
+        from specct.protocol import runs
 
         train_dir = runs.resolve_train_dir(args.data_dir)
         out_dir = systems.output_dir(args)

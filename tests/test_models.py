@@ -15,7 +15,7 @@ import specct.models  # noqa: F401  (registers the models)
 from specct.models import FUSIONS, SpeakerCCT, set_fused_attn
 from specct.models.layers import summarise_keys
 from specct.models.linear import Linear, onednn_available, set_onednn_linear
-from specct.variants import config_file
+from specct.models.variants import config_file
 
 from conftest import REPO_ROOT, SHARED_DIR
 
@@ -490,7 +490,7 @@ def test_position_embeddings_are_not_weight_decayed(name):
 
 
 def test_gmacs_count_every_matmul_of_cct_14():
-    from specct.variants import count_gmacs
+    from specct.models.variants import count_gmacs
     model = timm.create_model('cct_14_7x2_224', num_classes=1000)
     # Tokenizer 1.06, 14 blocks of 0.318 (linear layers 0.289, attention products 0.029), head.
     assert count_gmacs(model) == pytest.approx(5.53, abs=0.05)

@@ -62,7 +62,7 @@ def test_checkout_folders_link_to_the_package_data():
     for name in ("configs", "examples"):
         link = REPO_ROOT / name
         assert link.is_symlink() and link.resolve() == (REPO_ROOT / "src" / "specct" / name).resolve(), name
-    from specct.pipeline import SCRATCH_CONFIGS
+    from specct.stages.pipeline import SCRATCH_CONFIGS
 
     assert SCRATCH_CONFIGS == (REPO_ROOT / "src" / "specct" / "configs" / "scratch").resolve()
 
@@ -191,7 +191,7 @@ def test_installed_package_is_imported_from_site_packages_with_its_configs(insta
     assert package == installed["purelib"] / "specct"
     assert sorted(p.name for p in (package / "configs" / "scratch").glob("*.yml")) == \
         sorted(p.name for p in (REPO_ROOT / "configs" / "scratch").glob("*.yml"))
-    found = _run([installed["python"], "-c", "from specct.pipeline import scratch_config; "
+    found = _run([installed["python"], "-c", "from specct.stages.pipeline import scratch_config; "
                   "print(scratch_config('speaker_vgg_cct_7_7x2_112'))"], cwd=installed["cwd"]).stdout.strip()
     assert Path(found).is_relative_to(package)
 
@@ -199,7 +199,7 @@ def test_installed_package_is_imported_from_site_packages_with_its_configs(insta
 @pytest.mark.slow
 def test_installed_demo_runs_into_its_workdir(installed):
     workdir = installed["cwd"].parent / "demo"
-    out = _run([installed["python"], "-m", "specct.pipeline", "--workdir", workdir, "--epochs", "1",
+    out = _run([installed["python"], "-m", "specct.stages.pipeline", "--workdir", workdir, "--epochs", "1",
                 "--speakers", "2", "--sentences", "1", "--image_size", "32", "--workers", "1"],
                cwd=installed["cwd"]).stdout
     assert "held-out corpus DEMOC: UAR" in out
@@ -222,10 +222,10 @@ def test_installed_console_command(installed):
 def test_installed_quick_study_runs(installed):
     command = installed["venv"] / "bin" / "specct"
     study = installed["purelib"] / "specct" / "examples" / "quick_baselines.yml"
-    has_study = subprocess.run([installed["python"], "-c", "import specct.study"], cwd=installed["cwd"],
+    has_study = subprocess.run([installed["python"], "-c", "import specct.study.engine"], cwd=installed["cwd"],
                                capture_output=True).returncode == 0
     if not (command.exists() and has_study and study.is_file()):
-        pytest.skip("needs the `specct` command, specct.study and a packaged examples/quick_baselines.yml; "
+        pytest.skip("needs the `specct` command, specct.study.engine and a packaged examples/quick_baselines.yml; "
                     f"found command {command.exists()}, study {has_study}, example {study.is_file()}")
     workdir = installed["cwd"].parent / "study"
     workdir.mkdir()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from specct.pipeline import DEMO_AUGMENTATION, DEMO_MODEL, run_demo
+from specct.stages.pipeline import DEMO_AUGMENTATION, DEMO_MODEL, run_demo
 
 
 @pytest.mark.slow
@@ -32,7 +32,7 @@ def test_demo_pipeline_runs_every_stage(tmp_path, capsys):
     # trained with the model's configs/scratch recipe (its rate, no attention dropout), 32 px, 1 epoch
     import yaml
 
-    from specct.pipeline import scratch_flags
+    from specct.stages.pipeline import scratch_flags
 
     recorded, recipe = yaml.safe_load((result.train_dir / "args.yaml").read_text()), scratch_flags(DEMO_MODEL)
     assert (recorded["lr"], recorded["model_kwargs"], recorded["warmup_epochs"]) == \

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from specct.plots import plot_curves, plot_heatmap
+from specct.figures.plots import plot_curves, plot_heatmap
 
 
 def _axes_of(monkeypatch):
     """Capture the figure a plot function saves (its axes stay readable)."""
-    import specct.plots as plots
+    import specct.figures.plots as plots
 
     saved = {}
     original = plots.save_figure
@@ -55,8 +55,8 @@ def test_heatmap_cells_carry_their_intervals_and_paper_figures_are_300_dpi_with_
 def test_a_corpus_of_many_speakers_keeps_its_map_square(tmp_path, monkeypatch, speakers, legend):
     import matplotlib.pyplot as plt
 
-    import specct.plots as plots
-    from specct.embedding_plot import plot_speakers_2d
+    import specct.figures.plots as plots
+    from specct.data.embedding_plot import plot_speakers_2d
 
     shapes = {}
     original = plots.save_figure

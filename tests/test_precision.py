@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from specct import precision
-from specct.errors import InputError
+from specct.core import precision
+from specct.core.errors import InputError
 
 
 @pytest.mark.parametrize("flags, expected", [
@@ -47,8 +47,8 @@ def test_the_precision_is_recorded_and_read_back_by_prediction(demo_split, tmp_p
     from training_fixtures import tiny_args
 
     from specct import systems
-    from specct.checkpoint import BEST_NAME, load_checkpoint
-    from specct.runs import read_args
+    from specct.core.checkpoint import BEST_NAME, load_checkpoint
+    from specct.protocol.runs import read_args
     from specct.train import train
 
     out = train(tiny_args(demo_split.train_dir, tmp_path / asked, epochs=1, max_steps=1, precision=asked))
@@ -62,7 +62,7 @@ def test_auto_resolves_again_on_the_host_that_loads_the_model(demo_split, tmp_pa
     from training_fixtures import tiny_args
 
     from specct import systems
-    from specct.runs import read_args
+    from specct.protocol.runs import read_args
     from specct.train import train
 
     monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: {"avx2"})            # a host without bf16

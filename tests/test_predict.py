@@ -11,13 +11,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from specct.audio import load_trimmed
-from specct.checkpoint import CheckpointError
-from specct.data import image_to_tensor
-from specct.errors import InputError
-from specct.predict import Predictor, collect_audio_files, format_predictions
-from specct.predict import main as predict_main
-from specct.speaker import embeddings_for_wavs
+from specct.audio.loading import load_trimmed
+from specct.core.checkpoint import CheckpointError
+from specct.data.split_rows import image_to_tensor
+from specct.core.errors import InputError
+from specct.stages.predict import Predictor, collect_audio_files, format_predictions
+from specct.stages.predict import main as predict_main
+from specct.data.speaker import embeddings_for_wavs
 
 CLASSES = ["anger", "happy", "neutral", "sad"]
 
@@ -136,7 +136,8 @@ def test_onnx_export_without_onnx_says_how_to_install(predictor, tmp_path, monke
 def test_prediction_runs_with_the_default_threads_unless_threads_is_given(flag, expected, monkeypatch):
     """predict.py runs torch on default_threads() (4 cores -> 2) unless --threads says otherwise,
     and leaves torch's own setting as it was."""
-    from specct import predict, threads
+    from specct.stages import predict
+    from specct.core import threads
 
     monkeypatch.setattr(threads, "available_cores", lambda: 4)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

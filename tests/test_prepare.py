@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from specct import prepare
-from specct.corpora import CorpusError
-from specct.naming import parse_name
-from specct.prepare import MANIFEST_COLUMNS, import_corpus
+from specct.data import prepare
+from specct.data.corpora import CorpusError
+from specct.core.naming import parse_name
+from specct.data.prepare import MANIFEST_COLUMNS, import_corpus
 from script_helpers import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -26,9 +26,9 @@ def readme_commands(prefix: str) -> list[list[str]]:
 def parse_script_line(tokens: list[str]):
     """Parse one `python <script>.py ...` line with that script's parser; nothing runs."""
     from specct import commands
-    from specct.evaluate import build_parser as eval_parser
+    from specct.stages.evaluate import build_parser as eval_parser
     from specct.loco.cli import build_parser as loco_parser
-    from specct.predict import parse_args as predict_args
+    from specct.stages.predict import parse_args as predict_args
     from specct.train.options import given_flags, parse_args as train_args
 
     script, argv = Path(tokens[1]).stem, tokens[2:]
@@ -74,7 +74,7 @@ def test_every_specct_subcommand_of_the_readme_exists():
 
 
 def test_the_readme_experiment_file_is_a_valid_study(tmp_path):
-    from specct.study import read_study
+    from specct.study.engine import read_study
 
     block = re.search(r"```yaml\n(.*?)```", README, re.S).group(1)
     content = yaml.safe_load(block)

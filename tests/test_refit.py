@@ -31,7 +31,7 @@ def baseline_args(train_dir, out_dir, model, **overrides):
 
 def split_rows(demo_split):
     from specct.baselines.trainer import read_rows
-    from specct.data import read_class_names
+    from specct.data.split_rows import read_class_names
 
     names = read_class_names(demo_split.train_dir)
     return [read_rows(demo_split.train_dir / f, names) for f in ("train.csv", "validation.csv")]
@@ -158,7 +158,7 @@ def test_torch_head_refits_for_the_chosen_epoch_count_on_the_union(demo_egemaps,
 
 def test_without_validation_rows_there_is_nothing_to_refit(demo_egemaps, tmp_path, capsys):
     from specct.baselines.model import load_model
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.splits import SplitOptions, run_split_stage
     from specct.train import train
 
     split = run_split_stage(SplitOptions(eval_dataset="DEMOC", num_classes="4", seed=0, validation="none",
@@ -208,7 +208,7 @@ def refit_run(demo_split, tmp_path_factory):
 
 
 def test_network_refit_trains_the_chosen_epochs_on_train_and_validation_rows(refit_run, demo_split):
-    from specct.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+    from specct.core.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 
     train_rows = len(pd.read_csv(demo_split.train_dir / "train.csv"))
     val_rows = len(pd.read_csv(demo_split.train_dir / "validation.csv"))
@@ -229,7 +229,7 @@ def test_network_refit_trains_the_chosen_epochs_on_train_and_validation_rows(ref
     assert len(pd.read_csv(refit_run / "before_refit" / "summary.csv")) == 2
     assert len(pd.read_csv(refit_run / "summary.csv")) == chosen
     # the speaker PCA inside the model was fitted on the union's wavs, with the split's width
-    from specct.speaker import load_pca
+    from specct.data.speaker import load_pca
 
     split_pca = load_pca(demo_split.train_dir / "pca.npz")
     assert best["state_dict"]["speaker_pca_components"].shape == split_pca.components.shape
@@ -238,7 +238,7 @@ def test_network_refit_trains_the_chosen_epochs_on_train_and_validation_rows(ref
 
 def test_network_refit_resumes_after_interruptions(refit_run, demo_split, tmp_path):
     from specct import systems
-    from specct.checkpoint import LAST_NAME, load_checkpoint
+    from specct.core.checkpoint import LAST_NAME, load_checkpoint
     from specct.train import train
 
     out = tmp_path / "parts"
@@ -270,7 +270,7 @@ def test_a_refit_killed_in_its_first_epoch_is_resumed_by_ensure_trained(demo_spl
     # the refit writes last.pth.tar at its epoch 0: a kill inside its first epoch leaves a run that is
     # not finished and that ensure_trained continues (it does not start the first training again)
     from specct import systems
-    from specct.checkpoint import LAST_NAME, load_checkpoint
+    from specct.core.checkpoint import LAST_NAME, load_checkpoint
     from specct.train import loop, train
 
     flags = {**NET_FLAGS, "epochs": 1}

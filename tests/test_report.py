@@ -86,7 +86,7 @@ def baseline_and_cct(demo_split, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_the_report_of_a_baseline_and_a_cct_reads_true_in_a_browser(baseline_and_cct, tmp_path):
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     folder = baseline_and_cct
     report, markdown = write_report(folder)
@@ -158,7 +158,7 @@ def rename_system(folder: Path, to: Path, old: str, new: str) -> Path:
 
 @pytest.mark.slow
 def test_markup_in_a_name_shows_as_text_and_no_pairwise_means_no_pairwise_heading(baseline_and_cct, tmp_path):
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     folder = rename_system(baseline_and_cct, tmp_path / "loco" / "renamed", "resemblyzer_svm", HOSTILE)
     report, _ = write_report(folder)
@@ -187,7 +187,7 @@ NUMBER = re.compile(r"^(\d\.\d\d|\(\d+\)|\[\d\.\d\d, \d\.\d\d\])$")   # 0.58, (6
 @pytest.mark.slow
 def test_the_numbers_of_the_heatmap_and_confusion_matrices_read_at_11_px_in_a_1400_px_window(baseline_and_cct,
                                                                                             tmp_path):
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     folder = baseline_and_cct
     report, _ = write_report(folder)
@@ -222,7 +222,7 @@ def comparison_of(rows: list[tuple[str, float, float, float, float, bool]]) -> p
 
 
 def test_the_verdict_names_a_tie_as_a_tie_and_a_best_system_below_chance_as_such():
-    from specct.report_verdict import verdict
+    from specct.report.verdict import verdict
 
     classes = ["anger", "sad"]
     text = verdict(results_of({"ref": (0.50, 0.45, 0.55), "new": (0.52, 0.47, 0.57)}),
@@ -237,7 +237,7 @@ def test_the_verdict_names_a_tie_as_a_tie_and_a_best_system_below_chance_as_such
 
 
 def test_latex_tables_escape_every_special_character_and_use_booktabs():
-    from specct.latex import comparison_latex, escape, results_latex
+    from specct.stats.latex import comparison_latex, escape, results_latex
 
     assert escape("a_b & 50% #1 $x$ {y} ~^\\") == (r"a\_b \& 50\% \#1 \$x\$ \{y\} "
                                                     r"\textasciitilde{}\textasciicircum{}\textbackslash{}")
@@ -252,7 +252,7 @@ def test_latex_tables_escape_every_special_character_and_use_booktabs():
 
 
 def test_gender_gaps_and_a_corpus_without_gender_is_named():
-    from specct.report_breakdowns import gender_rows, group_uar, speaker_rows
+    from specct.report.breakdowns import gender_rows, group_uar, speaker_rows
 
     rows = pd.DataFrame({"truth": ["a", "a", "b", "b"], "prediction": ["a", "b", "b", "b"]})
     assert group_uar(rows) == pytest.approx(0.75)
@@ -270,7 +270,7 @@ def test_gender_gaps_and_a_corpus_without_gender_is_named():
 
 
 def test_which_systems_read_a_speaker_vector():
-    from specct.report_facts import is_image_model, reads_speaker_vector
+    from specct.report.facts import is_image_model, reads_speaker_vector
 
     speaker_features = [{"features": {"kind": "resemblyzer", "name": "resemblyzer"}}]
     assert reads_speaker_vector("resemblyzer_svm", speaker_features)
@@ -284,7 +284,7 @@ def test_which_systems_read_a_speaker_vector():
 def test_a_report_written_again_redraws_only_the_figures_of_changed_jobs(baseline_and_cct):
     import os
 
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     folder = baseline_and_cct
     write_report(folder)
@@ -311,7 +311,7 @@ def test_a_report_written_again_redraws_only_the_figures_of_changed_jobs(baselin
 
 
 def test_a_report_before_any_job_finished_says_so_and_announces_nothing(demo_split, tmp_path, capsys):
-    from specct.report import write_report
+    from specct.report.document import write_report
 
     argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", *HELD_OUT, "--model", "cct_7_7x2_112",
             "--output", str(tmp_path), "--data_dir", str(tmp_path / "data"), "--name", "empty", "--collect"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from specct.saliency import class_saliency, grad_cam, target_layer
+from specct.stages.saliency import class_saliency, grad_cam, target_layer
 
 SIZE = 32
 
@@ -72,7 +72,7 @@ def test_grad_cam_of_the_other_class_is_a_different_map(band_model):
 
 
 def test_a_model_without_a_convolution_is_a_one_line_error():
-    from specct.errors import InputError
+    from specct.core.errors import InputError
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * SIZE * SIZE, 2))
     with pytest.raises(InputError, match="no convolutional map"):
@@ -96,7 +96,7 @@ def test_the_command_draws_the_saliency_of_a_saved_run(trained_run, demo_split, 
 
 
 def test_the_command_refuses_a_baseline_folder_in_one_line(tmp_path, capsys):
-    from specct.saliency import main
+    from specct.stages.saliency import main
 
     with pytest.raises(SystemExit) as stop:
         main([str(tmp_path / "missing")])

@@ -10,7 +10,7 @@ import yaml
 from timm.models import get_pretrained_cfg
 
 import specct.models  # noqa: F401  (registers the models)
-from specct.pipeline import scratch_config
+from specct.stages.pipeline import scratch_config
 from specct.train import parse_args
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from specct.audio import load_trimmed
-from specct.segments import SegmentOptions, fixed_windows, segment_stream
+from specct.audio.loading import load_trimmed
+from specct.data.segments import SegmentOptions, fixed_windows, segment_stream
 
 SR = 16000
 
@@ -83,7 +83,7 @@ def svm_run(demo_split, tmp_path_factory):
 
 
 def test_a_recording_of_two_emotions_is_labelled_half_by_half(svm_run, demo_split, tmp_path):
-    from specct.predict import Predictor
+    from specct.stages.predict import Predictor
 
     predictor = Predictor(svm_run)
     first, second = demo_wavs(demo_split, "anger"), demo_wavs(demo_split, "sad")   # held-out corpus DEMOC
@@ -99,7 +99,7 @@ def test_a_recording_of_two_emotions_is_labelled_half_by_half(svm_run, demo_spli
 
 
 def test_a_ten_minute_file_is_streamed_in_bounded_memory(svm_run, demo_split, tmp_path):
-    from specct.predict import Predictor
+    from specct.stages.predict import Predictor
 
     one = load_trimmed(demo_wavs(demo_split, "happy")[0])
     gap = np.zeros(int(0.5 * SR), np.float32)
@@ -120,7 +120,7 @@ def test_a_ten_minute_file_is_streamed_in_bounded_memory(svm_run, demo_split, tm
 
 
 def test_bad_files_in_a_folder_are_listed_and_the_rest_classified(svm_run, demo_split, tmp_path, capsys):
-    from specct import predict
+    from specct.stages import predict
 
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
@@ -142,8 +142,8 @@ def test_bad_files_in_a_folder_are_listed_and_the_rest_classified(svm_run, demo_
 
 
 def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(svm_run, demo_split, tmp_path, monkeypatch):
-    from specct import segment_predict
-    from specct.predict import Predictor
+    from specct.protocol import segment_predict
+    from specct.stages.predict import Predictor
 
     files = []
     for i, emotion in enumerate(("anger", "sad", "happy")):
@@ -181,7 +181,7 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(svm_run, demo_spl
 def test_the_timeline_figure_is_drawn(svm_run, demo_split, tmp_path):
     from PIL import Image
 
-    from specct.predict import Predictor
+    from specct.stages.predict import Predictor
 
     joined(tmp_path / "two.wav", demo_wavs(demo_split, "anger")[:2] + demo_wavs(demo_split, "sad")[:2])
     Predictor(svm_run).predict_segments([tmp_path / "two.wav"], "fixed", window=2.0, hop=1.0, plot_dir=tmp_path / "plots",
@@ -206,8 +206,8 @@ def test_the_specct_command_gives_segments_as_json(svm_run, demo_split, tmp_path
 def test_segments_get_their_inputs_in_groups_and_in_time_order(trained_run, demo_split, tmp_path):
     """The speaker model's segments are prepared a group at a time (the speaker encoder batches their
     windows) and give the rows that one segment at a time gives, a too-short segment kept in its place."""
-    from specct import segment_predict
-    from specct.predict import Predictor
+    from specct.protocol import segment_predict
+    from specct.stages.predict import Predictor
 
     predictor = Predictor(trained_run)
     wavs = demo_wavs(demo_split, "anger")[:3] + demo_wavs(demo_split, "sad")[:3]

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from specct import audio, paths, speaker
-from specct.naming import parse_name
+from specct.audio import loading as audio
+from specct.core import paths
+from specct.data import speaker
+from specct.core.naming import parse_name
 from script_helpers import load_script, one_line_error
 
 pytestmark = pytest.mark.shared
@@ -136,9 +138,9 @@ def test_resume_embeds_only_missing_files_and_drops_stale_ones(embedded, tmp_pat
 
 
 def test_killed_embedding_resumes_from_its_checkpoint_without_re_embedding(embedded, tmp_path, monkeypatch):
-    """The shared vector loop (specct.vectors) under the speaker encoder: a run killed after two
+    """The shared vector loop (specct.data.vectors) under the speaker encoder: a run killed after two
     batches has saved them; the rerun embeds only the rest and gives the vectors of a clean run."""
-    from specct import vectors
+    from specct.data import vectors
 
     root = copy_datasets(embedded, tmp_path / "datasets")
     clean = speaker.load_embeddings(root, "RAVDESS")
@@ -279,7 +281,7 @@ def test_embedding_script_refuses_missing_corpora_before_embedding(tmp_path, mon
 
 
 def test_default_threads_leave_headroom_on_the_available_cores(monkeypatch, tmp_path):
-    from specct import threads
+    from specct.core import threads
 
     monkeypatch.setattr(threads, "CGROUP_CPU_MAX", tmp_path / "no-quota")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -303,8 +305,8 @@ def test_embedding_runs_with_the_default_threads_unless_threads_is_given(flag, e
     own setting is restored afterwards."""
     import torch
 
-    from specct import threads
-    from specct.vectors import VectorSummary
+    from specct.core import threads
+    from specct.data.vectors import VectorSummary
 
     monkeypatch.setattr(threads, "available_cores", lambda: 6)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

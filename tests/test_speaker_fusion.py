@@ -6,8 +6,8 @@ import timm
 import torch
 from model_checks import CLASSES, check_speaker_fusion, check_training, inputs_for
 
-from specct.checkpoint import load_checkpoint, save_checkpoint
-from specct.errors import InputError
+from specct.core.checkpoint import load_checkpoint, save_checkpoint
+from specct.core.errors import InputError
 from specct.models import SPEAKER_FUSIONS, SpeakerModel
 from specct.models.factory import (
     accepted_kwargs, create_for_training, create_model, model_traits, takes_speaker, wrapped_name,
@@ -46,7 +46,7 @@ def test_training_passes_only_the_arguments_a_model_accepts():
 
 def test_old_speaker_cct_checkpoint_still_loads_and_predicts_the_same(tmp_path):
     """A checkpoint as training wrote it before the factory: `speaker_model` flag, an int img_size."""
-    from specct.predict import Predictor
+    from specct.stages.predict import Predictor
 
     torch.manual_seed(0)
     kwargs = {"num_classes": 4, "img_size": 32, "speaker_dim": 8, "speaker_raw_dim": 256, "depth": 2,
@@ -69,7 +69,7 @@ def test_old_speaker_cct_checkpoint_still_loads_and_predicts_the_same(tmp_path):
 
 
 def test_a_checkpoint_whose_speaker_flag_contradicts_its_model_is_refused(tmp_path):
-    from specct.checkpoint import CheckpointError
+    from specct.core.checkpoint import CheckpointError
     from specct.models.factory import model_from_checkpoint
 
     model = create_model("cnn_lstm_tiny_112", num_classes=4)

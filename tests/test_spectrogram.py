@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from specct.colormaps import lookup_table
-from specct.spectrogram import SpectrogramConfig, mel_power, power_to_db, signal_to_image
+from specct.figures.colormaps import lookup_table
+from specct.data.spectrogram import SpectrogramConfig, mel_power, power_to_db, signal_to_image
 
 SR = 16000
 

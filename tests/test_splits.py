@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from specct import paths, speaker, splits
-from specct.augment import AUGMENTATION_GROUPS
-from specct.labels import class_set
-from specct.splits import COLUMNS, LeakageError, SplitOptions
+from specct.core import paths
+from specct.data import speaker, splits
+from specct.data.augment import AUGMENTATION_GROUPS
+from specct.core.labels import class_set
+from specct.data.splits import COLUMNS, LeakageError, SplitOptions
 from script_helpers import load_script, one_line_error
 
 pytestmark = pytest.mark.shared
@@ -307,7 +308,7 @@ def test_split_records_the_corpora_import_options(real_datasets, tmp_path, capsy
     """A corpus imported with --merge_calm says so in every split that uses it."""
     import json
 
-    from specct.prepare import write_import_options
+    from specct.data.prepare import write_import_options
 
     root = build_datasets(real_datasets, tmp_path / "datasets", augmentations=())
     write_import_options(root, "RAVDESS", {"merge_calm": True})

@@ -72,7 +72,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_inside_the_package():
     graph = module_graph()
-    assert "specct.systems" in graph and graph["specct.evaluate"] >= {"specct.systems"}
+    assert "specct.systems" in graph and graph["specct.stages.evaluate"] >= {"specct.systems"}
     assert cycles(graph) == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles(graph))
 
 
@@ -129,11 +129,11 @@ def upward_imports(graph: dict[str, set[str]], rows) -> list[str]:
 
 
 def test_the_layer_check_finds_an_upward_import():
-    rows = layer_table("| base | `specct.errors` `specct.models.*` |\n| top | `specct.study` `specct.report_*` |")
+    rows = layer_table("| base | `specct.core.errors` `specct.models.*` |\n| top | `specct.study.engine` `specct.report.*` |")
     assert [name for name, _ in rows] == ["base", "top"]
-    assert layer_of("specct.models.cct", rows) == 0 and layer_of("specct.report_facts", rows) == 1
-    graph = {"specct.errors": {"specct.study"}, "specct.study": {"specct.errors"}}
-    assert upward_imports(graph, rows) == ["specct.errors (base) imports specct.study (top)"]
+    assert layer_of("specct.models.cct", rows) == 0 and layer_of("specct.report.facts", rows) == 1
+    graph = {"specct.core.errors": {"specct.study.engine"}, "specct.study.engine": {"specct.core.errors"}}
+    assert upward_imports(graph, rows) == ["specct.core.errors (base) imports specct.study.engine (top)"]
 
 
 def test_every_module_has_a_layer_and_none_imports_upward():
@@ -143,6 +143,22 @@ def test_every_module_has_a_layer_and_none_imports_upward():
     unplaced = sorted(m for m in graph if layer_of(m, rows) is None)
     assert unplaced == [], f"modules in no layer of docs/architecture.md: {unplaced}"
     assert upward_imports(graph, rows) == []
+
+
+def test_the_folders_draw_the_layers():
+    """specct's top holds packages only, and every module of a package sits in that package's layer
+    (train/ alone has its entry point, train.py's stage, above its loop)."""
+    top = sorted(p.name for p in (SRC / "specct").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py"], f"modules left at the top of src/specct: {top}"
+    rows = layer_table(ARCHITECTURE.read_text())
+    entry_points = {"specct.train", "specct.train.__main__"}
+    mixed = {}
+    for module in module_graph():
+        parts = module.split(".")
+        if len(parts) < 3 or module in entry_points:
+            continue
+        mixed.setdefault(parts[1], set()).add(rows[layer_of(module, rows)][0])
+    assert {package: layers for package, layers in mixed.items() if len(layers) > 1} == {}
 
 
 def test_kinds_are_told_apart_inside_systems_only():

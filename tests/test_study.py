@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from specct import study as study_module
-from specct.errors import MissingInputError
+from specct.study import engine as study_module
+from specct.core.errors import MissingInputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "src" / "specct" / "examples"
@@ -105,7 +105,7 @@ def test_stopped_after_each_stage_and_killed_in_the_jobs_it_goes_on_from_there(t
     assert not (workdir / "loco").exists() or not any((workdir / "loco").rglob("predictions.csv"))
 
     # killed while the jobs run: started as `specct run` would be, stopped with SIGKILL once one job finished
-    process = subprocess.Popen([sys.executable, "-m", "specct.study", str(path), "--no_progress"], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-m", "specct.study.engine", str(path), "--no_progress"], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while not list(workdir.rglob("performance.yaml")) and process.poll() is None and time.monotonic() < deadline:
@@ -201,7 +201,7 @@ def test_every_example_file_is_a_valid_study(tmp_path, monkeypatch):
 def test_every_example_system_has_training_options_that_pass_the_checks(tmp_path, monkeypatch):
     # the checks train.py makes before anything runs: a config that switched on mixup, and a system
     # adding domain-adversarial training to it, stop there, with one line, rather than mid-study
-    from specct.errors import InputError
+    from specct.core.errors import InputError
     from specct.loco.experiment import flags_of_entry
     from specct.train.options import training_options
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from specct import study as study_module
+from specct.study import engine as study_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICK = REPO_ROOT / "src" / "specct" / "examples" / "quick_baselines.yml"
@@ -36,7 +36,7 @@ def finished_study(tmp_path_factory):
     """The quick example, run whole by `specct run` from a folder outside the checkout; its output."""
     folder = tmp_path_factory.mktemp("quick")
     shutil.copy(QUICK, folder / "study.yml")
-    done = subprocess.run([sys.executable, "-m", "specct.study", "study.yml", "--no_progress"], cwd=folder,
+    done = subprocess.run([sys.executable, "-m", "specct.study.engine", "study.yml", "--no_progress"], cwd=folder,
                           capture_output=True, text=True, timeout=900, env=env())
     assert done.returncode == 0, done.stderr[-3000:]
     return folder, done.stdout
@@ -99,7 +99,7 @@ def test_until_takes_a_stage_in_one_shell_word_and_the_old_spelling(spelling):
 @pytest.mark.slow
 def test_ctrl_c_says_in_one_line_what_was_kept_and_its_command_goes_on(tmp_path):
     shutil.copy(QUICK, tmp_path / "study.yml")
-    process = subprocess.Popen([sys.executable, "-m", "specct.study", "study.yml", "--no_progress"], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-m", "specct.study.engine", "study.yml", "--no_progress"], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
     deadline = time.monotonic() + 600
     while not list(tmp_path.rglob("performance.yaml")) and process.poll() is None and time.monotonic() < deadline:
@@ -119,7 +119,7 @@ def test_ctrl_c_says_in_one_line_what_was_kept_and_its_command_goes_on(tmp_path)
     # the command the line names, run as it is written, finishes the study and redoes nothing finished
     argv = shlex.split(found.group(2))
     assert argv[:2] == ["specct", "run"]
-    done = subprocess.run([sys.executable, "-m", "specct.study", *argv[2:]], cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "specct.study.engine", *argv[2:]], cwd=tmp_path, capture_output=True,
                           text=True, timeout=900, env=env())
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list(tmp_path.rglob("performance.yaml"))) == 6
@@ -130,7 +130,7 @@ def test_ctrl_c_says_in_one_line_what_was_kept_and_its_command_goes_on(tmp_path)
 def test_ctrl_c_in_a_terminal_reaches_every_process_and_still_prints_one_line(tmp_path):
     # a terminal's Ctrl-C goes to the whole process group: here while the images stage starts its pool
     shutil.copy(QUICK, tmp_path / "study.yml")
-    process = subprocess.Popen([sys.executable, "-m", "specct.study", "study.yml", "--no_progress"], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-m", "specct.study.engine", "study.yml", "--no_progress"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
                                start_new_session=True)
     for line in process.stdout:
@@ -178,8 +178,8 @@ def test_the_report_writes_paths_relative_to_the_study_folder_and_its_commands_w
 @pytest.mark.slow
 def test_the_report_says_what_a_refit_baseline_was_fitted_on_and_keeps_p_below_0_05_as_written(finished_study):
     from specct.loco.results import read_collected
-    from specct.report_facts import finished_loco_runs
-    from specct.report_figures import confusion_title
+    from specct.report.facts import finished_loco_runs
+    from specct.report.figures import confusion_title
 
     folder, _ = finished_study
     experiment = folder / EXPERIMENT
@@ -208,7 +208,7 @@ def test_the_report_s_protocol_names_each_fold_s_training_and_validation_corpora
     content = yaml.safe_load(QUICK.read_text())
     content["split"] = {"validation": "corpus"}
     (tmp_path / "study.yml").write_text(yaml.safe_dump(content, sort_keys=False))
-    done = subprocess.run([sys.executable, "-m", "specct.study", "study.yml", "--no_progress"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "specct.study.engine", "study.yml", "--no_progress"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=900, env=env())
     assert done.returncode == 0, done.stderr[-3000:]
     protocol = section((tmp_path / EXPERIMENT / "report.md").read_text(), "Protocol")

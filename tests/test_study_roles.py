@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from specct import study as study_module
-from specct.errors import InputError
+from specct.study import engine as study_module
+from specct.core.errors import InputError
 
 QUICK = Path(study_module.__file__).parent / "examples" / "quick_baselines.yml"
 

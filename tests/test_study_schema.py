@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from specct import study_schema as schema
-from specct.errors import InputError
+from specct.study import schema
+from specct.core.errors import InputError
 from test_hostile_values import BASE, CASES, with_value
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (the test extra) checks the printed schema")
@@ -96,7 +96,7 @@ def test_a_section_of_the_wrong_type_and_an_unknown_key_are_one_line_with_the_ne
 
 def test_schema_help_loads_neither_pydantic_nor_the_checks():
     code = ("import sys\nfrom specct.commands import main\ntry:\n    main(['schema', '--help'])\nexcept SystemExit:\n"
-            "    pass\nprint(sorted(m for m in ('pydantic', 'pandas', 'torch', 'specct.study_schema') if m in sys.modules))")
+            "    pass\nprint(sorted(m for m in ('pydantic', 'pandas', 'torch', 'specct.study.schema') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from specct.errors import InputError
+from specct.core.errors import InputError
 from specct.loco.experiment import SystemSpec, flags_of_entry
 from specct.loco.sweeps import (HELD_OUT_COLUMN, MARGIN, NOT_USED, chosen_variants, choose_variant, read_sweep,
                                 sweep_markdown, sweep_table, variant_systems)
@@ -116,7 +116,7 @@ SWEEP_STUDY = {
 
 @pytest.fixture(scope="module")
 def swept_study(tmp_path_factory):
-    from specct.study import main
+    from specct.study.engine import main
 
     output = tmp_path_factory.mktemp("sweep")
     study = output / "sweep.yml"
@@ -141,7 +141,7 @@ def test_a_sweep_runs_every_variant_and_reports_the_chosen_one_under_the_systems
     chosen = choose_variant(validation)
     assert sweep.loc[sweep["chosen"], "variant"].tolist() == [chosen]
     # results.csv's svm row is the chosen variant's held-out run
-    from specct.records import read_record
+    from specct.core.records import read_record
 
     performance = read_record(swept_study / "jobs" / "loco" / f"svm@{chosen}" / "DEMOC" / "test" / "performance.yaml",
                               "evaluation record")
@@ -164,7 +164,7 @@ def _job(folder, system):
 
 def test_a_changed_sweep_is_a_changed_setting(swept_study, tmp_path):
     from specct.loco.experiment import SettingsChangedError
-    from specct.study import run_study
+    from specct.study.engine import run_study
 
     changed = {**SWEEP_STUDY, "output": str(swept_study.parent.parent.parent)}
     changed["systems"] = [{**changed["systems"][0], "sweep": {"svm_c": [0.001, 10.0]}}, changed["systems"][1]]
@@ -181,7 +181,7 @@ def test_a_changed_sweep_is_a_changed_setting(swept_study, tmp_path):
      r"systems\[1\].sweep: a sweep needs at least two variants"),
 ])
 def test_a_sweep_that_cannot_be_chosen_is_refused_before_anything_runs(tmp_path, changes, message):
-    from specct.study import read_study
+    from specct.study.engine import read_study
 
     with pytest.raises(InputError, match=message):
         read_study({**SWEEP_STUDY, "output": str(tmp_path / "out"), **changes})

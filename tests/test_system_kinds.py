@@ -53,7 +53,8 @@ class MajoritySystem(System):
         return "majority"
 
     def fit(self, args, on_epoch_end=None):
-        from specct import data, runs
+        from specct.data import split_rows as data
+        from specct.protocol import runs
 
         train_dir = runs.resolve_train_dir(args.data_dir)
         class_names = list(data.read_class_names(train_dir))
@@ -92,8 +93,8 @@ def test_dispatch_is_by_model_name_and_run_folder(majority_kind, tmp_path):
 @pytest.mark.slow
 def test_a_new_kind_runs_through_run_loco_eval_and_predict(majority_kind, demo_split, tmp_path, capsys):
     from specct import loco
-    from specct.evaluate import main as eval_main
-    from specct.predict import main as predict_main
+    from specct.stages.evaluate import main as eval_main
+    from specct.stages.predict import main as predict_main
 
     argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", "DEMOA", "DEMOB", "--model", "majority",
             "--data_dir", str(tmp_path / "data"), "--output", str(tmp_path / "output"), "--bootstrap", "50",
@@ -125,7 +126,7 @@ def test_an_unfinished_baseline_job_is_not_trained_again(demo_split, tmp_path, c
     """A job killed after its baseline was saved, before its evaluation: the rerun only evaluates."""
     from specct import loco
     from specct.baselines.features import extract_corpora
-    from specct.evaluation import PERFORMANCE_NAME
+    from specct.protocol.evaluation import PERFORMANCE_NAME
 
     extract_corpora(demo_split.datasets, datasets=["DEMOA", "DEMOB", "DEMOC"], features="egemaps", progress=False)
     argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", "DEMOA", "DEMOB", "--model", "egemaps_svm",
@@ -152,7 +153,7 @@ def error_rate(confusions: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def error_rate_metric():
-    from specct import metrics
+    from specct.stats import metrics
 
     metric = metrics.register_metric(name="error_rate", function=error_rate, format="{:.3f}",
                                      direction="lower", interval=True, label="error rate")

@@ -11,9 +11,9 @@ from torch import nn
 from torch.utils.data import Dataset
 from training_fixtures import tiny_args
 
-from specct import test_time
-from specct.errors import InputError
-from specct.evaluate import evaluate
+from specct.train import test_time
+from specct.core.errors import InputError
+from specct.stages.evaluate import evaluate
 from specct.train import train
 
 
@@ -99,7 +99,7 @@ def test_batch_norm_reestimation_is_refused_for_a_model_without_it(demo_split, t
 
 
 def test_corpus_input_norm_trains_predicts_and_says_it_is_transductive(demo_split, tmp_path):
-    from specct.predict import Predictor
+    from specct.stages.predict import Predictor
 
     out = tmp_path / "norm"
     train(tiny_args(demo_split.train_dir, out, input_norm="corpus", epochs=1, max_steps=2))

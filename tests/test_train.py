@@ -13,14 +13,14 @@ import torch
 import torch.nn.functional as F
 from training_fixtures import TINY_MODEL, TINY_SIZE, tiny_args
 
-from specct.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
-from specct.data import SplitError
+from specct.core.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from specct.data.split_rows import SplitError
 from specct.models.factory import model_from_checkpoint
-from specct.speaker import load_pca
+from specct.data.speaker import load_pca
 from specct.train import parse_args, train
 from specct.train.losses import EmotionLoss, balanced_class_weights
 from specct.train.mixup import SpeakerMixup
-from specct.runs import SUMMARY_COLUMNS, split_parts
+from specct.protocol.runs import SUMMARY_COLUMNS, split_parts
 from script_helpers import one_line_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -18,9 +18,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from specct import paths, speaker, splits
-from specct.naming import make_name
-from specct.splits import SplitOptions
+from specct.core import paths
+from specct.data import speaker, splits
+from specct.core.naming import make_name
+from specct.data.splits import SplitOptions
 
 EMOTIONS = ("anger", "happy", "neutral", "sad")
 # corpus -> speaker -> utterances per emotion
@@ -192,7 +193,7 @@ def test_split_options_are_declared_once_and_shared_by_both_scripts():
 def test_training_without_validation_keeps_the_last_epoch_and_records_the_choice(tree, tmp_path, capsys):
     from training_fixtures import tiny_args
 
-    from specct.checkpoint import BEST_NAME, load_checkpoint
+    from specct.core.checkpoint import BEST_NAME, load_checkpoint
     from specct.train import train
 
     split = splits.run_split_stage(opts(tree, tmp_path, validation="none"))[0]

@@ -40,7 +40,7 @@ def one_line(error) -> str:
 # --------------------------------------------------------------------------- the flag
 
 def test_the_flag_names_the_vector_and_a_checkpoint_without_it_takes_the_speaker_vector(tiny_whisper):
-    from specct.errors import SpecctError
+    from specct.core.errors import SpecctError
     from specct.train.fusion_vector import from_checkpoint, from_flags, parse_vector
 
     assert parse_vector("speaker").is_default and parse_vector(None).is_default
@@ -60,8 +60,8 @@ def test_the_flag_names_the_vector_and_a_checkpoint_without_it_takes_the_speaker
 
 
 def test_absent_weights_or_vectors_are_one_line_naming_the_flag_and_make_weights(demo_split, tmp_path):
-    from specct import data
-    from specct.errors import SpecctError
+    from specct.data import split_rows as data
+    from specct.core.errors import SpecctError
     from specct.train.fusion_vector import parse_vector
 
     vector = parse_vector(f"whisper:{tmp_path / 'no-weights'}:1")
@@ -75,7 +75,7 @@ def test_absent_weights_or_vectors_are_one_line_naming_the_flag_and_make_weights
 
 
 def test_an_image_model_refuses_a_vector(demo_split, tiny_whisper, tmp_path):
-    from specct.errors import InputError
+    from specct.core.errors import InputError
     from specct.train import train
 
     with pytest.raises(InputError, match="fuses no per-utterance vector"):
@@ -91,7 +91,7 @@ def expected_pca(demo_split, tiny_whisper, vector_text: str):
     from sklearn.decomposition import PCA
 
     from specct.baselines.features import features_for_wavs, parse_features
-    from specct.speaker import embeddings_for_wavs, load_pca
+    from specct.data.speaker import embeddings_for_wavs, load_pca
 
     wavs = sorted(set(pd.read_csv(demo_split.train_dir / "train.csv")["wav"]))
     blocks = []
@@ -108,8 +108,8 @@ def test_a_speaker_cct_fuses_the_vector_and_runs_through_eval_and_predict(demo_s
                                                                           capsys, speaker):
     import torch
 
-    from specct.checkpoint import load_checkpoint
-    from specct.evaluate import evaluate
+    from specct.core.checkpoint import load_checkpoint
+    from specct.stages.evaluate import evaluate
     from specct.models.factory import model_from_checkpoint
     from specct.train import train
     from specct.train.loop import run_name
@@ -153,8 +153,8 @@ def test_a_speaker_cct_fuses_the_vector_and_runs_through_eval_and_predict(demo_s
 def test_the_speaker_vector_stays_the_default_and_an_old_checkpoint_reads_as_it(trained_run, demo_split, tmp_path):
     import torch
 
-    from specct.checkpoint import load_checkpoint, save_checkpoint
-    from specct.evaluate import evaluate
+    from specct.core.checkpoint import load_checkpoint, save_checkpoint
+    from specct.stages.evaluate import evaluate
 
     state = load_checkpoint(trained_run / "model_best.pth.tar")
     assert state["vector"] == {"vector": "speaker"} and state["args"]["vector"] == "speaker"
@@ -175,7 +175,7 @@ def test_the_speaker_vector_stays_the_default_and_an_old_checkpoint_reads_as_it(
 
 def test_run_loco_with_two_seeds_fuses_the_whisper_vector(demo_split, tiny_whisper, tmp_path):
     from specct import loco
-    from specct.evaluate import main as eval_main
+    from specct.stages.evaluate import main as eval_main
 
     extract(demo_split, tiny_whisper)
     text = whisper_vector(tiny_whisper, speaker=True)
@@ -199,7 +199,7 @@ def test_run_loco_with_two_seeds_fuses_the_whisper_vector(demo_split, tiny_whisp
 
 
 def test_a_study_extracts_the_whisper_vectors_its_systems_fuse(tiny_whisper, tmp_path):
-    from specct import study
+    from specct.study import engine as study
 
     text = whisper_vector(tiny_whisper)
     content = {"name": "vector", "corpora": {"DEMOA": "demo", "DEMOB": "demo", "DEMOC": "demo"},
@@ -221,7 +221,7 @@ def test_a_study_extracts_the_whisper_vectors_its_systems_fuse(tiny_whisper, tmp
 def test_a_refit_fits_the_whisper_pca_again_on_training_and_validation_rows_in_the_same_shape(demo_split,
                                                                                              tiny_whisper, tmp_path):
     from specct.baselines.features import features_for_wavs, parse_features
-    from specct.checkpoint import load_checkpoint
+    from specct.core.checkpoint import load_checkpoint
     from specct.train import train
 
     extract(demo_split, tiny_whisper)

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from specct import audio
+from specct.audio import loading as audio
 from specct.baselines.features import extract_corpora, features_for_wavs, features_path, parse_features
-from specct.errors import SpecctError
+from specct.core.errors import SpecctError
 from audio_helpers import make_voice_corpus
 
 pytest.importorskip("transformers", reason="Whisper features need the [ssl] extra")
@@ -275,8 +275,8 @@ def test_the_features_command_ends_with_one_line_and_status_2(tiny_whisper, tmp_
 # --------------------------------------------------------------------------- baselines
 
 def test_whisper_svm_chooses_a_layer_trains_evaluates_and_predicts(demo_split, tiny_whisper, tmp_path):
-    from specct.evaluate import evaluate
-    from specct.predict import Predictor
+    from specct.stages.evaluate import evaluate
+    from specct.stages.predict import Predictor
     from specct.train import default_args, train
 
     source = f"whisper:{tiny_whisper['float32']}"

@@ -83,11 +83,11 @@ def test_whisper_finetune_trains_the_top_block_only_and_predict_agrees_with_eval
                                                                                 capsys):
     import torch
 
-    from specct import audio
+    from specct.audio import loading as audio
     from specct.baselines.features import parse_features
     from specct.baselines.whisper_frames import FrameSet, frames_for_wavs
-    from specct.checkpoint import load_checkpoint
-    from specct.evaluate import evaluate
+    from specct.core.checkpoint import load_checkpoint
+    from specct.stages.evaluate import evaluate
     from specct.systems import load
     from specct.train import train
 
@@ -137,7 +137,7 @@ def test_a_killed_run_resumes_to_the_model_of_an_uninterrupted_one(demo_split, t
     import torch
 
     from specct import systems
-    from specct.checkpoint import load_checkpoint
+    from specct.core.checkpoint import load_checkpoint
     from specct.train import train
 
     source = f"whisper:{tiny_whisper['float32']}"
@@ -181,7 +181,7 @@ def test_a_killed_run_resumes_to_the_model_of_an_uninterrupted_one(demo_split, t
 
 
 def test_bfloat16_training_and_the_block_count_checked(demo_split, tiny_whisper, tmp_path):
-    from specct.errors import InputError
+    from specct.core.errors import InputError
     from specct.train import train
     from specct.train.whisper_finetune import run_name
 
@@ -203,7 +203,7 @@ def test_whisper_finetune_through_run_loco_with_two_seeds(demo_split, tiny_whisp
     import torch
 
     from specct import loco
-    from specct.checkpoint import load_checkpoint
+    from specct.core.checkpoint import load_checkpoint
 
     argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", "DEMOA", "--model", "whisper_finetune",
             "--features", f"whisper:{tiny_whisper['float32']}", "--lr", "3e-3", "--epochs", "3", "--head_hidden", "16",
@@ -227,7 +227,7 @@ def test_whisper_finetune_through_run_loco_with_two_seeds(demo_split, tiny_whisp
 @pytest.mark.slow
 def test_whisper_finetune_in_a_study_with_two_seeds(tiny_whisper, tmp_path):
     """`specct run`: a study file with whisper_finetune beside egemaps_svm, two seeds, demo corpora."""
-    from specct import study
+    from specct.study import engine as study
 
     content = {"name": "whisper-finetune", "corpora": {"DEMOA": "demo", "DEMOB": "demo", "DEMOC": "demo"},
                "demo": {"speakers": 3, "sentences": 2}, "num_classes": 4, "spectrogram": {"size": 32},

@@ -57,7 +57,7 @@ def test_the_frame_cache_is_resumable_checked_and_a_wrong_width_is_made_again(de
     from specct.baselines.whisper import WhisperExtractor
     from specct.baselines.whisper_frames import (FrameSet, Shard, extract_corpus, frames_for_wavs, read_cache,
                                                  shard_paths, write_shard)
-    from specct import audio
+    from specct.audio import loading as audio
 
     frames = FrameSet(parse_features(f"whisper:{tiny_whisper['float32']}"))
     assert frames.name == "whisper_frames_ct2_float32_real"
@@ -114,8 +114,8 @@ def test_whisper_head_learns_layer_weights_and_runs_through_eval_and_predict(dem
                                                                             capsys):
     import torch
 
-    from specct.checkpoint import load_checkpoint
-    from specct.evaluate import evaluate
+    from specct.core.checkpoint import load_checkpoint
+    from specct.stages.evaluate import evaluate
     from specct.train import train
 
     source = f"whisper:{tiny_whisper['float32']}"
@@ -159,7 +159,7 @@ def test_the_layer_weights_find_the_layer_that_holds_the_emotion(demo_split, tin
     same scale): training moves the layer weights from equal to that layer."""
     import shutil
 
-    from specct import data
+    from specct.data import split_rows as data
     from specct.baselines.features import parse_features
     from specct.baselines.whisper_frames import FrameSet, Shard, write_shard
     from specct.train import train
@@ -189,7 +189,7 @@ def test_the_layer_weights_find_the_layer_that_holds_the_emotion(demo_split, tin
 
 
 def test_a_layer_or_other_features_are_refused(demo_split, tiny_whisper, tmp_path):
-    from specct.errors import InputError
+    from specct.core.errors import InputError
     from specct.train.frame_head import run_name
 
     source = f"whisper:{tiny_whisper['float32']}"
@@ -203,7 +203,7 @@ def test_a_layer_or_other_features_are_refused(demo_split, tiny_whisper, tmp_pat
 @pytest.mark.slow
 def test_whisper_head_through_run_loco_with_two_seeds(demo_split, tiny_whisper, tmp_path):
     from specct import loco
-    from specct.evaluate import main as eval_main
+    from specct.stages.evaluate import main as eval_main
 
     argv = ["--datasets_dir", str(demo_split.datasets), "--datasets", "DEMOA", "--model", "whisper_head",
             "--features", f"whisper:{tiny_whisper['float32']}", "--lr", "3e-3", "--epochs", "4", "--head_hidden", "16",
@@ -227,7 +227,7 @@ def test_whisper_head_through_run_loco_with_two_seeds(demo_split, tiny_whisper, 
 @pytest.mark.slow
 def test_whisper_head_in_a_study_with_two_seeds(tiny_whisper, tmp_path):
     """`specct run`: a study file with whisper_head beside egemaps_svm, two seeds, demo corpora."""
-    from specct import study
+    from specct.study import engine as study
 
     content = {"name": "whisper-head", "corpora": {"DEMOA": "demo", "DEMOB": "demo", "DEMOC": "demo"},
                "demo": {"speakers": 3, "sentences": 2}, "num_classes": 4, "spectrogram": {"size": 32},

@@ -46,10 +46,10 @@ def tiny_args(train_dir, out_dir, **overrides):
 @pytest.fixture(scope="session")
 def demo_split(tmp_path_factory) -> DemoSplit:
     """demo corpora -> 32 px images -> speaker vectors -> split testing on DEMOC."""
-    from specct.demo import CORE_EMOTIONS, generate_demo
-    from specct.images import preprocess_corpora
-    from specct.speaker import embed_corpora
-    from specct.splits import SplitOptions, run_split_stage
+    from specct.data.demo import CORE_EMOTIONS, generate_demo
+    from specct.data.images import preprocess_corpora
+    from specct.data.speaker import embed_corpora
+    from specct.data.splits import SplitOptions, run_split_stage
 
     root = tmp_path_factory.mktemp("training_pipeline")
     datasets = root / "datasets"

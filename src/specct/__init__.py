@@ -27,16 +27,16 @@ def __getattr__(name: str):
 
 def run_experiment(source, progress: bool = False, force_new: bool = False, redo=()):
     """A whole study from its experiment file (a path, or the file's content as a dict); returns a
-    :class:`specct.study.StudyResult` whose ``results`` and ``comparison`` are DataFrames. A study
+    :class:`specct.study.engine.StudyResult` whose ``results`` and ``comparison`` are DataFrames. A study
     recorded with other settings stops, unless ``force_new`` (a new experiment beside it) or ``redo``
     (``["SYSTEM", "SYSTEM/CORPUS"]``: those jobs run again), as ``specct run``'s flags."""
-    from .study import run_experiment as run
+    from .study.engine import run_experiment as run
 
     return run(source, progress=progress, force_new=force_new, redo=redo)
 
 
 def Predictor(model_dir, device: str = "cpu"):  # noqa: N802 (a loader, named as a class for its users)
     """A saved model of any kind (a run folder or a saved file): ``.predict_files([...])``, ``.class_names``."""
-    from .predict import Predictor as load
+    from .stages.predict import Predictor as load
 
     return load(model_dir, device)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError
-from ..metrics import accuracy, uar
+from ..core.errors import InputError
+from ..stats.metrics import accuracy, uar
 
 SKLEARN_KINDS = ("svm_linear", "svm_rbf", "logreg")
 TORCH_KINDS = ("linear", "mlp")

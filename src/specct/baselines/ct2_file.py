@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 SUPPORTED_VERSIONS = (4, 5, 6)
 # The type ids, in the order of CTranslate2's DataType enum; bfloat16 is read as uint16 and widened.

@@ -4,7 +4,7 @@ Feature sets (``--features``):
 
 - ``egemaps``: openSMILE eGeMAPSv02 functionals, 88 values per utterance;
 - ``compare``: openSMILE ComParE_2016 functionals, 6373 values per utterance;
-- ``resemblyzer``: the 256-d speaker vector of :mod:`specct.speaker`, read from the speaker cache
+- ``resemblyzer``: the 256-d speaker vector of :mod:`specct.data.speaker`, read from the speaker cache
   (``<C>_speaker/embeddings.npz``, made by ``preprocess_embedding.py``), so nothing is computed twice;
   a new wav goes through ``speaker.embed_signal``;
 - ``ssl:<hub name or local directory>``: a frozen self-supervised model (wav2vec2, HuBERT, WavLM,
@@ -23,7 +23,7 @@ samples the spectrograms and the speaker vectors see; prediction extracts from t
 Cache: ``datasets/<C>/<C>_features/<set>.npz`` with ``names`` (canonical basenames), ``features``
 (N x D, or N x layers x D for ``--layer all``, float32), ``feature_names`` (D) and ``meta`` (a JSON
 string: the feature set, its source and layer). Files that cannot be used are listed with a reason
-in ``<C>_features/skipped_<set>.csv``. Each set is a store of :mod:`specct.vectors` (``store_for``),
+in ``<C>_features/skipped_<set>.csv``. Each set is a store of :mod:`specct.data.vectors` (``store_for``),
 so the file, the resumable loop (finished vectors saved at least every minute, atomically; a rerun
 extracts only what is missing) and the lookup are those the speaker vectors use.
 """
@@ -36,13 +36,15 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .. import audio, paths, speaker, vectors
-from ..errors import InputError
-from ..vectors import Extraction, VectorStore, VectorSummary, VectorTable, read_table, write_table
+from ..audio import loading as audio
+from ..core import paths
+from ..data import speaker, vectors
+from ..core.errors import InputError
+from ..data.vectors import Extraction, VectorStore, VectorSummary, VectorTable, read_table, write_table
 
 OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
 OPENSMILE_WIDTHS = {"egemaps": 88, "compare": 6373}   # values per utterance: a cache of another width is remade
-SPEAKER_SET = "resemblyzer"   # the speaker vectors of specct.speaker, as a feature set
+SPEAKER_SET = "resemblyzer"   # the speaker vectors of specct.data.speaker, as a feature set
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,7 @@ def select_layer(every: np.ndarray, layer: int, what: str) -> np.ndarray:
 def extraction(spec: FeatureSpec, extractor) -> Extraction:
     """A feature extractor in the shape of the shared vector loop (one file at a time)."""
     spec = cached_spec(spec)
-    meta = {"features": spec.as_dict(), "sample_rate": audio.DEFAULT_SR, "signal": "specct.audio.load_trimmed",
+    meta = {"features": spec.as_dict(), "sample_rate": audio.DEFAULT_SR, "signal": "specct.audio.loading.load_trimmed",
             **getattr(extractor, "meta", {})}
     if hasattr(extractor, "pool"):   # a network over several clips at once (Whisper)
         return Extraction(prepare=extractor.prepare, batch=extractor.pool, batch_size=extractor.batch_size,

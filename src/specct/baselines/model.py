@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import SpecctError
-from ..fileio import atomic_path
+from ..core.errors import SpecctError
+from ..core.fileio import atomic_path
 from . import MODEL_NAME
 from .features import FeatureSpec, extract_signal, make_extractor
 from .scaling import FeatureScaler

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 SCALING_MODES = ("standard", "corpus", "speaker")
 TRANSDUCTIVE = ("corpus", "speaker")

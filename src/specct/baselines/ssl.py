@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import audio
-from ..errors import InputError, MissingInputError
+from ..audio import loading as audio
+from ..core.errors import InputError, MissingInputError
 
 HOW_TO_GIVE_A_DIRECTORY = ("download it where there is network (huggingface-cli download <name> --local-dir DIR, "
                            "or save_pretrained) and give --features ssl:DIR")

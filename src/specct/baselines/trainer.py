@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import data as split_data
-from ..errors import InputError
-from ..fileio import write_csv_atomic
-from .. import runs
+from ..data import split_rows as split_data
+from ..core.errors import InputError
+from ..core.fileio import write_csv_atomic
+from ..protocol import runs
 from . import BASELINES, MODEL_NAME
 from .classifiers import SKLEARN_KINDS, fit_sklearn, refit_sklearn, train_head
 from .features import FeatureSpec, features_for_wavs, parse_features

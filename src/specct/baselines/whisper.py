@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import audio
-from ..errors import InputError, MissingInputError, SpecctError
+from ..audio import loading as audio
+from ..core.errors import InputError, MissingInputError, SpecctError
 from .ct2_file import CT2FileError, read_ct2_model
 
 INPUTS = ("real", "padded")
@@ -344,7 +344,7 @@ class WhisperExtractor:
             raise InputError(f"--whisper_precision {precision!r}: choose {' or '.join(PRECISIONS)}")
         self.precision = precision
         self.source, self.input = str(source or default_source()), input
-        self.threads = threads   # None: specct.threads.default_threads(), headroom on a shared machine
+        self.threads = threads   # None: specct.core.threads.default_threads(), headroom on a shared machine
         self.device = torch.device(device)
         self.processor, self.encoder, checksum = load_whisper(source, offline)
         self.encoder.to(self.device)
@@ -376,8 +376,8 @@ class WhisperExtractor:
         tensors, for a batch of prepared clips (one encoder pass); with ``upto``, layers 0 to ``upto``."""
         import torch
 
-        from ..precision import autocast
-        from ..threads import torch_threads
+        from ..core.precision import autocast
+        from ..core.threads import torch_threads
 
         mels = [mel for mel, _ in prepared]
         frames = [mel.shape[-1] for mel in mels]

@@ -33,10 +33,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .. import paths
-from ..errors import DamagedFileError, InputError, MissingInputError
-from ..fileio import SkipList, atomic_path, remove_stale_temporaries
-from ..vectors import VectorSummary, prepared_batches
+from ..core import paths
+from ..core.errors import DamagedFileError, InputError, MissingInputError
+from ..core.fileio import SkipList, atomic_path, remove_stale_temporaries
+from ..data.vectors import VectorSummary, prepared_batches
 from .features import FeatureSpec
 
 FRAME_POOL = 2            # 50 Hz -> 25 Hz (see the module's docstring)
@@ -170,7 +170,7 @@ def extract_corpus(datasets_dir: str | Path, corpus: str, frame_set: FrameSet, e
 
     ``extractor_factory()`` gives the :class:`~specct.baselines.whisper.WhisperExtractor` (made even when
     nothing is left to extract: a cache of another shape than it makes is extracted again)."""
-    from .. import job_lock
+    from ..core import job_lock
 
     folder = frame_set.folder(datasets_dir, corpus)
     wavs = sorted(paths.wav_dir(datasets_dir, corpus).glob("*.wav"))
@@ -208,7 +208,7 @@ def _extract_locked(folder: Path, wavs: list[Path], corpus: str, frame_set: Fram
         return 0
     meta = {**frame_set.identity(), "layers": made_shape[0], "hidden_size": made_shape[1],
             **({"layer": frame_set.layer_of(extractor.num_layers)} if frame_set.input_top else {}),
-            "dtype": np.dtype(FRAME_DTYPE).name, "signal": "specct.audio.load_trimmed",
+            "dtype": np.dtype(FRAME_DTYPE).name, "signal": "specct.audio.loading.load_trimmed",
             **{k: v for k, v in getattr(extractor, "meta", {}).items() if k.startswith("whisper_model_bin")}}
     number = len(shard_paths(folder))
     names, parts, last_write, done = [], [], time.perf_counter(), 0

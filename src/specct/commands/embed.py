@@ -9,8 +9,8 @@ fits one per split on its training speakers only.
 """
 from __future__ import annotations
 
-from ..cli import ArgumentParser, RawDescriptionHelpFormatter, add_datasets_arguments, add_progress_argument
-from ..errors import run_script
+from ..core.cli import ArgumentParser, RawDescriptionHelpFormatter, add_datasets_arguments, add_progress_argument
+from ..core.errors import run_script
 from ..stages.embedding import run_embedding_stage
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import ArgumentParser, RawDescriptionHelpFormatter, add_datasets_arguments, add_progress_argument
-from ..errors import run_script
+from ..core.cli import ArgumentParser, RawDescriptionHelpFormatter, add_datasets_arguments, add_progress_argument
+from ..core.errors import run_script
 
 
 def build_parser() -> ArgumentParser:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import ArgumentParser
-from ..errors import run_script
-from ..prepare import describe_corpora, import_corpus
+from ..core.cli import ArgumentParser
+from ..core.errors import run_script
+from ..data.prepare import describe_corpora, import_corpus
 
 
 def build_parser() -> ArgumentParser:

@@ -1,12 +1,12 @@
 """``specct report output/loco/<experiment>`` (or ``python report.py ...``): report.html and report.md
-of an experiment, from the tables its last collection wrote (:mod:`specct.report`). The parser lives
+of an experiment, from the tables its last collection wrote (:mod:`specct.report.document`). The parser lives
 here, apart from the report's libraries, so that ``--help`` answers before pandas or matplotlib load."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from ..cli import ArgumentParser
-from ..errors import run_script
+from ..core.cli import ArgumentParser
+from ..core.errors import run_script
 
 
 def build_parser() -> ArgumentParser:
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def write() -> None:
-        from ..report import print_report_paths, write_report
+        from ..report.document import print_report_paths, write_report
 
         print_report_paths(write_report(args.experiment))
 

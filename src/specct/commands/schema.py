@@ -1,12 +1,12 @@
-"""``specct schema``: the study file's JSON Schema (:mod:`specct.study_schema`), for editors."""
+"""``specct schema``: the study file's JSON Schema (:mod:`specct.study.schema`), for editors."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Sequence
 
-from ..cli import ArgumentParser
-from ..errors import run_script
+from ..core.cli import ArgumentParser
+from ..core.errors import run_script
 
 
 def build_parser() -> ArgumentParser:
@@ -22,8 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)   # --help ends here, before pydantic and the checks load
 
     def write() -> None:
-        from ..fileio import write_text_atomic
-        from ..study_schema import json_schema
+        from ..core.fileio import write_text_atomic
+        from ..study.schema import json_schema
 
         text = json.dumps(json_schema(), indent=2) + "\n"
         if args.output:

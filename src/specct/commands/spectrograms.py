@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..augment import AUGMENTATION_GROUPS, AUGMENTATIONS
-from ..cli import ArgumentParser, RawDescriptionHelpFormatter, add_datasets_arguments, add_progress_argument
-from ..colormaps import CMAPS
-from ..errors import run_script
-from ..images import preprocess_corpora
-from ..spectrogram import WINDOWS, SpectrogramConfig
+from ..data.augment import AUGMENTATION_GROUPS, AUGMENTATIONS
+from ..core.cli import ArgumentParser, RawDescriptionHelpFormatter, add_datasets_arguments, add_progress_argument
+from ..figures.colormaps import CMAPS
+from ..core.errors import run_script
+from ..data.images import preprocess_corpora
+from ..data.spectrogram import WINDOWS, SpectrogramConfig
 
 
 def build_parser() -> ArgumentParser:

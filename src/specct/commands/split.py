@@ -11,15 +11,15 @@ See docs/splits.md.
 """
 from __future__ import annotations
 
-from ..cli import ArgumentParser, RawDescriptionHelpFormatter
-from ..errors import run_script
-from ..split_settings import add_split_arguments, split_options_from
+from ..core.cli import ArgumentParser, RawDescriptionHelpFormatter
+from ..core.errors import run_script
+from ..data.split_settings import add_split_arguments, split_options_from
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="preprocess_split_dataset.py", description=__doc__,
                        formatter_class=RawDescriptionHelpFormatter)
-    add_split_arguments(p)  # every split option, declared once in specct.split_settings
+    add_split_arguments(p)  # every split option, declared once in specct.data.split_settings
     return p
 
 
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def split() -> None:
-        from ..splits import run_split_stage   # pandas and the speaker PCA, once the flags are read
+        from ..data.splits import run_split_stage  # pandas and the speaker PCA, once the flags are read
 
         run_split_stage(split_options_from(args))
 

@@ -8,7 +8,7 @@ Two protocols, one experiment folder ``output/loco/<experiment>/``:
 - ``pairwise`` (one-to-one): every system is trained on one corpus (validation speakers drawn from
   it) and tested on each other corpus's whole set of rows (the loco test set of that corpus), which
   fills the off-diagonal of an N x N matrix; the diagonal is a speaker-independent split inside the
-  corpus (k-fold or leave-one-speaker-out, :mod:`specct.splits`), its folds' predictions pooled.
+  corpus (k-fold or leave-one-speaker-out, :mod:`specct.data.splits`), its folds' predictions pooled.
 
 The package, by job: :mod:`.experiment` (systems, options, experiment.yaml), :mod:`.split_folders`
 (the shared splits), :mod:`.jobs` (list, run through :mod:`specct.systems`, resume),

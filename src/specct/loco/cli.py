@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .. import paths
-from ..cli import (ArgumentParser, add_alias, add_datasets_arguments, add_executor_arguments, add_progress_argument,
-                   add_rerun_arguments,
-                   program_name)
-from ..errors import InputError, run_script
-from ..split_settings import LOCO_ARGUMENTS, add_split_arguments
-from ..path_names import check_path_name
+from ..core import paths
+from ..core.cli import (ArgumentParser, add_alias, add_datasets_arguments, add_executor_arguments,
+    add_progress_argument, add_rerun_arguments, program_name)
+from ..core.errors import InputError, run_script
+from ..data.split_settings import LOCO_ARGUMENTS, add_split_arguments
+from ..core.path_names import check_path_name
 from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, check_trainable,
                          experiment_dir, new_experiment, read_experiment_file, recorded_options, system_name,
                          write_experiment_record)
@@ -74,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--diagonal", choices=DIAGONALS, default="kfold",
                    help="within-corpus split of the pairwise diagonal")
     g.add_argument("--folds", type=int, default=5, help="folds of the diagonal (0 with loso: one per speaker)")
-    add_split_arguments(g, LOCO_ARGUMENTS)  # the split options, declared once in specct.splits
+    add_split_arguments(g, LOCO_ARGUMENTS)  # the split options, declared once in specct.data.splits
     g.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                    help="training seeds: one job per system, corpus and seed, all on the split of --seed "
                         "(default: --seed alone); results.csv gives the mean over seeds and its spread")
@@ -195,13 +194,13 @@ def run_command(argv: Sequence[str]) -> None:
             return
     collected = collect(opts)
     if collected.results is not None:
-        from ..compare import markdown_results
+        from ..stats.compare import markdown_results
 
         # its warnings are said below, louder, with the pairwise jobs' too
         print("\n" + markdown_results(collected.results, collected.comparison, warnings=False))
     print_result_warnings(list_jobs(opts))
     if args.report:
-        from ..report import print_report_paths, write_report
+        from ..report.document import print_report_paths, write_report
 
         print_report_paths(write_report(collected.folder, collected))
 

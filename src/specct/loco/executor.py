@@ -1,5 +1,5 @@
 """Where an experiment's jobs run (``--executor``, ``--jobs``, ``--detach``; the flags are declared in
-:func:`specct.cli.add_executor_arguments`): one after another in this process (``serial``, the
+:func:`specct.core.cli.add_executor_arguments`): one after another in this process (``serial``, the
 default), N at a time on this machine, each in its own process (``local``, :mod:`.pool`), or as
 Slurm job arrays through submitit (``slurm``, :mod:`.slurm`, resources from a study's ``cluster:``).
 
@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .experiment import LocoOptions
 from .jobs import run_jobs, start_jobs
 from .pool import run_pool

@@ -14,11 +14,11 @@ from typing import Sequence
 
 import yaml
 
-from .. import paths
-from ..errors import DamagedFileError, InputError, MissingInputError
-from ..fileio import read_yaml, write_text_atomic
-from ..path_names import check_path_name
-from ..records import read_record
+from ..core import paths
+from ..core.errors import DamagedFileError, InputError, MissingInputError
+from ..core.fileio import read_yaml, write_text_atomic
+from ..core.path_names import check_path_name
+from ..core.records import read_record
 from .settings import (current_inputs, describe_differences, global_differences, settings_record, system_configs,
                        system_differences)
 
@@ -161,7 +161,7 @@ def check_trainable(opts: LocoOptions, source: str) -> None:
     its keys and the flags train.py's), before any job runs: a bad second system never lets the first
     one's jobs run, nor enters experiment.yaml."""
     from .. import systems
-    from ..errors import SpecctError
+    from ..core.errors import SpecctError
     from ..train.options import training_options
     from .sweeps import variant_systems
 

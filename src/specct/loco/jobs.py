@@ -12,15 +12,16 @@ from typing import Sequence
 
 import yaml
 
-from .. import paths, systems
-from ..errors import InputError
-from ..evaluation import PERFORMANCE_NAME, evaluation_problem
-from ..fileio import write_text_atomic
-from ..path_names import check_path_name
+from ..core import paths
+from .. import systems
+from ..core.errors import InputError
+from ..protocol.evaluation import PERFORMANCE_NAME, evaluation_problem
+from ..core.fileio import write_text_atomic
+from ..core.path_names import check_path_name
 from .experiment import (DIAGONALS, PROTOCOLS, EXPERIMENT_FILE, LocoOptions, SystemSpec, check_systems,
                          experiment_dir, load_experiment, recorded_differences, reference_system, system_options,
                          system_record, training_seeds, versions, write_experiment_record)
-from ..job_lock import LOCK_NAME, holder_text, job_lock, locked_by_other
+from ..core.job_lock import LOCK_NAME, holder_text, job_lock, locked_by_other
 from .reuse import finished_training, link_training, remember, training_key
 from .split_folders import ensure_cross_split, ensure_fold_split, ensure_split, fold_names
 from .sweeps import variant_systems
@@ -200,7 +201,7 @@ def run_job(opts: LocoOptions, job: Job, command: str | None = None) -> bool | N
 
 
 def _run_locked_job(opts: LocoOptions, job: Job, command: str | None) -> None:
-    from ..evaluate import evaluate
+    from ..stages.evaluate import evaluate
 
     train_data, test_csvs = job_splits(opts, job)
     args = job_training_options(opts, job, train_data)
@@ -394,7 +395,7 @@ def run_experiments(experiments: Sequence[LocoOptions], command: str | None = No
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from ..threads import available_cores
+    from ..core.threads import available_cores
 
     for opts in experiments:
         write_experiment_record(opts, command)

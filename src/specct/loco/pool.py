@@ -9,7 +9,7 @@ of other systems (an ensemble) start once every other job has ended.
 
 A job another process holds (the jobs of a killed run still going, a second run of the same
 experiment) is left to it and counted done when it finishes, or run here if its holder stops
-without finishing it: the job locks of :mod:`specct.job_lock`, as for the serial run.
+without finishing it: the job locks of :mod:`specct.core.job_lock`, as for the serial run.
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import PartialFailure
-from ..threads import available_cores, thread_environment
+from ..core.errors import PartialFailure
+from ..core.threads import available_cores, thread_environment
 from .experiment import LocoOptions, experiment_dir
-from ..job_lock import locked_by_other
+from ..core.job_lock import locked_by_other
 from .job_progress import Progress
 from .jobs import Job, uses_other_systems
 

@@ -1,8 +1,8 @@
 """An experiment's results: the finished jobs' predictions gathered into tables and figures.
 
 ``collect`` reads every finished job's predictions.csv (and its performance.yaml's warnings) and
-writes ``jobs.csv``, ``results.csv``, ``comparison.csv`` (paired bootstrap, :mod:`specct.compare`),
-``results.md``, ``results.tex`` and ``comparison.tex`` (:mod:`specct.latex`), ``heatmap.png`` and
+writes ``jobs.csv``, ``results.csv``, ``comparison.csv`` (paired bootstrap, :mod:`specct.stats.compare`),
+``results.md``, ``results.tex`` and ``comparison.tex`` (:mod:`specct.stats.latex`), ``heatmap.png`` and
 the pairwise tables and matrices; ``read_collected`` reads those tables back (the report renders
 them and never collects).
 """
@@ -15,9 +15,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..evaluation import PERFORMANCE_NAME, PREDICTIONS_NAME
-from ..fileio import write_csv_atomic, write_text_atomic
-from ..records import read_csv_table, read_record
+from ..protocol.evaluation import PERFORMANCE_NAME, PREDICTIONS_NAME
+from ..core.fileio import write_csv_atomic, write_text_atomic
+from ..core.records import read_csv_table, read_record
 from .experiment import LocoOptions, experiment_dir, reference_system
 from .jobs import Job, held_out_corpora, list_jobs
 from .sweeps import SWEEP_CSV, against_of, chosen_variants, sweep_markdown, sweep_table, variant_name, variant_systems
@@ -116,7 +116,7 @@ def best_validation_uar(job: Job) -> float:
 
 def loco_predictions(jobs: Sequence[Job]) -> dict[tuple[str, str], pd.DataFrame | list[pd.DataFrame]]:
     """``{(system, held-out corpus): predictions}`` of the finished loco runs: one frame, or with several
-    training seeds one frame per seed in seed order (what :mod:`specct.compare` takes). A (system,
+    training seeds one frame per seed in seed order (what :mod:`specct.stats.compare` takes). A (system,
     corpus) with an unfinished seed is left out until every seed has finished, so a mean over seeds
     is never a mean over some of them."""
     return _run_predictions(_finished_runs(jobs))
@@ -139,15 +139,15 @@ def evaluation_warnings(job: Job, test_corpus: str) -> list[str]:
 
 def run_warnings(runs: dict[tuple[str, str], list[Job]]) -> dict[tuple[str, str], list[str]]:
     """``{(system, corpus): warnings}`` of finished loco runs, every seed's, each once: results.csv's
-    column (:func:`specct.compare.with_warnings`)."""
+    column (:func:`specct.stats.compare.with_warnings`)."""
     return {key: list(dict.fromkeys(w for job in jobs for w in evaluation_warnings(job, job.corpus)))
             for key, jobs in runs.items()}
 
 
 def collect(opts: LocoOptions) -> Collected:
     """Gather the finished jobs into the experiment's tables and figures; say which jobs are missing."""
-    from ..compare import comparison_table, markdown_results, results_table, with_warnings
-    from ..latex import write_latex_tables
+    from ..stats.compare import comparison_table, markdown_results, results_table, with_warnings
+    from ..stats.latex import write_latex_tables
 
     folder = experiment_dir(opts)
     jobs = list_jobs(opts)
@@ -161,7 +161,7 @@ def collect(opts: LocoOptions) -> Collected:
     runs = _finished_runs(jobs)   # the jobs listed above, not listed again
     runs, collected.sweep = choose_swept_runs(opts, runs)
     if collected.sweep is not None:
-        from ..compare import CSV_DECIMALS
+        from ..stats.compare import CSV_DECIMALS
 
         write_csv_atomic(folder / SWEEP_CSV, collected.sweep.round(CSV_DECIMALS))
     loco = _run_predictions(runs)
@@ -217,8 +217,8 @@ def choose_swept_runs(opts: LocoOptions, runs: dict[tuple[str, str], list[Job]]
 def collect_pairwise(opts: LocoOptions, jobs: Sequence[Job], collected: Collected) -> None:
     """pairwise.csv (system, train, test, n, uar, CI), the matrix and heatmap of each system, and the
     mean self (diagonal) and cross (off-diagonal) UAR of each system."""
-    from ..compare import bootstrap_uar
-    from ..plots import plot_heatmap
+    from ..stats.compare import bootstrap_uar
+    from ..figures.plots import plot_heatmap
 
     corpora = held_out_corpora(opts)
     cells: dict[tuple[str, str, str], list[pd.DataFrame]] = {}
@@ -269,8 +269,8 @@ def collect_pairwise(opts: LocoOptions, jobs: Sequence[Job], collected: Collecte
 
 
 def plot_results_heatmap(results: pd.DataFrame, systems: Sequence[str], corpora: Sequence[str], path: Path) -> None:
-    from ..compare import MEAN_ROW
-    from ..plots import plot_heatmap
+    from ..stats.compare import MEAN_ROW
+    from ..figures.plots import plot_heatmap
 
     columns = list(corpora) + ([MEAN_ROW] if (results["held_out"] == MEAN_ROW).any() else [])
     matrix = results.pivot(index="system", columns="held_out", values="uar").reindex(index=list(systems),
@@ -284,7 +284,7 @@ def plot_seed_spread(results: pd.DataFrame, path: str | Path, paper: bool = Fals
     ``results`` (results.csv with ``uar_per_seed``; its mean rows too), each seed's UAR a dot beside
     the mean over seeds (a bar) and its 95% interval (a line). Rows without per-seed values are left
     out; without any, nothing is written (returns None). ``paper``: 300 dpi and an SVG beside it."""
-    from ..plots import _pyplot, save_figure
+    from ..figures.plots import _pyplot, save_figure
 
     if "uar_per_seed" not in results.columns:
         return None

@@ -5,7 +5,7 @@ systems) instead of training again, and is evaluated on its own test rows.
 The key is a hash of what shapes a training: the resolved train.py options (output folders left out,
 the config and pretrained files by content), the rows of the split it trains on (file names, not
 paths), the split's PCA and classes, and the fingerprints of every corpus's inputs and of the feature
-caches the system reads (:mod:`specct.input_fingerprints`). A flag, a row or an input that differs
+caches the system reads (:mod:`specct.core.input_fingerprints`). A flag, a row or an input that differs
 is another key, so another training. ``<root>/reuse/<key>.yaml`` names the job folder that trained it
 (relative to the root).
 """
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .. import paths
-from ..fileio import write_text_atomic
-from ..input_fingerprints import file_fingerprint, inputs_fingerprint, reads_augmented_images
+from ..core import paths
+from ..core.fileio import write_text_atomic
+from ..core.input_fingerprints import file_fingerprint, inputs_fingerprint, reads_augmented_images
 
 INDEX_DIR = "reuse"
 # options that name where a run goes or how it shows progress, not what it learns

@@ -3,7 +3,7 @@
 Beyond the split options (checked by :func:`specct.loco.experiment.write_experiment_record`), a job's
 result depends on the train.py flags (the experiment's and its system's), the system's model and
 config file, the bootstrap, the pairwise folds and the inputs the splits and trainings read (each
-corpus's wavs, images, speaker vectors and features: :mod:`specct.input_fingerprints`). A rerun
+corpus's wavs, images, speaker vectors and features: :mod:`specct.core.input_fingerprints`). A rerun
 that differs in any of them would mix two settings in one results.csv, so it stops and names the
 differences, unless it starts a new experiment (``--force_new``) or names the jobs to redo.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from .. import paths
-from ..input_fingerprints import (file_fingerprint, fingerprint_differences, inputs_fingerprint, read_now,
-                                  reads_augmented_images)
+from ..core import paths
+from ..core.input_fingerprints import (file_fingerprint, fingerprint_differences, inputs_fingerprint, read_now,
+    reads_augmented_images)
 
 GLOBAL_FIELDS = {"train_flags": "train.py flags", "bootstrap": "bootstrap", "diagonal": "diagonal", "folds": "folds"}
 SYSTEM_FIELDS = ("model", "config", "flags", "sweep", "split", "spectrogram")

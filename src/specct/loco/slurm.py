@@ -24,10 +24,10 @@ from typing import Sequence
 
 import yaml
 
-from ..errors import InputError, PartialFailure
-from ..fileio import write_text_atomic
+from ..core.errors import InputError, PartialFailure
+from ..core.fileio import write_text_atomic
 from .experiment import LocoOptions, experiment_dir, recorded_options
-from ..job_lock import unlock
+from ..core.job_lock import unlock
 from .job_progress import Progress
 from .jobs import BUSY, Job, list_jobs, run_job, select_job, uses_other_systems, wait_for_jobs
 

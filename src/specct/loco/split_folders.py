@@ -7,10 +7,10 @@ from typing import Iterator, Sequence
 
 import pandas as pd
 
-from .. import paths
-from ..errors import InputError, MissingInputError
-from ..labels import class_set_name
-from ..splits import LOCO_ARGUMENTS
+from ..core import paths
+from ..core.errors import InputError, MissingInputError
+from ..core.labels import class_set_name
+from ..data.splits import LOCO_ARGUMENTS
 from .experiment import LocoOptions
 
 
@@ -37,7 +37,7 @@ def split_current(split: Path, opts: LocoOptions, say: bool = False) -> bool:
     """Complete, and made from the files its corpora hold now: a split made while a corpus had no
     images (or other wavs, vectors) is made again, said in one line, never reused silently. An
     experiment whose own record names other inputs stops before it gets here (its settings check)."""
-    from ..splits import stale_inputs
+    from ..data.splits import stale_inputs
 
     if not split_complete(split):
         return False
@@ -50,8 +50,8 @@ def split_current(split: Path, opts: LocoOptions, say: bool = False) -> bool:
 def run_split(split_options) -> None:
     """The split stage; its plain errors (a corpus with too few speakers, a missing folder) become
     one-line InputError / MissingInputError, so that run_loco.py exits with their reason."""
-    from ..errors import SpecctError
-    from ..splits import run_split_stage
+    from ..core.errors import SpecctError
+    from ..data.splits import run_split_stage
 
     try:
         run_split_stage(split_options)
@@ -65,8 +65,8 @@ def run_split(split_options) -> None:
 
 def split_options(opts: LocoOptions, **overrides):
     """The fold's SplitOptions, built from the split options of the experiment (declared once, in
-    specct.splits: LOCO_ARGUMENTS)."""
-    from ..splits import SplitOptions
+    specct.data.splits: LOCO_ARGUMENTS)."""
+    from ..data.splits import SplitOptions
 
     return SplitOptions(**{**{name: getattr(opts, name) for name in LOCO_ARGUMENTS},
                            "datasets_dir": opts.datasets_dir, "output_dir": opts.data_dir, **overrides})
@@ -77,7 +77,7 @@ def ensure_split(opts: LocoOptions, held_out: str) -> Path:
     classes_name = class_set_name(opts.num_classes, opts.classes)
     split = paths.split_dir(opts.data_dir, held_out, classes_name, opts.augmentation, opts.balanced)
     if split_complete(split):   # never reuse a split made with another validation choice, seed or PCA width
-        from ..splits import check_recorded_choices
+        from ..data.splits import check_recorded_choices
 
         check_recorded_choices(split, split_options(opts, eval_dataset=held_out))
     if not split_current(split, opts):
@@ -102,7 +102,7 @@ def ensure_cross_split(opts: LocoOptions, corpus: str, others: Sequence[str]) ->
 
 def make_fold_splits(opts: LocoOptions, corpus: str) -> Path:
     """Every within-corpus fold of ``corpus`` (the pairwise diagonal), made if missing; their base folder."""
-    from ..splits import protocol_folder
+    from ..data.splits import protocol_folder
 
     base = Path(opts.data_dir) / corpus / protocol_folder(opts.diagonal, opts.folds)
     if not (base / "folds.csv").is_file():

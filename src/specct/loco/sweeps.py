@@ -21,9 +21,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..errors import InputError
-from ..path_names import path_name_problem
-from ..values import did_you_mean
+from ..core.errors import InputError
+from ..core.path_names import path_name_problem
+from ..core.values import did_you_mean
 
 MARGIN = 0.02          # a variant replaces the base when its validation UAR is higher by this much
 SEPARATOR = "@"        # between the system's name and its variant's
@@ -217,6 +217,6 @@ def sweep_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def sweep_markdown(table: pd.DataFrame, margin: float = MARGIN) -> str:
-    from ..compare import markdown_table
+    from ..stats.compare import markdown_table
 
     return "\n".join(["## Sweeps", "", sweep_caption(margin), "", *markdown_table(*sweep_cells(table), left=3), ""])

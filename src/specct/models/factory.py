@@ -25,7 +25,7 @@ from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 import torch.nn as nn
 
-from ..errors import InputError, MissingInputError
+from ..core.errors import InputError, MissingInputError
 from .speaker_fusion import SPEAKER_PREFIX, speaker_model
 
 __all__ = ['create_model', 'takes_speaker', 'model_traits', 'ModelTraits', 'accepted_kwargs',
@@ -172,7 +172,7 @@ def model_from_checkpoint(state: Dict[str, Any], use_ema: bool = True) -> nn.Mod
 
     The checkpoint's `takes_speaker` (absent in checkpoints written before it existed) must
     agree with the rebuilt model."""
-    from ..checkpoint import CheckpointError
+    from ..core.checkpoint import CheckpointError
 
     kwargs = dict(state['model_kwargs'])
     if isinstance(kwargs.get('img_size'), list):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .. import embedding_plot, paths, speaker
+from ..data import embedding_plot, speaker
+from ..core import paths
 
 LEAK_WARNING = ("WARNING: --fit_on_all fits the PCA on every corpus, the held-out test corpus included. "
                 "This reproduces the paper but leaks test information into training; "

@@ -1,6 +1,6 @@
 """The baseline-feature stage (``preprocess_features.py``): one feature set for every corpus.
 
-Each corpus goes through the resumable vector loop of :mod:`specct.vectors` (progress bar, skip list,
+Each corpus goes through the resumable vector loop of :mod:`specct.data.vectors` (progress bar, skip list,
 a checkpoint at least every minute, one summary line); ``--features resemblyzer`` fills the speaker
 cache that ``preprocess_embedding.py`` also fills, so the two never compute a vector twice.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .. import paths
+from ..core import paths
 from ..baselines import features as baseline_features
-from ..vectors import VectorSummary
+from ..data.vectors import VectorSummary
 
 
 def run_features_stage(datasets_dir: str | Path = paths.DATASETS_DIR, datasets: Sequence[str] | None = None,

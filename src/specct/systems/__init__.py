@@ -43,7 +43,7 @@ def system_for_model(model_name: str) -> System:
 
 def check_model(model_name: str) -> None:
     """One line (InputError) when no kind can build ``model_name``, with the nearest name any kind knows."""
-    from ..errors import InputError
+    from ..core.errors import InputError
 
     try:
         system_for_model(model_name).check_model(model_name)
@@ -59,7 +59,7 @@ def system_for_output(path: str | Path) -> System:
     """The kind of a run folder (by the model its args.yaml names) or of a saved model file."""
     path = Path(path)
     if path.is_dir() and (path / "args.yaml").is_file():
-        from ..runs import read_args
+        from ..protocol.runs import read_args
 
         model = read_args(path).get("model")
         if model:
@@ -73,7 +73,7 @@ def load(path: str | Path, device: str = "cpu", checkpoint: str | None = None) -
 
 def output_dir(args: argparse.Namespace) -> Path:
     """Where training with ``args`` writes: ``--experiment``, or ``<output>/<run name>/<split>``."""
-    from ..runs import output_dir as run_folder, resolve_train_dir
+    from ..protocol.runs import output_dir as run_folder, resolve_train_dir
 
     return run_folder(args, resolve_train_dir(args.data_dir), system_for_model(args.model).run_name(args))
 
@@ -86,7 +86,7 @@ def fit(args: argparse.Namespace, on_epoch_end=None) -> Path:
 
 def remove_run_temporaries(out_dir: Path) -> None:
     """The temporaries a killed training left in its run folder (a checkpoint can be tens of MB)."""
-    from ..fileio import remove_stale_temporaries
+    from ..core.fileio import remove_stale_temporaries
 
     if out_dir.is_dir():
         remove_stale_temporaries(out_dir, recursive=True)

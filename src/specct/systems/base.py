@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..audio import DEFAULT_SR, AudioError, load_trimmed
-from ..errors import InputError
-from ..evaluation import Prediction
+from ..audio.loading import DEFAULT_SR, AudioError, load_trimmed
+from ..core.errors import InputError
+from ..protocol.evaluation import Prediction
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TrainedSystem(ABC):
     class_names: list[str]
     input_group = 16              # signals whose inputs are made together (the speaker encoder batches them)
     input_group_seconds = 60.0    # ... or fewer: the signals held wait as at most a minute of audio
-    has_saliency = False          # image networks: specct.saliency can map what the model looks at
+    has_saliency = False          # image networks: specct.stages.saliency can map what the model looks at
 
     def group_full(self, signals: Sequence[np.ndarray]) -> bool:
         """Whether signals waiting for their inputs fill a group."""
@@ -60,7 +60,7 @@ class TrainedSystem(ABC):
 
     @abstractmethod
     def score(self, frame: pd.DataFrame, settings: ScoreSettings) -> Scores:
-        """Scores of the rows of a split CSV (as read by ``specct.data.read_split``)."""
+        """Scores of the rows of a split CSV (as read by ``specct.data.split_rows.read_split``)."""
 
     @abstractmethod
     def inputs_of_signal(self, signal: np.ndarray):
@@ -134,10 +134,10 @@ class TrainedSystem(ABC):
                          echo=print, **options):
         """Emotion over time: ``(segment predictions, one summary per file)`` of long recordings, cut by
         voice activity (``segment="vad"``) or into fixed windows (``"fixed"``, ``window=``, ``hop=``);
-        ``options`` are :class:`specct.segments.SegmentOptions` fields. With ``output`` (a CSV) written
+        ``options`` are :class:`specct.data.segments.SegmentOptions` fields. With ``output`` (a CSV) written
         as each file finishes, and files already there skipped."""
-        from ..segment_predict import predict_segments
-        from ..segments import SegmentOptions
+        from ..protocol.segment_predict import predict_segments
+        from ..data.segments import SegmentOptions
 
         return predict_segments(self, files, SegmentOptions(how=segment, **options), batch_size, output=output,
                                 plot_dir=plot_dir, progress=progress, echo=echo)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..baselines import BASELINES, MODEL_NAME
-from ..records import read_record
+from ..core.records import read_record
 from .base import Scores, ScoreSettings, System, TrainedSystem
 
 
@@ -71,7 +71,7 @@ class TrainedBaseline(TrainedSystem):
         return self.model.probabilities(features, groups), self.model.predict(features, groups)
 
     def export_onnx(self, path):
-        from ..errors import InputError
+        from ..core.errors import InputError
 
         raise InputError("--export_onnx: only the neural models export to ONNX, not the baselines")
 
@@ -95,7 +95,7 @@ class BaselineSystem(System):
     def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
         features = flags.get("features") or BASELINES[model_name].features
         if not features:
-            from ..errors import InputError
+            from ..core.errors import InputError
 
             raise InputError(f"{model_name} needs its features named (features: ssl:<model>, docs/baselines.md)")
         return [] if features == "resemblyzer" else [(features, flags.get("layer"))]
@@ -125,7 +125,7 @@ class BaselineSystem(System):
         """The saved model (written last, atomically) is there and was fitted as ``args`` ask: a folder
         fitted without the refit (``--no_refit``, or before the refit existed) is not a refit one."""
         from ..baselines.trainer import refit_wanted
-        from ..runs import ARGS_NAME
+        from ..protocol.runs import ARGS_NAME
 
         out_dir = Path(out_dir)
         if not (out_dir / MODEL_NAME).is_file():

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import InputError
-from ..fileio import write_text_atomic
+from ..core.errors import InputError
+from ..core.fileio import write_text_atomic
 from .base import Scores, ScoreSettings, System, TrainedSystem
 from .member_weights import choose_weights, explicit_choice, fuse, weight_grid  # noqa: F401  (ensemble's names)
 
@@ -53,7 +53,7 @@ def member_folder(member: str, out_dir: Path) -> Path:
 
 def wait_until_trained(folder: Path) -> None:
     """A member another process is training (its job folder locked): wait until it lets go."""
-    from ..job_lock import locked_by_other
+    from ..core.job_lock import locked_by_other
 
     while locked_by_other(folder.parent):
         time.sleep(WAIT_SECONDS)
@@ -78,7 +78,7 @@ def load_members(folders: list[Path], device: str = "cpu") -> list[TrainedSystem
 
 class TrainedEnsemble(TrainedSystem):
     def __init__(self, path: str | Path, device: str = "cpu"):
-        from ..records import read_record
+        from ..core.records import read_record
 
         self.path = Path(path)
         self.state = read_record(self.path / RECORD, "ensemble record")
@@ -151,8 +151,8 @@ class EnsembleSystem(System):
         return TrainedEnsemble(path.parent if path.is_file() else path, device)
 
     def fit(self, args: argparse.Namespace, on_epoch_end=None) -> Path:
-        from .. import data as split_data
-        from .. import runs
+        from ..data import split_rows as split_data
+        from ..protocol import runs
         from . import output_dir
 
         if not args.members or len(args.members) < 1:
@@ -177,7 +177,7 @@ class EnsembleSystem(System):
             return self._write(args, out_dir, train_dir, weights, record)
         member_uars, seen_by = [], []
         if len(frame):
-            from ..metrics import uar
+            from ..stats.metrics import uar
 
             targets = frame["target"].to_numpy()
             probabilities = [m.score(frame, settings).probabilities for m in members]
@@ -199,7 +199,7 @@ class EnsembleSystem(System):
 
     @staticmethod
     def _write(args, out_dir: Path, train_dir: Path, weights, record: dict, fused_uar=None) -> Path:
-        from .. import runs
+        from ..protocol import runs
 
         out_dir.mkdir(parents=True, exist_ok=True)
         runs.write_args(out_dir, args, train_dir)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 MODES = ("auto", "validation", "equal")
 FIRST_FIT_DIR = "before_refit"     # where a refit network keeps its first training (specct.train.refit)
@@ -49,7 +49,7 @@ def choose_weights(probabilities: list[np.ndarray], targets: np.ndarray, step: f
                    candidates: list[np.ndarray] | None = None) -> tuple[np.ndarray, float]:
     """The candidates' (default: the grid's) weights of best validation UAR; ties to the most even
     (smallest spread, which is the smallest distance from the equal weights), then the first."""
-    from ..metrics import uar
+    from ..stats.metrics import uar
 
     best, best_key = None, None
     for weights in candidates if candidates is not None else weight_grid(len(probabilities), step):
@@ -96,7 +96,7 @@ def explicit_choice(mode: str, names: list[str], folders: list[Path], members: l
         raise InputError(f"--member_weights validation: the split has no validation rows ({val_csv} is empty; "
                          f"validation: none), so there is nothing to choose the weights on; use --member_weights "
                          f"equal, or a split with validation rows")
-    from ..metrics import uar
+    from ..stats.metrics import uar
 
     stand_ins = [validation_stand_in(f, m, device) for f, m in zip(folders, members)]
     targets = frame["target"].to_numpy()

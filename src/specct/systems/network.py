@@ -1,5 +1,5 @@
 """Image networks, plain and speaker-fused (any timm or specct model name): trained by
-:mod:`specct.train.loop`, saved as self-describing checkpoints (:mod:`specct.checkpoint`)."""
+:mod:`specct.train.loop`, saved as self-describing checkpoints (:mod:`specct.core.checkpoint`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
-from ..errors import InputError
-from ..precision import autocast, resolve as resolve_precision
+from ..core.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from ..core.errors import InputError
+from ..core.precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
 
 
@@ -30,7 +30,7 @@ class TrainedNetwork(TrainedSystem):
     def __init__(self, path: str | Path, device: str = "cpu", checkpoint: str | None = None):
         import torch
 
-        from ..data import spectrogram_config
+        from ..data.split_rows import spectrogram_config
         from ..models.factory import model_from_checkpoint, takes_speaker
         from ..train.fusion_vector import from_checkpoint
 
@@ -63,8 +63,8 @@ class TrainedNetwork(TrainedSystem):
     def score(self, frame, settings: ScoreSettings) -> Scores:
         from torch.utils.data import DataLoader
 
-        from .. import data as split_data
-        from ..threads import torch_threads
+        from ..data import split_rows as split_data
+        from ..core.threads import torch_threads
         from ..train.engine import predict_loader, softmax
 
         vectors = self.vectors_of_rows(frame)
@@ -79,17 +79,16 @@ class TrainedNetwork(TrainedSystem):
         dcfg = self.data_config
         dataset = split_data.SplitDataset(frame, dcfg["input_size"], dcfg["mean"], dcfg["std"], vectors,
                                           source=settings.source, interpolation=dcfg.get("interpolation", "bilinear"))
-        # TRANSDUCTIVE where the model was trained so: the test rows' own statistics (specct.test_time)
-        from .. import test_time
+        # TRANSDUCTIVE where the model was trained so: the test rows' own statistics (specct.train.test_time)
+        from ..train.test_time import batch_forward, notes, reestimate_batch_norm, standardise_by_corpus
 
-        dataset = test_time.standardise_by_corpus(dataset, frame, self.trained_args.get("input_norm", "none"))
-        record.update(test_time.notes(self.trained_args))
+        dataset = standardise_by_corpus(dataset, frame, self.trained_args.get("input_norm", "none"))
+        record.update(notes(self.trained_args))
         loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers)
         with torch_threads(settings.threads):
             model = self.model
             if self.trained_args.get("test_time_bn"):
-                model = test_time.reestimate_batch_norm(
-                    model, loader, test_time.batch_forward(self.device, self.speaker_model, self.precision_used))
+                model = reestimate_batch_norm(model, loader, batch_forward(self.device, self.speaker_model, self.precision_used))
             logits, _ = predict_loader(model, loader, device=self.device, speaker_model=self.speaker_model,
                                        precision=self.precision_used, progress=settings.progress, desc="test")
         probabilities = softmax(logits)
@@ -102,7 +101,7 @@ class TrainedNetwork(TrainedSystem):
             return None
         vectors = self.vector.rows(frame)
         if self.speaker_norm != "none":
-            from ..speaker import standardise_by_group
+            from ..data.speaker import standardise_by_group
 
             # TRANSDUCTIVE: the test rows' own (unlabelled) vectors give their group's statistics
             vectors = standardise_by_group(vectors, frame[self.speaker_norm], frame["wav"])
@@ -113,7 +112,7 @@ class TrainedNetwork(TrainedSystem):
             raise SpeakerNormError(f"{self.path}: trained with --speaker_norm {self.speaker_norm}, which standardises "
                                    f"speaker vectors with the statistics of the test {self.speaker_norm}'s own "
                                    f"vectors; classify a whole test set with eval.py instead")
-        from ..test_time import notes
+        from ..train.test_time import notes
 
         used = notes(self.trained_args)
         if used:
@@ -128,8 +127,8 @@ class TrainedNetwork(TrainedSystem):
         """The inputs of several signals, their speaker vectors in one pass of the encoder."""
         import torch
 
-        from ..data import image_to_tensor
-        from ..spectrogram import signal_to_image
+        from ..data.split_rows import image_to_tensor
+        from ..data.spectrogram import signal_to_image
 
         dcfg = self.data_config
         images = [image_to_tensor(signal_to_image(signal, self.spectrogram), dcfg["input_size"], dcfg["mean"],
@@ -159,7 +158,7 @@ class TrainedNetwork(TrainedSystem):
         """Export the model as ONNX with inputs ``image`` (N,3,H,W) and, for speaker models, ``speaker``."""
         import torch
 
-        from ..fileio import atomic_path
+        from ..core.fileio import atomic_path
 
         try:
             import onnx  # noqa: F401  (torch's exporter needs it)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import BEST_NAME, load_checkpoint
-from ..errors import InputError
-from ..precision import autocast, resolve as resolve_precision
+from ..core.checkpoint import BEST_NAME, load_checkpoint
+from ..core.errors import InputError
+from ..core.precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
 
 MODEL = "whisper_head"
@@ -69,7 +69,7 @@ class TrainedWhisperHead(TrainedSystem):
 
     def score(self, frame, settings: ScoreSettings) -> Scores:
         from ..baselines.whisper_frames import frames_for_wavs
-        from ..threads import torch_threads
+        from ..core.threads import torch_threads
         from ..train.engine import predict_loader, softmax
         from ..train.frame_loop import FrameRows, ensure_frames, loader
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.error import URLError
 
-from ..errors import InputError, run_script
+from ..core.errors import InputError, run_script
 from .options import default_args, parse_args
 
 __all__ = ["train", "parse_args", "default_args", "main"]

@@ -74,7 +74,7 @@ class DomainAdversarial:
         self.corpora = sorted(set(corpora_of_rows))
         self.variant = "inductive" if unlabelled is None else "transductive"
         if len(self.corpora) < 2 and unlabelled is None:
-            from ..errors import InputError
+            from ..core.errors import InputError
 
             raise InputError(f"--domain_adversarial needs two or more training corpora (inductive); the training "
                              f"rows come from {', '.join(self.corpora) or 'none'}")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from timm.utils import unwrap_model
 from tqdm import tqdm
 
-from ..precision import autocast
+from ..core.precision import autocast
 from .domain import pooled_and_logits
 from .distributed import DistInfo, gather_objects, mean_across
 

@@ -33,14 +33,15 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from .. import data as split_data
-from .. import precision, runs
+from ..data import split_rows as split_data
+from ..core import precision
+from ..protocol import runs
 from ..baselines.features import FeatureSpec, parse_features
 from ..baselines.whisper_frames import FrameSet, extract_corpora, frames_for_wavs
-from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from ..errors import InputError
-from ..fileio import write_csv_atomic
-from ..metrics import accuracy, uar
+from ..core.checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from ..core.errors import InputError
+from ..core.fileio import write_csv_atomic
+from ..stats.metrics import accuracy, uar
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .selection import higher_is_better, is_better, selection_value

@@ -1,6 +1,6 @@
 """The per-utterance vector a speaker-fused network takes (``--vector``).
 
-- ``speaker`` (default): the resemblyzer speaker vector (:mod:`specct.speaker`), reduced by the split's
+- ``speaker`` (default): the resemblyzer speaker vector (:mod:`specct.data.speaker`), reduced by the split's
   ``pca.npz``, as before the flag existed;
 - ``whisper:<source>:<layer>`` (``whisper:<layer>``: the ``make weights`` model): one layer of the
   pooled Whisper vectors (mean and standard deviation over the frames), read from the cache that
@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError, MissingInputError, SpecctError
+from ..core.errors import InputError, MissingInputError, SpecctError
 
 DEFAULT = "speaker"
 FORMS = "speaker, whisper:<source>:<layer> or speaker+whisper:<source>:<layer>"
@@ -68,7 +68,7 @@ class FusionVector:
 
     def rows(self, frame) -> np.ndarray:
         """The raw vector of each row's source wav (N x D float32), from the caches."""
-        from .. import data as split_data
+        from ..data import split_rows as split_data
 
         blocks = [split_data.raw_speaker_vectors(frame)] if self.speaker else []
         if self.whisper is not None:
@@ -96,7 +96,7 @@ class FusionVector:
 
     def block_widths(self, width: int) -> list[int]:
         """The widths of the blocks of a raw vector of ``width`` values (speaker first)."""
-        from ..speaker import EMBEDDING_DIM
+        from ..data.speaker import EMBEDDING_DIM
 
         if self.whisper is None:
             return [width]
@@ -105,7 +105,7 @@ class FusionVector:
     def fit_pca(self, frame, vectors: np.ndarray, n_components: int, train_wavs: int):
         """The PCA of a non-default vector on ``frame``'s rows (each wav once), each block scaled to unit
         total variance first; the scale folded into the returned mean and components."""
-        from ..speaker import SpeakerPCA, fit_pca
+        from ..data.speaker import SpeakerPCA, fit_pca
 
         _, first = np.unique(frame["wav"].to_numpy(), return_index=True)
         once = np.asarray(vectors[first], dtype=np.float64)
@@ -142,7 +142,7 @@ class FusionVector:
         """The raw vectors (N x D) of trimmed 16 kHz signals, computed as the caches were."""
         blocks = []
         if self.speaker:
-            from ..speaker import embed_signals
+            from ..data.speaker import embed_signals
 
             blocks.append(np.asarray(embed_signals(signals, device), dtype=np.float32))
         if self.whisper is not None:

@@ -23,12 +23,14 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .. import data as split_data
-from .. import paths, precision, runs, test_time
-from ..checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from ..errors import InputError
-from ..metrics import accuracy, uar
-from ..plots import plot_curves
+from ..data import split_rows as split_data
+from ..core import paths, precision
+from ..protocol import runs
+from . import test_time
+from ..core.checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from ..core.errors import InputError
+from ..stats.metrics import accuracy, uar
+from ..figures.plots import plot_curves
 from . import distributed
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .fusion_vector import FusionVector, from_flags
@@ -146,7 +148,7 @@ def decoded_images(args, frame, dcfg: dict, train_dir: Path, rows: str, log):
     """The rows' images decoded once (``--image_cache``), or None to read the PNGs in every epoch."""
     if args.image_cache == "off":
         return None
-    from ..image_cache import DecodedImages
+    from ..data.image_cache import DecodedImages
 
     split_data.check_images_exist(frame, train_dir)
     decoded = DecodedImages(list(frame["image"]), dcfg["input_size"], dcfg["interpolation"], args.image_cache,
@@ -178,7 +180,7 @@ def inference_state(state: dict) -> dict:
 def standardise_speaker_vectors(norm: str, train_frame, train_vectors, val_frame, val_vectors, pca):
     """--speaker_norm corpus|speaker: each split's vectors standardised within their own groups, and the
     PCA refitted on the standardised training vectors (each wav once)."""
-    from ..speaker import fit_pca, standardise_by_group
+    from ..data.speaker import fit_pca, standardise_by_group
 
     train_vectors = standardise_by_group(train_vectors, train_frame[norm], train_frame["wav"])
     if val_vectors is not None:
@@ -308,7 +310,7 @@ def read_rows(args, train_dir: Path, class_names: list, refit) -> SplitRows:
     val_vectors = vector.rows(val_frame) if speaker_model and validate else None
     pca = None
     if speaker_model and not args.no_speaker_pca:
-        from ..speaker import load_pca
+        from ..data.speaker import load_pca
 
         pca = load_pca(train_dir / "pca.npz")  # fitted on the training corpora only
         if not vector.is_default:   # another vector: its own PCA, on these rows, of the split's width

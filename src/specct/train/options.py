@@ -11,12 +11,12 @@ from typing import Sequence
 
 import yaml
 
-from ..cli import ArgumentParser, add_progress_argument
-from ..errors import InputError, SpecctError
-from ..fileio import read_yaml
-from ..image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
-from ..precision import DEFAULT_PRECISION, PRECISIONS, from_legacy_flags
-from ..values import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, is_number
+from ..core.cli import ArgumentParser, add_progress_argument
+from ..core.errors import InputError, SpecctError
+from ..core.fileio import read_yaml
+from ..data.image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
+from ..core.precision import DEFAULT_PRECISION, PRECISIONS, from_legacy_flags
+from ..core.values import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, is_number
 
 
 # --balance_corpora (specct.train.balance; named here so that --help needs no torch)
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--test_time_bn", action="store_true",
                    help="models with batch normalisation: its statistics re-estimated on the test rows' own "
                         "unlabelled images before they are predicted: TRANSDUCTIVE, recorded in args.yaml and "
-                        "performance.yaml (specct.test_time)")
+                        "performance.yaml (specct.train.test_time)")
     g.add_argument("--input_norm", choices=("none", "corpus"), default="none",
                    help="corpus: images standardised per corpus and frequency row with their own corpus's "
                         "statistics, the test corpus's from its own unlabelled images: TRANSDUCTIVE, recorded")
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory budget of --image_cache auto, in MiB")
     g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help=f"numeric precision of training and validation: auto (bfloat16 autocast where the "
-                        f"hardware has it natively, float32 elsewhere; specct.precision), float32, bfloat16 or "
+                        f"hardware has it natively, float32 elsewhere; specct.core.precision), float32, bfloat16 or "
                         f"float16 (a GPU type; bfloat16 on a CPU). Default {DEFAULT_PRECISION}; recorded in "
                         f"args.yaml and the checkpoint, with the precision used")
     g.add_argument("--amp", action="store_true", help="older spelling of --precision bfloat16 (or --amp_dtype)")

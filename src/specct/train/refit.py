@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs
-from ..checkpoint import BEST_NAME, LAST_NAME
-from ..errors import InputError
+from ..protocol import runs
+from ..core.checkpoint import BEST_NAME, LAST_NAME
+from ..core.errors import InputError
 from . import distributed, loop
 
 FIRST_DIR = "before_refit"
@@ -64,8 +64,8 @@ def union_pca(pca, frame, vectors, train_dir: Path):
     """The split's PCA (fitted on the training rows' wavs) fitted again on the vectors of ``frame``
     (training + validation rows, each wav once), with the same number of components so the model
     keeps its shape. A PCA the split was given (``--pca_file``) is kept as it is."""
-    from ..paths import split_info_file
-    from ..speaker import fit_pca
+    from ..core.paths import split_info_file
+    from ..data.speaker import fit_pca
 
     info = split_info_file(Path(train_dir).parent)
     if info.is_file() and json.loads(info.read_text()).get("pca_file"):
@@ -89,7 +89,7 @@ def train(args: argparse.Namespace, on_epoch_end=None) -> Path:
 
 def train_with_refit(args: argparse.Namespace, info, on_epoch_end) -> Path:
     """The first training into ``before_refit/``, then the refit into the run folder; returns it."""
-    from .. import data as split_data
+    from ..data import split_rows as split_data
     from .loop import _train, run_name
 
     if args.sched == "plateau":
@@ -119,7 +119,7 @@ def train_with_refit(args: argparse.Namespace, info, on_epoch_end) -> Path:
 def begun(out_dir: Path, plan: RefitPlan) -> bool:
     """Whether the run folder's last.pth.tar is this refit's (a training without --refit there, or a
     refit of another chosen epoch count, is not continued but started again)."""
-    from ..checkpoint import load_checkpoint
+    from ..core.checkpoint import load_checkpoint
 
     last = Path(out_dir) / LAST_NAME
     return last.is_file() and (load_checkpoint(last).get("refit") or {}).get("epochs") == plan.epochs

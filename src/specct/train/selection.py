@@ -1,5 +1,5 @@
 """The validation metric that keeps an epoch (``--eval_metric``): its value in a summary row and
-whether a value beats the best so far, in the direction :data:`specct.metrics.METRICS` gives it.
+whether a value beats the best so far, in the direction :data:`specct.stats.metrics.METRICS` gives it.
 
 One home for the rule every trained system applies (the image networks' loop, the baselines'
 classifiers, the frame heads), so "best epoch" means the same thing in each.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..metrics import get_metric
+from ..stats.metrics import get_metric
 
 LOSS = "loss"   # the validation cross-entropy: not a reported metric, lower is better
 

@@ -36,7 +36,7 @@ def frame_set(args: argparse.Namespace) -> FrameSet:
     """The cache of the states entering the top blocks, at 50 Hz (see the module's docstring)."""
     blocks = blocks_of(args)
     if blocks < 1:
-        from ..errors import InputError
+        from ..core.errors import InputError
 
         raise InputError(f"--finetune_blocks {blocks}: give at least 1 (whisper_head trains a head alone)")
     return FrameSet(feature_spec(args), pool=1, input_top=blocks)

@@ -1,0 +1,2 @@
+"""Figures every layer may draw: training curves, confusion matrices, heatmaps, timelines and their colour maps
+(base layer)."""
