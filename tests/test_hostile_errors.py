@@ -124,7 +124,7 @@ def test_a_file_name_too_long_is_one_line(tmp_path, capsys):
     too_long = tmp_path / ("d" * 300)
     one_line_error(capsys, lambda: demo.main(["--datasets_dir", str(too_long), "--datasets", "DEMOA",
                                               "--speakers", "1", "--sentences", "1"]),
-                   r"^python -m specct\.demo: error: .*d{300}.*: file name too long$")
+                   r"^python -m specct\.data\.demo: error: .*d{300}.*: file name too long$")
     assert list(tmp_path.iterdir()) == []
 
 
