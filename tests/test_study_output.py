@@ -227,3 +227,30 @@ def test_the_report_s_protocol_names_each_fold_s_training_and_validation_corpora
                        f"egemaps_svm, resemblyzer_svm: {both} ({n_train + n_validation} rows) |"), row
     assert "Refit on the training and validation rows together, after the choice on the validation rows: " \
            "egemaps_svm, resemblyzer_svm." in protocol
+
+
+@pytest.mark.slow
+def test_a_second_reference_compares_on_the_same_rows(finished_study):
+    """benchmarks/compare_reference.py: with the study's own reference it writes comparison.csv as the
+    study did; with another, each difference is the same pair of systems on the same draws, turned round."""
+    folder, _ = finished_study
+    experiment, script = folder / EXPERIMENT, REPO_ROOT / "benchmarks" / "compare_reference.py"
+
+    def compare(reference: str, out: str):
+        return subprocess.run([sys.executable, str(script), str(experiment), "--reference", reference,
+                               "--out", str(folder / out)], capture_output=True, text=True, timeout=300, env=env())
+
+    own = compare("egemaps_svm", "own.csv")
+    assert own.returncode == 0, own.stderr
+    assert (folder / "own.csv").read_text() == (experiment / "comparison.csv").read_text()
+    other = compare("resemblyzer_svm", "other.csv")
+    assert other.returncode == 0, other.stderr
+    before = pd.read_csv(folder / "own.csv").set_index("held_out")
+    after = pd.read_csv(folder / "other.csv").set_index("held_out")
+    assert set(after["system"]) == {"egemaps_svm"} and set(after["reference"]) == {"resemblyzer_svm"}
+    assert list(after.index) == list(before.index) == ["DEMOA", "DEMOB", "DEMOC", "mean"]
+    assert (after["uar_system"] == before["uar_reference"]).all()
+    assert ((after["difference"] + before["difference"]).abs() <= 1e-4).all()
+    assert ((after["ci_low"] + before["ci_high"]).abs() <= 1e-4).all()
+    wrong = compare("no_such_system", "wrong.csv")
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "no_such_system" in wrong.stderr
