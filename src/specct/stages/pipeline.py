@@ -24,7 +24,7 @@ from ..core.errors import InputError, run_script
 DEMO_MODEL = "speaker_vgg_cct_7_7x2_112"
 DEMO_IMAGE_SIZE = 64
 # The recipe for training from scratch that a user without weights starts from (docs/training.md).
-SCRATCH_CONFIGS = Path(__file__).resolve().parent / "configs" / "scratch"  # package data (configs/ links here)
+SCRATCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "scratch"  # package data (configs/ links here)
 # The frequency augmentations (pitch, frequency masks, telephone band) stand in for the channel
 # of an unseen corpus: without them the model learns the training corpora's microphones.
 DEMO_AUGMENTATION = "freq_aug"
