@@ -9,7 +9,7 @@ import yaml
 
 from specct.study import engine as study_module
 
-QUICK = Path(study_module.__file__).parent / "examples" / "quick_baselines.yml"
+QUICK = study_module.PACKAGE_DIR / "examples" / "quick_baselines.yml"
 SVM = {"name": "egemaps_svm", "model": "egemaps_svm"}
 
 

@@ -11,7 +11,7 @@ import yaml
 from specct.study import engine as study_module
 from specct.core.errors import InputError
 
-QUICK = Path(study_module.__file__).parent / "examples" / "quick_baselines.yml"
+QUICK = study_module.PACKAGE_DIR / "examples" / "quick_baselines.yml"
 
 
 def roles_study(output: Path, **changes) -> dict:

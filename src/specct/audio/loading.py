@@ -9,6 +9,9 @@ import soundfile as sf
 from ..core.errors import SpecctError
 
 DEFAULT_SR = 16000
+# How the feature caches name the signal chain of load_trimmed (their ``meta``): the label it had before
+# this module moved into specct.audio, kept so that a cache made now is byte-identical to one made then.
+SIGNAL_LABEL = "specct.audio.load_trimmed"
 MIN_SECONDS = 0.1      # shorter than this after trimming is not an utterance
 TRIM_TOP_DB = 30       # librosa.effects.trim threshold below the peak
 SILENCE_PEAK = 1e-4    # a peak below this (about -80 dBFS) counts as silence

@@ -295,7 +295,7 @@ def select_layer(every: np.ndarray, layer: int, what: str) -> np.ndarray:
 def extraction(spec: FeatureSpec, extractor) -> Extraction:
     """A feature extractor in the shape of the shared vector loop (one file at a time)."""
     spec = cached_spec(spec)
-    meta = {"features": spec.as_dict(), "sample_rate": audio.DEFAULT_SR, "signal": "specct.audio.loading.load_trimmed",
+    meta = {"features": spec.as_dict(), "sample_rate": audio.DEFAULT_SR, "signal": audio.SIGNAL_LABEL,
             **getattr(extractor, "meta", {})}
     if hasattr(extractor, "pool"):   # a network over several clips at once (Whisper)
         return Extraction(prepare=extractor.prepare, batch=extractor.pool, batch_size=extractor.batch_size,

@@ -33,6 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..audio.loading import SIGNAL_LABEL
 from ..core import paths
 from ..core.errors import DamagedFileError, InputError, MissingInputError
 from ..core.fileio import SkipList, atomic_path, remove_stale_temporaries
@@ -208,7 +209,7 @@ def _extract_locked(folder: Path, wavs: list[Path], corpus: str, frame_set: Fram
         return 0
     meta = {**frame_set.identity(), "layers": made_shape[0], "hidden_size": made_shape[1],
             **({"layer": frame_set.layer_of(extractor.num_layers)} if frame_set.input_top else {}),
-            "dtype": np.dtype(FRAME_DTYPE).name, "signal": "specct.audio.loading.load_trimmed",
+            "dtype": np.dtype(FRAME_DTYPE).name, "signal": SIGNAL_LABEL,
             **{k: v for k, v in getattr(extractor, "meta", {}).items() if k.startswith("whisper_model_bin")}}
     number = len(shard_paths(folder))
     names, parts, last_write, done = [], [], time.perf_counter(), 0
