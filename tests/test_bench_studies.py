@@ -34,6 +34,12 @@ EXPECTED = {
     "validation.yml": {"systems": [f"{s}-{c}" for c in ("corpus", "speakers", "none")
                                    for s in ("speaker_cct", "plain_cct", "egemaps_svm")],
                        "seeds": [0], "jobs": 27, "sweeps": {}},
+    "validation_seeds.yml": {"systems": ["speaker_cct-corpus", "speaker_cct-corpus_refit", "speaker_cct-speakers",
+                                         "egemaps_svm-corpus", "egemaps_svm-speakers"],
+                             "seeds": [0, 1, 2], "jobs": 33, "sweeps": {}},
+    "whisper_fusion.yml": {"systems": ["speaker_cct-whisper", "speaker_cct-both", "whisper_svm", "whisper_head",
+                                       "egemaps_svm", "egemaps_svm_no_refit", "speaker_cct", "fusion"],
+                           "seeds": [0, 1, 2], "jobs": 54, "sweeps": {}},
     "ablation.yml": {"systems": ["speaker_cct", "speaker_cct_speakers"], "seeds": [0, 1, 2], "jobs": 279,
                      "sweeps": {"speaker_cct": LEVERS, "speaker_cct_speakers": [
                          "base", "dann", "balance_corpora", "dann_transductive", "input_norm_corpus"]}},
@@ -64,7 +70,7 @@ def read_benchmark_study(name: str, tmp_path: Path, monkeypatch):
     content.update(output=str(tmp_path / "out"), datasets_dir=str(tmp_path / "datasets"))
     study = read_study(content, where=str(STUDIES / name))
     for corpus in study.corpus_names:
-        paths.wav_dir(study.datasets_dir, corpus).mkdir(parents=True)
+        paths.wav_dir(study.datasets_dir, corpus).mkdir(parents=True, exist_ok=True)
     return study
 
 
@@ -134,6 +140,10 @@ def test_the_main_study_shares_the_ablations_corpora_and_trains_its_recipe_arm(t
 
     arm = options("ablation.yml", "speaker_cct@specaugment_mixup_time_freq_aug")
     assert options("main.yml", "speaker_cct") == arm
+    # the Whisper study's speaker CCT is the validation study's corpus arm: trained once for both
+    assert options("whisper_fusion.yml", "speaker_cct") == options("validation_seeds.yml", "speaker_cct-corpus")
+    assert options("validation_seeds.yml", "speaker_cct-corpus_refit")[0] == {
+        **options("validation_seeds.yml", "speaker_cct-corpus")[0], "refit": True}
     files = {n: yaml.safe_load((STUDIES / n).read_text()) for n in EXPECTED}
     assert {f["datasets_dir"] for f in files.values()} == {"output/loco-datasets"}
     assert all("output" not in f for f in files.values())   # one output root: one reuse index
