@@ -31,6 +31,12 @@ def env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def as_in_a_terminal():
+    """Ctrl-C's default in the child, as a terminal gives it: a test run started in the background (a
+    non-interactive shell's ``&``) ignores SIGINT, and a child inherits that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory):
     """The quick example, run whole by `specct run` from a folder outside the checkout; its output."""
@@ -100,7 +106,8 @@ def test_until_takes_a_stage_in_one_shell_word_and_the_old_spelling(spelling):
 def test_ctrl_c_says_in_one_line_what_was_kept_and_its_command_goes_on(tmp_path):
     shutil.copy(QUICK, tmp_path / "study.yml")
     process = subprocess.Popen([sys.executable, "-m", "specct.study.engine", "study.yml", "--no_progress"], cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(),
+                               preexec_fn=as_in_a_terminal)
     deadline = time.monotonic() + 600
     while not list(tmp_path.rglob("performance.yaml")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -132,7 +139,7 @@ def test_ctrl_c_in_a_terminal_reaches_every_process_and_still_prints_one_line(tm
     shutil.copy(QUICK, tmp_path / "study.yml")
     process = subprocess.Popen([sys.executable, "-m", "specct.study.engine", "study.yml", "--no_progress"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=as_in_a_terminal)
     for line in process.stdout:
         if line.startswith("=== images"):
             break

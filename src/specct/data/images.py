@@ -371,10 +371,16 @@ def _ctrl_c_noted():
     if threading.current_thread() is not threading.main_thread():
         yield pressed
         return
+    # Blocked, a Ctrl-C pressed while the server starts waits instead of meeting SIG_IGN (Linux keeps a
+    # blocked signal pending even when ignored); it arrives at the unblock, where it is noted.
+    signals.pthread_sigmask(signals.SIG_BLOCK, {signals.SIGINT})
     previous = signals.signal(signals.SIGINT, signals.SIG_IGN)
     try:
-        forkserver.ensure_running()   # returns once the server process exists; it imports on its own
-        signals.signal(signals.SIGINT, lambda number, frame: pressed.append(number))
+        try:
+            forkserver.ensure_running()   # returns once the server process exists; it imports on its own
+            signals.signal(signals.SIGINT, lambda number, frame: pressed.append(number))
+        finally:
+            signals.pthread_sigmask(signals.SIG_UNBLOCK, {signals.SIGINT})
         yield pressed
     finally:
         signals.signal(signals.SIGINT, previous if previous is not None else signals.default_int_handler)
