@@ -1,5 +1,6 @@
 """Checks the trained-system tests share: predict.py on held-out audio answers as eval.py did on the
-cached rows, and ``--segment vad`` gives a timeline of a longer recording."""
+cached rows, ``--segment vad`` gives a timeline of a longer recording, and a system runs in a two-seed
+study beside egemaps_svm."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 
 def predict_agrees_with_eval(out_dir: Path, test_dir: Path, capsys, atol: float) -> list[Path]:
@@ -41,3 +43,20 @@ def vad_timeline(out_dir: Path, wavs: list[Path], folder: Path, capsys, class_na
     assert timeline["segments"] and timeline["files"][0]["error"] == ""
     assert {segment["emotion"] for segment in timeline["segments"]} <= set(class_names)
     return timeline
+
+
+def two_seed_study_rows(tmp_path: Path, system: dict) -> pd.DataFrame:
+    """``specct run`` of a study file with ``system`` beside egemaps_svm, seeds 0 and 1, on the demo
+    corpora; the system's rows of results.csv, one per held-out corpus (the mean left out)."""
+    from specct.study import engine as study
+
+    content = {"name": system["name"].replace("_", "-"), "corpora": {"DEMOA": "demo", "DEMOB": "demo", "DEMOC": "demo"},
+               "demo": {"speakers": 3, "sentences": 2}, "num_classes": 4, "spectrogram": {"size": 32},
+               "speaker": {"n_components": 8}, "seed": 0, "seeds": [0, 1], "bootstrap": 50,
+               "output": str(tmp_path / "output"), "datasets_dir": str(tmp_path / "datasets"),
+               "systems": [{"name": "egemaps_svm", "model": "egemaps_svm"}, system], "reference": "egemaps_svm"}
+    path = tmp_path / "study.yml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    assert study.run_study(path, progress=False) is not None
+    results = pd.read_csv(next((tmp_path / "output").rglob("results.csv")))
+    return results[(results["system"] == system["name"]) & (results["held_out"] != "mean")]

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 pytest.importorskip("transformers", reason="Whisper features need the [ssl] extra")
-from prediction_checks import predict_agrees_with_eval, vad_timeline  # noqa: E402
+from prediction_checks import predict_agrees_with_eval, two_seed_study_rows, vad_timeline  # noqa: E402
 from test_whisper import tiny_whisper, whisper_cache  # noqa: E402,F401  (the fixtures, shared)
 
 FLAGS = dict(lr=3e-3, epochs=4, batch_size=8, warmup_epochs=0, no_progress=True, head_hidden=16,
@@ -227,22 +227,9 @@ def test_whisper_finetune_through_run_loco_with_two_seeds(demo_split, tiny_whisp
 @pytest.mark.slow
 def test_whisper_finetune_in_a_study_with_two_seeds(tiny_whisper, tmp_path):
     """`specct run`: a study file with whisper_finetune beside egemaps_svm, two seeds, demo corpora."""
-    from specct.study import engine as study
-
-    content = {"name": "whisper-finetune", "corpora": {"DEMOA": "demo", "DEMOB": "demo", "DEMOC": "demo"},
-               "demo": {"speakers": 3, "sentences": 2}, "num_classes": 4, "spectrogram": {"size": 32},
-               "speaker": {"n_components": 8}, "seed": 0, "seeds": [0, 1], "bootstrap": 50,
-               "output": str(tmp_path / "output"), "datasets_dir": str(tmp_path / "datasets"),
-               "systems": [{"name": "egemaps_svm", "model": "egemaps_svm"},
-                           {"name": "whisper_finetune", "model": "whisper_finetune",
-                            "flags": {"features": f"whisper:{tiny_whisper['float32']}", "lr": 3e-3, "epochs": 3,
-                                      "head_hidden": 16, "precision": "float32", "finetune_blocks": 1}}],
-               "reference": "egemaps_svm"}
-    path = tmp_path / "study.yml"
-    path.write_text(yaml.safe_dump(content, sort_keys=False))
-    assert study.run_study(path, progress=False) is not None
-    results = pd.read_csv(next((tmp_path / "output").rglob("results.csv")))
-    tuned = results[(results["system"] == "whisper_finetune") & (results["held_out"] != "mean")]
+    flags = {"features": f"whisper:{tiny_whisper['float32']}", "lr": 3e-3, "epochs": 3, "head_hidden": 16,
+             "precision": "float32", "finetune_blocks": 1}
+    tuned = two_seed_study_rows(tmp_path, {"name": "whisper_finetune", "model": "whisper_finetune", "flags": flags})
     assert sorted(tuned["held_out"]) == ["DEMOA", "DEMOB", "DEMOC"] and (tuned["seeds"] == 2).all()
     assert tuned["uar"].between(0, 1).all()
     cache = tmp_path / "datasets" / "DEMOA" / "DEMOA_features" / "whisper_frames_ct2_float32_real_input_top1_pool1"
