@@ -184,7 +184,21 @@ def test_features_are_extracted_once_per_set_the_baselines_read(tmp_path):
                {"name": "compare", "model": "egemaps_svm", "flags": {"features": "compare"}},
                {"name": "speaker", "model": "resemblyzer_svm"}]
     study = study_module.read_study(quick_study(tmp_path / "out", systems=systems))
-    assert study_module.feature_sets(study) == [("egemaps", None), ("compare", None)]
+    assert [spec.name for spec in study_module.feature_sets(study)] == ["egemaps", "compare"]
+
+
+def test_a_sweep_over_the_whisper_input_extracts_and_fingerprints_each_input(tmp_path):
+    # the padded window is another cache: the features stage makes it, and the variant's jobs are
+    # fingerprinted on it, not on the real-length cache the base reads
+    from specct.loco.settings import feature_caches_read
+
+    systems = [{"name": "whisper_svm", "model": "whisper_svm", "flags": {"features": "whisper:some/whisper"},
+                "sweep": {"whisper_input": ["real", "padded"]}}]
+    study = study_module.read_study(quick_study(tmp_path / "out", systems=systems))
+    sets = study_module.feature_sets(study)
+    assert [(spec.name, spec.input) for spec in sets] == [("whisper_some--whisper_real", "real"),
+                                                           ("whisper_some--whisper_padded", "padded")]
+    assert feature_caches_read(study.loco) == {"whisper_some--whisper_real", "whisper_some--whisper_padded"}
 
 
 def test_every_example_file_is_a_valid_study(tmp_path, monkeypatch):

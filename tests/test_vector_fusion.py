@@ -208,7 +208,8 @@ def test_a_study_extracts_the_whisper_vectors_its_systems_fuse(tiny_whisper, tmp
                "systems": [{"name": "speaker_cct", "model": TINY_MODEL, "flags": {"vector": text}},
                            {"name": "plain", "model": "cct_7_7x2_112"}]}
     loaded = study.read_study(content)
-    assert study.feature_sets(loaded) == [(f"whisper:{tiny_whisper['hf'].resolve()}", 1)]
+    assert [(spec.text, spec.layer) for spec in study.feature_sets(loaded)] == [
+        (f"whisper:{tiny_whisper['hf'].resolve()}", 1)]
     study.stage(loaded, "import", progress=False).run()
     features = study.stage(loaded, "features", progress=False)
     assert features.state.endswith("wavs to do")

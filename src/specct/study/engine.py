@@ -412,17 +412,18 @@ def _wavs(study: Study, corpus: str) -> list[Path]:
     return sorted(paths.wav_dir(study.datasets_dir, corpus).glob("*.wav"))
 
 
-def feature_sets(study: Study) -> list[tuple[str, object]]:
-    """The (features, layer) the systems read beside the split, each once (their kinds say which)."""
+def feature_sets(study: Study) -> list:
+    """The feature sets (FeatureSpecs) the systems and their sweep variants read beside the split, one
+    per cache (a Whisper cache holds every layer; its input and precision name it); their kinds say which."""
     from .. import systems
     from ..loco.sweeps import variant_systems
 
     wanted = []
     for system in (v for s in study.loco.systems for v in variant_systems(s)):
         flags = {**study.loco.train_flags, **system.flags}
-        for vector_set in systems.system_for_model(system.model).vector_sets(system.model, flags):
-            if vector_set not in wanted:
-                wanted.append(vector_set)
+        for spec in systems.system_for_model(system.model).vector_sets(system.model, flags):
+            if spec.name not in (known.name for known in wanted):
+                wanted.append(spec)
     return wanted
 
 
@@ -524,16 +525,16 @@ def _speaker_stage(study: Study, progress: bool) -> Stage:
 
 
 def _features_stage(study: Study, progress: bool) -> Stage:
-    from ..baselines.features import extract_corpora, parse_features, store_for
+    from ..baselines.features import extract_corpora, store_for
 
     sets = feature_sets(study)
     problems: list[str] = []
-    left = sum(_missing_vectors(study, store_for(parse_features(f, layer)), problems) for f, layer in sets)
+    left = sum(_missing_vectors(study, store_for(spec), problems) for spec in sets)
 
     def run():
-        for features, layer in sets:
-            extract_corpora(study.datasets_dir, datasets=study.corpus_names, features=features, layer=layer,
-                            progress=progress)
+        for spec in sets:
+            extract_corpora(study.datasets_dir, datasets=study.corpus_names, features=spec.text, layer=spec.layer,
+                            progress=progress, whisper_input=spec.input, whisper_precision=spec.precision)
 
     return Stage("features", "none needed" if not sets else _state(left, "wavs", problems), run)
 

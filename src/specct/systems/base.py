@@ -188,9 +188,10 @@ class System(ABC):
         jobs start once the others' have ended."""
         return False
 
-    def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
-        """The per-utterance vector sets ``(features, layer)`` the model reads beside the split, made by
-        the features stage (the speaker vectors, which every split needs, are not listed)."""
+    def vector_sets(self, model_name: str, flags: dict) -> list:
+        """The per-utterance vector sets the model reads beside the split, as FeatureSpecs (with a
+        Whisper set's input and precision, which name its cache), made by the features stage (the
+        speaker vectors, which every split needs, are not listed)."""
         return []
 
     def feature_caches(self, model_name: str, flags: dict) -> list[str]:

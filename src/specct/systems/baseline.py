@@ -92,20 +92,23 @@ class BaselineSystem(System):
         # the torch heads draw their initial weights and batches; the scikit-learn fits do not
         return BASELINES[model_name].classifier in ("linear", "mlp")
 
-    def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
+    def vector_sets(self, model_name: str, flags: dict) -> list:
+        from ..baselines.features import parse_features
+
         features = flags.get("features") or BASELINES[model_name].features
         if not features:
             from ..core.errors import InputError
 
             raise InputError(f"{model_name} needs its features named (features: ssl:<model>, docs/baselines.md)")
-        return [] if features == "resemblyzer" else [(features, flags.get("layer"))]
+        if features == "resemblyzer":
+            return []
+        return [parse_features(features, flags.get("layer"), flags.get("whisper_input"), flags.get("whisper_precision"))]
 
     def feature_caches(self, model_name: str, flags: dict) -> list[str]:
-        from ..baselines.features import FeatureSpec, parse_features
+        from ..baselines.features import FeatureSpec
 
         names = []
-        for features, layer in self.vector_sets(model_name, flags):
-            spec = parse_features(features, layer)
+        for spec in self.vector_sets(model_name, flags):
             names.append(spec.name)
             if spec.kind == "ssl" and spec.layer != "all":   # one layer may be read from the all-layers cache
                 names.append(FeatureSpec("ssl", spec.source, "all").name)

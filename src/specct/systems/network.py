@@ -223,14 +223,12 @@ class NetworkSystem(System):
         except Exception:  # noqa: BLE001
             return str(model_name).startswith("speaker_")
 
-    def vector_sets(self, model_name: str, flags: dict) -> list[tuple[str, object]]:
+    def vector_sets(self, model_name: str, flags: dict) -> list:
         """The pooled Whisper vectors a ``--vector whisper:...`` fuses (the speaker vectors every split has)."""
         from ..train.fusion_vector import from_flags
 
         whisper = from_flags(flags).whisper
-        if whisper is None:
-            return []
-        return [(f"whisper:{whisper.source}" if whisper.source else "whisper", whisper.layer)]
+        return [] if whisper is None else [whisper]
 
     def feature_caches(self, model_name: str, flags: dict) -> list[str]:
         from ..train.fusion_vector import from_flags
