@@ -38,8 +38,11 @@ EXPECTED = {
                                          "egemaps_svm-corpus", "egemaps_svm-speakers"],
                              "seeds": [0, 1, 2], "jobs": 33, "sweeps": {}},
     "whisper_fusion.yml": {"systems": ["speaker_cct-whisper", "speaker_cct-both", "whisper_svm", "whisper_head",
-                                       "egemaps_svm", "egemaps_svm_no_refit", "speaker_cct", "fusion"],
-                           "seeds": [0, 1, 2], "jobs": 54, "sweeps": {}},
+                                       "whisper_finetune", "egemaps_svm", "egemaps_svm_no_refit", "speaker_cct",
+                                       "fusion"],
+                           "seeds": [0, 1, 2], "jobs": 63, "sweeps": {}},
+    "whisper_input.yml": {"systems": ["whisper_svm", "egemaps_svm"], "seeds": [0], "jobs": 9,
+                          "sweeps": {"whisper_svm": ["whisper_input=real", "whisper_input=padded"]}},
     "ablation.yml": {"systems": ["speaker_cct", "speaker_cct_speakers"], "seeds": [0, 1, 2], "jobs": 279,
                      "sweeps": {"speaker_cct": LEVERS, "speaker_cct_speakers": [
                          "base", "dann", "balance_corpora", "dann_transductive", "input_norm_corpus"]}},

@@ -168,6 +168,7 @@ def check_trainable(opts: LocoOptions, source: str) -> None:
     for spec in (variant for system in opts.systems for variant in variant_systems(system)):   # each sweep variant
         try:
             systems.check_model(spec.model)
+            systems.system_for_model(spec.model).check_flags(spec.model, spec.flags)
             training_options(opts.data_dir, spec.config, **{**opts.train_flags, **spec.flags, "model": spec.model})
         except SpecctError as exc:
             raise type(exc)(f"{source}: system {spec.name}: {exc}") from None

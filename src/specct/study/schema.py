@@ -19,10 +19,12 @@ from ..core import values
 from ..data.augment import AUGMENTATION_GROUPS, AUGMENTATIONS
 from ..figures.colormaps import CMAPS
 from ..core.errors import InputError
+from ..core.flag_model import flags_schema
 from ..core.labels import CLASS_SETS
 from ..loco.experiment import PROTOCOLS
 from ..data.spectrogram import WINDOWS
 from ..data.splits import BALANCE_MODES, VALIDATION_CHOICES
+from ..train.option_models import TRAIN_GROUPS
 
 HERE = "\x00"   # the key path in a check's message: known only once pydantic locates the error
 
@@ -114,8 +116,9 @@ def _flags(value, where: str):
     return value
 
 
+# as tokens [--flag, value, ...], or a mapping flag: value typed by train.py's own declarations
 FLAGS_SCHEMA = {"anyOf": [{"type": "array", "items": {"type": ["string", "number", "boolean"]}},
-                          {"type": "object"}]}
+                          flags_schema(TRAIN_GROUPS)]}
 
 
 def flags_value(description: str):

@@ -148,6 +148,7 @@ class System(ABC):
     kind: str = ""
     saved_name: str = ""                  # the file a finished run keeps, e.g. model_best.skops
     saved_suffixes: tuple[str, ...] = ()  # a saved model given as a file
+    options = None   # the train.py flags its training reads (a model of specct.train.option_models)
 
     @abstractmethod
     def handles(self, model_name: str) -> bool:
@@ -174,6 +175,18 @@ class System(ABC):
 
     def check_model(self, model_name: str) -> None:
         """Raise InputError (one line) when ``model_name`` cannot be built; checked before a study runs."""
+
+    def check_flags(self, model_name: str, flags: dict) -> None:
+        """One InputError line for a flag (``{name: value}``, as train.py types them) this kind never reads."""
+        import difflib
+
+        model = self.options
+        unread = [name for name in flags if model is not None and name not in model.model_fields]
+        if unread:
+            close = difflib.get_close_matches(unread[0], list(model.model_fields), n=1)
+            hint = f" (did you mean --{close[0]}?)" if close else ""
+            raise InputError(f"--{unread[0]}: not an option of {self.kind} systems such as {model_name}, whose "
+                             f"training would ignore it{hint}")
 
     def is_seeded(self, model_name: str, flags: dict) -> bool:
         """Whether the training seed can change what is learnt (False: one run stands for every seed)."""

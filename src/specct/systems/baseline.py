@@ -10,6 +10,7 @@ import numpy as np
 from ..baselines import BASELINES, MODEL_NAME
 from ..core.records import read_record
 from .base import Scores, ScoreSettings, System, TrainedSystem
+from ..train.option_models import BaselineOptions
 
 
 class TrainedBaseline(TrainedSystem):
@@ -79,6 +80,7 @@ class TrainedBaseline(TrainedSystem):
 class BaselineSystem(System):
     """The names of :data:`specct.baselines.BASELINES`."""
     kind = "baseline"
+    options = BaselineOptions   # the train.py flags its training reads
     saved_name = MODEL_NAME
     saved_suffixes = (".skops",)
 

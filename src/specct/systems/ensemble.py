@@ -28,6 +28,7 @@ from ..core.errors import InputError
 from ..core.fileio import write_text_atomic
 from .base import Scores, ScoreSettings, System, TrainedSystem
 from .member_weights import choose_weights, explicit_choice, fuse, weight_grid  # noqa: F401  (ensemble's names)
+from ..train.option_models import EnsembleOptions
 
 MODEL = "ensemble"
 RECORD = "ensemble.yaml"
@@ -129,6 +130,7 @@ class TrainedEnsemble(TrainedSystem):
 
 class EnsembleSystem(System):
     kind = "ensemble"
+    options = EnsembleOptions   # the train.py flags its training reads
     saved_name = RECORD
 
     def handles(self, model_name: str) -> bool:

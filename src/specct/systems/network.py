@@ -11,6 +11,7 @@ from ..core.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from ..core.errors import InputError
 from ..core.precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
+from ..train.option_models import NetworkOptions
 
 
 class SpeakerNormError(InputError):
@@ -194,6 +195,7 @@ class TrainedNetwork(TrainedSystem):
 class NetworkSystem(System):
     """Every model name no other kind claims: a timm model, a specct model, ``speaker_<timm name>``."""
     kind = "network"
+    options = NetworkOptions   # the train.py flags its training reads
     saved_name = BEST_NAME
     saved_suffixes = (".pth.tar", ".pth", ".pt")
 

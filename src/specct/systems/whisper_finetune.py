@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from .whisper_head import WhisperHeadSystem
+from ..train.option_models import WhisperFinetuneOptions
 
 MODEL = "whisper_finetune"
 
@@ -20,6 +21,7 @@ class WhisperFinetuneSystem(WhisperHeadSystem):
     ``--features whisper[:<source>]``, ``--whisper_input``, ``--whisper_precision``, ``--head_hidden``,
     ``--drop`` and the training flags)."""
     kind = "whisper_finetune"
+    options = WhisperFinetuneOptions   # the train.py flags its training reads
 
     def handles(self, model_name: str) -> bool:
         return str(model_name) == MODEL

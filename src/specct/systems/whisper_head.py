@@ -14,6 +14,7 @@ from ..core.checkpoint import BEST_NAME, load_checkpoint
 from ..core.errors import InputError
 from ..core.precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
+from ..train.option_models import WhisperHeadOptions
 
 MODEL = "whisper_head"
 
@@ -111,6 +112,7 @@ class WhisperHeadSystem(System):
     """``--model whisper_head`` (options: ``--features whisper[:<source>]``, ``--whisper_input``,
     ``--whisper_precision``, ``--head_hidden``, ``--drop`` and the training flags)."""
     kind = "whisper_head"
+    options = WhisperHeadOptions   # the train.py flags its training reads
     saved_name = BEST_NAME
 
     def handles(self, model_name: str) -> bool:
