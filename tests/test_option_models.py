@@ -149,3 +149,18 @@ def test_help_lists_each_group_once_with_its_title():
     for group in option_models.TRAIN_GROUPS:
         assert text.count(f"\n{group.title}:\n") == 1
     assert isinstance(build_parser(), argparse.ArgumentParser)
+
+
+@pytest.mark.parametrize("where", ["system", "train_flags", "sweep"])
+def test_a_flag_each_job_sets_itself_is_refused_in_a_study(tmp_path, capsys, where):
+    # seeds [0, 1] with a system flag seed: 7 would train both jobs with seed 7, and report two seeds
+    system = {"name": "head", "model": "ssl_linear", "flags": {"features": "egemaps"}}
+    extra = {"seeds": [0, 1]}
+    if where == "system":
+        system["flags"]["seed"] = 7
+    elif where == "sweep":
+        system["sweep"] = {"seed": [1, 2]}
+    else:
+        extra["train_flags"] = {"seed": 7}
+    assert _run(str(_study(tmp_path, [system], **extra)), "--dry_run") == 2
+    assert "--seed: each job's seed comes from the experiment's seed and seeds" in capsys.readouterr().err

@@ -156,6 +156,13 @@ def check_systems(systems: Sequence[SystemSpec], source: str) -> None:
                          f"(an --experiment file names them)")
 
 
+# train.py flags each job sets itself: as a system's or the experiment's flag they would override every job's
+JOB_SET_FLAGS = {"seed": "each job's seed comes from the experiment's seed and seeds; as a flag it would give "
+                         "every job the same one",
+                 "experiment": "each job's folder is the experiment's; as a flag every job would write to one",
+                 "model": "a system names its model with model, not with a flag"}
+
+
 def check_trainable(opts: LocoOptions, source: str) -> None:
     """Every system's model known and its train.py options as a job would build them (config file read,
     its keys and the flags train.py's), before any job runs: a bad second system never lets the first
@@ -167,6 +174,9 @@ def check_trainable(opts: LocoOptions, source: str) -> None:
 
     for spec in (variant for system in opts.systems for variant in variant_systems(system)):   # each sweep variant
         try:
+            per_job = [f for f in JOB_SET_FLAGS if f in opts.train_flags or f in spec.flags]
+            if per_job:
+                raise InputError(f"--{per_job[0]}: {JOB_SET_FLAGS[per_job[0]]}")
             systems.check_model(spec.model)
             systems.system_for_model(spec.model).check_flags(spec.model, spec.flags)
             training_options(opts.data_dir, spec.config, **{**opts.train_flags, **spec.flags, "model": spec.model})
