@@ -33,12 +33,14 @@ class Flag:
     names: tuple[str, ...]
     kwargs: dict = field(default_factory=dict)
     switches: tuple[Switch, ...] = ()
+    bounds: Any = None   # a numeric flag's range (specct.core.values.Range); a list flag's, each item's
 
 
-def option(annotation, default, *names: str, help: str, switches: tuple[Switch, ...] = (), **kwargs):
-    """A field for a group's body: ``lr: option(float, 5e-5, "--lr", type=float, help=...)`` is the
-    field ``lr`` (default 5e-5, described by the help) and the flag ``--lr`` (``kwargs`` for argparse)."""
-    return Annotated[annotation, Flag(tuple(names), kwargs, switches),
+def option(annotation, default, *names: str, help: str, switches: tuple[Switch, ...] = (), bounds=None, **kwargs):
+    """A field for a group's body: ``lr: option(float, 5e-5, "--lr", bounds=NON_NEGATIVE, type=float, help=...)``
+    is the field ``lr`` (default 5e-5, described by the help, within its bounds) and the flag ``--lr``
+    (``kwargs`` for argparse)."""
+    return Annotated[annotation, Flag(tuple(names), kwargs, switches, bounds),
                      Field(default, description=help, json_schema_extra={"flag": names[0]} if names else None)]
 
 
@@ -96,7 +98,7 @@ def flags_schema(groups) -> dict:
         for name in own_fields(group):
             info = group.model_fields[name]
             declared = flag_of(info)
-            schema = value_schema(info.annotation, declared.kwargs)
+            schema = value_schema(declared.kwargs, declared.bounds)
             for option in (n for n in declared.names if n.startswith("--")):
                 properties[option[2:]] = {**schema, "description": info.description}
             for switch in declared.switches:
@@ -107,7 +109,7 @@ def flags_schema(groups) -> dict:
 SCALARS = {int: {"type": "integer"}, float: {"type": "number"}}
 
 
-def value_schema(annotation, kwargs: dict) -> dict:
+def value_schema(kwargs: dict, bounds=None) -> dict:
     """What a flag takes in a mapping: ``true`` for a switch; one value, or a list where it takes several
     (one value stands for a list of one); a text flag also takes a number (``layer: 3``)."""
     if kwargs.get("action") in ("store_true", "store_false"):
@@ -115,7 +117,7 @@ def value_schema(annotation, kwargs: dict) -> dict:
     if kwargs.get("choices"):
         item = {"enum": list(kwargs["choices"])}
     elif kwargs.get("type") in SCALARS:
-        item = SCALARS[kwargs["type"]]
+        item = {**SCALARS[kwargs["type"]], **(bounds.json_schema if bounds is not None else {})}
     else:
         item = {"type": ["string", "number"]}
     nargs = kwargs.get("nargs")
@@ -126,3 +128,9 @@ def value_schema(annotation, kwargs: dict) -> dict:
     if nargs in ("+", "*"):
         return {"anyOf": [item, {"type": "array", "items": item}]}
     return item
+
+
+def flag_ranges(groups) -> dict:
+    """``{field: Range}`` of the numeric flags of ``groups`` that have bounds, in declaration order."""
+    return {name: flag_of(group.model_fields[name]).bounds for group in groups for name in own_fields(group)
+            if flag_of(group.model_fields[name]).bounds is not None}

@@ -37,6 +37,12 @@ class Range:
                  f"below {self.below:g}" if self.below is not None else ""]
         return " and ".join(p for p in parts if p)
 
+    @property
+    def json_schema(self) -> dict:
+        """The bounds as JSON Schema keywords (``minimum``, ``exclusiveMaximum`` ...)."""
+        keys = {"low": "minimum", "high": "maximum", "above": "exclusiveMinimum", "below": "exclusiveMaximum"}
+        return {name: getattr(self, field) for field, name in keys.items() if getattr(self, field) is not None}
+
 
 ANY = Range()
 POSITIVE = Range(above=0)

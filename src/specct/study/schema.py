@@ -58,8 +58,7 @@ def checked(check: Callable, schema: dict, description: str, nullable: bool = Fa
 
 
 def _bounds(bounds: values.Range) -> dict:
-    keys = {"low": "minimum", "high": "maximum", "above": "exclusiveMinimum", "below": "exclusiveMaximum"}
-    return {name: getattr(bounds, field) for field, name in keys.items() if getattr(bounds, field) is not None}
+    return bounds.json_schema
 
 
 def integer(bounds: values.Range, description: str, nullable: bool = False):

@@ -9,8 +9,14 @@ from typing import ClassVar
 from pydantic import create_model
 
 from ..core.flag_model import FlagGroup, Switch, option
+from ..core.values import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range
 from ..core.precision import DEFAULT_PRECISION, PRECISIONS
 from ..data.image_cache import CACHE_MODES, DEFAULT_BUDGET_MB
+
+# what a numeric flag may hold (argparse checks the type, not the range); a list flag, each item
+DROP = Range(low=0, below=1)
+CROP = Range(above=0, high=1)
+CLASSES = Range(low=2)
 
 # --balance_corpora (specct.train.balance; named here so that --help needs no torch)
 BALANCE_CHOICES = ("none", "corpora", "corpora_classes")
@@ -27,13 +33,14 @@ class ModelGroup(FlagGroup):
                               'train from scratch, even when a config asks for weights'),))
     pretrained_path: option(str | None, None, "--pretrained_path",
                             help="local file with the pretrained weights (works offline)")
-    num_classes: option(int | None, None, "--num_classes", type=int,
+    num_classes: option(int | None, None, "--num_classes", bounds=CLASSES, type=int,
                         help="checked against train_data/classes.txt")
-    input_size: option(list[int] | None, None, "--input_size", type=int, nargs=3, metavar=('C', 'H', 'W'),
+    input_size: option(list[int] | None, None, "--input_size", bounds=AT_LEAST_ONE, type=int, nargs=3,
+                       metavar=('C', 'H', 'W'),
                        help="model input size; default: the model's own")
     mean: option(list[float] | None, None, "--mean", type=float, nargs=3,
                  help="normalisation mean; default: the model's")
-    std: option(list[float] | None, None, "--std", type=float, nargs=3,
+    std: option(list[float] | None, None, "--std", bounds=POSITIVE, type=float, nargs=3,
                 help="normalisation std; default: the model's")
     interpolation: option(str, 'bilinear', "--interpolation", choices=('bilinear', 'bicubic', 'nearest'),
                           help="resampling when a saved image is not the input size (images are never "
@@ -44,9 +51,9 @@ class ModelGroup(FlagGroup):
     no_aug: option(bool, True, "--no_aug", action="store_true",
                    help="accepted for timm configs; always on: spectrograms are augmented offline, never "
                         "flipped")
-    drop: option(float | None, None, "--drop", type=float,
+    drop: option(float | None, None, "--drop", bounds=DROP, type=float,
                  help="dropout rate")
-    drop_path: option(float | None, None, "--drop_path", type=float,
+    drop_path: option(float | None, None, "--drop_path", bounds=DROP, type=float,
                       help="stochastic depth rate")
     model_kwargs: option(list[str] | None, None, "--model_kwargs", nargs='*', metavar='KEY=VALUE',
                          help="extra model arguments, e.g. depth=2 fusion_heads=2 (values read as YAML)")
@@ -62,7 +69,8 @@ class ModelGroup(FlagGroup):
 
 class FeatureGroup(FlagGroup):
     """The feature baselines' features and classifiers, and the Whisper heads' features."""
-    title: ClassVar[str] = 'baselines (--model egemaps_svm, egemaps_svm_rbf, egemaps_logreg, compare_svm, ssl_linear, ssl_mlp, ...)'
+    title: ClassVar[str] = ("baselines (--model egemaps_svm, egemaps_svm_rbf, egemaps_logreg, compare_svm, ssl_linear, "
+                            "ssl_mlp, ...)")
     features: option(str | None, None, "--features",
                      help="egemaps, compare, ssl:<hub name or local model directory> or whisper[:<hub name"
                           " or folder>[:<layer>]]; default: the baseline's own")
@@ -77,7 +85,7 @@ class FeatureGroup(FlagGroup):
     scaling: option(str, 'standard', "--scaling", choices=('standard', 'corpus', 'speaker'),
                     help="feature scaling fitted on training rows; corpus and speaker are TRANSDUCTIVE "
                          "(test rows scaled by their own corpus or speaker statistics)")
-    svm_c: option(list[float], [0.001, 0.01, 0.1, 1.0, 10.0], "--svm_c", type=float, nargs='+',
+    svm_c: option(list[float], [0.001, 0.01, 0.1, 1.0, 10.0], "--svm_c", bounds=POSITIVE, type=float, nargs='+',
                   help="C values tried (SVM, logistic regression); chosen on validation UAR")
     svm_gamma: option(list[float | str], ['scale', 0.001, 0.01], "--svm_gamma", nargs='+',
                       help="RBF gamma values tried (numbers, scale or auto); chosen on validation UAR")
@@ -87,7 +95,7 @@ class FeatureGroup(FlagGroup):
 class HeadGroup(FlagGroup):
     """The small heads trained on features (ssl_mlp, whisper_head) and Whisper's blocks trained with one."""
     title: ClassVar[str] = "heads (--model ssl_mlp, whisper_head, whisper_finetune)"
-    head_hidden: option(int, 256, "--head_hidden", type=int,
+    head_hidden: option(int, 256, "--head_hidden", bounds=AT_LEAST_ONE, type=int,
                         help="hidden width of ssl_mlp's, whisper_head's and whisper_finetune's head")
     finetune_blocks: option(int | None, None, "--finetune_blocks", type=int,
                             help="whisper_finetune: the top encoder blocks trained with the head (default:"
@@ -102,43 +110,43 @@ class OptimizerGroup(FlagGroup):
     title: ClassVar[str] = 'optimizer and schedule'
     opt: option(str, 'adamw', "--opt",
                 help="timm optimizer name")
-    opt_eps: option(float | None, None, "--opt_eps", type=float,
+    opt_eps: option(float | None, None, "--opt_eps", bounds=POSITIVE, type=float,
                     help="optimizer epsilon; default: the optimizer's own")
-    opt_betas: option(list[float] | None, None, "--opt_betas", type=float, nargs='+',
+    opt_betas: option(list[float] | None, None, "--opt_betas", bounds=FRACTION, type=float, nargs='+',
                       help="optimizer betas, e.g. 0.9 0.999; default: the optimizer's own")
-    momentum: option(float, 0.9, "--momentum", type=float,
+    momentum: option(float, 0.9, "--momentum", bounds=FRACTION, type=float,
                      help="SGD momentum (momentum optimizers only)")
-    weight_decay: option(float, 0.05, "--weight_decay", type=float,
+    weight_decay: option(float, 0.05, "--weight_decay", bounds=NON_NEGATIVE, type=float,
                          help="weight decay")
-    clip_grad: option(float | None, None, "--clip_grad", type=float,
+    clip_grad: option(float | None, None, "--clip_grad", bounds=POSITIVE, type=float,
                       help="clip gradient norm at this value")
-    lr: option(float, 5e-05, "--lr", type=float,
+    lr: option(float, 5e-05, "--lr", bounds=NON_NEGATIVE, type=float,
                help="learning rate after the warm-up")
     sched: option(str, 'cosine', "--sched",
                   help="timm scheduler name")
     sched_on_updates: option(bool, False, "--sched_on_updates", action="store_true",
                              help="step the schedule every update")
-    warmup_lr: option(float, 1e-06, "--warmup_lr", type=float,
+    warmup_lr: option(float, 1e-06, "--warmup_lr", bounds=NON_NEGATIVE, type=float,
                       help="learning rate at the start of the warm-up")
-    min_lr: option(float, 1e-06, "--min_lr", type=float,
+    min_lr: option(float, 1e-06, "--min_lr", bounds=NON_NEGATIVE, type=float,
                    help="lowest learning rate the schedule reaches")
-    warmup_epochs: option(int, 0, "--warmup_epochs", type=int,
+    warmup_epochs: option(int, 0, "--warmup_epochs", bounds=NON_NEGATIVE, type=int,
                           help="epochs of linear warm-up from --warmup_lr")
-    cooldown_epochs: option(int, 0, "--cooldown_epochs", type=int,
+    cooldown_epochs: option(int, 0, "--cooldown_epochs", bounds=NON_NEGATIVE, type=int,
                             help="epochs at --min_lr after the schedule ends")
-    decay_epochs: option(float | None, None, "--decay_epochs", type=float,
+    decay_epochs: option(float | None, None, "--decay_epochs", bounds=POSITIVE, type=float,
                          help="epochs between decays of --sched step or multistep (needed by them)")
-    decay_rate: option(float, 0.1, "--decay_rate", type=float,
+    decay_rate: option(float, 0.1, "--decay_rate", bounds=POSITIVE, type=float,
                        help="factor of each decay (step and plateau schedulers)")
-    patience_epochs: option(int, 10, "--patience_epochs", type=int,
+    patience_epochs: option(int, 10, "--patience_epochs", bounds=NON_NEGATIVE, type=int,
                             help="patience of the plateau scheduler")
-    epochs: option(int, 50, "--epochs", type=int,
+    epochs: option(int, 50, "--epochs", bounds=AT_LEAST_ONE, type=int,
                    help="training epochs (fewer with --patience)")
-    batch_size: option(int, 32, "--batch_size", "-b", type=int,
+    batch_size: option(int, 32, "--batch_size", "-b", bounds=AT_LEAST_ONE, type=int,
                        help="training images per batch")
-    validation_batch_size: option(int | None, None, "--validation_batch_size", "-vb", type=int,
+    validation_batch_size: option(int | None, None, "--validation_batch_size", "-vb", bounds=AT_LEAST_ONE, type=int,
                                   help="images per validation batch (default: --batch_size)")
-    grad_accum_steps: option(int, 1, "--grad_accum_steps", type=int,
+    grad_accum_steps: option(int, 1, "--grad_accum_steps", bounds=AT_LEAST_ONE, type=int,
                              help="accumulate gradients over this many batches per update (effective batch"
                                   " = this x batch-size)")
 
@@ -146,11 +154,11 @@ class OptimizerGroup(FlagGroup):
 class LossGroup(FlagGroup):
     """The image networks' loss, online augmentation and adaptation levers."""
     title: ClassVar[str] = 'loss and regularisation'
-    smoothing: option(float, 0.0, "--smoothing", type=float,
+    smoothing: option(float, 0.0, "--smoothing", bounds=DROP, type=float,
                       help="label smoothing")
-    mixup: option(float, 0.0, "--mixup", type=float,
+    mixup: option(float, 0.0, "--mixup", bounds=NON_NEGATIVE, type=float,
                   help="mixup alpha (0 = off); speaker vectors are mixed with the images")
-    mixup_prob: option(float, 1.0, "--mixup_prob", type=float,
+    mixup_prob: option(float, 1.0, "--mixup_prob", bounds=FRACTION, type=float,
                        help="probability of mixing a batch")
     cutmix: option(float, 0.0, "--cutmix", type=float,
                    help="accepted for timm configs; must be 0: a pasted patch would mix time and frequency"
@@ -159,25 +167,25 @@ class LossGroup(FlagGroup):
                           help="weight classes inversely to their training frequency")
     loss: option(str, 'ce', "--loss", choices=('ce', 'focal'),
                  help="ce: cross-entropy; focal: focal loss")
-    focal_gamma: option(float, 2.0, "--focal_gamma", type=float,
+    focal_gamma: option(float, 2.0, "--focal_gamma", bounds=NON_NEGATIVE, type=float,
                         help="focusing exponent of --loss focal")
-    specaugment_time_masks: option(int, 0, "--specaugment_time_masks", type=int,
+    specaugment_time_masks: option(int, 0, "--specaugment_time_masks", bounds=NON_NEGATIVE, type=int,
                                    help="online SpecAugment: time masks (blanked column bands) per "
                                         "training image (0 = off)")
-    specaugment_time_width: option(float, 0.1, "--specaugment_time_width", type=float,
+    specaugment_time_width: option(float, 0.1, "--specaugment_time_width", bounds=FRACTION, type=float,
                                    help="widest time mask, as a fraction of the image width")
-    specaugment_freq_masks: option(int, 0, "--specaugment_freq_masks", type=int,
+    specaugment_freq_masks: option(int, 0, "--specaugment_freq_masks", bounds=NON_NEGATIVE, type=int,
                                    help="online SpecAugment: frequency masks (blanked row bands) per "
                                         "training image (0 = off)")
-    specaugment_freq_width: option(float, 0.1, "--specaugment_freq_width", type=float,
+    specaugment_freq_width: option(float, 0.1, "--specaugment_freq_width", bounds=FRACTION, type=float,
                                    help="tallest frequency mask, as a fraction of the image height")
-    time_crop_prob: option(float, 0.0, "--time_crop_prob", type=float,
+    time_crop_prob: option(float, 0.0, "--time_crop_prob", bounds=FRACTION, type=float,
                            help="online word-length crops: probability that a training image is replaced "
                                 "by a random stretch of its columns resized to the full width (0 = off; "
                                 "specct.train.timecrop)")
-    time_crop_min: option(float, 0.25, "--time_crop_min", type=float,
+    time_crop_min: option(float, 0.25, "--time_crop_min", bounds=CROP, type=float,
                           help="shortest kept stretch, as a fraction of the image width")
-    time_crop_max: option(float, 0.5, "--time_crop_max", type=float,
+    time_crop_max: option(float, 0.5, "--time_crop_max", bounds=CROP, type=float,
                           help="longest kept stretch, as a fraction of the image width")
     speaker_norm: option(str, 'none', "--speaker_norm", choices=('none', 'corpus', 'speaker'),
                          help="standardise the raw speaker vectors within each corpus or each speaker "
@@ -185,12 +193,13 @@ class LossGroup(FlagGroup):
                               "evaluation the test rows are standardised with their own statistics: "
                               "TRANSDUCTIVE (uses the unlabelled test audio's vectors); recorded in "
                               "args.yaml and performance.yaml")
-    domain_adversarial: option(float, 0.0, "--domain_adversarial", type=float, metavar='LAMBDA',
+    domain_adversarial: option(float, 0.0, "--domain_adversarial", bounds=NON_NEGATIVE, type=float, metavar='LAMBDA',
                                help="domain-adversarial training (DANN), inductive: a corpus classifier on"
                                     " the pooled features behind a gradient-reversal layer whose weight "
                                     "ramps to LAMBDA (2/(1+exp(-10p))-1); the domains are the training "
                                     "corpora only (0 = off; specct.train.domain)")
-    domain_adversarial_variant: option(str, 'inductive', "--domain_adversarial_variant", choices=('inductive', 'transductive'),
+    domain_adversarial_variant: option(str, 'inductive', "--domain_adversarial_variant",
+                                       choices=('inductive', 'transductive'),
                                        help="inductive: the training corpora are the domains; "
                                             "transductive: the held-out corpus's unlabelled audio (the "
                                             "split's eval_data/test.csv, labels never read) joins as one "
@@ -210,7 +219,7 @@ class LossGroup(FlagGroup):
                                  "plain shuffling")
     model_ema: option(bool, False, "--model_ema", action="store_true",
                       help="keep an exponential moving average of the weights")
-    model_ema_decay: option(float, 0.998, "--model_ema_decay", type=float,
+    model_ema_decay: option(float, 0.998, "--model_ema_decay", bounds=FRACTION, type=float,
                             help="decay of --model_ema's average")
 
 
@@ -221,7 +230,7 @@ class EnsembleGroup(FlagGroup):
                     help="--model ensemble: the systems fused, as run folders or (in an experiment) the "
                          "names of its other systems; their probabilities averaged with weights chosen on "
                          "the validation rows")
-    ensemble_step: option(float, 0.1, "--ensemble_step", type=float,
+    ensemble_step: option(float, 0.1, "--ensemble_step", bounds=POSITIVE, type=float,
                           help="--model ensemble: the grid step of the member weights searched on the "
                                "validation rows")
     member_weights: option(str, 'auto', "--member_weights", choices=('auto', 'validation', 'equal'),
@@ -234,9 +243,9 @@ class EnsembleGroup(FlagGroup):
 class RunGroup(FlagGroup):
     """What every kind's run reads: seed, device, precision, selection, output."""
     title: ClassVar[str] = 'run'
-    seed: option(int, 42, "--seed", type=int,
+    seed: option(int, 42, "--seed", bounds=NON_NEGATIVE, type=int,
                  help="seed of every random draw in training (initial weights, batch order, mixup, masks)")
-    workers: option(int, 0, "--workers", "-j", type=int,
+    workers: option(int, 0, "--workers", "-j", bounds=NON_NEGATIVE, type=int,
                     help="data loading processes")
     device: option(str, 'auto', "--device",
                    help="auto, cpu or cuda")
@@ -245,7 +254,7 @@ class RunGroup(FlagGroup):
                              " memory within --image_cache_mb, else a memory-mapped file in "
                              "<train_data>/image_cache/), memory, disk, or off (read every PNG in every "
                              "epoch); the batches are the same either way")
-    image_cache_mb: option(float, DEFAULT_BUDGET_MB, "--image_cache_mb", type=float,
+    image_cache_mb: option(float, DEFAULT_BUDGET_MB, "--image_cache_mb", bounds=NON_NEGATIVE, type=float,
                            help="memory budget of --image_cache auto, in MiB")
     precision: option(str | None, None, "--precision", choices=PRECISIONS,
                       help="numeric precision of training and validation: auto (bfloat16 autocast where "
@@ -262,7 +271,7 @@ class RunGroup(FlagGroup):
                               " GPUs, see docs/performance.md before using it on a CPU")
     eval_metric: option(str, 'uar', "--eval_metric", choices=('uar', 'accuracy', 'loss'),
                         help="validation metric that picks model_best.pth.tar")
-    patience: option(int, 0, "--patience", type=int,
+    patience: option(int, 0, "--patience", bounds=NON_NEGATIVE, type=int,
                      help="stop after this many epochs without validation improvement (0 = never)")
     refit: option(bool | None, None, "--refit", action="store_true",
                   help="image networks: after training with validation, train again from the same seed on "
@@ -271,7 +280,9 @@ class RunGroup(FlagGroup):
                        " (doubles the cost; off by default for networks, on by default for the baselines, "
                        "see --no_refit)",
                   switches=(Switch(('--no_refit',), False,
-                         "keep the model fitted on the training rows only; by default a baseline, after choosing its hyper-parameters (or the head's epoch count) on the validation rows, is fitted again with them on the training + validation rows, scaler included"),))
+                         "keep the model fitted on the training rows only; by default a baseline, after choosing "
+                         "its hyper-parameters (or the head's epoch count) on the validation rows, is fitted again "
+                         "with them on the training + validation rows, scaler included"),))
     output: option(str, 'output/train', "--output",
                    help="base folder of training outputs")
     experiment: option(str | None, None, "--experiment",
@@ -281,7 +292,7 @@ class RunGroup(FlagGroup):
                    help="continue from a checkpoint (default: last.pth.tar of the output folder)")
     log_tensorboard: option(bool, False, "--log_tensorboard", action="store_true",
                             help="also log to TensorBoard, if installed")
-    max_steps: option(int, 0, "--max_steps", type=int,
+    max_steps: option(int, 0, "--max_steps", bounds=NON_NEGATIVE, type=int,
                       help="cap on updates per epoch (0 = all; for smoke runs)")
     no_progress: option(bool, False, "--no_progress", action="store_true",
                         help="no progress bars")
@@ -325,8 +336,8 @@ NetworkOptions = kind_options(
 BaselineOptions = kind_options(
     "BaselineOptions", "A feature baseline's options: its features and classifier; the torch heads (ssl_linear, "
     "ssl_mlp) also read the learning rate, epochs, batch, weight decay, dropout and label smoothing.",
-    (FeatureGroup,), EVERY_KIND + ("head_hidden", "refit", "drop", "lr", "weight_decay", "epochs", "batch_size", "smoothing",
-                                     "class_weights", "eval_metric", "patience"))
+    (FeatureGroup,), EVERY_KIND + ("head_hidden", "refit", "drop", "lr", "weight_decay", "epochs", "batch_size",
+                                   "smoothing", "class_weights", "eval_metric", "patience"))
 EnsembleOptions = kind_options(
     "EnsembleOptions", "An ensemble's options: its members and their weights.",
     (EnsembleGroup,), EVERY_KIND + ("device",))

@@ -14,9 +14,9 @@ import yaml
 from ..core.cli import ArgumentParser
 from ..core.errors import InputError, SpecctError
 from ..core.fileio import read_yaml
-from ..core.flag_model import add_group, negations
+from ..core.flag_model import add_group, flag_ranges, negations
 from ..core.precision import from_legacy_flags
-from ..core.values import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, is_number
+from ..core.values import is_number
 from .option_models import TRAIN_GROUPS
 
 
@@ -114,22 +114,8 @@ def check_spectrogram_safe(args: argparse.Namespace, error) -> None:
         error("cutmix is not supported for spectrograms; use --mixup")
 
 
-# What each numeric flag may hold (argparse checks the type, not the range); a list flag, each item.
-FLAG_RANGES = {
-    **dict.fromkeys(("epochs", "batch_size", "validation_batch_size", "grad_accum_steps", "head_hidden",
-                     "input_size"), AT_LEAST_ONE),
-    **dict.fromkeys(("warmup_epochs", "cooldown_epochs", "patience_epochs", "patience", "max_steps", "workers",
-                     "seed", "specaugment_time_masks", "specaugment_freq_masks", "lr", "min_lr", "warmup_lr",
-                     "weight_decay", "mixup", "focal_gamma", "domain_adversarial", "image_cache_mb"),
-                    NON_NEGATIVE),
-    **dict.fromkeys(("decay_epochs", "decay_rate", "clip_grad", "opt_eps", "svm_c", "std", "ensemble_step"),
-                    POSITIVE),
-    **dict.fromkeys(("momentum", "mixup_prob", "specaugment_time_width", "specaugment_freq_width", "time_crop_prob",
-                     "model_ema_decay", "opt_betas"), FRACTION),
-    **dict.fromkeys(("drop", "drop_path", "smoothing"), Range(low=0, below=1)),
-    **dict.fromkeys(("time_crop_min", "time_crop_max"), Range(above=0, high=1)),
-    "num_classes": Range(low=2),
-}
+# What each numeric flag may hold (argparse checks the type, not the range): the groups' bounds.
+FLAG_RANGES = flag_ranges(TRAIN_GROUPS)
 
 
 def range_problem(flags: dict) -> str | None:
