@@ -13,26 +13,39 @@ PROTOCOLS = ("loco", "loso", "kfold")
 VALIDATION_CHOICES = ("auto", "speakers", "corpus", "none")
 
 
-@dataclass
-class SplitOptions:
-    eval_dataset: str
+@dataclass(kw_only=True)
+class SplitSettings:
+    """What every fold's split of an experiment shares: the classes, the training images, the validation
+    rows, the speaker PCA's width and the seed. SplitOptions (one split) and LocoOptions (an experiment)
+    extend it, so each of these fields is declared here only."""
     num_classes: str = "4"
     classes: Sequence[str] | str | None = None
     augmentation: str = "no_aug"
     balanced: str = "no_balanced"
+    validation: str = "auto"                  # auto | speakers | corpus | none (docs/splits.md)
     percent_subject_validation: float = 0.25
-    validation: str = "auto"
     validation_corpus: str | None = None
+    n_components: int = 256
+    seed: int = 0                             # of every random choice of the split (and an experiment's training seed)
+
+
+@dataclass(kw_only=True)
+class SplitOptions(SplitSettings):
+    """One split: the shared settings, the held-out corpus (or the corpus cut into folds) and where it goes."""
+    eval_dataset: str
     train_datasets: list[str] | None = None
-    seed: int = 0
     datasets_dir: str = str(paths.DATASETS_DIR)
     output_dir: str = str(paths.DATA_DIR)
     protocol: str = "loco"
     folds: int | None = None
-    n_components: int = 256
     pca_file: str | None = None
     allow_leaky_pca: bool = False
     encoder_dir: str = str(paths.ENCODER_DIR)
+
+
+def split_settings_of(options) -> SplitSettings:
+    """The shared split settings of a SplitOptions, a LocoOptions or a namespace holding them."""
+    return SplitSettings(**{name: getattr(options, name) for name in LOCO_ARGUMENTS})
 
 
 # --------------------------------------------------------------------------- flags
@@ -83,9 +96,8 @@ SPLIT_ARGUMENTS: dict[str, tuple[tuple[str, ...], dict]] = {
 }
 # Older spellings of split options, still accepted (hidden from --help).
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {"output_dir": ("--output_dir",)}
-# The split options a leave-one-corpus-out run passes to every fold's split.
-LOCO_ARGUMENTS = ("num_classes", "classes", "augmentation", "balanced", "validation",
-                  "percent_subject_validation", "validation_corpus", "n_components", "seed")
+# The split options a leave-one-corpus-out run passes to every fold's split (the rest is per fold).
+LOCO_ARGUMENTS = tuple(f.name for f in fields(SplitSettings))
 
 
 def add_split_arguments(parser, names: Sequence[str] = tuple(SPLIT_ARGUMENTS)):

@@ -71,7 +71,7 @@ from ..core.naming import NameError_, parse_name
 from .prepare import read_import_options
 from ..core.seeding import crc32_words, rng_for
 from .split_settings import (BALANCE_MODES, LOCO_ARGUMENTS, PROTOCOLS, SPLIT_ALIASES, SPLIT_ARGUMENTS,
-    VALIDATION_CHOICES, SplitOptions, add_split_arguments, split_options_from)
+    VALIDATION_CHOICES, SplitOptions, SplitSettings, add_split_arguments, split_options_from, split_settings_of)
 from .speaker import SpeakerPCA, embeddings_for_wavs, fit_pca, load_embeddings, load_pca, save_pca
 
 # The columns every split CSV (train, validation, test) must have; split_rows.py checks them.

@@ -19,6 +19,7 @@ from ..core.errors import DamagedFileError, InputError, MissingInputError
 from ..core.fileio import read_yaml, write_text_atomic
 from ..core.path_names import check_path_name
 from ..core.records import read_record
+from ..data.split_settings import LOCO_ARGUMENTS, SplitSettings
 from .settings import (current_inputs, describe_differences, global_differences, settings_record, system_configs,
                        system_differences)
 
@@ -92,20 +93,13 @@ def system_options(opts: LocoOptions, system: SystemSpec) -> LocoOptions:
                    data_dir=str(data_dir.with_name(f"{data_dir.name}@{tag}")) if tag else opts.data_dir)
 
 
-@dataclass
-class LocoOptions:
+@dataclass(kw_only=True)
+class LocoOptions(SplitSettings):
+    """An experiment: the split settings every fold shares (SplitSettings: classes, images, validation,
+    PCA, seed: of the splits, and of the trainings when seeds is None), its corpora, systems and jobs."""
     datasets_dir: str = str(paths.DATASETS_DIR)
     corpora: list[str] | None = None          # --datasets: corpora held out in turn (default: every imported one)
     systems: list[SystemSpec] = field(default_factory=lambda: [SystemSpec(DEFAULT_MODEL, DEFAULT_MODEL)])
-    num_classes: str = "4"
-    classes: str | None = None
-    augmentation: str = "no_aug"
-    balanced: str = "no_balanced"
-    percent_subject_validation: float = 0.25
-    validation: str = "auto"                  # auto | speakers | corpus | none (docs/splits.md)
-    validation_corpus: str | None = None
-    n_components: int = 256
-    seed: int = 0                             # of the splits (and of the trainings when seeds is None)
     seeds: list[int] | None = None            # training seeds: one job per (system, corpus, seed); None: [seed]
     vary_split: bool = False                  # redraw the split per training seed (its own data_dir/seed-<n>)
     data_dir: str = str(paths.DATA_DIR)
@@ -123,9 +117,7 @@ class LocoOptions:
     executor: object = None                   # how the jobs run (loco.executor.Executor; None: in turn, here)
 
 
-SPLIT_FIELDS = ("datasets_dir", "num_classes", "classes", "augmentation", "balanced",
-                "percent_subject_validation", "validation", "validation_corpus", "n_components", "seed", "data_dir",
-                "vary_split")
+SPLIT_FIELDS = ("datasets_dir", *LOCO_ARGUMENTS, "data_dir", "vary_split")   # what the experiment's splits depend on
 
 
 def training_seeds(opts: LocoOptions) -> list[int]:

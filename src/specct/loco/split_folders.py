@@ -10,7 +10,6 @@ import pandas as pd
 from ..core import paths
 from ..core.errors import InputError, MissingInputError
 from ..core.labels import class_set_name
-from ..data.splits import LOCO_ARGUMENTS
 from .experiment import LocoOptions
 
 
@@ -64,12 +63,13 @@ def run_split(split_options) -> None:
 
 
 def split_options(opts: LocoOptions, **overrides):
-    """The fold's SplitOptions, built from the split options of the experiment (declared once, in
-    specct.data.splits: LOCO_ARGUMENTS)."""
-    from ..data.splits import SplitOptions
+    """The fold's SplitOptions: the experiment's split settings (both extend SplitSettings), its folders."""
+    from dataclasses import asdict
 
-    return SplitOptions(**{**{name: getattr(opts, name) for name in LOCO_ARGUMENTS},
-                           "datasets_dir": opts.datasets_dir, "output_dir": opts.data_dir, **overrides})
+    from ..data.splits import SplitOptions, split_settings_of
+
+    return SplitOptions(**{**asdict(split_settings_of(opts)), "datasets_dir": opts.datasets_dir,
+                           "output_dir": opts.data_dir, **overrides})
 
 
 def ensure_split(opts: LocoOptions, held_out: str) -> Path:
