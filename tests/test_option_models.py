@@ -164,3 +164,23 @@ def test_a_flag_each_job_sets_itself_is_refused_in_a_study(tmp_path, capsys, whe
         extra["train_flags"] = {"seed": 7}
     assert _run(str(_study(tmp_path, [system], **extra)), "--dry_run") == 2
     assert "--seed: each job's seed comes from the experiment's seed and seeds" in capsys.readouterr().err
+
+
+def test_the_split_settings_are_declared_once_and_the_study_keys_name_them():
+    # LocoOptions (an experiment) and SplitOptions (one fold's split) extend SplitSettings; the study
+    # file's split keys and a system's own split keys are among its fields, so none can drift
+    from dataclasses import fields
+
+    from specct.data.split_settings import LOCO_ARGUMENTS, SplitOptions, SplitSettings, split_settings_of
+    from specct.loco.experiment import SPLIT_FIELDS, SYSTEM_SPLIT_KEYS, LocoOptions
+    from specct.study import schema
+
+    shared = [f.name for f in fields(SplitSettings)]
+    assert issubclass(LocoOptions, SplitSettings) and issubclass(SplitOptions, SplitSettings)
+    assert list(LOCO_ARGUMENTS) == shared and set(shared) < set(SPLIT_FIELDS)
+    for cls in (LocoOptions, SplitOptions):   # declared in SplitSettings only
+        assert not set(shared) & set(cls.__annotations__)
+    assert set(schema.Split.model_fields) - {"vary_split"} <= set(shared)
+    assert set(schema.SystemSplit.model_fields) == set(SYSTEM_SPLIT_KEYS)
+    opts = LocoOptions(validation="corpus", seed=3, augmentation="time_aug")
+    assert split_settings_of(opts) == SplitSettings(validation="corpus", seed=3, augmentation="time_aug")
