@@ -234,3 +234,18 @@ def test_whisper_finetune_in_a_study_with_two_seeds(tiny_whisper, tmp_path):
     assert tuned["uar"].between(0, 1).all()
     cache = tmp_path / "datasets" / "DEMOA" / "DEMOA_features" / "whisper_frames_ct2_float32_real_input_top1_pool1"
     assert sorted(p.name for p in cache.glob("part-*.npz"))
+
+
+def test_whisper_finetune_on_a_missing_gpu_stops_before_any_work(demo_split, tiny_whisper, tmp_path):
+    import torch
+
+    from specct.core.errors import InputError
+    from specct.train import train
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: a run on it is no error")
+
+    args = finetune_args(demo_split.train_dir, f"whisper:{tiny_whisper['float32']}", tmp_path / "run", device="cuda")
+    with pytest.raises(InputError, match="--device cuda asked for, but torch sees no CUDA device"):
+        train(args)
+    assert not (tmp_path / "run").exists()

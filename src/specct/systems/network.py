@@ -12,6 +12,7 @@ from ..core.errors import InputError
 from ..core.precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
 from ..train.option_models import NetworkOptions
+from ..core.devices import torch_device
 
 
 class SpeakerNormError(InputError):
@@ -37,9 +38,7 @@ class TrainedNetwork(TrainedSystem):
 
         self.path = checkpoint_path(path, checkpoint)
         self.state = load_checkpoint(self.path)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.model = model_from_checkpoint(self.state).to(self.device)
         self.class_names = list(self.state["class_names"])
         self.data_config = self.state["data_config"]

@@ -15,6 +15,7 @@ from ..core.errors import InputError
 from ..core.precision import autocast, resolve as resolve_precision
 from .base import Scores, ScoreSettings, System, TrainedSystem
 from ..train.option_models import WhisperHeadOptions
+from ..core.devices import torch_device
 
 MODEL = "whisper_head"
 
@@ -39,8 +40,7 @@ class TrainedWhisperHead(TrainedSystem):
         path = Path(path)
         self.path = path / (checkpoint or BEST_NAME) if path.is_dir() else path
         self.state = load_checkpoint(self.path)
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                                   else ("cpu" if device == "auto" else device))
+        self.device = torch_device(device)
         self.model = timm.create_model(self.state["model_name"], **self.state["model_kwargs"])
         self.model.load_state_dict(self.state["state_dict"])
         self.model.to(self.device).eval()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..core.devices import torch_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -29,7 +31,7 @@ def setup(device_name: str = "auto") -> DistInfo:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device_name == "auto" else device_name.startswith("cuda")
+    use_cuda = torch_device(device_name).type == "cuda"   # a GPU asked for where there is none: one line
     if use_cuda:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)

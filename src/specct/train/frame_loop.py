@@ -45,6 +45,7 @@ from ..stats.metrics import accuracy, uar
 from .engine import cross_entropy, predict_loader, train_one_epoch, updates_per_epoch
 from .losses import EmotionLoss, balanced_class_weights
 from .selection import higher_is_better, is_better, selection_value
+from ..core.devices import torch_device
 
 LAYER_WEIGHTS_NAME = "layer_weights.csv"
 
@@ -194,8 +195,7 @@ def train_on_frames(args: argparse.Namespace, plan: FrameTraining, out_name: str
     log = print
     frames = plan.frames
     progress = not args.no_progress
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    device = torch_device(args.device)
     args.precision_used = precision.resolve(args.precision, device.type)
     train_dir = runs.resolve_train_dir(args.data_dir)
     class_names = list(split_data.read_class_names(train_dir))
