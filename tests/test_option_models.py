@@ -184,3 +184,10 @@ def test_the_split_settings_are_declared_once_and_the_study_keys_name_them():
     assert set(schema.SystemSplit.model_fields) == set(SYSTEM_SPLIT_KEYS)
     opts = LocoOptions(validation="corpus", seed=3, augmentation="time_aug")
     assert split_settings_of(opts) == SplitSettings(validation="corpus", seed=3, augmentation="time_aug")
+
+
+def test_a_misspelt_flag_names_the_nearest_train_py_flag():
+    with pytest.raises(InputError, match=r"^systems\[1\]: not train.py flags: --svm_cc 1 \(did you mean --svm_c\?\)$"):
+        given_flags(["--svm_cc", "1"], "systems[1]")
+    with pytest.raises(InputError, match=r"not train.py flags: --qqqqqqq$"):
+        given_flags(["--qqqqqqq"], "x")

@@ -178,7 +178,13 @@ def given_flags(tokens: Sequence[str], source: str = "train.py flags") -> dict:
             flags.add_argument(*action.option_strings, **kwargs)
     given, extra = flags.parse_known_args(list(tokens))
     if extra:
-        raise InputError(f"{source}: not train.py flags: {' '.join(extra)}")
+        import difflib
+
+        unknown = next((t for t in extra if t.startswith("--")), None)
+        close = difflib.get_close_matches(unknown, [o for a in parser._actions for o in a.option_strings
+                                                    if o.startswith("--")], n=1) if unknown else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise InputError(f"{source}: not train.py flags: {' '.join(extra)}{hint}")
     problem = range_problem(vars(given))
     if problem:
         raise InputError(f"{source}: {problem}")
