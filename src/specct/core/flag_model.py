@@ -4,8 +4,8 @@ the typed field and its JSON Schema.
 A group of flags is a pydantic model (:class:`FlagGroup`) with a ``title`` (its ``--help`` heading);
 each field carries a :class:`Flag` in its metadata: the option strings and argparse's keywords. The
 field's default is the flag's default and its description the help text, so ``--help``, a study
-file's check and ``specct schema`` say the same. A kind's options are the union of the groups it
-reads (``class NetworkOptions(ModelOptions, OptimizerOptions, ..., RunOptions)``).
+file's check and ``specct schema`` say the same. A kind's options are a model of the fields it
+reads, taken from the groups (:func:`specct.train.option_models.kind_options`).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class Switch:
 
 @dataclass(frozen=True)
 class Flag:
-    """A field's command-line form: option strings (none: a positional argument) and argparse's
+    """A field's command-line form: option strings and argparse's
     keywords other than ``dest``, ``default`` and ``help``; ``switches`` add option strings that
     store constants."""
     names: tuple[str, ...]
@@ -54,12 +54,6 @@ def flag_of(info) -> Flag:
     return next(meta for meta in info.metadata if isinstance(meta, Flag))
 
 
-def groups_of(model: type[FlagGroup]) -> list[type[FlagGroup]]:
-    """The titled groups a kind's model is made of, in the order of its bases."""
-    return [base for base in model.__mro__[::-1]
-            if isinstance(base, type) and issubclass(base, FlagGroup) and base.__dict__.get("title")]
-
-
 def own_fields(group: type[FlagGroup]) -> list[str]:
     """The fields a group declares itself (not those of a group it extends)."""
     return [name for name in group.model_fields if name in group.__dict__.get("__annotations__", {})]
@@ -71,9 +65,6 @@ def add_group(parser: argparse.ArgumentParser, group: type[FlagGroup]):
     for name in own_fields(group):
         info = group.model_fields[name]
         declared = flag_of(info)
-        if not declared.names:   # a positional argument
-            target.add_argument(name, default=info.default, help=info.description, **declared.kwargs)
-            continue
         target.add_argument(*declared.names, dest=name, default=info.default, help=info.description,
                             **declared.kwargs)
         for switch in declared.switches:   # every argument of the field has the field's default

@@ -314,9 +314,8 @@ def kind_options(name: str, doc: str, groups: tuple = (), fields: tuple[str, ...
     every = {f: group.model_fields[f] for group in TRAIN_GROUPS for f in group.model_fields}
     for f in fields:
         chosen[f] = every[f]
-    model = create_model(name, __base__=FlagGroup, __doc__=doc,
-                         **{f: (info.annotation, info) for f, info in chosen.items()})
-    return model
+    return create_model(name, __base__=FlagGroup, __doc__=doc,
+                        **{f: (info.annotation, info) for f, info in chosen.items()})
 
 
 # Read for every kind: the kind itself, the class check, the seed, where the run goes, progress bars.
