@@ -111,13 +111,13 @@ def test_a_study_refuses_a_system_flag_its_kind_ignores_before_anything_runs(tmp
     study = _study(tmp_path, [{"name": "svm", "model": "egemaps_svm", "flags": {"mixup": 0.2}}])
     assert _run(str(study)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "system svm: --mixup: not an option of baseline systems" in err[0]
+    assert len(err) == 1 and "systems[1].flags: --mixup: not an option of baseline systems" in err[0]
     assert not (tmp_path / "out").exists()   # nothing imported, nothing trained
 
     # a sweep variant is checked as a system; flags for every system (train_flags) are not a kind's
     study = _study(tmp_path, [{"name": "svm", "model": "egemaps_svm", "sweep": {"mixup": [0.0, 0.2]}}])
     assert _run(str(study), "--dry_run") == 2
-    assert "system svm@mixup=0.0: --mixup" in capsys.readouterr().err
+    assert "systems[1].sweep[1] (mixup=0.0): --mixup: not an option of baseline" in capsys.readouterr().err
     study = _study(tmp_path, [{"name": "svm", "model": "egemaps_svm"}], train_flags={"epochs": 1, "mixup": 0.2})
     assert _run(str(study), "--dry_run") in (0, None)
 
@@ -191,3 +191,15 @@ def test_a_misspelt_flag_names_the_nearest_train_py_flag():
         given_flags(["--svm_cc", "1"], "systems[1]")
     with pytest.raises(InputError, match=r"not train.py flags: --qqqqqqq$"):
         given_flags(["--qqqqqqq"], "x")
+
+
+def test_run_loco_refuses_an_experiment_file_system_flag_its_kind_ignores(tmp_path, capsys):
+    from specct.loco import main as run_loco
+
+    experiment = tmp_path / "experiment.yml"
+    experiment.write_text(yaml.safe_dump({"systems": [{"name": "svm", "model": "egemaps_svm",
+                                                       "flags": {"mixup": 0.2}}]}))
+    with pytest.raises(SystemExit) as exit:
+        run_loco(["--experiment_file", str(experiment), "--datasets_dir", str(tmp_path / "none")])
+    assert exit.value.code == 2
+    assert "system svm: --mixup: not an option of baseline systems" in capsys.readouterr().err

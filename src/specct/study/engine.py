@@ -221,14 +221,30 @@ def _systems(value, reference, where: str, spectrogram: dict | None = None) -> l
             raise InputError(f"{key}.model: {exc}") from None
         config = resolve_config(entry.get("config"), f"{key}.config")
         name = str(entry.get("name") or system_name(str(entry["model"]), entry.get("config")))
-        specs.append(SystemSpec(name, str(entry["model"]), config, flags_of_entry(entry.get("flags"), key),
-                                _sweep(entry.get("sweep"), f"{key}.sweep", spectrogram),
+        flags = flags_of_entry(entry.get("flags"), key)
+        sweep = _sweep(entry.get("sweep"), f"{key}.sweep", spectrogram)
+        _check_kind_reads(str(entry["model"]), flags, sweep, key)
+        specs.append(SystemSpec(name, str(entry["model"]), config, flags, sweep,
                                 _own_split(entry.get("split"), f"{key}.split", SYSTEM_SPLIT_KEYS),
                                 _own_spectrogram(entry.get("spectrogram"), f"{key}.spectrogram", spectrogram)))
     check_systems(specs, where)
     if reference is not None and reference not in [s.name for s in specs]:
         raise InputError(f"reference: {reference!r} is not a system of this study ({', '.join(s.name for s in specs)})")
     return specs
+
+
+def _check_kind_reads(model: str, flags: dict, sweep: list[dict] | None, key: str) -> None:
+    """A flag of the system, or of one of its sweep variants, that its kind's training would ignore:
+    one line with its key path (``systems[2].flags: --mixup: not an option of baseline systems ...``)."""
+    from .. import systems
+
+    kind = systems.system_for_model(model)
+    for where, given in [(f"{key}.flags", flags)] + [(f"{key}.sweep[{i}] ({v['name']})", v.get("flags") or {})
+                                                      for i, v in enumerate(sweep or [], start=1)]:
+        try:
+            kind.check_flags(model, given)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
 
 
 def _sweep(value, where: str, spectrogram: dict | None = None) -> list[dict] | None:
