@@ -141,7 +141,10 @@ def test_the_json_schema_types_each_flag_of_a_mapping():
             check(bad)
     mapping = printed["$defs"]["System"]["properties"]["flags"]["anyOf"][0]["anyOf"][1]
     described = mapping["properties"]["lr"]
-    assert described["description"] == "learning rate after the warm-up"
+    assert described["description"] == ("learning rate after the warm-up (read by: baseline, whisper_head, "
+                                        "whisper_finetune, network systems)")
+    assert mapping["properties"]["svm_c"]["description"].endswith("(read by: baseline systems)")
+    assert mapping["properties"]["no_refit"]["description"].endswith("(read by: baseline, network systems)")
 
 
 def test_help_lists_each_group_once_with_its_title():

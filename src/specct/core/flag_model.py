@@ -81,19 +81,21 @@ def negations(groups) -> dict[str, str]:
             for switch in flag_of(group.model_fields[name]).switches if switch.const is False}
 
 
-def flags_schema(groups) -> dict:
+def flags_schema(groups, note=None) -> dict:
     """The JSON Schema of a ``flags`` mapping (``flag: value``, the flag's long name without ``--``), as
-    a study file gives train.py flags: every flag of ``groups`` typed, with its choices and help."""
+    a study file gives train.py flags: every flag of ``groups`` typed, with its choices and help, and
+    ``note(field)`` after the help (which kinds read it)."""
     properties = {}
     for group in groups:
         for name in own_fields(group):
             info = group.model_fields[name]
             declared = flag_of(info)
             schema = value_schema(declared.kwargs, declared.bounds)
+            after = note(name) if note else ""
             for option in (n for n in declared.names if n.startswith("--")):
-                properties[option[2:]] = {**schema, "description": info.description}
+                properties[option[2:]] = {**schema, "description": info.description + after}
             for switch in declared.switches:
-                properties[switch.names[0][2:]] = {"const": True, "description": switch.help}
+                properties[switch.names[0][2:]] = {"const": True, "description": switch.help + after}
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 

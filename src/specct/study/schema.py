@@ -115,9 +115,18 @@ def _flags(value, where: str):
     return value
 
 
+def _kinds_reading(field: str) -> str:
+    """`` (read by: network, baseline systems)``: the kinds whose options hold the flag."""
+    from .. import systems
+
+    kinds = [system.kind for system in systems.SYSTEMS
+             if system.options is not None and field in system.options.model_fields]
+    return f" (read by: {', '.join(kinds)} systems)" if kinds else ""
+
+
 # as tokens [--flag, value, ...], or a mapping flag: value typed by train.py's own declarations
 FLAGS_SCHEMA = {"anyOf": [{"type": "array", "items": {"type": ["string", "number", "boolean"]}},
-                          flags_schema(TRAIN_GROUPS)]}
+                          flags_schema(TRAIN_GROUPS, note=_kinds_reading)]}
 
 
 def flags_value(description: str):
