@@ -9,6 +9,7 @@ import argparse
 import os
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -16,7 +17,7 @@ from ..core import paths
 from ..core.cli import (ArgumentParser, add_alias, add_datasets_arguments, add_executor_arguments,
     add_progress_argument, add_rerun_arguments, program_name)
 from ..core.errors import InputError, run_script
-from ..data.split_settings import LOCO_ARGUMENTS, add_split_arguments
+from ..data.split_settings import LOCO_ARGUMENTS, add_split_arguments, split_settings_of
 from ..core.path_names import check_path_name
 from .experiment import (DEFAULT_MODEL, DIAGONALS, PROTOCOLS, LocoOptions, SystemSpec, check_systems, check_trainable,
                          experiment_dir, new_experiment, read_experiment_file, recorded_options, system_name,
@@ -137,7 +138,7 @@ def options_from_args(args: argparse.Namespace, train_tokens: list[str]) -> Loco
     if name is not None:
         check_path_name(name, "--name" if args.name is not None else "experiment name")
     return LocoOptions(datasets_dir=args.datasets_dir, corpora=args.datasets, systems=systems,
-                       **{name: getattr(args, name) for name in LOCO_ARGUMENTS}, data_dir=args.data_dir,
+                       **asdict(split_settings_of(args)), data_dir=args.data_dir,
                        output=args.output, train_flags=given_flags(train_tokens, "run_loco.py (train.py flags)"),
                        bootstrap=args.bootstrap, progress=not args.no_progress, experiment=name,
                        reference=reference, protocols=list(dict.fromkeys(args.protocol)),
