@@ -26,7 +26,7 @@ from ..core.errors import PartialFailure
 from ..core.threads import available_cores, thread_environment
 from .experiment import LocoOptions, experiment_dir
 from ..core.job_lock import locked_by_other
-from .job_progress import Progress
+from .job_progress import Progress, key_of
 from .jobs import Job, uses_other_systems
 
 LOG_NAME = "job.log"
@@ -96,7 +96,7 @@ class Pool:
                                        env=self.environment)
         self.running.append(Running(job, process, time.monotonic()))
         self.started += 1
-        self.progress.start()
+        self.progress.start(key_of(job))
         print(f"job {job.id}: started (log {job_log(job)})", flush=True)
 
     def reap(self) -> list[Job]:
@@ -107,16 +107,16 @@ class Pool:
             job, status = entry.job, entry.process.returncode
             seconds = time.monotonic() - entry.since
             if status == 0 and job.finished:
-                self.progress.end(seconds)
+                self.progress.end(seconds, key=key_of(job))
                 print(f"job {job.id}: finished in {seconds:.0f} s", flush=True)
             elif status == 0 and locked_by_other(job.folder):   # another process took it first
-                self.progress.put_back()
+                self.progress.put_back(key_of(job))
                 back.append(job)
             else:
                 reason = (f"exit status {status}" if status > 0 else f"killed by signal {-status}" if status < 0
                           else "ended without finishing it")
                 self.failures.append(Failure(job, f"{reason}: {last_line(job_log(job))}"))
-                self.progress.end(seconds, failed=True)
+                self.progress.end(seconds, failed=True, key=key_of(job))
                 print(f"job {job.id}: FAILED ({reason}), log {job_log(job)}", flush=True)
         return back
 
@@ -128,8 +128,7 @@ class Pool:
             while queue and len(self.running) < self.workers and self.may_start():
                 job = queue.pop(0)
                 if job.finished:           # finished by another process while it waited here
-                    self.progress.left -= 1
-                    self.progress.done += 1
+                    self.progress.finished_elsewhere(key_of(job))
                 elif locked_by_other(job.folder):
                     print(f"job {job.id}: running in another process, left to it", flush=True)
                     self.held.append(job)
@@ -139,15 +138,14 @@ class Pool:
             for job in list(self.held):
                 if job.finished:
                     self.held.remove(job)
-                    self.progress.left -= 1
-                    self.progress.done += 1
+                    self.progress.finished_elsewhere(key_of(job))
                     print(f"job {job.id}: finished by another process", flush=True)
                 elif not locked_by_other(job.folder):   # its holder stopped without finishing it
                     self.held.remove(job)
                     queue.insert(0, job)
             if queue and not self.running and not self.held and not self.may_start():
                 return False
-            line = self.progress.line([time.monotonic() - r.since for r in self.running])
+            line = self.progress.line([(key_of(r.job), time.monotonic() - r.since) for r in self.running])
             if line.split(";")[0] != shown:      # said when the counts change, not at every look
                 print(line, flush=True)
                 shown = line.split(";")[0]
@@ -173,7 +171,7 @@ def run_pool(opts: LocoOptions, jobs: Sequence[Job], workers: int) -> None:
     threads = max(1, available_cores() // workers)
     print(f"{len(todo)} of {len(jobs)} job(s) to run, {workers} at once with {threads} thread(s) each; "
           f"each job's output in its folder's {LOG_NAME}", flush=True)
-    pool = Pool(opts, workers, threads, Progress(done=len(jobs) - len(todo), left=len(todo), workers=workers))
+    pool = Pool(opts, workers, threads, Progress.of([key_of(j) for j in todo], done=len(jobs) - len(todo), workers=workers))
     waves = [[j for j in todo if not uses_other_systems(j)], [j for j in todo if uses_other_systems(j)]]
     try:
         for wave in waves:

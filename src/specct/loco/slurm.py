@@ -28,7 +28,7 @@ from ..core.errors import InputError, PartialFailure
 from ..core.fileio import write_text_atomic
 from .experiment import LocoOptions, experiment_dir, recorded_options
 from ..core.job_lock import unlock
-from .job_progress import Progress
+from .job_progress import Progress, key_of
 from .jobs import BUSY, Job, list_jobs, run_job, select_job, uses_other_systems, wait_for_jobs
 
 CLUSTER_KEYS = ("partition", "gpus_per_job", "cpus_per_job", "mem_gb", "time_min", "array_parallelism", "sbatch")
@@ -183,7 +183,8 @@ def run_slurm(opts: LocoOptions, jobs: Sequence[Job], cluster: dict, detach: boo
         print("detached: the same command without --detach waits for the jobs and collects the tables")
         return False
     at_once = {**DEFAULTS, **cluster}["array_parallelism"]
-    progress = Progress(done=len(jobs) - len(todo), left=len(todo), workers=max(1, min(len(todo), at_once)))
+    progress = Progress.of([key_of(j) for j in todo], done=len(jobs) - len(todo),
+                           workers=max(1, min(len(todo), at_once)))
     failures = watch(opts, [j for j in todo if j not in second], submitted, progress)
     if second:
         submit(opts, second, cluster, submitted)
@@ -210,20 +211,21 @@ def watch(opts: LocoOptions, jobs: Sequence[Job], submitted: dict[str, str], pro
             if task in states:
                 if states[task] == "RUNNING" and job.id not in running_since:
                     running_since[job.id] = time.monotonic()
-                    progress.start()
+                    progress.start(key_of(job))
                 continue
             if job.id not in running_since:   # ended between two looks
                 running_since[job.id] = time.monotonic()
-                progress.start()
+                progress.start(key_of(job))
             pending.remove(job)
             seconds = time.monotonic() - running_since[job.id]
             outcome, reason = task_outcome(opts, task)
             if outcome == "success" and job.finished:
-                progress.end(seconds)
+                progress.end(seconds, key=key_of(job))
             else:
                 failures.append((job, reason or "ended without finishing", task_log(opts, task)))
-                progress.end(seconds, failed=True)
-        line = progress.line([time.monotonic() - running_since[j.id] for j in pending if j.id in running_since])
+                progress.end(seconds, failed=True, key=key_of(job))
+        line = progress.line([(key_of(j), time.monotonic() - running_since[j.id]) for j in pending
+                              if j.id in running_since])
         if line.split(";")[0] != shown:
             print(line, flush=True)
             shown = line.split(";")[0]
