@@ -63,6 +63,40 @@ def test_the_readme_table_names_the_study_that_reproduces_it():
     assert "bench_loco" not in readme
 
 
+def test_the_readme_heatmap_draws_the_main_studys_systems_under_the_readmes_names(tmp_path):
+    """benchmarks/readme_heatmap.py: the rows of main.yml's systems the README draws, renamed; the
+    others (the refit fusion, the SVM not refit) left out; a study without them is one line."""
+    import subprocess
+    import sys
+
+    names = [s["name"] for s in yaml.safe_load((STUDIES / "main.yml").read_text())["systems"]]
+    rows = [{"system": n, "held_out": c, "uar": 0.1 * i + 0.01 * j}
+            for i, n in enumerate(names) for j, c in enumerate(["EMODB", "RAVDESS", "TUREVDB", "mean"])]
+    experiment = tmp_path / "loco-main"
+    experiment.mkdir()
+    pd.DataFrame(rows).to_csv(experiment / "results.csv", index=False)
+    script = REPO_ROOT / "benchmarks" / "readme_heatmap.py"
+    done = subprocess.run([sys.executable, str(script), str(experiment), "--out", str(tmp_path / "heat.png")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "heat.png").stat().st_size > 10_000
+
+    sys.path.insert(0, str(script.parent))
+    try:
+        from readme_heatmap import readme_rows
+    finally:
+        sys.path.remove(str(script.parent))
+    drawn = readme_rows(experiment / "results.csv").pivot(index="system", columns="held_out", values="uar")
+    assert sorted(drawn.index) == sorted(["speaker CCT", "plain CCT", "eGeMAPS + SVM", "speaker CCT + SVM"])
+    assert drawn.loc["speaker CCT + SVM", "RAVDESS"] == pytest.approx(0.1 * names.index("fusion_no_refit") + 0.01)
+
+    pd.DataFrame(rows[:4]).to_csv(experiment / "results.csv", index=False)
+    wrong = subprocess.run([sys.executable, str(script), str(experiment), "--out", str(tmp_path / "x.png")],
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "plain_cct" in wrong.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
 def read_benchmark_study(name: str, tmp_path: Path, monkeypatch):
     """The study as written, its output and datasets folder in ``tmp_path`` (corpus folders left empty:
     the plan reads their names only)."""
