@@ -32,9 +32,10 @@ def readme_rows(results_csv: Path):
 
 def draw(experiment: Path, out: Path) -> None:
     from specct.loco.results import plot_results_heatmap
+    from specct.stats.compare import MEAN_ROW
 
     results = readme_rows(experiment / "results.csv")
-    corpora = [c for c in dict.fromkeys(results["held_out"]) if c != "mean"]
+    corpora = [c for c in dict.fromkeys(results["held_out"]) if c != MEAN_ROW]
     plot_results_heatmap(results, list(README_ROWS.values()), corpora, out)
 
 

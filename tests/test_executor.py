@@ -16,7 +16,7 @@ import yaml
 from specct.study import engine as study_module
 from specct.core.errors import InputError
 from specct.loco.executor import Executor, executor_from_args
-from specct.loco.job_progress import ANY_JOB, Progress, duration_text
+from specct.loco.job_progress import Progress, duration_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICK = REPO_ROOT / "src" / "specct" / "examples" / "quick_baselines.yml"
@@ -172,15 +172,16 @@ def test_a_wrong_executor_flag_stops_specct_run_before_anything_is_written(tmp_p
 
 
 def test_the_progress_line_counts_the_jobs_and_estimates_the_time_left_from_the_finished_ones():
-    progress = Progress(done=1, left=4, workers=2)    # one job finished before this run
-    progress.start()
-    progress.start()
-    assert progress.line([(ANY_JOB, 5.0)] * 2) == "jobs: 1 done, 2 running, 0 failed, 2 left"   # nothing timed yet
-    progress.end(10.0)
-    progress.end(None, failed=True)
-    progress.start()
+    job = ("svm", "DEMOA")
+    progress = Progress.of([job] * 4, done=1, workers=2)    # one job finished before this run
+    progress.start(job)
+    progress.start(job)
+    assert progress.line([(job, 5.0)] * 2) == "jobs: 1 done, 2 running, 0 failed, 2 left"   # nothing timed yet
+    progress.end(10.0, job)
+    progress.end(None, job, failed=True)
+    progress.start(job)
     # one left, one running for 4 s of the 10 s a job took: (1 x 10 + 6) / 2 workers
-    assert progress.line([(ANY_JOB, 4.0)]) == "jobs: 2 done, 1 running, 1 failed, 1 left; about 8 s left"
+    assert progress.line([(job, 4.0)]) == "jobs: 2 done, 1 running, 1 failed, 1 left; about 8 s left"
     assert duration_text(3725) == "1 h 02 min" and duration_text(125) == "2 min 05 s"
 
 
@@ -188,14 +189,14 @@ def test_the_time_left_takes_each_job_as_long_as_the_finished_jobs_most_like_it(
     cct_a, cct_b, svm_a, svm_b = ("cct", "A"), ("cct", "B"), ("svm", "A"), ("svm", "B")
     progress = Progress.of([cct_a, cct_a, svm_a, cct_b, svm_b], done=0, workers=1)
     progress.start(cct_a)
-    progress.end(1000.0, key=cct_a)
+    progress.end(1000.0, cct_a)
     progress.start(svm_a)
-    progress.end(10.0, key=svm_a)
+    progress.end(10.0, svm_a)
     # left: cct on A (1000 s, its own fold), cct on B (1000 s, its system), svm on B (10 s, its system),
     # not the 505 s mean of every job
     assert progress.seconds_left([]) == 2010.0
     progress.start(cct_b)
-    progress.end(200.0, key=cct_b)         # a fold with a small training corpus: its own time from now on
+    progress.end(200.0, cct_b)         # a fold with a small training corpus: its own time from now on
     assert progress.seconds_left([]) == 1010.0
     progress.start(cct_a)
     assert progress.seconds_left([(cct_a, 400.0)]) == 600.0 + 10.0

@@ -12,7 +12,6 @@ from statistics import mean
 
 # What a job is known by here: its system's name and its fold (held-out or training corpus).
 JobKey = tuple[str, str]
-ANY_JOB: JobKey = ("", "")
 
 
 def key_of(job) -> JobKey:
@@ -32,24 +31,26 @@ def duration_text(seconds: float) -> str:
 @dataclass
 class Progress:
     done: int            # finished, here or earlier (another process's included)
-    left: int            # not started yet
     workers: int         # jobs at once
+    left_of: Counter     # jobs not started, by JobKey
     running: int = 0
     failed: int = 0
-    left_of: Counter = field(default_factory=Counter)       # jobs not started, by JobKey (may be empty)
-    timed: dict = field(default_factory=dict)               # JobKey -> seconds of each job finished by this run
+    timed: dict = field(default_factory=dict)   # JobKey -> seconds of each job finished by this run
 
     @classmethod
     def of(cls, keys: list[JobKey], done: int, workers: int) -> "Progress":
         """The progress of the jobs known by ``keys``, none started; ``done`` finished before."""
-        return cls(done=done, left=len(keys), workers=workers, left_of=Counter(keys))
+        return cls(done=done, workers=workers, left_of=Counter(keys))
 
-    def start(self, key: JobKey = ANY_JOB) -> None:
-        self.left -= 1
+    @property
+    def left(self) -> int:
+        return sum(self.left_of.values())
+
+    def start(self, key: JobKey) -> None:
         self.running += 1
         self.left_of[key] -= 1
 
-    def end(self, seconds: float | None, failed: bool = False, key: JobKey = ANY_JOB) -> None:
+    def end(self, seconds: float | None, key: JobKey, failed: bool = False) -> None:
         """A started job ended; ``seconds`` None: finished by another process, not timed here."""
         self.running -= 1
         if failed:
@@ -59,16 +60,14 @@ class Progress:
         if seconds is not None:
             self.timed.setdefault(key, []).append(seconds)
 
-    def finished_elsewhere(self, key: JobKey = ANY_JOB) -> None:
+    def finished_elsewhere(self, key: JobKey) -> None:
         """A job not started here was found finished by another process."""
-        self.left -= 1
         self.done += 1
         self.left_of[key] -= 1
 
-    def put_back(self, key: JobKey = ANY_JOB) -> None:
+    def put_back(self, key: JobKey) -> None:
         """A started job that went back to wait (another process holds it)."""
         self.running -= 1
-        self.left += 1
         self.left_of[key] += 1
 
     def expected(self, key: JobKey) -> float:
@@ -87,9 +86,7 @@ class Progress:
         finished here."""
         if not self.timed:
             return None
-        unkeyed = self.left - sum(n for n in self.left_of.values() if n > 0)
         work = (sum(n * self.expected(key) for key, n in self.left_of.items() if n > 0)
-                + max(0, unkeyed) * self.expected(ANY_JOB)
                 + sum(max(0.0, self.expected(key) - elapsed) for key, elapsed in running_for))
         return work / max(1, min(self.workers, self.left + self.running))
 

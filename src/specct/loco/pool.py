@@ -107,7 +107,7 @@ class Pool:
             job, status = entry.job, entry.process.returncode
             seconds = time.monotonic() - entry.since
             if status == 0 and job.finished:
-                self.progress.end(seconds, key=key_of(job))
+                self.progress.end(seconds, key_of(job))
                 print(f"job {job.id}: finished in {seconds:.0f} s", flush=True)
             elif status == 0 and locked_by_other(job.folder):   # another process took it first
                 self.progress.put_back(key_of(job))
@@ -116,7 +116,7 @@ class Pool:
                 reason = (f"exit status {status}" if status > 0 else f"killed by signal {-status}" if status < 0
                           else "ended without finishing it")
                 self.failures.append(Failure(job, f"{reason}: {last_line(job_log(job))}"))
-                self.progress.end(seconds, failed=True, key=key_of(job))
+                self.progress.end(seconds, key_of(job), failed=True)
                 print(f"job {job.id}: FAILED ({reason}), log {job_log(job)}", flush=True)
         return back
 
@@ -171,7 +171,8 @@ def run_pool(opts: LocoOptions, jobs: Sequence[Job], workers: int) -> None:
     threads = max(1, available_cores() // workers)
     print(f"{len(todo)} of {len(jobs)} job(s) to run, {workers} at once with {threads} thread(s) each; "
           f"each job's output in its folder's {LOG_NAME}", flush=True)
-    pool = Pool(opts, workers, threads, Progress.of([key_of(j) for j in todo], done=len(jobs) - len(todo), workers=workers))
+    progress = Progress.of([key_of(j) for j in todo], done=len(jobs) - len(todo), workers=workers)
+    pool = Pool(opts, workers, threads, progress)
     waves = [[j for j in todo if not uses_other_systems(j)], [j for j in todo if uses_other_systems(j)]]
     try:
         for wave in waves:

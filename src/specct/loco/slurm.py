@@ -220,10 +220,10 @@ def watch(opts: LocoOptions, jobs: Sequence[Job], submitted: dict[str, str], pro
             seconds = time.monotonic() - running_since[job.id]
             outcome, reason = task_outcome(opts, task)
             if outcome == "success" and job.finished:
-                progress.end(seconds, key=key_of(job))
+                progress.end(seconds, key_of(job))
             else:
                 failures.append((job, reason or "ended without finishing", task_log(opts, task)))
-                progress.end(seconds, failed=True, key=key_of(job))
+                progress.end(seconds, key_of(job), failed=True)
         line = progress.line([(key_of(j), time.monotonic() - running_since[j.id]) for j in pending
                               if j.id in running_since])
         if line.split(";")[0] != shown:
